@@ -1,0 +1,195 @@
+//! Sign-up, tokens, the caller, usage, audit.
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::extract::ApiJson;
+use crate::audit::{self, Actor, AuditEntry};
+use crate::auth::tokens::{self, TokenInfo};
+use crate::auth::{Principal, Role, ratelimit};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::tenants::{self, AccountError, SignUp};
+use crate::usage::{self, Usage};
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid { field, message } => ApiError::invalid(field, message),
+            AccountError::EmailTaken => ApiError::Conflict {
+                message: e.to_string(),
+                field: Some("email".into()),
+            },
+            AccountError::BadCredentials => ApiError::BadRequest {
+                code: "bad_credentials",
+                message: e.to_string(),
+                field: None,
+            },
+            AccountError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignupRequest {
+    pub company: String,
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignupResponse {
+    pub tenant_id: String,
+    pub user_id: String,
+}
+
+/// Creates a tenant on the Trial plan with its owner.
+#[utoipa::path(post, path = "/api/v1/signup", tag = "account", request_body = SignupRequest,
+    responses((status = 201, body = SignupResponse), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn signup(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+    let input = SignUp::parse(&body.company, &body.email, &body.password)?;
+    let created = tenants::sign_up(&state.db, &state.vault, input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse {
+            tenant_id: created.tenant_id,
+            user_id: created.user_id,
+        }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    pub email: String,
+    pub password: String,
+    /// A label for the token list; defaults to "API token".
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// Shown once: only its hash is stored.
+    pub token: String,
+    pub id: String,
+}
+
+/// Exchanges email and password for a bearer token of the caller's tenant.
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "account", request_body = TokenRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub async fn token(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let email_lower = body.email.trim().to_lowercase();
+    let address = addr.ip().to_string();
+    if let Some(wait) = ratelimit::check(&state.db, &email_lower, &address).await? {
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins; try again in {wait} s"),
+            retry_after: wait,
+        });
+    }
+    let user = match tenants::authenticate(&state.db, &body.email, &body.password).await {
+        Ok(u) => u,
+        Err(AccountError::BadCredentials) => {
+            ratelimit::record_failure(&state.db, &email_lower, &address).await?;
+            return Err(ApiError::Unauthorized);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ratelimit::clear_account(&state.db, &email_lower).await?;
+    let tenant_id = user
+        .tenant_id
+        .ok_or_else(|| ApiError::Forbidden("operators sign in to the admin portal".into()))?;
+    let name = body.name.unwrap_or_else(|| "API token".into());
+    let mut tx = state.db.begin_write().await?;
+    let (id, token) = tokens::create(&mut tx, &tenant_id, &user.user_id, &name).await?;
+    audit::record(
+        &mut tx,
+        Some(&tenant_id),
+        &Actor::user(&user.user_id, &user.email),
+        "token.created",
+        Some(&id),
+        Some(&name),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(TokenResponse { token, id }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub plan: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn me(who: Principal) -> Json<Me> {
+    Json(Me {
+        tenant_id: who.tenant_id,
+        user_id: who.user_id,
+        email: who.email,
+        role: who.role,
+        plan: who.plan,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "account", responses((status = 200, body = Vec<TokenInfo>)), security(("bearer" = [])))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    Ok(Json(tokens::list(&state.db, &who.tenant_id).await?))
+}
+
+/// Revokes one of the tenant's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "account", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    who.require_manager()?;
+    let mut tx = state.db.begin_write().await?;
+    if !tokens::revoke(&mut tx, &who.tenant_id, &id).await? {
+        return Err(ApiError::NotFound("token"));
+    }
+    audit::record(
+        &mut tx,
+        Some(&who.tenant_id),
+        &who.actor(),
+        "token.revoked",
+        Some(&id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The current period's counts against the plan's limits.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "account", responses((status = 200, body = Usage)), security(("bearer" = [])))]
+pub async fn usage(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Usage>> {
+    Ok(Json(
+        usage::for_tenant(&state.db, &who.tenant_id, &who.plan).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "account", responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    who: Principal,
+) -> ApiResult<Json<Vec<AuditEntry>>> {
+    Ok(Json(
+        audit::list(&state.db, Some(&who.tenant_id), 200).await?,
+    ))
+}

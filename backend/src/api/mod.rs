@@ -1,0 +1,78 @@
+//! The JSON API v1 (design.md's contract), with its OpenAPI document generated
+//! from the handlers and served at `/api/v1/openapi.json`.
+
+mod account;
+mod admin;
+pub mod extract;
+mod pairs;
+mod sandbox;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Clarity Connect API", version = "1", description = "Integration pairs between Clarity eCommerce and Sage Intacct / Sage Pro. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."),
+    modifiers(&BearerAuth),
+    tags((name = "account"), (name = "pairs"), (name = "runs"), (name = "templates"), (name = "sandbox"), (name = "admin"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(account::signup))
+        .routes(routes!(account::token))
+        .routes(routes!(account::me))
+        .routes(routes!(account::list_tokens))
+        .routes(routes!(account::revoke_token))
+        .routes(routes!(account::usage))
+        .routes(routes!(account::audit_log))
+        .routes(routes!(pairs::create, pairs::list))
+        .routes(routes!(pairs::get))
+        .routes(routes!(pairs::activate))
+        .routes(routes!(pairs::pause))
+        .routes(routes!(pairs::put_connection))
+        .routes(routes!(pairs::test_connection))
+        .routes(routes!(pairs::list_runs))
+        .routes(routes!(pairs::dead_letters))
+        .routes(routes!(pairs::replay))
+        .routes(routes!(pairs::list_templates))
+        .routes(routes!(pairs::get_template, pairs::put_template))
+        .routes(routes!(pairs::template_versions))
+        .routes(routes!(pairs::restore_template))
+        .routes(routes!(sandbox::info))
+        .routes(routes!(sandbox::orders))
+        .routes(routes!(sandbox::erp_sales_orders))
+        .routes(routes!(sandbox::faults))
+        .routes(routes!(admin::tenants))
+        .routes(routes!(admin::suspend))
+        .routes(routes!(admin::resume))
+        .split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    router.route(
+        "/api/v1/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json((*doc).clone()) }
+        }),
+    )
+}

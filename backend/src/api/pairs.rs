@@ -1,0 +1,218 @@
+//! Pairs, their connections, runs, dead letters and templates.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::extract::ApiJson;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::pairs::connections::{self, ConnectionInput, TestResult};
+use crate::pairs::{self, NewPair, Pair, ParsedPair};
+use crate::runs::{self, DeadLetter, Run};
+use crate::state::AppState;
+use crate::templates::{self, TemplateInfo, TemplateVersion};
+
+/// Creates a pair. A sandbox pair comes connected to the built-in simulators, with default templates.
+#[utoipa::path(post, path = "/api/v1/pairs", tag = "pairs", request_body = NewPair,
+    responses((status = 201, body = Pair), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    who: Principal,
+    ApiJson(body): ApiJson<NewPair>,
+) -> ApiResult<(StatusCode, Json<Pair>)> {
+    let input = ParsedPair::try_from(body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(pairs::create(&state, &who, input).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs", tag = "pairs", responses((status = 200, body = Vec<Pair>)), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Vec<Pair>>> {
+    Ok(Json(pairs::list(&state, &who.tenant_id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs/{id}", tag = "pairs", params(("id" = String, Path)),
+    responses((status = 200, body = Pair), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Pair>> {
+    Ok(Json(pairs::get(&state, &who.tenant_id, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/activate", tag = "pairs", params(("id" = String, Path)),
+    responses((status = 200, body = Pair), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Pair>> {
+    Ok(Json(pairs::set_status(&state, &who, &id, "active").await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/pause", tag = "pairs", params(("id" = String, Path)),
+    responses((status = 200, body = Pair)), security(("bearer" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Pair>> {
+    Ok(Json(pairs::set_status(&state, &who, &id, "paused").await?))
+}
+
+/// Saves a connection's base URL and credentials. Secrets are write-only.
+#[utoipa::path(put, path = "/api/v1/pairs/{id}/connections/{system}", tag = "pairs", request_body = ConnectionInput,
+    params(("id" = String, Path), ("system" = String, Path, description = "clarity, intacct or sagepro")),
+    responses((status = 204), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn put_connection(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, system)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ConnectionInput>,
+) -> ApiResult<StatusCode> {
+    connections::put(&state, &who, &id, &system, body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes a real call to the system with the saved credentials.
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/connections/{system}/test", tag = "pairs",
+    params(("id" = String, Path), ("system" = String, Path)), responses((status = 200, body = TestResult)), security(("bearer" = [])))]
+pub async fn test_connection(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, system)): Path<(String, String)>,
+) -> ApiResult<Json<TestResult>> {
+    Ok(Json(connections::test(&state, &who, &id, &system).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RunQuery {
+    /// running, retrying, succeeded, skipped or dead
+    pub status: Option<String>,
+    /// 1..=500, default 50
+    pub limit: Option<i64>,
+}
+
+/// Runs, newest first.
+#[utoipa::path(get, path = "/api/v1/pairs/{id}/runs", tag = "runs", params(("id" = String, Path), RunQuery),
+    responses((status = 200, body = Vec<Run>)), security(("bearer" = [])))]
+pub async fn list_runs(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> ApiResult<Json<Vec<Run>>> {
+    pairs::get(&state, &who.tenant_id, &id).await?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+    }
+    if let Some(s) = &q.status
+        && !["running", "retrying", "succeeded", "skipped", "dead"].contains(&s.as_str())
+    {
+        return Err(ApiError::invalid(
+            "status",
+            format!("'{s}' is not a run status"),
+        ));
+    }
+    Ok(Json(
+        runs::list(&state.db, &who.tenant_id, &id, q.status.as_deref(), limit).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs/{id}/dead-letters", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<DeadLetter>)), security(("bearer" = [])))]
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<DeadLetter>>> {
+    pairs::get(&state, &who.tenant_id, &id).await?;
+    Ok(Json(
+        runs::dead_letters(&state.db, &who.tenant_id, &id).await?,
+    ))
+}
+
+/// Sends the dead letter's event through the flow again, with the current template.
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/dead-letters/{dl_id}/replay", tag = "runs",
+    params(("id" = String, Path), ("dl_id" = String, Path)), responses((status = 202), (status = 404, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, dl_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    who.require_manager()?;
+    pairs::get(&state, &who.tenant_id, &id).await?;
+    let inbox_id = runs::replay(&state.db, &who.tenant_id, &id, &dl_id).await?;
+    if let Err(e) = state.queue.push(&inbox_id).await {
+        tracing::warn!(error = %e, "push after replay failed; the reconciler will retry");
+    }
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates", tag = "templates", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<TemplateInfo>)), security(("bearer" = [])))]
+pub async fn list_templates(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<TemplateInfo>>> {
+    Ok(Json(templates::list(&state, &who.tenant_id, &id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates/{flow}", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
+    responses((status = 200, body = TemplateVersion)), security(("bearer" = [])))]
+pub async fn get_template(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, flow)): Path<(String, String)>,
+) -> ApiResult<Json<TemplateVersion>> {
+    pairs::get(&state, &who.tenant_id, &id).await?;
+    Ok(Json(
+        templates::current(&state, &who.tenant_id, &id, &flow).await?,
+    ))
+}
+
+/// Saves a new version of the flow's template (refused when it does not compile).
+#[utoipa::path(put, path = "/api/v1/pairs/{id}/templates/{flow}", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
+    request_body = Object, responses((status = 200, body = TemplateInfo), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub async fn put_template(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, flow)): Path<(String, String)>,
+    ApiJson(doc): ApiJson<Value>,
+) -> ApiResult<Json<TemplateInfo>> {
+    Ok(Json(
+        templates::save(&state, &who, &id, &flow, doc, "template.saved").await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates/{flow}/versions", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
+    responses((status = 200, body = Vec<TemplateInfo>)), security(("bearer" = [])))]
+pub async fn template_versions(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, flow)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<TemplateInfo>>> {
+    Ok(Json(
+        templates::versions(&state, &who.tenant_id, &id, &flow).await?,
+    ))
+}
+
+/// Pins an old version again (as a new version).
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/templates/{flow}/versions/{version}/restore", tag = "templates",
+    params(("id" = String, Path), ("flow" = String, Path), ("version" = i64, Path)), responses((status = 200, body = TemplateInfo)), security(("bearer" = [])))]
+pub async fn restore_template(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, flow, version)): Path<(String, String, i64)>,
+) -> ApiResult<Json<TemplateInfo>> {
+    Ok(Json(
+        templates::restore(&state, &who, &id, &flow, version).await?,
+    ))
+}

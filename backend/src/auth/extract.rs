@@ -1,0 +1,215 @@
+//! Request → [`Principal`]. The tenant comes only from here: handlers never take
+//! a tenant id from the URL or the body.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+
+use crate::auth::{Role, session, token_hash};
+use crate::db::now_ms;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Token,
+    Session { csrf: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub role: Role,
+    pub plan: String,
+    pub via: Via,
+}
+
+impl Principal {
+    /// This caller, as the audit log names them.
+    pub fn actor(&self) -> crate::audit::Actor<'_> {
+        crate::audit::Actor::user(&self.user_id, &self.email)
+    }
+
+    pub fn require_manager(&self) -> Result<(), ApiError> {
+        if self.role.can_manage() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs the owner or admin role".to_owned(),
+            ))
+        }
+    }
+}
+
+/// A platform operator (admin portal).
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub user_id: String,
+    pub email: String,
+    pub csrf: String,
+}
+
+/// The caller behind a bearer token or a session cookie, any role.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub tenant_status: Option<String>,
+    pub email: String,
+    pub role: Role,
+    pub plan: Option<String>,
+    pub via: Via,
+}
+
+type Row = (
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+const CALLER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id";
+
+pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
+    if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let value = auth.to_str().map_err(|_| ApiError::Unauthorized)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or(ApiError::Unauthorized)?
+            .trim();
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {CALLER_COLUMNS} JOIN api_tokens k ON k.user_id = u.id \
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL"
+        )))
+        .bind(token_hash(token))
+        .fetch_optional(state.db.pool())
+        .await?;
+        let Some(row) = row else {
+            return Err(ApiError::Unauthorized);
+        };
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+            .bind(now_ms())
+            .bind(token_hash(token))
+            .execute(state.db.pool())
+            .await?;
+        return Ok(Some(to_caller(row, Via::Token)));
+    }
+    let Some(cookie) = parts
+        .headers
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(session::from_cookie_header)
+    else {
+        return Ok(None);
+    };
+    type SessionRow = (
+        String,
+        Option<String>,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let row: Option<SessionRow> =
+        sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status, s.csrf_token \
+             FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash(cookie))
+        .bind(now_ms())
+        .fetch_optional(state.db.pool())
+        .await?;
+    Ok(row.map(|(a, b, c, d, e, f, csrf)| to_caller((a, b, c, d, e, f), Via::Session { csrf })))
+}
+
+fn to_caller(row: Row, via: Via) -> Caller {
+    let (user_id, tenant_id, email, role, plan, status) = row;
+    Caller {
+        user_id,
+        tenant_id,
+        tenant_status: status,
+        email,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        plan,
+        via,
+    }
+}
+
+/// Cookie-authenticated changes must carry the session's CSRF token (forms
+/// post it as a field and check it themselves; JSON callers send a header).
+fn check_csrf_header(parts: &Parts, via: &Via) -> Result<(), ApiError> {
+    let Via::Session { csrf } = via else {
+        return Ok(());
+    };
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    if parts.uri.path().starts_with("/api/") {
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !crate::web::csrf_matches(sent, csrf) {
+            return Err(ApiError::Forbidden(
+                "missing or wrong X-CSRF-Token header".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let c = caller(parts, state).await?.ok_or(ApiError::Unauthorized)?;
+        check_csrf_header(parts, &c.via)?;
+        let (Some(tenant_id), Some(plan)) = (c.tenant_id, c.plan) else {
+            return Err(ApiError::Forbidden(
+                "operators use the admin portal, not tenant routes".to_owned(),
+            ));
+        };
+        if c.tenant_status.as_deref() == Some("suspended") {
+            return Err(ApiError::Forbidden(
+                "this account is suspended; contact support".to_owned(),
+            ));
+        }
+        Ok(Principal {
+            user_id: c.user_id,
+            tenant_id,
+            email: c.email,
+            role: c.role,
+            plan,
+            via: c.via,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let c = caller(parts, state).await?.ok_or(ApiError::Unauthorized)?;
+        check_csrf_header(parts, &c.via)?;
+        if c.role != Role::Operator {
+            return Err(ApiError::Forbidden("operators only".to_owned()));
+        }
+        let csrf = match c.via {
+            Via::Session { csrf } => csrf,
+            Via::Token => String::new(),
+        };
+        Ok(Operator {
+            user_id: c.user_id,
+            email: c.email,
+            csrf,
+        })
+    }
+}

@@ -1,0 +1,56 @@
+//! Who is calling: passwords (argon2id), browser sessions, API tokens, and the
+//! extractors that turn a request into a [`Principal`] scoped to one tenant.
+
+pub mod extract;
+pub mod password;
+pub mod ratelimit;
+pub mod session;
+pub mod tokens;
+
+use sha2::{Digest, Sha256};
+
+pub use extract::{Operator, Principal};
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    /// A platform operator: no tenant, sees the admin portal.
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+
+    /// Owners and admins change configuration; members look.
+    pub fn can_manage(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+/// Tokens and session ids are stored as their SHA-256: a database dump does
+/// not let anyone sign in. (They are random 192-bit values, so a fast hash is right.)
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}

@@ -1,0 +1,30 @@
+//! Clarity Connect control plane: configuration, tenants and users, pairs and
+//! their encrypted connections, the web UI and JSON API, the sandbox
+//! simulators, and the workers that run the data plane's flows.
+//!
+//! One order's path reads top to bottom: [`hooks`] (signed webhook) →
+//! [`inbox`] (durable, deduplicated) → queue → [`worker`] (lease, flow,
+//! outcome) → `connect_jobs::flows::orders` (ledger, mapping, connector).
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod hooks;
+pub mod ids;
+pub mod inbox;
+pub mod pairs;
+pub mod runs;
+pub mod sandbox;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod templates;
+pub mod tenants;
+pub mod usage;
+pub mod vault;
+pub mod web;
+pub mod worker;

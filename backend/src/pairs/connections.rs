@@ -1,0 +1,560 @@
+//! A pair's connections to Clarity and its ERP. Secrets go into the vault and
+//! never come back out through the API, a page or a log line: summaries say
+//! which secrets are saved, never what they are.
+
+use std::sync::Arc;
+
+use connect_jobs::connectors::CallMeter;
+use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig};
+use connect_jobs::connectors::intacct::{IntacctClient, IntacctConfig};
+use connect_jobs::connectors::sagepro::{SageProClient, SageProConfig};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+use super::{Environment, Erp, url_check};
+use crate::audit;
+use crate::auth::Principal;
+use crate::db::{Db, now_ms};
+use crate::error::ApiError;
+use crate::sandbox::SandboxCredentials;
+use crate::state::AppState;
+use crate::usage::TenantMeter;
+use crate::vault::Sealed;
+
+/// Events a pair subscribes to at Clarity.
+pub const WEBHOOK_EVENTS: [&str; 9] = [
+    "order.created",
+    "order.updated",
+    "order.cancelled",
+    "order.paid",
+    "customer.created",
+    "customer.updated",
+    "product.updated",
+    "inventory.updated",
+    "return.created",
+];
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConnectionSummary {
+    pub system: String,
+    pub configured: bool,
+    pub base_url: Option<String>,
+    /// Non-secret settings (client id, sender id, company id, …).
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// Names of the secrets saved, e.g. `["client_secret", "webhook_secret"]`.
+    pub saved_secrets: Vec<String>,
+    pub webhook_registered: bool,
+    pub last_test_at: Option<i64>,
+    pub last_test_ok: Option<bool>,
+    pub last_test_detail: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ConnectionInput {
+    pub base_url: String,
+    #[schema(value_type = Object)]
+    pub credentials: Map<String, Value>,
+}
+
+/// What a system needs: (name, secret?, required?).
+fn fields(system: &str) -> &'static [(&'static str, bool, bool)] {
+    match system {
+        "clarity" => &[
+            ("client_id", false, true),
+            ("client_secret", true, true),
+            ("webhook_secret", true, false),
+        ],
+        "intacct" => &[
+            ("sender_id", false, true),
+            ("sender_password", true, true),
+            ("company_id", false, true),
+            ("user_id", false, true),
+            ("user_password", true, true),
+            ("entity_id", false, false),
+        ],
+        "sagepro" => &[("api_key", true, true), ("company", false, false)],
+        _ => &[],
+    }
+}
+
+/// Non-secret settings and secrets of one connection, kept apart.
+pub type Split = (Map<String, Value>, Map<String, Value>);
+
+/// Splits credentials into (settings, secrets), naming the first bad field.
+pub fn split_credentials(system: &str, creds: &Map<String, Value>) -> Result<Split, ApiError> {
+    let spec = fields(system);
+    if let Some(unknown) = creds.keys().find(|k| !spec.iter().any(|(n, _, _)| n == k)) {
+        let known: Vec<&str> = spec.iter().map(|(n, _, _)| *n).collect();
+        return Err(ApiError::invalid(
+            &format!("credentials.{unknown}"),
+            format!(
+                "is not a {system} credential (expected {})",
+                known.join(", ")
+            ),
+        ));
+    }
+    let mut settings = Map::new();
+    let mut secrets = Map::new();
+    for (name, secret, required) in spec {
+        match creds.get(*name) {
+            None | Some(Value::Null) if *required => {
+                return Err(ApiError::invalid(
+                    &format!("credentials.{name}"),
+                    "is required",
+                ));
+            }
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.trim().is_empty() && *required => {
+                return Err(ApiError::invalid(
+                    &format!("credentials.{name}"),
+                    "must not be empty",
+                ));
+            }
+            Some(Value::String(s)) if s.len() > 1024 => {
+                return Err(ApiError::invalid(
+                    &format!("credentials.{name}"),
+                    "must be at most 1024 characters",
+                ));
+            }
+            Some(Value::String(s)) => {
+                let target = if *secret { &mut secrets } else { &mut settings };
+                target.insert((*name).to_owned(), Value::String(s.trim().to_owned()));
+            }
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    &format!("credentials.{name}"),
+                    "must be a string",
+                ));
+            }
+        }
+    }
+    Ok((settings, secrets))
+}
+
+pub async fn summaries(
+    db: &Db,
+    tenant_id: &str,
+    pair_id: &str,
+) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT system, base_url, settings, secret_names, webhook_id, last_test_at, last_test_ok, last_test_detail \
+         FROM connections WHERE tenant_id = $1 AND pair_id = $2 ORDER BY system",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let names: String = r.get(3);
+            ConnectionSummary {
+                system: r.get(0),
+                configured: true,
+                base_url: Some(r.get(1)),
+                settings: serde_json::from_str(&r.get::<String, _>(2)).unwrap_or(Value::Null),
+                saved_secrets: names
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                webhook_registered: r.get::<Option<String>, _>(4).is_some(),
+                last_test_at: r.get(5),
+                last_test_ok: r.get::<Option<i64>, _>(6).map(|v| v != 0),
+                last_test_detail: r.get(7),
+            }
+        })
+        .collect())
+}
+
+/// A decrypted connection, for the workers and the connection test only.
+pub struct Loaded {
+    pub system: String,
+    pub base_url: String,
+    pub settings: Map<String, Value>,
+    pub secrets: Map<String, Value>,
+    pub updated_at: i64,
+}
+
+impl Loaded {
+    fn setting(&self, name: &str) -> String {
+        self.settings
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    }
+    fn secret(&self, name: &str) -> SecretString {
+        SecretString::from(
+            self.secrets
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+    pub fn webhook_secret(&self) -> Option<String> {
+        self.secrets
+            .get("webhook_secret")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+pub async fn load(
+    state: &AppState,
+    tenant_id: &str,
+    pair_id: &str,
+    system: &str,
+) -> Result<Option<Loaded>, ApiError> {
+    let row = sqlx::query(
+        "SELECT base_url, settings, secret_ciphertext, secret_nonce, data_key_id, updated_at \
+         FROM connections WHERE tenant_id = $1 AND pair_id = $2 AND system = $3",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(system)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let sealed = Sealed {
+        ciphertext: r.get(2),
+        nonce: r.get(3),
+        key_id: r.get(4),
+    };
+    let plain = state
+        .vault
+        .decrypt(&state.db, tenant_id, pair_id, system, &sealed)
+        .await?;
+    let secrets: Map<String, Value> =
+        serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Some(Loaded {
+        system: system.to_owned(),
+        base_url: r.get(0),
+        settings: serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default(),
+        secrets,
+        updated_at: r.get(5),
+    }))
+}
+
+pub fn clarity_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> ClarityClient {
+    ClarityClient::new(
+        ClarityConfig {
+            base_url: c.base_url.clone(),
+            client_id: c.setting("client_id"),
+            client_secret: c.secret("client_secret"),
+            api_path: "/api/v1".to_owned(),
+            token_path: "/oauth/token".to_owned(),
+            scopes: vec![
+                "orders:read".into(),
+                "orders:write".into(),
+                "webhooks:manage".into(),
+            ],
+        },
+        state.http.clone(),
+        meter,
+    )
+}
+
+pub fn intacct_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> IntacctClient {
+    let entity = c.setting("entity_id");
+    IntacctClient::new(
+        IntacctConfig {
+            endpoint_url: c.base_url.clone(),
+            sender_id: c.setting("sender_id"),
+            sender_password: c.secret("sender_password"),
+            company_id: c.setting("company_id"),
+            user_id: c.setting("user_id"),
+            user_password: c.secret("user_password"),
+            entity_id: (!entity.is_empty()).then_some(entity),
+        },
+        state.http.clone(),
+        meter,
+    )
+}
+
+pub fn sagepro_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> SageProClient {
+    let company = c.setting("company");
+    SageProClient::new(
+        SageProConfig {
+            base_url: c.base_url.clone(),
+            api_key: c.secret("api_key"),
+            company: (!company.is_empty()).then_some(company),
+        },
+        state.http.clone(),
+        meter,
+    )
+}
+
+fn check_system(erp: Erp, system: &str) -> Result<(), ApiError> {
+    if system == "clarity" || system == erp.as_str() {
+        Ok(())
+    } else if matches!(system, "intacct" | "sagepro") {
+        Err(ApiError::invalid(
+            "system",
+            format!(
+                "this pair connects Clarity to {}, not {system}",
+                erp.label()
+            ),
+        ))
+    } else {
+        Err(ApiError::NotFound("connection"))
+    }
+}
+
+/// Saves a connection. Connecting Clarity also registers our webhook at the
+/// store (unless the caller brings a `webhook_secret` of a hand-made one).
+pub async fn put(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &str,
+    system: &str,
+    input: ConnectionInput,
+) -> Result<(), ApiError> {
+    who.require_manager()?;
+    let pair = super::get(state, &who.tenant_id, pair_id).await?;
+    check_system(pair.erp, system)?;
+    let public_only = pair.environment == Environment::Production;
+    let url = url_check::check(&input.base_url, public_only)
+        .await
+        .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
+    let base_url = url.as_str().trim_end_matches('/').to_owned();
+    let (settings, mut secrets) = split_credentials(system, &input.credentials)?;
+    let mut webhook_id = None;
+    if system == "clarity" && !secrets.contains_key("webhook_secret") {
+        let loaded = Loaded {
+            system: system.to_owned(),
+            base_url: base_url.clone(),
+            settings: settings.clone(),
+            secrets: secrets.clone(),
+            updated_at: 0,
+        };
+        let client = clarity_client(
+            state,
+            &loaded,
+            TenantMeter::shared(state.db.clone(), &who.tenant_id),
+        );
+        let hook_url = hook_url_for(state, pair.environment, pair_id);
+        let sub = client
+            .register_webhook(&hook_url, &WEBHOOK_EVENTS)
+            .await
+            .map_err(|e| ApiError::BadRequest {
+                code: "webhook_registration_failed",
+                message: format!("could not register the webhook at Clarity: {e}"),
+                field: Some("base_url".into()),
+            })?;
+        secrets.insert(
+            "webhook_secret".into(),
+            Value::String(sub.secret.expose_secret().to_owned()),
+        );
+        webhook_id = Some(sub.id);
+    } else if system == "clarity" {
+        webhook_id = Some("manual".to_owned());
+    }
+    save(
+        state, who, pair_id, system, &base_url, settings, secrets, webhook_id,
+    )
+    .await
+}
+
+/// Webhooks from the sandbox simulators come to this process directly; a real
+/// store reaches us at the public URL.
+fn hook_url_for(state: &AppState, env: Environment, pair_id: &str) -> String {
+    match env {
+        Environment::Sandbox => format!("{}/hooks/clarity/{pair_id}", state.sandbox.self_url),
+        Environment::Production => super::webhook_url(state, pair_id),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &str,
+    system: &str,
+    base_url: &str,
+    settings: Map<String, Value>,
+    secrets: Map<String, Value>,
+    webhook_id: Option<String>,
+) -> Result<(), ApiError> {
+    let names: Vec<&str> = secrets.keys().map(String::as_str).collect();
+    let names = names.join(",");
+    let plain = serde_json::to_vec(&secrets).map_err(|e| ApiError::Internal(e.into()))?;
+    let sealed = state
+        .vault
+        .encrypt(&state.db, &who.tenant_id, pair_id, system, &plain)
+        .await?;
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO connections (pair_id, tenant_id, system, base_url, settings, secret_ciphertext, secret_nonce, \
+           data_key_id, secret_names, webhook_id, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+         ON CONFLICT (pair_id, system) DO UPDATE SET base_url = excluded.base_url, settings = excluded.settings, \
+           secret_ciphertext = excluded.secret_ciphertext, secret_nonce = excluded.secret_nonce, \
+           data_key_id = excluded.data_key_id, secret_names = excluded.secret_names, webhook_id = excluded.webhook_id, \
+           last_test_at = NULL, last_test_ok = NULL, last_test_detail = NULL, updated_at = excluded.updated_at",
+    )
+    .bind(pair_id)
+    .bind(&who.tenant_id)
+    .bind(system)
+    .bind(base_url)
+    .bind(Value::Object(settings).to_string())
+    .bind(sealed.ciphertext)
+    .bind(sealed.nonce)
+    .bind(sealed.key_id)
+    .bind(&names)
+    .bind(webhook_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Some(&who.tenant_id),
+        &who.actor(),
+        "connection.saved",
+        Some(&format!("{pair_id}/{system}")),
+        Some(&format!("base URL {base_url}; secrets saved: {names}")),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Wires a new sandbox pair to its simulators.
+pub async fn connect_sandbox(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &str,
+    erp: Erp,
+    creds: &SandboxCredentials,
+) -> Result<(), ApiError> {
+    let base = &state.sandbox.self_url;
+    let obj = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    put(
+        state,
+        who,
+        pair_id,
+        "clarity",
+        ConnectionInput {
+            base_url: format!("{base}/sandbox/clarity/{pair_id}"),
+            credentials: obj(json!({
+                "client_id": creds.clarity_client_id,
+                "client_secret": creds.clarity_client_secret,
+            })),
+        },
+    )
+    .await?;
+    let (system, input) = match erp {
+        Erp::Intacct => (
+            "intacct",
+            ConnectionInput {
+                base_url: format!("{base}/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml"),
+                credentials: obj(json!({
+                    "sender_id": creds.intacct_sender_id,
+                    "sender_password": creds.intacct_sender_password,
+                    "company_id": creds.intacct_company_id,
+                    "user_id": creds.intacct_user_id,
+                    "user_password": creds.intacct_user_password,
+                    "entity_id": "US-EAST",
+                })),
+            },
+        ),
+        Erp::Sagepro => (
+            "sagepro",
+            ConnectionInput {
+                base_url: format!("{base}/sandbox/sagepro/{pair_id}/api/v1/sagepro"),
+                credentials: obj(json!({ "api_key": creds.sagepro_api_key })),
+            },
+        ),
+    };
+    put(state, who, pair_id, system, input).await
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Makes a real call to the system and records the result on the connection.
+pub async fn test(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &str,
+    system: &str,
+) -> Result<TestResult, ApiError> {
+    let pair = super::get(state, &who.tenant_id, pair_id).await?;
+    check_system(pair.erp, system)?;
+    let loaded = load(state, &who.tenant_id, pair_id, system)
+        .await?
+        .ok_or_else(|| ApiError::invalid("system", format!("{system} is not connected yet")))?;
+    let meter = TenantMeter::shared(state.db.clone(), &who.tenant_id);
+    let outcome = match system {
+        "clarity" => {
+            clarity_client(state, &loaded, meter)
+                .test_connection()
+                .await
+        }
+        "intacct" => {
+            intacct_client(state, &loaded, meter)
+                .test_connection()
+                .await
+        }
+        _ => {
+            sagepro_client(state, &loaded, meter)
+                .test_connection()
+                .await
+        }
+    };
+    let result = match outcome {
+        Ok(detail) => TestResult { ok: true, detail },
+        Err(e) => TestResult {
+            ok: false,
+            detail: e.to_string(),
+        },
+    };
+    sqlx::query(
+        "UPDATE connections SET last_test_at = $1, last_test_ok = $2, last_test_detail = $3 \
+         WHERE tenant_id = $4 AND pair_id = $5 AND system = $6",
+    )
+    .bind(now_ms())
+    .bind(result.ok as i64)
+    .bind(&result.detail)
+    .bind(&who.tenant_id)
+    .bind(pair_id)
+    .bind(system)
+    .execute(state.db.pool())
+    .await?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_name_the_missing_or_unknown_field() {
+        let creds: Map<String, Value> = serde_json::from_value(json!({"client_id": "x"})).unwrap();
+        let e = split_credentials("clarity", &creds).unwrap_err();
+        assert_eq!(e.field(), Some("credentials.client_secret"));
+        let creds: Map<String, Value> =
+            serde_json::from_value(json!({"api_key": "k", "password": "p"})).unwrap();
+        let e = split_credentials("sagepro", &creds).unwrap_err();
+        assert_eq!(e.field(), Some("credentials.password"));
+    }
+
+    #[test]
+    fn secrets_and_settings_are_kept_apart() {
+        let creds: Map<String, Value> =
+            serde_json::from_value(json!({"client_id": "id", "client_secret": "s3cret"})).unwrap();
+        let (settings, secrets) = split_credentials("clarity", &creds).unwrap();
+        assert_eq!(settings.get("client_id").unwrap(), "id");
+        assert!(!Value::Object(settings).to_string().contains("s3cret"));
+        assert_eq!(secrets.get("client_secret").unwrap(), "s3cret");
+    }
+}

@@ -1,0 +1,187 @@
+//! Runs (one per inbox event, with its attempts) and dead letters, tenant-scoped.
+
+use serde::Serialize;
+
+use crate::db::{Db, now_ms};
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Run {
+    pub id: String,
+    pub flow: String,
+    /// running, retrying, succeeded, skipped or dead
+    pub status: String,
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub error_field: Option<String>,
+    pub template_version: Option<i64>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+type RunRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    pair_id: &str,
+    status: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Run>, sqlx::Error> {
+    let base = "SELECT id, flow, status, source_id, target_id, attempts, error, error_field, template_version, \
+                started_at, updated_at, finished_at FROM runs WHERE tenant_id = $1 AND pair_id = $2";
+    let rows: Vec<RunRow> = match status {
+        Some(s) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{base} AND status = $3 ORDER BY started_at DESC, id DESC LIMIT $4"
+            )))
+            .bind(tenant_id)
+            .bind(pair_id)
+            .bind(s)
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{base} ORDER BY started_at DESC, id DESC LIMIT $3"
+            )))
+            .bind(tenant_id)
+            .bind(pair_id)
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| Run {
+            id: r.0,
+            flow: r.1,
+            status: r.2,
+            source_id: r.3,
+            target_id: r.4,
+            attempts: r.5,
+            error: r.6,
+            error_field: r.7,
+            template_version: r.8,
+            started_at: r.9,
+            updated_at: r.10,
+            finished_at: r.11,
+        })
+        .collect())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeadLetter {
+    pub id: String,
+    pub flow: String,
+    pub source_id: Option<String>,
+    pub reason: String,
+    pub field: Option<String>,
+    pub run_id: Option<String>,
+    pub created_at: i64,
+    pub replayed_at: Option<i64>,
+}
+
+pub async fn dead_letters(
+    db: &Db,
+    tenant_id: &str,
+    pair_id: &str,
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, flow, source_id, reason, field, run_id, created_at, replayed_at FROM dead_letters \
+         WHERE tenant_id = $1 AND pair_id = $2 ORDER BY created_at DESC, id DESC LIMIT 500",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeadLetter {
+            id: r.0,
+            flow: r.1,
+            source_id: r.2,
+            reason: r.3,
+            field: r.4,
+            run_id: r.5,
+            created_at: r.6,
+            replayed_at: r.7,
+        })
+        .collect())
+}
+
+/// Sends a dead letter's event through its flow again, with the pair's current
+/// template. Returns the inbox id to push.
+pub async fn replay(
+    db: &Db,
+    tenant_id: &str,
+    pair_id: &str,
+    dl_id: &str,
+) -> Result<String, ApiError> {
+    let mut tx = db.begin_write().await?;
+    let row: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT inbox_id, replayed_at FROM dead_letters WHERE tenant_id = $1 AND pair_id = $2 AND id = $3",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(dl_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (inbox_id, replayed) = row.ok_or(ApiError::NotFound("dead letter"))?;
+    if replayed.is_some() {
+        return Err(ApiError::Conflict {
+            message: "this dead letter was already replayed".into(),
+            field: None,
+        });
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(dl_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL, \
+         lease_owner = NULL, enqueued_at = $1, updated_at = $1 WHERE id = $2 AND tenant_id = $3",
+    )
+    .bind(now)
+    .bind(&inbox_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE runs SET status = 'retrying', updated_at = $1, finished_at = NULL WHERE inbox_id = $2")
+        .bind(now)
+        .bind(&inbox_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(inbox_id)
+}

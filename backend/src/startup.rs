@@ -1,0 +1,276 @@
+//! Builds the application (HTTP server, workers, reconciler, simulators' webhook
+//! dispatcher) and runs it until a shutdown signal; tests start the same thing
+//! on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use connect_jobs::connectors::http::{Timeouts, client};
+use connect_jobs::queue::{JobQueue, QueueSpec};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, KeySource};
+use crate::db::Db;
+use crate::sandbox::{FaultRegistry, SandboxState};
+use crate::state::{AppState, Inner};
+use crate::vault::Vault;
+use crate::worker::{self, Worker};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("CONNECT_DATABASE_URL: {0}")]
+    Database(#[from] crate::db::DbError),
+    #[error("CONNECT_REDIS_URL: {0}")]
+    Queue(#[from] connect_jobs::queue::QueueError),
+    #[error("CONNECT_BIND: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// What runs in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Web + API + simulators + workers (the embedded default).
+    All,
+    /// Web + API + simulators only (`serve --no-workers`).
+    Web,
+    /// Workers and reconciler only (`connect worker`).
+    Worker,
+    /// The simulators alone (`connect sandbox`).
+    Sandbox,
+}
+
+pub struct Application {
+    state: AppState,
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    role: Role,
+}
+
+pub fn queue_spec(config: &Config) -> QueueSpec {
+    let namespace = config.queue_namespace.clone();
+    match &config.redis_url {
+        Some(url) => QueueSpec::Redis {
+            url: url.clone(),
+            namespace,
+        },
+        None => QueueSpec::Sqlite {
+            path: config.data_dir.join("queue.db"),
+            namespace,
+        },
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config, role: Role) -> Result<Self, StartError> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let queue = JobQueue::connect(&queue_spec(&config)).await?;
+        let (listener, addr) = if role == Role::Worker {
+            (None, config.bind)
+        } else {
+            let listener =
+                TcpListener::bind(config.bind)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: config.bind,
+                        source,
+                    })?;
+            let addr = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+            (Some(listener), addr)
+        };
+        let self_url: Arc<str> = format!("http://{addr}").into();
+        let http = client(Timeouts {
+            connect: Duration::from_secs(5).min(config.http_timeout),
+            total: config.http_timeout,
+        });
+        let key_file = match &config.key_source {
+            KeySource::File(p) => Some(p.clone()),
+            KeySource::Env => None,
+        };
+        let vault = Vault::new(config.keys.clone(), key_file);
+        let sandbox = SandboxState {
+            db: db.clone(),
+            faults: Arc::new(FaultRegistry::new()),
+            http: http.clone(),
+            self_url: self_url.clone(),
+        };
+        let state = AppState::new(Inner {
+            public_url: config.public_url(addr),
+            config,
+            db,
+            vault,
+            queue,
+            sandbox,
+            metrics: crate::telemetry::metrics(),
+            http,
+        });
+        Ok(Self {
+            state,
+            listener,
+            addr,
+            role,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs until `shutdown` is cancelled: stops accepting, lets in-flight
+    /// requests and jobs finish (bounded), then returns.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
+        if matches!(self.role, Role::All | Role::Worker) {
+            let worker = Worker::new(state.clone());
+            let handler = move |job: connect_jobs::queue::InboxJob| {
+                let worker = worker.clone();
+                async move { worker.handle(&job.inbox_id).await }
+            };
+            let spec = queue_spec(&state.config);
+            let concurrency = state.config.worker_concurrency;
+            let token = shutdown.clone();
+            // Each process registers its own worker name with the queue: after a
+            // crash, a restarted process must not collide with its dead self.
+            let name = format!("connect-worker-{}", crate::ids::new_id("w"));
+            tasks.push((
+                "workers",
+                tokio::spawn(async move {
+                    // Supervised: a queue outage stops the worker; start it again.
+                    loop {
+                        let run = JobQueue::spawn_workers(
+                            spec.clone(),
+                            name.clone(),
+                            concurrency,
+                            handler.clone(),
+                            token.clone(),
+                        );
+                        match run.await {
+                            Ok(Ok(())) if token.is_cancelled() => break,
+                            Ok(Ok(())) => tracing::warn!("workers stopped; starting them again"),
+                            Ok(Err(e)) => tracing::error!(error = %e, "workers stopped with an error; starting them again"),
+                            Err(e) => tracing::error!(error = %e, "worker thread failed; starting it again"),
+                        }
+                        tokio::select! {
+                            _ = token.cancelled() => break,
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                }),
+            ));
+            tasks.push((
+                "reconciler",
+                tokio::spawn(worker::reconciler::run(state.clone(), shutdown.clone())),
+            ));
+        }
+        if matches!(self.role, Role::All | Role::Web | Role::Sandbox) {
+            tasks.push((
+                "webhook dispatcher",
+                crate::sandbox::clarity::spawn_dispatcher(state.sandbox.clone(), shutdown.clone()),
+            ));
+        }
+        if let Some(listener) = self.listener {
+            let app = router(state.clone(), self.role);
+            let token = shutdown.clone();
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { token.cancelled().await });
+            tasks.push((
+                "http",
+                tokio::spawn(async move {
+                    if let Err(e) = server.await {
+                        tracing::error!(error = %e, "http server failed");
+                    }
+                }),
+            ));
+        }
+        shutdown.cancelled().await;
+        tracing::info!("shutting down: finishing in-flight work");
+        for (name, task) in tasks {
+            match tokio::time::timeout(Duration::from_secs(30), task).await {
+                Ok(_) => tracing::debug!(task = name, "stopped"),
+                Err(_) => tracing::warn!(
+                    task = name,
+                    "did not stop within 30 s; its leases will expire"
+                ),
+            }
+        }
+        state.db.close().await;
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState, role: Role) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    if role != Role::Sandbox {
+        app = app
+            .route("/hooks/clarity/{pair_id}", post(crate::hooks::clarity))
+            .merge(crate::api::router())
+            .merge(crate::web::router());
+    }
+    app = app.nest_service("/sandbox", crate::sandbox::router(state.sandbox.clone()));
+    app.fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::telemetry::track_http))
+        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    crate::error::ApiError::NotFound("route")
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    let db = state.db.ping().await;
+    let queue = state.queue.ping().await;
+    let body = serde_json::json!({
+        "database": if db.is_ok() { "ok" } else { "unreachable" },
+        "queue": if queue.is_ok() { "ok" } else { "unreachable" },
+    });
+    let status = if db.is_ok() && queue.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,40 @@
+//! The state every handler and worker shares.
+
+use std::sync::Arc;
+
+use connect_jobs::queue::JobQueue;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::sandbox::SandboxState;
+use crate::vault::Vault;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub vault: Vault,
+    pub queue: JobQueue,
+    pub sandbox: SandboxState,
+    pub metrics: PrometheusHandle,
+    /// For connectors: no redirects, bounded timeouts.
+    pub http: reqwest::Client,
+    /// Where users and peers reach us, without a trailing slash.
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

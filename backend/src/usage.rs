@@ -1,0 +1,176 @@
+//! Metering: every processed transaction and every outbound API call is counted
+//! per tenant per calendar month (UTC), exactly: each count is one upsert, in
+//! the transaction of the work it counts where there is one.
+
+use std::sync::Arc;
+
+use connect_jobs::connectors::{CallMeter, System};
+use serde::Serialize;
+
+use crate::db::Db;
+
+pub const TRANSACTIONS: &str = "transactions";
+pub const API_CALLS: &str = "api_calls";
+
+/// `2026-11` for now.
+pub fn current_period() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!("{:04}-{:02}", now.year(), u8::from(now.month()))
+}
+
+pub async fn add(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    metric: &str,
+    n: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usage_counters (tenant_id, period, metric, count) VALUES ($1,$2,$3,$4) \
+         ON CONFLICT (tenant_id, period, metric) DO UPDATE SET count = usage_counters.count + excluded.count",
+    )
+    .bind(tenant_id)
+    .bind(current_period())
+    .bind(metric)
+    .bind(n)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlanLimits {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub billing: String,
+    /// `null` means unlimited.
+    pub production_pairs: Option<i64>,
+    pub sandbox_pairs: Option<i64>,
+    pub users: Option<i64>,
+    pub transactions_per_month: Option<i64>,
+    pub api_calls_per_minute: Option<i64>,
+    pub fair_use_note: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    pub period: String,
+    pub plan: PlanLimits,
+    pub transactions: i64,
+    pub api_calls: i64,
+    pub production_pairs: i64,
+    pub sandbox_pairs: i64,
+    pub users: i64,
+}
+
+pub async fn plan(db: &Db, plan_id: &str) -> Result<Option<PlanLimits>, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        i64,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        String,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, name, price_cents, billing, production_pairs, sandbox_pairs, users, \
+         transactions_per_month, api_calls_per_minute, fair_use_note FROM plans WHERE id = $1",
+    )
+    .bind(plan_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| PlanLimits {
+        id: r.0,
+        name: r.1,
+        price_cents: r.2,
+        billing: r.3,
+        production_pairs: r.4,
+        sandbox_pairs: r.5,
+        users: r.6,
+        transactions_per_month: r.7,
+        api_calls_per_minute: r.8,
+        fair_use_note: r.9,
+    }))
+}
+
+pub async fn plans(db: &Db) -> Result<Vec<PlanLimits>, sqlx::Error> {
+    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM plans ORDER BY position")
+        .fetch_all(db.pool())
+        .await?;
+    let mut out = Vec::new();
+    for (id,) in ids {
+        if let Some(p) = plan(db, &id).await? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage, sqlx::Error> {
+    let period = current_period();
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT metric, count FROM usage_counters WHERE tenant_id = $1 AND period = $2",
+    )
+    .bind(tenant_id)
+    .bind(&period)
+    .fetch_all(db.pool())
+    .await?;
+    let count = |m: &str| counts.iter().find(|(k, _)| k == m).map_or(0, |(_, v)| *v);
+    let pairs: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT environment, COUNT(*) FROM pairs WHERE tenant_id = $1 GROUP BY environment",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.pool())
+    .await?;
+    let pairs_in = |env: &str| pairs.iter().find(|(k, _)| k == env).map_or(0, |(_, v)| *v);
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(db.pool())
+        .await?;
+    let plan = plan(db, plan_id)
+        .await?
+        .ok_or_else(|| sqlx::Error::RowNotFound)?;
+    Ok(Usage {
+        period,
+        plan,
+        transactions: count(TRANSACTIONS),
+        api_calls: count(API_CALLS),
+        production_pairs: pairs_in("production"),
+        sandbox_pairs: pairs_in("sandbox"),
+        users,
+    })
+}
+
+/// Counts a tenant's outbound calls as the connectors make them.
+pub struct TenantMeter {
+    pub db: Db,
+    pub tenant_id: String,
+}
+
+impl TenantMeter {
+    pub fn shared(db: Db, tenant_id: &str) -> Arc<dyn CallMeter> {
+        Arc::new(Self {
+            db,
+            tenant_id: tenant_id.to_owned(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl CallMeter for TenantMeter {
+    async fn outbound_call(&self, system: System) {
+        metrics::counter!("connect_outbound_calls_total", "system" => system.as_str()).increment(1);
+        let result = async {
+            let mut conn = self.db.pool().acquire().await?;
+            add(&mut conn, &self.tenant_id, API_CALLS, 1).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, tenant_id = %self.tenant_id, "could not count an API call");
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! Page handlers: thin; the work is in the domain modules the API uses too.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::csrf_matches;
+use crate::audit::Actor;
+use crate::auth::extract::{Via, caller};
+use crate::auth::{Principal, Role, ratelimit, session};
+use crate::error::ApiError;
+use crate::pairs::{self, NewPair, Pair, ParsedPair};
+use crate::runs::{self, DeadLetter, Run};
+use crate::sandbox::clarity::PayloadMode;
+use crate::state::AppState;
+use crate::tenants::{self, AccountError, SignUp, TenantSummary};
+use crate::usage::{self, Usage};
+
+pub struct Nav {
+    pub company: String,
+    pub email: String,
+    pub csrf: String,
+}
+
+/// A signed-in tenant user, from the session cookie; otherwise a redirect to /login.
+pub struct WebUser {
+    pub who: Principal,
+    pub nav: Nav,
+}
+
+impl FromRequestParts<AppState> for WebUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let to_login = || Redirect::to("/login").into_response();
+        let c = caller(parts, state)
+            .await
+            .map_err(|_| to_login())?
+            .ok_or_else(to_login)?;
+        let Via::Session { csrf } = c.via.clone() else {
+            return Err(to_login());
+        };
+        if c.role == Role::Operator {
+            return Err(Redirect::to("/admin").into_response());
+        }
+        let (Some(tenant_id), Some(plan)) = (c.tenant_id, c.plan) else {
+            return Err(to_login());
+        };
+        if c.tenant_status.as_deref() == Some("suspended") {
+            return Err(
+                ApiError::Forbidden("this account is suspended; contact support".into())
+                    .into_response(),
+            );
+        }
+        let (company,): (String,) = sqlx::query_as("SELECT name FROM tenants WHERE id = $1")
+            .bind(&tenant_id)
+            .fetch_one(state.db.pool())
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        Ok(WebUser {
+            nav: Nav {
+                company,
+                email: c.email.clone(),
+                csrf: csrf.clone(),
+            },
+            who: Principal {
+                user_id: c.user_id,
+                tenant_id,
+                email: c.email,
+                role: c.role,
+                plan,
+                via: Via::Session { csrf },
+            },
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+fn check_csrf(sent: &str, nav_csrf: &str) -> Result<(), ApiError> {
+    if csrf_matches(sent, nav_csrf) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "the form expired; reload the page and try again".into(),
+        ))
+    }
+}
+
+fn with_cookie(mut resp: Response, cookie: String) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+pub async fn home(headers: HeaderMap) -> Redirect {
+    let signed_in = headers
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(session::from_cookie_header)
+        .is_some();
+    Redirect::to(if signed_in { "/pairs" } else { "/login" })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+struct LoginPage {
+    email: String,
+    error: Option<String>,
+}
+
+pub async fn login_form() -> impl IntoResponse {
+    LoginPage {
+        email: String::new(),
+        error: None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let email_lower = f.email.trim().to_lowercase();
+    let address = addr.ip().to_string();
+    let page = |error: String| {
+        LoginPage {
+            email: f.email.clone(),
+            error: Some(error),
+        }
+        .into_response()
+    };
+    if let Some(wait) = ratelimit::check(&state.db, &email_lower, &address).await? {
+        return Ok(page(format!(
+            "Too many failed attempts. Try again in {} minutes.",
+            wait.div_ceil(60)
+        )));
+    }
+    let user = match tenants::authenticate(&state.db, &f.email, &f.password).await {
+        Ok(u) => u,
+        Err(AccountError::BadCredentials) => {
+            ratelimit::record_failure(&state.db, &email_lower, &address).await?;
+            return Ok(page("Email or password is wrong.".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ratelimit::clear_account(&state.db, &email_lower).await?;
+    let s = session::create(&state.db, &user.user_id).await?;
+    let target = if user.role == Role::Operator {
+        "/admin"
+    } else {
+        "/pairs"
+    };
+    Ok(with_cookie(
+        Redirect::to(target).into_response(),
+        session::set_cookie(&s.id, state.config.secure_cookies()),
+    ))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    company: String,
+    email: String,
+    error: String,
+    error_field: String,
+}
+
+pub async fn signup_form() -> impl IntoResponse {
+    SignupPage {
+        company: String::new(),
+        email: String::new(),
+        error: String::new(),
+        error_field: String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    company: String,
+    email: String,
+    password: String,
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    Form(f): Form<SignupForm>,
+) -> Result<Response, ApiError> {
+    let page = |field: &str, error: String| {
+        SignupPage {
+            company: f.company.clone(),
+            email: f.email.clone(),
+            error,
+            error_field: field.to_owned(),
+        }
+        .into_response()
+    };
+    let input = match SignUp::parse(&f.company, &f.email, &f.password) {
+        Ok(i) => i,
+        Err(AccountError::Invalid { field, message }) => {
+            return Ok(page(field, format!("This {message}.")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let created = match tenants::sign_up(&state.db, &state.vault, input).await {
+        Ok(c) => c,
+        Err(AccountError::EmailTaken) => {
+            return Ok(page(
+                "email",
+                "An account with this email already exists. Log in instead.".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let s = session::create(&state.db, &created.user_id).await?;
+    Ok(with_cookie(
+        Redirect::to("/pairs").into_response(),
+        session::set_cookie(&s.id, state.config.secure_cookies()),
+    ))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(id) = headers
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(session::from_cookie_header)
+    {
+        session::delete(&state.db, id).await?;
+    }
+    Ok(with_cookie(
+        Redirect::to("/login").into_response(),
+        session::clear_cookie(state.config.secure_cookies()),
+    ))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pairs.html")]
+struct PairsPage {
+    nav: Nav,
+    pairs: Vec<Pair>,
+    flash: Option<String>,
+    form_name: String,
+    error: String,
+    error_field: String,
+}
+
+pub async fn pairs(State(state): State<AppState>, u: WebUser) -> Result<Response, ApiError> {
+    let pairs = pairs::list(&state, &u.who.tenant_id).await?;
+    Ok(PairsPage {
+        nav: u.nav,
+        pairs,
+        flash: None,
+        form_name: String::new(),
+        error: String::new(),
+        error_field: String::new(),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PairForm {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    erp: String,
+    environment: String,
+}
+
+pub async fn create_pair(
+    State(state): State<AppState>,
+    u: WebUser,
+    Form(f): Form<PairForm>,
+) -> Result<Response, Response> {
+    check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    let input = ParsedPair::try_from(NewPair {
+        name: f.name.clone(),
+        erp: f.erp,
+        environment: f.environment,
+    });
+    let result = match input {
+        Ok(i) => pairs::create(&state, &u.who, i).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(p) => Ok(Redirect::to(&format!("/pairs/{}", p.id)).into_response()),
+        Err(
+            e @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. } | ApiError::Forbidden(_)),
+        ) => {
+            let pairs = pairs::list(&state, &u.who.tenant_id)
+                .await
+                .map_err(IntoResponse::into_response)?;
+            Ok(PairsPage {
+                nav: u.nav,
+                pairs,
+                flash: None,
+                form_name: f.name,
+                error: e.public_message(),
+                error_field: e.field().unwrap_or_default().to_owned(),
+            }
+            .into_response())
+        }
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pair.html")]
+struct PairPage {
+    nav: Nav,
+    pair: Pair,
+    runs: Vec<Run>,
+    dead_letters: Vec<DeadLetter>,
+    flash: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PairNotice {
+    sent: Option<u32>,
+    status: Option<String>,
+}
+
+pub async fn pair(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    axum::extract::Query(notice): axum::extract::Query<PairNotice>,
+) -> Result<Response, ApiError> {
+    let pair = pairs::get(&state, &u.who.tenant_id, &id).await?;
+    let runs = runs::list(&state.db, &u.who.tenant_id, &id, None, 50).await?;
+    let dead_letters = runs::dead_letters(&state.db, &u.who.tenant_id, &id).await?;
+    Ok(PairPage {
+        nav: u.nav,
+        pair,
+        runs,
+        dead_letters,
+        flash: match (notice.sent, notice.status.as_deref()) {
+            (Some(n), _) => Some(format!(
+                "Sent {n} test orders from the Clarity simulator; they appear below as they are processed."
+            )),
+            (None, Some("active")) => Some("The pair is active: new events flow again.".to_owned()),
+            (None, Some("paused")) => Some("The pair is paused: new events wait until you activate it; none are lost.".to_owned()),
+            _ => None,
+        },
+    }
+    .into_response())
+}
+
+async fn set_status(
+    state: &AppState,
+    u: WebUser,
+    id: &str,
+    csrf: &str,
+    status: &str,
+) -> Result<Response, Response> {
+    check_csrf(csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    match pairs::set_status(state, &u.who, id, status).await {
+        Ok(_) => Ok(Redirect::to(&format!("/pairs/{id}?status={status}")).into_response()),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+pub async fn activate(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    set_status(&state, u, &id, &f.csrf, "active").await
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    set_status(&state, u, &id, &f.csrf, "paused").await
+}
+
+#[derive(Deserialize)]
+pub struct OrdersForm {
+    #[serde(default)]
+    csrf: String,
+    count: u32,
+}
+
+pub async fn sandbox_orders(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<OrdersForm>,
+) -> Result<Response, Response> {
+    check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    let pair = pairs::get(&state, &u.who.tenant_id, &id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if pair.environment != pairs::Environment::Sandbox || !(1..=500).contains(&f.count) {
+        return Err(
+            ApiError::invalid("count", "sandbox pairs only, 1 to 500 orders").into_response(),
+        );
+    }
+    crate::sandbox::clarity::create_orders(&state.sandbox, &id, f.count, PayloadMode::Full)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Redirect::to(&format!("/pairs/{id}?sent={}", f.count)).into_response())
+}
+
+pub async fn replay(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path((id, dl)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    u.who
+        .require_manager()
+        .map_err(IntoResponse::into_response)?;
+    pairs::get(&state, &u.who.tenant_id, &id)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let inbox_id = runs::replay(&state.db, &u.who.tenant_id, &id, &dl)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let _ = state.queue.push(&inbox_id).await;
+    Ok(Redirect::to(&format!("/pairs/{id}#dead-letters")).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "usage.html")]
+struct UsagePage {
+    nav: Nav,
+    usage: Usage,
+    meters: Vec<(&'static str, i64, String)>,
+}
+
+fn limit(v: Option<i64>) -> String {
+    v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
+}
+
+pub async fn usage(State(state): State<AppState>, u: WebUser) -> Result<Response, ApiError> {
+    let usage = usage::for_tenant(&state.db, &u.who.tenant_id, &u.who.plan).await?;
+    let meters = vec![
+        (
+            "Transactions this month",
+            usage.transactions,
+            limit(usage.plan.transactions_per_month),
+        ),
+        (
+            "API calls this month",
+            usage.api_calls,
+            format!("{} per minute", limit(usage.plan.api_calls_per_minute)),
+        ),
+        (
+            "Production pairs",
+            usage.production_pairs,
+            limit(usage.plan.production_pairs),
+        ),
+        (
+            "Sandbox pairs",
+            usage.sandbox_pairs,
+            limit(usage.plan.sandbox_pairs),
+        ),
+        ("Users", usage.users, limit(usage.plan.users)),
+    ];
+    Ok(UsagePage {
+        nav: u.nav,
+        usage,
+        meters,
+    }
+    .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    email: String,
+    csrf: String,
+    tenants: Vec<TenantSummary>,
+}
+
+async fn operator(
+    parts_state: (&HeaderMap, &AppState),
+) -> Result<(String, String, String), Response> {
+    let (headers, state) = parts_state;
+    let mut req = axum::http::Request::builder().uri("/admin");
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let (parts, _) = req
+        .body(())
+        .map_err(|_| Redirect::to("/login").into_response())?
+        .into_parts();
+    let c = caller(&parts, state)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    match c {
+        Some(c) if c.role == Role::Operator => match c.via {
+            Via::Session { csrf } => Ok((c.user_id, c.email, csrf)),
+            Via::Token => Err(Redirect::to("/login").into_response()),
+        },
+        Some(_) => Err(ApiError::Forbidden("operators only".into()).into_response()),
+        None => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+pub async fn admin(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let (_, email, csrf) = operator((&headers, &state)).await?;
+    let tenants = tenants::summaries(&state.db)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(AdminPage {
+        email,
+        csrf,
+        tenants,
+    }
+    .into_response())
+}
+
+pub async fn admin_tenant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Response> {
+    let (user_id, email, csrf) = operator((&headers, &state)).await?;
+    check_csrf(&f.csrf, &csrf).map_err(IntoResponse::into_response)?;
+    let status = match action.as_str() {
+        "suspend" => "suspended",
+        "resume" => "active",
+        _ => return Err(ApiError::NotFound("action").into_response()),
+    };
+    tenants::set_status(&state.db, &Actor::user(&user_id, &email), &id, status)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    Ok(Redirect::to("/admin").into_response())
+}

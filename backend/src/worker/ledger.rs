@@ -1,0 +1,67 @@
+//! The ledger table behind [`LedgerStore`], for one pair.
+
+use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
+
+use crate::db::{Db, now_ms};
+
+pub struct PairLedger {
+    pub db: Db,
+    pub tenant_id: String,
+    pub pair_id: String,
+}
+
+#[async_trait::async_trait]
+impl LedgerStore for PairLedger {
+    async fn lookup(&self, key: &LedgerKey) -> anyhow::Result<Option<LedgerEntry>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT idempotency_key, target_id FROM ledger \
+             WHERE pair_id = $1 AND flow = $2 AND source_id = $3 AND operation = $4",
+        )
+        .bind(&self.pair_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.map(|(idempotency_key, target_id)| LedgerEntry {
+            idempotency_key,
+            target_id,
+        }))
+    }
+
+    async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT (pair_id, flow, source_id, operation) DO NOTHING",
+        )
+        .bind(&self.pair_id)
+        .bind(&self.tenant_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .bind(idempotency_key)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        self.lookup(key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("ledger row vanished after insert"))
+    }
+
+    async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE ledger SET target_id = $1, updated_at = $2 \
+             WHERE pair_id = $3 AND flow = $4 AND source_id = $5 AND operation = $6",
+        )
+        .bind(target_id)
+        .bind(now_ms())
+        .bind(&self.pair_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+//! Workers: take an inbox row (with a lease), run its flow, record the outcome.
+//!
+//! The queue only says which row to look at. The outcome of every attempt is
+//! written here, in one transaction with the inbox state: done (run succeeded,
+//! usage counted), retry later (backoff with jitter, `Retry-After` honoured),
+//! or dead letter (reason and field).
+
+mod ledger;
+pub mod reconciler;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use connect_jobs::connectors::ErrorClass;
+use connect_jobs::connectors::clarity::ClarityClient;
+use connect_jobs::flows::orders::{self, OrderContext, OrderOutcome};
+use connect_jobs::flows::{ErpTarget, FlowError};
+use connect_jobs::mapping::CompiledTemplate;
+use connect_jobs::retry::Backoff;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::db::now_ms;
+use crate::ids::new_id;
+use crate::inbox::{self, InboxRow};
+use crate::pairs::{Erp, connections};
+use crate::state::AppState;
+use crate::usage::{self, TenantMeter};
+pub use ledger::PairLedger;
+
+/// Clients are kept per pair so tokens and sessions are reused across jobs;
+/// a changed connection (new `updated_at`) replaces them.
+#[derive(Clone)]
+struct PairClients {
+    stamp: (i64, i64),
+    clarity: ClarityClient,
+    erp: ErpTarget,
+}
+
+pub struct Worker {
+    state: AppState,
+    /// Identifies this process's leases.
+    owner: String,
+    templates: Mutex<HashMap<(String, i64), Arc<CompiledTemplate>>>,
+    clients: Mutex<HashMap<String, PairClients>>,
+}
+
+enum Outcome {
+    Done(OrderOutcome),
+    Skipped(&'static str),
+    Failed(FlowError),
+}
+
+impl Worker {
+    pub fn new(state: AppState) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            owner: new_id("wrk"),
+            templates: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One job: everything that can go wrong is recorded, nothing escapes.
+    pub async fn handle(self: &Arc<Self>, inbox_id: &str) {
+        let lease_ms = self.state.config.lease.as_millis() as i64;
+        let row = match inbox::claim(&self.state.db, inbox_id, &self.owner, lease_ms).await {
+            Ok(Some(row)) => row,
+            // Done already, not due, or leased by another worker.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, inbox_id, "could not claim an inbox row; the reconciler will retry");
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "run",
+            tenant_id = %row.tenant_id,
+            pair_id = %row.pair_id,
+            inbox_id = %row.id,
+            event_type = %row.event_type,
+            attempt = row.attempts,
+        );
+        let this = self.clone();
+        async move { this.process(row).await }
+            .instrument(span)
+            .await
+    }
+
+    async fn process(self: Arc<Self>, row: InboxRow) {
+        let started = Instant::now();
+        let lease_ms = self.state.config.lease.as_millis() as i64;
+        // Keep the lease while we work, so a slow ERP does not hand the row to a second worker.
+        let renewer = {
+            let db = self.state.db.clone();
+            let (id, owner) = (row.id.clone(), self.owner.clone());
+            tokio::spawn(async move {
+                let every = Duration::from_millis((lease_ms / 3).max(100) as u64);
+                loop {
+                    tokio::time::sleep(every).await;
+                    if !matches!(inbox::renew(&db, &id, &owner, lease_ms).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let status: Result<Option<(String, String)>, _> = sqlx::query_as(
+            "SELECT p.status, t.status FROM pairs p JOIN tenants t ON t.id = p.tenant_id WHERE p.id = $1 AND p.tenant_id = $2",
+        )
+        .bind(&row.pair_id)
+        .bind(&row.tenant_id)
+        .fetch_optional(self.state.db.pool())
+        .await;
+        let hold = match &status {
+            Ok(Some((pair, tenant))) => pair != "active" || tenant != "active",
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if hold {
+            // Work for a paused pair or suspended tenant waits; it is not dropped.
+            renewer.abort();
+            if let Err(e) = inbox::release(&self.state.db, &row.id, &self.owner, 30_000).await {
+                tracing::error!(error = %e, "could not release a held row");
+            }
+            return;
+        }
+        let (outcome, version) = self.run(&row).await;
+        renewer.abort();
+        let elapsed = started.elapsed();
+        if let Err(e) = self.record(&row, &outcome, version, elapsed).await {
+            // The lease runs out and the row comes back: nothing is lost.
+            tracing::error!(error = %e, "could not record the outcome; the row will be retried");
+        }
+    }
+
+    /// The outcome, and the template version it used when it got that far.
+    async fn run(&self, row: &InboxRow) -> (Outcome, Option<i64>) {
+        let event: Value = match serde_json::from_str(&row.payload) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = FlowError::Event(format!("stored payload is not JSON: {e}"));
+                return (Outcome::Failed(e), None);
+            }
+        };
+        match row.event_type.as_str() {
+            "order.created" => {}
+            "ping" => return (Outcome::Skipped("ping"), None),
+            _ => {
+                return (
+                    Outcome::Skipped("no flow handles this event type yet"),
+                    None,
+                );
+            }
+        }
+        let (template, version) = match self.template(row, "orders").await {
+            Ok(t) => t,
+            Err(e) => return (Outcome::Failed(e), None),
+        };
+        let clients = match self.clients(row).await {
+            Ok(c) => c,
+            Err(e) => return (Outcome::Failed(e), Some(version)),
+        };
+        let ledger = PairLedger {
+            db: self.state.db.clone(),
+            tenant_id: row.tenant_id.clone(),
+            pair_id: row.pair_id.clone(),
+        };
+        let ctx = OrderContext {
+            clarity: &clients.clarity,
+            erp: &clients.erp,
+            template: &template,
+            ledger: &ledger,
+        };
+        let outcome = match orders::sync_order(&ctx, &event).await {
+            Ok(o) => Outcome::Done(o),
+            Err(e) => Outcome::Failed(e),
+        };
+        (outcome, Some(version))
+    }
+
+    async fn template(
+        &self,
+        row: &InboxRow,
+        flow: &str,
+    ) -> Result<(Arc<CompiledTemplate>, i64), FlowError> {
+        let t = crate::templates::current(&self.state, &row.tenant_id, &row.pair_id, flow)
+            .await
+            .map_err(|e| match e {
+                crate::error::ApiError::NotFound(_) => {
+                    FlowError::Event(format!("the pair has no {flow} template"))
+                }
+                other => FlowError::Store(anyhow::anyhow!("{other}")),
+            })?;
+        let key = (row.pair_id.clone(), t.version);
+        if let Some(c) = self.templates.lock().expect("templates").get(&key) {
+            return Ok((c.clone(), t.version));
+        }
+        let compiled =
+            Arc::new(
+                CompiledTemplate::compile(&t.document).map_err(|e| FlowError::Mapping {
+                    target: e.target,
+                    message: format!(
+                        "template version {} does not compile: {}",
+                        t.version, e.message
+                    ),
+                })?,
+            );
+        self.templates
+            .lock()
+            .expect("templates")
+            .insert(key, compiled.clone());
+        Ok((compiled, t.version))
+    }
+
+    async fn clients(&self, row: &InboxRow) -> Result<PairClients, FlowError> {
+        let store = |e: crate::error::ApiError| FlowError::Store(anyhow::anyhow!("{e}"));
+        let (erp,): (String,) =
+            sqlx::query_as("SELECT erp FROM pairs WHERE id = $1 AND tenant_id = $2")
+                .bind(&row.pair_id)
+                .bind(&row.tenant_id)
+                .fetch_one(self.state.db.pool())
+                .await
+                .map_err(|e| FlowError::Store(e.into()))?;
+        let erp = Erp::parse(&erp).unwrap_or(Erp::Intacct);
+        let clarity = connections::load(&self.state, &row.tenant_id, &row.pair_id, "clarity")
+            .await
+            .map_err(store)?
+            .ok_or_else(|| FlowError::Event("Clarity is not connected".into()))?;
+        let target = connections::load(&self.state, &row.tenant_id, &row.pair_id, erp.as_str())
+            .await
+            .map_err(store)?
+            .ok_or_else(|| FlowError::Event(format!("{} is not connected", erp.label())))?;
+        let stamp = (clarity.updated_at, target.updated_at);
+        if let Some(c) = self.clients.lock().expect("clients").get(&row.pair_id)
+            && c.stamp == stamp
+        {
+            return Ok(c.clone());
+        }
+        let meter = TenantMeter::shared(self.state.db.clone(), &row.tenant_id);
+        let built = PairClients {
+            stamp,
+            clarity: connections::clarity_client(&self.state, &clarity, meter.clone()),
+            erp: match erp {
+                Erp::Intacct => {
+                    ErpTarget::Intacct(connections::intacct_client(&self.state, &target, meter))
+                }
+                Erp::Sagepro => {
+                    ErpTarget::Sagepro(connections::sagepro_client(&self.state, &target, meter))
+                }
+            },
+        };
+        self.clients
+            .lock()
+            .expect("clients")
+            .insert(row.pair_id.clone(), built.clone());
+        Ok(built)
+    }
+
+    async fn record(
+        &self,
+        row: &InboxRow,
+        outcome: &Outcome,
+        version: Option<i64>,
+        elapsed: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let cfg = &self.state.config;
+        let source_id = serde_json::from_str::<Value>(&row.payload)
+            .ok()
+            .and_then(|v| orders::order_id(&v).map(str::to_owned));
+        let mut tx = self.state.db.begin_write().await?;
+        // Still ours? If the lease was lost, another worker owns the outcome.
+        let (owner,): (Option<String>,) =
+            sqlx::query_as("SELECT lease_owner FROM inbox WHERE id = $1")
+                .bind(&row.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if owner.as_deref() != Some(self.owner.as_str()) {
+            tracing::warn!(
+                "lease lost before the outcome was recorded; leaving it to the new holder"
+            );
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
+               template_version, started_at, updated_at) \
+             VALUES ($1,$2,$3,$4,'orders',$5,'running',0,$6,$7,$7) ON CONFLICT (inbox_id) DO NOTHING",
+        )
+        .bind(new_id("run"))
+        .bind(&row.tenant_id)
+        .bind(&row.pair_id)
+        .bind(&row.id)
+        .bind(&source_id)
+        .bind(version)
+        .bind(now - elapsed.as_millis() as i64)
+        .execute(&mut *tx)
+        .await?;
+        // A replay runs with the pair's current template: the run says which.
+        if let Some(v) = version {
+            sqlx::query("UPDATE runs SET template_version = $1 WHERE inbox_id = $2")
+                .bind(v)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let (run_id,): (String,) = sqlx::query_as("SELECT id FROM runs WHERE inbox_id = $1")
+            .bind(&row.id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (label, error): (&str, Option<String>) = match outcome {
+            Outcome::Done(o) => {
+                sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE runs SET status = 'succeeded', source_id = $1, target_id = $2, attempts = attempts + 1, error = NULL, \
+                     error_field = NULL, updated_at = $3, finished_at = $3 WHERE id = $4",
+                )
+                .bind(&o.source_id)
+                .bind(&o.target_id)
+                .bind(now)
+                .bind(&run_id)
+                .execute(&mut *tx)
+                .await?;
+                if o.created {
+                    usage::add(&mut tx, &row.tenant_id, usage::TRANSACTIONS, 1).await?;
+                }
+                tracing::info!(source_id = %o.source_id, target_id = %o.target_id, created = o.created, "order synced");
+                ("succeeded", None)
+            }
+            Outcome::Skipped(why) => {
+                sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+                    .bind(*why)
+                    .bind(now)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE runs SET status = 'skipped', attempts = attempts + 1, error = $1, updated_at = $2, finished_at = $2 WHERE id = $3")
+                    .bind(*why)
+                    .bind(now)
+                    .bind(&run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("skipped", Some((*why).to_owned()))
+            }
+            Outcome::Failed(err) => {
+                let message = err.to_string();
+                let retry = match err.class() {
+                    ErrorClass::Transient { retry_after }
+                        if (row.attempts as u32) < cfg.max_attempts =>
+                    {
+                        Some(
+                            Backoff {
+                                base: cfg.retry_base,
+                                cap: cfg.retry_cap,
+                            }
+                            .delay(
+                                row.attempts as u32,
+                                retry_after,
+                                rand::random(),
+                            ),
+                        )
+                    }
+                    _ => None,
+                };
+                if let Some(delay) = retry {
+                    sqlx::query(
+                        "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
+                         next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4",
+                    )
+                    .bind(now + delay.as_millis() as i64)
+                    .bind(&message)
+                    .bind(now)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE runs SET status = 'retrying', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3 WHERE id = $4")
+                        .bind(&message)
+                        .bind(err.field())
+                        .bind(now)
+                        .bind(&run_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "attempt failed; will retry");
+                    ("retrying", Some(message))
+                } else {
+                    sqlx::query("UPDATE inbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+                        .bind(&message)
+                        .bind(now)
+                        .bind(&row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3, \
+                         finished_at = $3 WHERE id = $4",
+                    )
+                    .bind(&message)
+                    .bind(err.field())
+                    .bind(now)
+                    .bind(&run_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, created_at) \
+                         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9)",
+                    )
+                    .bind(new_id("dl"))
+                    .bind(&row.tenant_id)
+                    .bind(&row.pair_id)
+                    .bind(&row.id)
+                    .bind(&run_id)
+                    .bind(&source_id)
+                    .bind(&message)
+                    .bind(err.field())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tracing::error!(error = %message, field = ?err.field(), "permanent failure; dead-lettered");
+                    ("dead", Some(message))
+                }
+            }
+        };
+        sqlx::query(
+            "INSERT INTO run_attempts (run_id, attempt, started_at, finished_at, outcome, error) \
+             SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5 FROM run_attempts WHERE run_id = $1",
+        )
+        .bind(&run_id)
+        .bind(now - elapsed.as_millis() as i64)
+        .bind(now)
+        .bind(label)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => label)
+            .increment(1);
+        metrics::histogram!("connect_run_duration_seconds", "flow" => "orders")
+            .record(elapsed.as_secs_f64());
+        Ok(())
+    }
+}

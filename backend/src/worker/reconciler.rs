@@ -1,0 +1,34 @@
+//! Pushes again every inbox row that is due and not leased: rows whose job the
+//! queue lost (Redis flushed, a crash between commit and push), retries whose
+//! time has come, rows of killed workers whose lease ran out.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::inbox;
+use crate::state::AppState;
+
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let every = state.config.reconcile_every;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match tick(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pushed = n, "reconciler pushed due rows"),
+            Err(e) => tracing::warn!(error = %e, "reconciler tick failed"),
+        }
+    }
+}
+
+/// One pass; returns how many rows were pushed.
+pub async fn tick(state: &AppState) -> anyhow::Result<usize> {
+    let requeue_after = state.config.requeue_after.as_millis() as i64;
+    let ids = inbox::due_for_queue(&state.db, requeue_after, 500).await?;
+    for id in &ids {
+        state.queue.push(id).await?;
+    }
+    metrics::counter!("connect_reconciler_pushed_total").increment(ids.len() as u64);
+    Ok(ids.len())
+}

@@ -1,0 +1,65 @@
+//! The ledger: source id ↔ target id per (pair, flow, source id, operation).
+//! The control plane stores it; flows reach it through this trait.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerKey {
+    pub flow: &'static str,
+    pub source_id: String,
+    pub operation: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The key sent to the target with every attempt of this write.
+    pub idempotency_key: String,
+    /// Set once the target confirmed the write.
+    pub target_id: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait LedgerStore: Send + Sync {
+    async fn lookup(&self, key: &LedgerKey) -> anyhow::Result<Option<LedgerEntry>>;
+    /// Inserts the entry if absent and returns the stored one (which may carry
+    /// an idempotency key from an earlier attempt: that one wins).
+    async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry>;
+    async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()>;
+}
+
+/// A deterministic key for one write: the same source record and operation
+/// always give the same key, within the 100 characters Sage Pro allows.
+pub fn idempotency_key(source: &str, flow: &str, source_id: &str, operation: &str) -> String {
+    let key = format!("{source}-{flow}-{source_id}-{operation}");
+    let clean = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if key.len() <= 100 && clean {
+        return key;
+    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    format!("{source}-{flow}-{}-{operation}", &digest[..40])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_deterministic_and_bounded() {
+        let a = idempotency_key("clarity", "orders", "CO-100045", "create");
+        assert_eq!(a, "clarity-orders-CO-100045-create");
+        assert_eq!(
+            a,
+            idempotency_key("clarity", "orders", "CO-100045", "create")
+        );
+        let long = "X".repeat(300);
+        let k = idempotency_key("clarity", "orders", &long, "create");
+        assert!(k.len() <= 100);
+        assert_eq!(k, idempotency_key("clarity", "orders", &long, "create"));
+        let odd = idempotency_key("clarity", "orders", "CO 1/2", "create");
+        assert!(
+            odd.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! Clarity Connect data plane.
+pub mod connectors;
+pub mod flows;
+pub mod mapping;
+pub mod queue;
+pub mod retry;

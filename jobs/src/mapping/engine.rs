@@ -1,0 +1,489 @@
+//! The expression engine: jq programs compiled once by jaq, run many times.
+//!
+//! A tenant writes the program, so evaluation is bounded:
+//! - **no environment, input or I/O**: `env`, `$ENV`, `input(s)`, `now`,
+//!   local time zones, `debug`/`stderr` logging and `halt` are not available
+//!   (`debug`/`stderr` are accepted and do nothing, `halt` is an error);
+//!   modules cannot be imported;
+//! - **steps**: every term the interpreter evaluates spends one unit of fuel
+//!   (counted in [`HasLut::lut`], which jaq calls for every term), `range` spends
+//!   one per value, and a wall-clock deadline is checked every 1024 steps;
+//! - **depth**: evaluation is stopped when it has grown the stack past
+//!   [`MAX_STACK_BYTES`] (deep recursion would otherwise abort the process);
+//! - **outputs**: only the first output is taken, and it must be at most
+//!   [`MAX_OUTPUT_NODES`] JSON values.
+//!
+//! A limit stops jaq by unwinding with a private payload (the same technique
+//! salsa uses for cancellation: `resume_unwind` does not run the panic hook),
+//! caught at [`Expr::eval`] and turned into an ordinary error.
+//!
+//! Not bounded: a single huge allocation inside one step (`"x" * 1e10`, or a
+//! string doubled in a short `reduce`). Closing that needs an allocation-aware
+//! value type or running tenant programs in a separate process.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::{Duration, Instant};
+
+use jaq_core::box_iter::box_once;
+use jaq_core::data::HasLut;
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::native::{Fun, run, v};
+use jaq_core::{Compiler, Ctx, DataT, Error, Exn, ValX, Vars};
+use jaq_json::Val;
+use serde::Deserialize;
+use serde_json::{Map, Number, Value};
+
+/// Steps one evaluation may take.
+pub(crate) const MAX_STEPS: u32 = 1_000_000;
+/// Wall-clock time one evaluation may take.
+pub(crate) const MAX_TIME: Duration = Duration::from_millis(250);
+/// Stack growth one evaluation may cause.
+pub(crate) const MAX_STACK_BYTES: usize = 512 * 1024;
+/// JSON values (scalars, arrays, objects) one output may contain.
+pub(crate) const MAX_OUTPUT_NODES: usize = 100_000;
+
+/// Names bound in every expression, in this order.
+const GLOBALS: [&str; 3] = ["$settings", "$lookups", "$record"];
+
+/// jaq data kind for mapping expressions: values are [`Val`], and the global
+/// data carries the evaluation budget next to the program.
+pub(crate) enum Mapping {}
+
+impl DataT for Mapping {
+    type V<'a> = Val;
+    type Data<'a> = Metered<'a>;
+}
+
+/// The program plus the budget of the running evaluation.
+#[derive(Clone)]
+pub(crate) struct Metered<'a> {
+    lut: &'a jaq_core::Lut<Mapping>,
+    budget: &'a Budget,
+}
+
+impl<'a> HasLut<'a, Mapping> for Metered<'a> {
+    fn lut(&self) -> &'a jaq_core::Lut<Mapping> {
+        self.budget.tick();
+        self.lut
+    }
+}
+
+/// Why an evaluation was stopped.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    Steps,
+    Time,
+    Depth,
+}
+
+pub(crate) struct Budget {
+    steps: Cell<u32>,
+    deadline: Instant,
+    stack_base: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            steps: Cell::new(MAX_STEPS),
+            deadline: Instant::now() + MAX_TIME,
+            stack_base: stack_position(),
+        }
+    }
+
+    fn tick(&self) {
+        let left = self.steps.get();
+        if left == 0 {
+            resume_unwind(Box::new(Limit::Steps));
+        }
+        self.steps.set(left - 1);
+        if left.is_multiple_of(1024) && Instant::now() > self.deadline {
+            resume_unwind(Box::new(Limit::Time));
+        }
+        if self.stack_base.abs_diff(stack_position()) > MAX_STACK_BYTES {
+            resume_unwind(Box::new(Limit::Depth));
+        }
+    }
+}
+
+/// The address of a local: how deep the stack currently is.
+#[inline(always)]
+fn stack_position() -> usize {
+    let probe = 0u8;
+    std::hint::black_box(&probe) as *const u8 as usize
+}
+
+/// A compiled jq program.
+pub(crate) struct Expr {
+    filter: jaq_core::Filter<Mapping>,
+    /// Whether the program mentions `$lookups` (so lookups need converting).
+    pub(crate) uses_lookups: bool,
+}
+
+// The template is shared between worker threads.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Expr>()
+};
+
+impl Expr {
+    /// Compile a program; the error is a readable sentence.
+    pub(crate) fn compile(code: &str) -> Result<Self, String> {
+        if code.trim().is_empty() {
+            return Err("expression is empty".into());
+        }
+        let defs = jaq_core::defs()
+            .chain(jaq_std::defs())
+            .chain(jaq_json::defs());
+        let loader = Loader::new(defs);
+        let arena = Arena::default();
+        let program = File { code, path: () };
+        let modules = loader
+            .load(&arena, program)
+            .map_err(|errs| describe_load_errors(code, errs))?;
+        let filter = Compiler::default()
+            .with_funs(natives())
+            .with_global_vars(GLOBALS)
+            .compile(modules)
+            .map_err(|errs| {
+                let names: Vec<String> = errs
+                    .into_iter()
+                    .flat_map(|(_file, errs)| errs)
+                    .map(|(name, undefined)| {
+                        format!("undefined {} `{name}`", undefined.as_str())
+                    })
+                    .collect();
+                format!(
+                    "{} (available variables: $settings, $lookups, $record; environment, input and I/O functions are not available)",
+                    names.join(", ")
+                )
+            })?;
+        Ok(Self {
+            filter,
+            uses_lookups: code.contains("$lookups"),
+        })
+    }
+
+    /// Run the program on `input`; `Ok(None)` when it yields no output or null.
+    pub(crate) fn eval(&self, input: Val, globals: [Val; 3]) -> Result<Option<Value>, String> {
+        let budget = Budget::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let data = Metered {
+                lut: &self.filter.lut,
+                budget: &budget,
+            };
+            let ctx = Ctx::<Mapping>::new(data, Vars::new(globals));
+            let first = self.filter.id.run((ctx, input)).next();
+            match first {
+                None => Ok(None),
+                Some(Ok(val)) => {
+                    let mut nodes = 0;
+                    to_json(val, &mut nodes).map(|v| (!v.is_null()).then_some(v))
+                }
+                Some(Err(exn)) => Err(describe_exn(exn)),
+            }
+        }));
+        match outcome {
+            Ok(result) => result,
+            Err(payload) => match payload.downcast::<Limit>() {
+                Ok(limit) => Err(match *limit {
+                    Limit::Steps => format!(
+                        "expression stopped after {MAX_STEPS} steps (endless loop or too much work)"
+                    ),
+                    Limit::Time => format!(
+                        "expression stopped after {} ms (endless loop or too much work)",
+                        MAX_TIME.as_millis()
+                    ),
+                    Limit::Depth => "expression stopped: recursion too deep".to_string(),
+                }),
+                Err(other) => resume_unwind(other),
+            },
+        }
+    }
+}
+
+/// Convert a JSON value for jaq.
+pub(crate) fn to_val(value: &Value) -> Val {
+    Val::deserialize(value).expect("a JSON value is always a valid jaq value")
+}
+
+fn to_json(val: Val, nodes: &mut usize) -> Result<Value, String> {
+    *nodes += 1;
+    if *nodes > MAX_OUTPUT_NODES {
+        return Err(format!(
+            "expression output is too large (more than {MAX_OUTPUT_NODES} values)"
+        ));
+    }
+    Ok(match val {
+        Val::Null => Value::Null,
+        Val::Bool(b) => Value::Bool(b),
+        Val::Num(n) => {
+            let text = n.to_string();
+            match text.parse::<Number>() {
+                Ok(n) => Value::Number(n),
+                Err(_) => {
+                    return Err(format!(
+                        "expression produced the number {text}, which JSON cannot hold"
+                    ));
+                }
+            }
+        }
+        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        Val::Arr(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for v in a.iter() {
+                out.push(to_json(v.clone(), nodes)?);
+            }
+            Value::Array(out)
+        }
+        Val::Obj(o) => {
+            let mut out = Map::new();
+            for (k, v) in o.iter() {
+                let key = match k {
+                    Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => other.to_string(),
+                };
+                out.insert(key, to_json(v.clone(), nodes)?);
+            }
+            Value::Object(out)
+        }
+    })
+}
+
+fn describe_exn(exn: Exn<'_, Val>) -> String {
+    match exn.get_err() {
+        Ok(err) => {
+            // `error("text")` reads better without JSON quotes around the text.
+            let val = err.into_val();
+            match &val {
+                Val::TStr(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => val.to_string(),
+            }
+        }
+        Err(_) => "expression stopped".to_string(),
+    }
+}
+
+fn describe_load_errors(code: &str, errs: jaq_core::load::Errors<&str, ()>) -> String {
+    use jaq_core::load::Error as LoadError;
+    let mut parts = Vec::new();
+    for (_file, err) in errs {
+        match err {
+            LoadError::Io(errs) => {
+                for (path, msg) in errs {
+                    parts.push(format!("cannot load module `{path}`: {msg}"));
+                }
+            }
+            LoadError::Lex(errs) => {
+                for (expect, found) in errs {
+                    parts.push(format!(
+                        "syntax error at {}: expected {}",
+                        position(code, found),
+                        expect.as_str()
+                    ));
+                }
+            }
+            LoadError::Parse(errs) => {
+                for (expect, found) in errs {
+                    let near = if found.is_empty() {
+                        "end of expression".to_string()
+                    } else {
+                        format!("`{}`", found.chars().take(20).collect::<String>())
+                    };
+                    parts.push(format!(
+                        "syntax error at {}: expected {}, found {near}",
+                        position(code, found),
+                        expect.as_str()
+                    ));
+                }
+            }
+        }
+    }
+    parts.join("; ")
+}
+
+/// "column N" of the slice `part` inside `code`.
+fn position(code: &str, part: &str) -> String {
+    let offset = jaq_core::load::span(code, part).start;
+    format!(
+        "character {}",
+        code[..offset.min(code.len())].chars().count() + 1
+    )
+}
+
+/// Native filters available to tenants: jaq's core, standard and JSON
+/// libraries, minus everything that reads the environment, the clock, the
+/// local time zone or further inputs, with logging made silent, `halt`
+/// turned into an error and `range` metered.
+fn natives() -> Vec<Fun<Mapping>> {
+    const LEFT_OUT: [&str; 10] = [
+        "env",
+        "now",
+        "localtime",
+        "strflocaltime",
+        "input",
+        "inputs",
+        "halt",
+        "debug_empty",
+        "stderr_empty",
+        "range",
+    ];
+    let library = jaq_core::funs::<Mapping>()
+        .chain(jaq_std::funs::<Mapping>())
+        .chain(jaq_json::funs::<Mapping>());
+    let replacements: [jaq_core::native::Filter<jaq_core::RunPtr<Mapping>>; 4] = [
+        ("debug_empty", v(0), |_| Box::new(core::iter::empty())),
+        ("stderr_empty", v(0), |_| Box::new(core::iter::empty())),
+        ("halt", v(1), |_| {
+            box_once(Err(Exn::from(Error::str(
+                "halt is not available in mapping expressions",
+            ))))
+        }),
+        ("range", v(3), |mut cv| {
+            let by = cv.0.pop_var();
+            let to = cv.0.pop_var();
+            let from = cv.0.pop_var();
+            let budget = cv.0.data().budget;
+            Box::new(metered_range(from, to, by, budget))
+        }),
+    ];
+    library
+        .filter(|(name, _, _)| !LEFT_OUT.contains(name))
+        .chain(replacements.into_iter().map(run::<Mapping>))
+        .collect()
+}
+
+/// `range($from; $to; $by)` that spends one step per value.
+fn metered_range<'a>(
+    from: Val,
+    to: Val,
+    by: Val,
+    budget: &'a Budget,
+) -> impl Iterator<Item = ValX<'a, Val>> + 'a {
+    use core::cmp::Ordering::{Equal, Greater, Less};
+    let direction = by.partial_cmp(&Val::from(0isize)).unwrap_or(Equal);
+    let mut next = Some(from);
+    core::iter::from_fn(move || {
+        let x = next.take()?;
+        let go = match direction {
+            Greater => x < to,
+            Less => x > to,
+            Equal => x != to,
+        };
+        if !go {
+            return None;
+        }
+        budget.tick();
+        match x.clone() + by.clone() {
+            Ok(n) => next = Some(n),
+            Err(e) => return Some(Err(Exn::from(e))),
+        }
+        Some(Ok(x))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(code: &str, input: Value) -> Result<Option<Value>, String> {
+        let e = Expr::compile(code)?;
+        e.eval(
+            to_val(&input),
+            [
+                to_val(&json!({"wh": "WH1"})),
+                to_val(&json!({"t": {"a": "b"}})),
+                to_val(&input),
+            ],
+        )
+    }
+
+    #[test]
+    fn runs_a_program_with_settings_lookups_and_record_bound() {
+        let out = eval(
+            "{w: $settings.wh, t: $lookups.t[.k], id: $record.id, n: (.q | tostring)}",
+            json!({"k": "a", "id": "X", "q": 2}),
+        );
+        assert_eq!(
+            out,
+            Ok(Some(json!({"w": "WH1", "t": "b", "id": "X", "n": "2"})))
+        );
+    }
+
+    #[test]
+    fn takes_only_the_first_output_and_treats_empty_as_none() {
+        assert_eq!(eval("1, 2, 3", json!(null)), Ok(Some(json!(1))));
+        assert_eq!(eval("empty", json!(null)), Ok(None));
+        assert_eq!(eval("repeat(1)", json!(null)), Ok(Some(json!(1))));
+    }
+
+    #[test]
+    fn endless_loops_are_stopped() {
+        for code in [
+            "def f: f; f",
+            "[repeat(1)]",
+            "last(range(1e15))",
+            "until(false; .)",
+            "[limit(1e9; repeat(.))] | length",
+            "def f: [f]; f",
+            "[recurse(. + 1)] | length",
+        ] {
+            let err = eval(code, json!(0)).unwrap_err();
+            assert!(err.contains("stopped"), "{code}: {err}");
+        }
+    }
+
+    #[test]
+    fn legitimate_loops_over_thousands_of_values_fit_the_budget() {
+        for (code, expected) in [
+            ("[range(10000)] | map(. + 1) | add", json!(50005000)),
+            ("reduce range(50000) as $i (0; . + $i)", json!(1249975000)),
+            ("[limit(20000; repeat(1))] | length", json!(20000)),
+            ("0 | until(. >= 20000; . + 1)", json!(20000)),
+            ("[0 | while(. < 20000; . + 1)] | length", json!(20000)),
+            (
+                "[range(5000) | tostring] | join(\",\") | length",
+                json!(23889),
+            ),
+        ] {
+            assert_eq!(eval(code, json!(null)), Ok(Some(expected)), "{code}");
+        }
+    }
+
+    #[test]
+    fn environment_input_and_halt_are_not_available() {
+        for code in [
+            "env",
+            "$ENV",
+            "input",
+            "inputs",
+            "now",
+            "localtime",
+            "import \"x\" as x; .",
+        ] {
+            assert!(Expr::compile(code).is_err(), "{code} compiled");
+        }
+        assert!(eval("halt", json!(1)).unwrap_err().contains("halt"));
+        assert_eq!(eval("debug | . + 1", json!(1)), Ok(Some(json!(2))));
+    }
+
+    #[test]
+    fn runtime_errors_and_syntax_errors_are_readable() {
+        assert_eq!(
+            eval("error(\"bad sku\")", json!(1)),
+            Err("bad sku".to_string())
+        );
+        let err = Expr::compile(".a | ").err().unwrap();
+        assert!(err.contains("syntax error"), "{err}");
+        let err = Expr::compile("nosuchfn(1)").err().unwrap();
+        assert!(err.contains("undefined filter `nosuchfn`"), "{err}");
+    }
+
+    #[test]
+    fn huge_outputs_are_refused() {
+        let err = eval("[range(200000)]", json!(null)).unwrap_err();
+        assert!(err.contains("too large"), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Dot paths: where a rule reads from the source record and where it writes
+//! in the output document.
+//!
+//! A source path is `a.b.c`; a segment made only of digits indexes an array
+//! (`lineItems.0.sku`). The empty path (or `.`) is the record itself, which is
+//! handy inside `each` rules. A target path is a dot path of object keys.
+
+use serde_json::{Map, Value};
+
+/// A parsed source path, resolved against a record without allocating.
+#[derive(Debug, Clone)]
+pub(crate) struct SourcePath {
+    text: Box<str>,
+    segments: Box<[Segment]>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Key(Box<str>),
+    /// A segment of digits: an array index, or an object key made of digits.
+    Index(usize, Box<str>),
+}
+
+impl SourcePath {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed == "." {
+            return Ok(Self {
+                text: ".".into(),
+                segments: Box::new([]),
+            });
+        }
+        let body = trimmed.strip_prefix('.').unwrap_or(trimmed);
+        let mut segments = Vec::new();
+        for part in body.split('.') {
+            if part.is_empty() {
+                return Err(format!("path `{text}` has an empty segment"));
+            }
+            if part
+                .chars()
+                .any(|c| c.is_whitespace() || "[]()|$\"".contains(c))
+            {
+                return Err(format!(
+                    "path `{text}` is not a plain dot path (segment `{part}`); use `expr` for computed values"
+                ));
+            }
+            segments.push(match part.parse::<usize>() {
+                Ok(i) => Segment::Index(i, part.into()),
+                Err(_) => Segment::Key(part.into()),
+            });
+        }
+        Ok(Self {
+            text: trimmed.into(),
+            segments: segments.into(),
+        })
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value at this path; `None` when any step is absent or the value is null.
+    pub(crate) fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        let mut cur = root;
+        for seg in self.segments.iter() {
+            cur = match (seg, cur) {
+                (Segment::Key(k), Value::Object(m)) => m.get(&**k)?,
+                (Segment::Index(_, k), Value::Object(m)) => m.get(&**k)?,
+                (Segment::Index(i, _), Value::Array(a)) => a.get(*i)?,
+                _ => return None,
+            };
+        }
+        (!cur.is_null()).then_some(cur)
+    }
+}
+
+/// A parsed target path: object keys from the output root.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetPath {
+    keys: Box<[Box<str>]>,
+}
+
+impl TargetPath {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("target is empty".into());
+        }
+        let mut keys = Vec::new();
+        for part in text.split('.') {
+            if part.is_empty() {
+                return Err(format!("target `{text}` has an empty segment"));
+            }
+            keys.push(part.into());
+        }
+        Ok(Self { keys: keys.into() })
+    }
+
+    /// True when one path equals or lies inside the other (`a` and `a.b`):
+    /// two rules writing them would overwrite each other.
+    pub(crate) fn overlaps(&self, other: &Self) -> bool {
+        self.keys.iter().zip(other.keys.iter()).all(|(a, b)| a == b)
+    }
+
+    /// Write `value` at this path, creating intermediate objects.
+    pub(crate) fn set(&self, out: &mut Map<String, Value>, value: Value) {
+        let (last, parents) = self.keys.split_last().expect("target has a key");
+        let mut cur = out;
+        for key in parents {
+            // Look up before inserting: most parents exist already, and
+            // `entry` would allocate the key every time.
+            if !cur.get(&**key).is_some_and(Value::is_object) {
+                cur.insert(key.to_string(), Value::Object(Map::new()));
+            }
+            cur = cur
+                .get_mut(&**key)
+                .and_then(Value::as_object_mut)
+                .expect("object just ensured");
+        }
+        cur.insert(last.to_string(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn source_path_reads_nested_keys_and_indexes_and_treats_null_as_absent() {
+        let v = json!({"a": {"b": [{"c": 1}, {"c": null}]}});
+        assert_eq!(
+            SourcePath::parse("a.b.0.c").unwrap().get(&v),
+            Some(&json!(1))
+        );
+        assert_eq!(SourcePath::parse("a.b.1.c").unwrap().get(&v), None);
+        assert_eq!(SourcePath::parse("a.x").unwrap().get(&v), None);
+        assert_eq!(SourcePath::parse(".").unwrap().get(&v), Some(&v));
+        assert!(SourcePath::parse("a..b").is_err());
+        assert!(SourcePath::parse(".a | .b").is_err());
+    }
+
+    #[test]
+    fn target_paths_overlap_when_one_is_a_prefix_of_the_other() {
+        let a = TargetPath::parse("shipto").unwrap();
+        let b = TargetPath::parse("shipto.contactname").unwrap();
+        let c = TargetPath::parse("billto.contactname").unwrap();
+        assert!(a.overlaps(&b) && b.overlaps(&a));
+        assert!(!b.overlaps(&c));
+        let mut out = Map::new();
+        b.set(&mut out, json!("x"));
+        c.set(&mut out, json!("y"));
+        assert_eq!(
+            Value::Object(out),
+            json!({"shipto": {"contactname": "x"}, "billto": {"contactname": "y"}})
+        );
+    }
+}

@@ -1,0 +1,1088 @@
+//! Template documents: parsed and checked once into a [`CompiledTemplate`],
+//! then applied to any number of source records.
+//!
+//! Each rule sets one target path from exactly one source:
+//!
+//! | key | what it produces | engine |
+//! | --- | --- | --- |
+//! | `source: "a.b"` | the value at a dot path of the record | none |
+//! | `value: x` | the constant `x` | none |
+//! | `setting: "name"` | `settings.name` of the template | none |
+//! | `lookup: {table, source, default?}` | `lookups[table][record.source]` | none |
+//! | `format: "clarity:{orderId}"` | text with `{path}` (or optional `{path?}`) filled in | none |
+//! | `each: {source, rules, distribute?}` | an array: the nested rules applied to every element | none |
+//! | `items: [{when?, rules}]` | an array of objects, each built by nested rules | none |
+//! | `expr: "jq program"` | the first output of the program (`$settings`, `$lookups`, `$record` bound) | jaq |
+//!
+//! and may add `transform` (one name or a list, applied in order: `upper`,
+//! `lower`, `trim`, `string`, `decimal`, `number`, `money`, `negate`, `date`,
+//! `date_parts`), `when` (`{"nonzero": path}`, `{"present": path}`,
+//! `{"equals": {"source": path, "value": x}}`, `{"not": cond}`), `fallback`
+//! (another source tried when this one yields nothing), `default` (a constant
+//! used when nothing was found) or `optional: true` (leave the target out).
+//! A value that is absent or null counts as nothing; a rule that finds nothing
+//! and has none of these is an error naming its target.
+//!
+//! `distribute` spreads an order-level amount over the lines of an `each`, to
+//! the cent: `{"target": "Discount", "total": "discountAmount", "line":
+//! "discount", "weight": ["quantity", "unitPrice"], "as": "number"}` gives each
+//! line its own `discount` plus a share of what the order total adds to the
+//! lines' sum, in proportion to quantity × unit price, the last line taking the
+//! rounding rest, so the lines add up to `total` exactly.
+
+use std::cell::OnceCell;
+use std::sync::Arc;
+
+use jaq_json::Val;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::engine::{self, Expr};
+use super::money;
+use super::paths::{SourcePath, TargetPath};
+use super::{MappingError, TemplateError};
+
+/// A template checked and compiled once; cheap to clone and share between
+/// threads.
+#[derive(Clone)]
+pub struct CompiledTemplate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    flow: Option<String>,
+    erp: Option<String>,
+    rules: Vec<Rule>,
+    settings: Value,
+    lookups: Value,
+}
+
+impl std::fmt::Debug for CompiledTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledTemplate")
+            .field("flow", &self.inner.flow)
+            .field("erp", &self.inner.erp)
+            .field("rules", &self.inner.rules.len())
+            .finish()
+    }
+}
+
+impl CompiledTemplate {
+    /// Check and compile a template document. Refuses a rule with no source
+    /// or more than one, an unknown key, transform, setting or lookup table,
+    /// two rules writing the same target, and an expression that does not
+    /// compile, naming the rule's index and target.
+    pub fn compile(doc: &Value) -> Result<Self, TemplateError> {
+        let doc_error = |message: String| TemplateError {
+            rule: 0,
+            target: String::new(),
+            message,
+        };
+        let doc: TemplateDoc = TemplateDoc::deserialize(doc)
+            .map_err(|e| doc_error(format!("template is not valid: {e}")))?;
+        for (name, table) in &doc.lookups {
+            if !table.is_object() {
+                return Err(doc_error(format!(
+                    "lookup table `{name}` must be an object of key → value"
+                )));
+            }
+        }
+        let ctx = CompileCtx {
+            settings: &doc.settings,
+            lookups: &doc.lookups,
+        };
+        let mut rules = Vec::with_capacity(doc.rules.len());
+        for (index, rule) in doc.rules.iter().enumerate() {
+            rules.push(ctx.rule(rule, index, "")?);
+        }
+        check_overlaps(&rules, |i| i)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                flow: doc.flow,
+                erp: doc.erp,
+                rules,
+                settings: Value::Object(doc.settings),
+                lookups: Value::Object(doc.lookups),
+            }),
+        })
+    }
+
+    /// The flow this template is for (`orders`), if the document says.
+    pub fn flow(&self) -> Option<&str> {
+        self.inner.flow.as_deref()
+    }
+
+    /// The ERP this template is for (`intacct`, `sagepro`), if the document says.
+    pub fn erp(&self) -> Option<&str> {
+        self.inner.erp.as_deref()
+    }
+
+    /// The top-level target paths the template writes, in rule order.
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.inner.rules.iter().map(|r| r.label.as_str())
+    }
+
+    /// Map one source record to the target document.
+    pub fn apply(&self, source: &Value) -> Result<Value, MappingError> {
+        let env = JaqEnv {
+            inner: &self.inner,
+            record: OnceCell::new(),
+            settings: OnceCell::new(),
+            lookups: OnceCell::new(),
+        };
+        let scope = Scope {
+            record: source,
+            current: source,
+            env: &env,
+        };
+        apply_rules(&self.inner.rules, &scope).map(Value::Object)
+    }
+}
+
+// ---------------------------------------------------------------- documents
+
+#[derive(Deserialize)]
+struct TemplateDoc {
+    flow: Option<String>,
+    erp: Option<String>,
+    #[serde(default)]
+    settings: Map<String, Value>,
+    #[serde(default)]
+    lookups: Map<String, Value>,
+    rules: Vec<Value>,
+}
+
+/// Deserialize a field that may be JSON `null` as `Some(Value::Null)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    target: Option<String>,
+    source: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    value: Option<Value>,
+    setting: Option<String>,
+    lookup: Option<LookupDoc>,
+    format: Option<String>,
+    expr: Option<String>,
+    each: Option<EachDoc>,
+    items: Option<Vec<ItemDoc>>,
+    transform: Option<OneOrMany>,
+    #[serde(default)]
+    optional: bool,
+    #[serde(default, deserialize_with = "present")]
+    default: Option<Value>,
+    when: Option<CondDoc>,
+    fallback: Option<Box<RuleDoc>>,
+    /// Free text for the people editing the template.
+    #[allow(dead_code)]
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupDoc {
+    table: String,
+    source: String,
+    #[serde(default, deserialize_with = "present")]
+    default: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EachDoc {
+    source: String,
+    rules: Vec<Value>,
+    #[serde(default)]
+    distribute: Vec<DistributeDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributeDoc {
+    target: String,
+    total: String,
+    line: Option<String>,
+    #[serde(default)]
+    weight: Vec<String>,
+    #[serde(rename = "as", default)]
+    as_: AmountAs,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum AmountAs {
+    #[default]
+    String,
+    Number,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemDoc {
+    when: Option<CondDoc>,
+    rules: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum CondDoc {
+    Nonzero(String),
+    Present(String),
+    Equals { source: String, value: Value },
+    Not(Box<CondDoc>),
+}
+
+// ---------------------------------------------------------------- compiled form
+
+struct Rule {
+    target: TargetPath,
+    /// The target as written, for messages.
+    label: String,
+    spec: Spec,
+    when: Option<Cond>,
+    default: Option<Value>,
+    optional: bool,
+}
+
+struct Spec {
+    producer: Producer,
+    transforms: Vec<Transform>,
+    fallback: Option<Box<Spec>>,
+}
+
+enum Producer {
+    Path(SourcePath),
+    Const(Value),
+    Lookup {
+        table_name: String,
+        table: Map<String, Value>,
+        key: SourcePath,
+        default: Option<Value>,
+    },
+    Format(Vec<Piece>),
+    Expr(Box<Expr>),
+    Each {
+        source: SourcePath,
+        rules: Vec<Rule>,
+        distribute: Vec<Distribute>,
+    },
+    Items(Vec<Item>),
+}
+
+enum Piece {
+    Text(String),
+    Path { path: SourcePath, optional: bool },
+}
+
+struct Item {
+    when: Option<Cond>,
+    rules: Vec<Rule>,
+}
+
+struct Distribute {
+    target: TargetPath,
+    label: String,
+    total: SourcePath,
+    line: Option<SourcePath>,
+    weight: Vec<SourcePath>,
+    as_: AmountAs,
+}
+
+enum Cond {
+    Nonzero(SourcePath),
+    Present(SourcePath),
+    Equals(SourcePath, Value),
+    Not(Box<Cond>),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Transform {
+    Upper,
+    Lower,
+    Trim,
+    String,
+    Decimal,
+    Number,
+    Money,
+    Negate,
+    Date,
+    DateParts,
+}
+
+impl Transform {
+    const NAMES: &'static str =
+        "upper, lower, trim, string, decimal, number, money, negate, date, date_parts";
+
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "upper" => Self::Upper,
+            "lower" => Self::Lower,
+            "trim" => Self::Trim,
+            "string" => Self::String,
+            "decimal" => Self::Decimal,
+            "number" => Self::Number,
+            "money" => Self::Money,
+            "negate" => Self::Negate,
+            "date" => Self::Date,
+            "date_parts" => Self::DateParts,
+            _ => return None,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- compiling
+
+struct CompileCtx<'d> {
+    settings: &'d Map<String, Value>,
+    lookups: &'d Map<String, Value>,
+}
+
+impl CompileCtx<'_> {
+    /// Compile one rule; `index` is the top-level rule it belongs to and
+    /// `prefix` the label of the enclosing rule (empty at the top).
+    fn rule(&self, doc: &Value, index: usize, prefix: &str) -> Result<Rule, TemplateError> {
+        let raw_target = doc.get("target").and_then(Value::as_str).unwrap_or("");
+        let label = join_label(prefix, raw_target);
+        let err = |message: String| TemplateError {
+            rule: index,
+            target: label.clone(),
+            message,
+        };
+        let parsed: RuleDoc = RuleDoc::deserialize(doc).map_err(|e| err(e.to_string()))?;
+        let target_text = parsed
+            .target
+            .as_deref()
+            .ok_or_else(|| err("rule has no `target`".into()))?;
+        let target = TargetPath::parse(target_text).map_err(err)?;
+        let when = parsed
+            .when
+            .as_ref()
+            .map(compile_cond)
+            .transpose()
+            .map_err(err)?;
+        let spec = self.spec(&parsed, index, &label)?;
+        Ok(Rule {
+            target,
+            label: label.clone(),
+            spec,
+            when,
+            default: parsed.default.filter(|v| !v.is_null()),
+            optional: parsed.optional,
+        })
+    }
+
+    fn spec(&self, doc: &RuleDoc, index: usize, label: &str) -> Result<Spec, TemplateError> {
+        let err = |message: String| TemplateError {
+            rule: index,
+            target: label.to_string(),
+            message,
+        };
+        let mut kinds = Vec::new();
+        for (present, name) in [
+            (doc.source.is_some(), "source"),
+            (doc.value.is_some(), "value"),
+            (doc.setting.is_some(), "setting"),
+            (doc.lookup.is_some(), "lookup"),
+            (doc.format.is_some(), "format"),
+            (doc.expr.is_some(), "expr"),
+            (doc.each.is_some(), "each"),
+            (doc.items.is_some(), "items"),
+        ] {
+            if present {
+                kinds.push(name);
+            }
+        }
+        match kinds.len() {
+            0 => {
+                return Err(err(
+                    "rule has no source: give exactly one of `source`, `value`, `setting`, `lookup`, `format`, `expr`, `each` or `items`".into(),
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(err(format!(
+                    "rule has {} sources ({}): give exactly one",
+                    kinds.len(),
+                    kinds
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let path = |p: &str| SourcePath::parse(p).map_err(err);
+        let producer = if let Some(p) = &doc.source {
+            Producer::Path(path(p)?)
+        } else if let Some(v) = &doc.value {
+            Producer::Const(v.clone())
+        } else if let Some(name) = &doc.setting {
+            let v = self.settings.get(name).ok_or_else(|| {
+                err(format!(
+                    "setting `{name}` is not defined in the template's `settings`"
+                ))
+            })?;
+            Producer::Const(v.clone())
+        } else if let Some(l) = &doc.lookup {
+            let table = self
+                .lookups
+                .get(&l.table)
+                .and_then(Value::as_object)
+                .ok_or_else(|| {
+                    err(format!(
+                        "lookup table `{}` is not defined in the template's `lookups`",
+                        l.table
+                    ))
+                })?;
+            Producer::Lookup {
+                table_name: l.table.clone(),
+                table: table.clone(),
+                key: path(&l.source)?,
+                default: l.default.clone().filter(|v| !v.is_null()),
+            }
+        } else if let Some(f) = &doc.format {
+            Producer::Format(compile_format(f).map_err(err)?)
+        } else if let Some(code) = &doc.expr {
+            let expr = Expr::compile(code)
+                .map_err(|m| err(format!("expression does not compile: {m}")))?;
+            Producer::Expr(Box::new(expr))
+        } else if let Some(each) = &doc.each {
+            let inner = format!("{label}[]");
+            let mut rules = Vec::with_capacity(each.rules.len());
+            for r in &each.rules {
+                rules.push(self.rule(r, index, &inner)?);
+            }
+            check_overlaps(&rules, |_| index)?;
+            let mut distribute = Vec::new();
+            for d in &each.distribute {
+                let dlabel = join_label(&inner, &d.target);
+                let derr = |m: String| TemplateError {
+                    rule: index,
+                    target: dlabel.clone(),
+                    message: m,
+                };
+                let target = TargetPath::parse(&d.target).map_err(derr)?;
+                if rules.iter().any(|r| r.target.overlaps(&target)) {
+                    return Err(derr(
+                        "`distribute` writes a target that a nested rule also writes".into(),
+                    ));
+                }
+                distribute.push(Distribute {
+                    target,
+                    label: d.target.clone(),
+                    total: SourcePath::parse(&d.total).map_err(derr)?,
+                    line: d
+                        .line
+                        .as_deref()
+                        .map(SourcePath::parse)
+                        .transpose()
+                        .map_err(derr)?,
+                    weight: d
+                        .weight
+                        .iter()
+                        .map(|w| SourcePath::parse(w))
+                        .collect::<Result<_, _>>()
+                        .map_err(derr)?,
+                    as_: d.as_,
+                });
+            }
+            Producer::Each {
+                source: path(&each.source)?,
+                rules,
+                distribute,
+            }
+        } else if let Some(items) = &doc.items {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let inner = format!("{label}[{i}]");
+                let mut rules = Vec::with_capacity(item.rules.len());
+                for r in &item.rules {
+                    rules.push(self.rule(r, index, &inner)?);
+                }
+                check_overlaps(&rules, |_| index)?;
+                out.push(Item {
+                    when: item
+                        .when
+                        .as_ref()
+                        .map(compile_cond)
+                        .transpose()
+                        .map_err(err)?,
+                    rules,
+                });
+            }
+            Producer::Items(out)
+        } else {
+            unreachable!("exactly one source kind was counted")
+        };
+
+        let names: Vec<&str> = match &doc.transform {
+            None => Vec::new(),
+            Some(OneOrMany::One(n)) => vec![n.as_str()],
+            Some(OneOrMany::Many(ns)) => ns.iter().map(String::as_str).collect(),
+        };
+        let mut transforms = Vec::with_capacity(names.len());
+        for name in names {
+            transforms.push(Transform::parse(name).ok_or_else(|| {
+                err(format!(
+                    "unknown transform `{name}` (known: {})",
+                    Transform::NAMES
+                ))
+            })?);
+        }
+
+        let fallback = match &doc.fallback {
+            None => None,
+            Some(f) => {
+                if f.target.is_some() || f.optional || f.default.is_some() || f.when.is_some() {
+                    return Err(err(
+                        "a `fallback` is only a source (with `transform` and its own `fallback`); `target`, `when`, `default` and `optional` belong to the rule".into(),
+                    ));
+                }
+                Some(Box::new(self.spec(f, index, label)?))
+            }
+        };
+        Ok(Spec {
+            producer,
+            transforms,
+            fallback,
+        })
+    }
+}
+
+fn join_label(prefix: &str, target: &str) -> String {
+    if prefix.is_empty() {
+        target.to_string()
+    } else {
+        format!("{prefix}.{target}")
+    }
+}
+
+fn check_overlaps(rules: &[Rule], index_of: impl Fn(usize) -> usize) -> Result<(), TemplateError> {
+    for (i, a) in rules.iter().enumerate() {
+        for b in &rules[..i] {
+            // Two rules may write the same target when `when` picks one of them.
+            if a.target.overlaps(&b.target) && a.when.is_none() && b.when.is_none() {
+                return Err(TemplateError {
+                    rule: index_of(i),
+                    target: a.label.clone(),
+                    message: format!(
+                        "target `{}` overlaps target `{}` of an earlier rule",
+                        a.label, b.label
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compile_cond(doc: &CondDoc) -> Result<Cond, String> {
+    Ok(match doc {
+        CondDoc::Nonzero(p) => Cond::Nonzero(SourcePath::parse(p)?),
+        CondDoc::Present(p) => Cond::Present(SourcePath::parse(p)?),
+        CondDoc::Equals { source, value } => {
+            Cond::Equals(SourcePath::parse(source)?, value.clone())
+        }
+        CondDoc::Not(c) => Cond::Not(Box::new(compile_cond(c)?)),
+    })
+}
+
+fn compile_format(text: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut lit = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                lit.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                lit.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => name.push(c),
+                        None => return Err(format!("format `{text}` has an unclosed `{{`")),
+                    }
+                }
+                if !lit.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut lit)));
+                }
+                let (name, optional) = match name.strip_suffix('?') {
+                    Some(n) => (n, true),
+                    None => (name.as_str(), false),
+                };
+                pieces.push(Piece::Path {
+                    path: SourcePath::parse(name)?,
+                    optional,
+                });
+            }
+            '}' => return Err(format!("format `{text}` has a lone `}}` (write `}}}}`)")),
+            c => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        pieces.push(Piece::Text(lit));
+    }
+    Ok(pieces)
+}
+
+// ---------------------------------------------------------------- applying
+
+/// What a source produced: a value, or nothing (with the reason).
+enum Found {
+    Value(Value),
+    Nothing(String),
+}
+
+struct JaqEnv<'t> {
+    inner: &'t Inner,
+    record: OnceCell<Val>,
+    settings: OnceCell<Val>,
+    lookups: OnceCell<Val>,
+}
+
+struct Scope<'s> {
+    record: &'s Value,
+    current: &'s Value,
+    env: &'s JaqEnv<'s>,
+}
+
+fn apply_rules(rules: &[Rule], scope: &Scope<'_>) -> Result<Map<String, Value>, MappingError> {
+    let mut out = Map::new();
+    for rule in rules {
+        if let Some(cond) = &rule.when
+            && !cond.holds(scope.current)
+        {
+            continue;
+        }
+        match rule.spec.eval(scope, &rule.label)? {
+            Found::Value(v) => rule.target.set(&mut out, v),
+            Found::Nothing(reason) => {
+                if let Some(d) = &rule.default {
+                    rule.target.set(&mut out, d.clone());
+                } else if !rule.optional {
+                    return Err(MappingError {
+                        target: rule.label.clone(),
+                        message: format!("required value is missing: {reason}"),
+                        value: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Spec {
+    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found, MappingError> {
+        let found = self.producer.eval(scope, label)?;
+        let found = match found {
+            Found::Value(mut v) => {
+                for t in &self.transforms {
+                    v = apply_transform(*t, v).map_err(|(message, value)| MappingError {
+                        target: label.to_string(),
+                        message,
+                        value: Some(value),
+                    })?;
+                }
+                Found::Value(v)
+            }
+            nothing => nothing,
+        };
+        match (found, &self.fallback) {
+            (Found::Nothing(reason), Some(fallback)) => match fallback.eval(scope, label)? {
+                Found::Nothing(second) => Ok(Found::Nothing(format!("{reason}; {second}"))),
+                value => Ok(value),
+            },
+            (found, _) => Ok(found),
+        }
+    }
+}
+
+impl Producer {
+    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found, MappingError> {
+        Ok(match self {
+            Producer::Path(p) => match p.get(scope.current) {
+                Some(v) => Found::Value(v.clone()),
+                None => Found::Nothing(format!("`{}` is absent", p.as_str())),
+            },
+            Producer::Const(v) if v.is_null() => Found::Nothing("the constant is null".into()),
+            Producer::Const(v) => Found::Value(v.clone()),
+            Producer::Lookup {
+                table_name,
+                table,
+                key,
+                default,
+            } => {
+                let hit = match key.get(scope.current) {
+                    None => Err(format!("`{}` is absent", key.as_str())),
+                    Some(Value::String(s)) => table
+                        .get(s.as_str())
+                        .ok_or_else(|| format!("`{s}` is not in lookup table `{table_name}`")),
+                    Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                        let k = v.to_string();
+                        table
+                            .get(&k)
+                            .ok_or_else(|| format!("`{k}` is not in lookup table `{table_name}`"))
+                    }
+                    Some(other) => {
+                        return Err(MappingError {
+                            target: label.to_string(),
+                            message: format!(
+                                "lookup key `{}` must be text or a number",
+                                key.as_str()
+                            ),
+                            value: Some(other.clone()),
+                        });
+                    }
+                };
+                match (hit, default) {
+                    (Ok(v), _) if !v.is_null() => Found::Value(v.clone()),
+                    (_, Some(d)) => Found::Value(d.clone()),
+                    (Ok(_), None) => {
+                        Found::Nothing(format!("lookup table `{table_name}` maps it to null"))
+                    }
+                    (Err(reason), None) => Found::Nothing(reason),
+                }
+            }
+            Producer::Format(pieces) => {
+                let mut text = String::new();
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(t) => text.push_str(t),
+                        Piece::Path { path, optional } => match path.get(scope.current) {
+                            Some(Value::String(s)) => text.push_str(s),
+                            Some(v @ (Value::Number(_) | Value::Bool(_))) => {
+                                text.push_str(&v.to_string())
+                            }
+                            Some(other) => {
+                                return Err(MappingError {
+                                    target: label.to_string(),
+                                    message: format!(
+                                        "`{}` must be text or a number to be formatted",
+                                        path.as_str()
+                                    ),
+                                    value: Some(other.clone()),
+                                });
+                            }
+                            None if *optional => {}
+                            None => {
+                                return Ok(Found::Nothing(format!(
+                                    "`{}` is absent",
+                                    path.as_str()
+                                )));
+                            }
+                        },
+                    }
+                }
+                let trimmed = text.trim();
+                if trimmed.is_empty() {
+                    Found::Nothing("the formatted text is empty".into())
+                } else if trimmed.len() == text.len() {
+                    Found::Value(Value::String(text))
+                } else {
+                    Found::Value(Value::String(trimmed.to_string()))
+                }
+            }
+            Producer::Expr(expr) => {
+                let env = scope.env;
+                let input = if std::ptr::eq(scope.current, scope.record) {
+                    env.record
+                        .get_or_init(|| engine::to_val(scope.record))
+                        .clone()
+                } else {
+                    engine::to_val(scope.current)
+                };
+                let record = env
+                    .record
+                    .get_or_init(|| engine::to_val(scope.record))
+                    .clone();
+                let settings = env
+                    .settings
+                    .get_or_init(|| engine::to_val(&env.inner.settings))
+                    .clone();
+                let lookups = if expr.uses_lookups {
+                    env.lookups
+                        .get_or_init(|| engine::to_val(&env.inner.lookups))
+                        .clone()
+                } else {
+                    Val::Null
+                };
+                match expr.eval(input, [settings, lookups, record]) {
+                    Ok(Some(v)) => Found::Value(v),
+                    Ok(None) => Found::Nothing("the expression produced no value".into()),
+                    Err(message) => {
+                        return Err(MappingError {
+                            target: label.to_string(),
+                            message: format!("expression failed: {message}"),
+                            value: None,
+                        });
+                    }
+                }
+            }
+            Producer::Each {
+                source,
+                rules,
+                distribute,
+            } => {
+                let Some(list) = source.get(scope.current) else {
+                    return Ok(Found::Nothing(format!("`{}` is absent", source.as_str())));
+                };
+                let Some(elements) = list.as_array() else {
+                    return Err(MappingError {
+                        target: label.to_string(),
+                        message: format!("`{}` must be an array", source.as_str()),
+                        value: Some(list.clone()),
+                    });
+                };
+                let mut outs = Vec::with_capacity(elements.len());
+                for (i, element) in elements.iter().enumerate() {
+                    let inner = Scope {
+                        record: scope.record,
+                        current: element,
+                        env: scope.env,
+                    };
+                    let out = apply_rules(rules, &inner).map_err(|e| nest(e, label, i))?;
+                    outs.push(out);
+                }
+                for d in distribute {
+                    d.apply(scope, elements, &mut outs, label)?;
+                }
+                Found::Value(Value::Array(outs.into_iter().map(Value::Object).collect()))
+            }
+            Producer::Items(items) => {
+                let mut outs = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(cond) = &item.when
+                        && !cond.holds(scope.current)
+                    {
+                        continue;
+                    }
+                    let out = apply_rules(&item.rules, scope).map_err(|e| nest(e, label, i))?;
+                    outs.push(Value::Object(out));
+                }
+                Found::Value(Value::Array(outs))
+            }
+        })
+    }
+}
+
+/// Prefix a nested rule's error target with its element: `sotransitems[1].itemid`.
+fn nest(mut e: MappingError, label: &str, i: usize) -> MappingError {
+    let child = e
+        .target
+        .strip_prefix(label)
+        .and_then(|rest| rest.strip_prefix("[]."))
+        .map(str::to_string)
+        .or_else(|| {
+            e.target
+                .strip_prefix(label)
+                .and_then(|rest| rest.strip_prefix(&format!("[{i}].")))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| e.target.clone());
+    e.target = format!("{label}[{i}].{child}");
+    e
+}
+
+impl Distribute {
+    fn apply(
+        &self,
+        scope: &Scope<'_>,
+        lines: &[Value],
+        outs: &mut [Map<String, Value>],
+        label: &str,
+    ) -> Result<(), MappingError> {
+        let err = |i: Option<usize>, message: String, value: Option<Value>| MappingError {
+            target: match i {
+                Some(i) => format!("{label}[{i}].{}", self.label),
+                None => format!("{label}[].{}", self.label),
+            },
+            message,
+            value,
+        };
+        let decimal = |v: &Value, what: &str, i: Option<usize>| {
+            money::parse(v).ok_or_else(|| {
+                err(
+                    i,
+                    format!("`{what}` is not a decimal amount"),
+                    Some(v.clone()),
+                )
+            })
+        };
+        let mut fixed = Vec::with_capacity(lines.len());
+        let mut weights = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let f = match self.line.as_ref().and_then(|p| p.get(line).map(|v| (p, v))) {
+                Some((p, v)) => decimal(v, p.as_str(), Some(i))?,
+                None => Decimal::ZERO,
+            };
+            let mut w = Decimal::ONE;
+            for p in &self.weight {
+                let v = p.get(line).ok_or_else(|| {
+                    err(Some(i), format!("weight `{}` is absent", p.as_str()), None)
+                })?;
+                w *= decimal(v, p.as_str(), Some(i))?;
+            }
+            fixed.push(f);
+            weights.push(w);
+        }
+        let fixed_sum: Decimal = fixed.iter().copied().sum();
+        let total = match self.total.get(scope.record) {
+            Some(v) => decimal(v, self.total.as_str(), None)?,
+            None => fixed_sum,
+        };
+        let rest = total - fixed_sum;
+        if lines.is_empty() {
+            if !rest.is_zero() {
+                return Err(err(
+                    None,
+                    format!(
+                        "cannot distribute {rest} of `{}` over no lines",
+                        self.total.as_str()
+                    ),
+                    None,
+                ));
+            }
+            return Ok(());
+        }
+        let shares = money::allocate(rest, &weights);
+        for (i, (out, (f, share))) in outs.iter_mut().zip(fixed.iter().zip(shares)).enumerate() {
+            let amount = *f + share;
+            let value = match self.as_ {
+                AmountAs::String => Value::String(money::to_money_string(amount)),
+                AmountAs::Number => money::to_number(amount)
+                    .ok_or_else(|| err(Some(i), format!("{amount} is not a JSON number"), None))?,
+            };
+            self.target.set(out, value);
+        }
+        Ok(())
+    }
+}
+
+impl Cond {
+    fn holds(&self, current: &Value) -> bool {
+        match self {
+            Cond::Nonzero(p) => p
+                .get(current)
+                .and_then(money::parse)
+                .is_some_and(|d| !d.is_zero()),
+            Cond::Present(p) => p.get(current).is_some(),
+            Cond::Equals(p, v) => p.get(current) == Some(v),
+            Cond::Not(c) => !c.holds(current),
+        }
+    }
+}
+
+/// Apply one transform; on failure, the message and the offending value.
+fn apply_transform(t: Transform, v: Value) -> Result<Value, (String, Value)> {
+    let fail = |what: &str, v: Value| Err((format!("cannot apply `{}`: {what}", name_of(t)), v));
+    match t {
+        Transform::Upper | Transform::Lower | Transform::Trim => match v {
+            Value::String(s) => Ok(Value::String(match t {
+                Transform::Upper => s.to_uppercase(),
+                Transform::Lower => s.to_lowercase(),
+                _ if s.trim().len() == s.len() => s,
+                _ => s.trim().to_string(),
+            })),
+            other => fail("the value is not text", other),
+        },
+        Transform::String => match v {
+            Value::String(_) => Ok(v),
+            Value::Number(n) => Ok(Value::String(n.to_string())),
+            Value::Bool(b) => Ok(Value::String(b.to_string())),
+            other => fail("the value is not a scalar", other),
+        },
+        Transform::Decimal => match &v {
+            Value::String(s) if money::parse(&v).is_some() && s.trim().len() == s.len() => Ok(v),
+            _ => match money::parse(&v) {
+                Some(d) => Ok(Value::String(d.to_string())),
+                None => fail("the value is not a decimal", v),
+            },
+        },
+        Transform::Number | Transform::Money => {
+            let Some(d) = money::parse(&v) else {
+                return fail("the value is not a decimal", v);
+            };
+            if matches!(t, Transform::Money) && !money::has_at_most_cents(d) {
+                return fail("the amount has more than 2 decimal places", v);
+            }
+            match money::to_number(d) {
+                Some(n) => Ok(n),
+                None => fail("the value does not fit a JSON number", v),
+            }
+        }
+        Transform::Negate => match money::parse(&v) {
+            Some(d) => match v {
+                Value::String(_) => Ok(Value::String((-d).to_string())),
+                _ => money::to_number(-d).ok_or(("cannot negate".into(), v)),
+            },
+            None => fail("the value is not a decimal", v),
+        },
+        Transform::Date | Transform::DateParts => {
+            let Some(date) = v.as_str().and_then(parse_utc_date) else {
+                return fail(
+                    "the value is not an RFC 3339 timestamp or YYYY-MM-DD date",
+                    v,
+                );
+            };
+            let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+            Ok(if matches!(t, Transform::Date) {
+                Value::String(format!("{y:04}-{m:02}-{d:02}"))
+            } else {
+                let mut parts = Map::new();
+                parts.insert("year".into(), Value::String(format!("{y:04}")));
+                parts.insert("month".into(), Value::String(format!("{m:02}")));
+                parts.insert("day".into(), Value::String(format!("{d:02}")));
+                Value::Object(parts)
+            })
+        }
+    }
+}
+
+fn name_of(t: Transform) -> &'static str {
+    match t {
+        Transform::Upper => "upper",
+        Transform::Lower => "lower",
+        Transform::Trim => "trim",
+        Transform::String => "string",
+        Transform::Decimal => "decimal",
+        Transform::Number => "number",
+        Transform::Money => "money",
+        Transform::Negate => "negate",
+        Transform::Date => "date",
+        Transform::DateParts => "date_parts",
+    }
+}
+
+/// The UTC calendar date of an RFC 3339 timestamp, or a plain `YYYY-MM-DD`.
+fn parse_utc_date(s: &str) -> Option<time::Date> {
+    let s = s.trim();
+    if s.len() == 10 {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        return time::Date::parse(s, &format).ok();
+    }
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+}

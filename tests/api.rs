@@ -1,0 +1,326 @@
+//! The JSON API contract: accounts, tokens, pairs, errors, tenant isolation.
+
+mod common;
+
+use common::{PASSWORD, spawn_app};
+use serde_json::json;
+
+#[tokio::test]
+async fn signup_then_token_then_me_names_the_tenant_and_plan() {
+    let app = spawn_app().await;
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": "Acme", "email": "Ops@Acme.test", "password": PASSWORD})),
+            201,
+        )
+        .await;
+    let t = app
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"email": "ops@acme.test", "password": PASSWORD})),
+            200,
+        )
+        .await;
+    let token = t["token"].as_str().unwrap();
+    let me = app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    assert_eq!(me["tenant_id"], created["tenant_id"]);
+    assert_eq!(me["user_id"], created["user_id"]);
+    assert_eq!(me["role"], "owner");
+    assert_eq!(me["plan"], "trial");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_stores_nothing() {
+    let app = spawn_app().await;
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": "Acme", "email": "nope", "password": PASSWORD})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "email");
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": "Acme", "email": "a@b.co"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "password");
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": "Acme", "email": "a@b.co", "password": "short"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "password");
+    // Nothing was stored by the refused attempts: the same email signs up fine.
+    app.call(
+        "POST",
+        "/api/v1/signup",
+        None,
+        Some(json!({"company": "Acme", "email": "a@b.co", "password": PASSWORD})),
+        201,
+    )
+    .await;
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": "Other", "email": "A@B.co", "password": PASSWORD})),
+            409,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "email");
+    let token = app.tenant("Pairs Inc").await;
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            Some(&token),
+            Some(json!({"name": "x", "erp": "netsuite", "environment": "sandbox"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "erp");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_then_rate_limited() {
+    let app = spawn_app().await;
+    app.call(
+        "POST",
+        "/api/v1/signup",
+        None,
+        Some(json!({"company": "Acme", "email": "rl@acme.test", "password": PASSWORD})),
+        201,
+    )
+    .await;
+    for _ in 0..5 {
+        app.call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"email": "rl@acme.test", "password": "wrong password!"})),
+            401,
+        )
+        .await;
+    }
+    // Even the right password waits now: the account is throttled.
+    app.call(
+        "POST",
+        "/api/v1/auth/token",
+        None,
+        Some(json!({"email": "rl@acme.test", "password": PASSWORD})),
+        429,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused() {
+    let app = spawn_app().await;
+    app.call("GET", "/api/v1/me", None, None, 401).await;
+    app.call("GET", "/api/v1/me", Some("cct_not-a-token"), None, 401)
+        .await;
+    app.call("GET", "/api/v1/pairs", None, None, 401).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_or_touches_another_tenants_pair() {
+    let app = spawn_app().await;
+    let alice = app.tenant("Alice Co").await;
+    let bob = app.tenant("Bob Co").await;
+    let pair = app.sandbox_pair(&alice, "sagepro").await;
+    let bobs = app
+        .call("GET", "/api/v1/pairs", Some(&bob), None, 200)
+        .await;
+    assert_eq!(bobs.as_array().unwrap().len(), 0);
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/pairs/{pair}"), None),
+        ("POST", format!("/api/v1/pairs/{pair}/pause"), None),
+        ("POST", format!("/api/v1/pairs/{pair}/activate"), None),
+        ("GET", format!("/api/v1/pairs/{pair}/runs"), None),
+        ("GET", format!("/api/v1/pairs/{pair}/dead-letters"), None),
+        (
+            "POST",
+            format!("/api/v1/pairs/{pair}/dead-letters/dl_x/replay"),
+            None,
+        ),
+        ("GET", format!("/api/v1/pairs/{pair}/templates"), None),
+        (
+            "GET",
+            format!("/api/v1/pairs/{pair}/templates/orders"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v1/pairs/{pair}/templates/orders/versions"),
+            None,
+        ),
+        ("GET", format!("/api/v1/pairs/{pair}/sandbox"), None),
+        (
+            "GET",
+            format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(json!({"count": 1})),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/pairs/{pair}/sandbox/faults"),
+            Some(json!({"system": "sagepro", "error_rate": 1.0})),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/pairs/{pair}/connections/sagepro"),
+            Some(json!({"base_url": "http://127.0.0.1:1", "credentials": {"api_key": "x"}})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/pairs/{pair}/connections/sagepro/test"),
+            None,
+        ),
+    ] {
+        app.call(method, &path, Some(&bob), body, 404).await;
+    }
+    // Alice's pair is untouched.
+    let p = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}"),
+            Some(&alice),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(p["status"], "active");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn saved_secrets_never_come_back_out() {
+    let app = spawn_app().await;
+    let token = app.tenant("Secretive").await;
+    let pair = app
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            Some(&token),
+            Some(json!({"name": "prod", "erp": "sagepro", "environment": "production"})),
+            201,
+        )
+        .await;
+    let id = pair["id"].as_str().unwrap();
+    assert_eq!(pair["status"], "draft");
+    // Production pairs may not point inside our network.
+    let e = app
+        .call(
+            "PUT",
+            &format!("/api/v1/pairs/{id}/connections/sagepro"),
+            Some(&token),
+            Some(json!({"base_url": "http://127.0.0.1:9/api", "credentials": {"api_key": "sp_live_TOPSECRET"}})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "base_url");
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{id}/connections/sagepro"),
+        Some(&token),
+        Some(json!({"base_url": "https://203.0.113.10/api/v1/sagepro", "credentials": {"api_key": "sp_live_TOPSECRET"}})),
+        204,
+    )
+    .await;
+    let body = app
+        .client
+        .get(app.url(&format!("/api/v1/pairs/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!body.contains("TOPSECRET"), "{body}");
+    assert!(
+        body.contains("api_key"),
+        "the saved secret's name is shown: {body}"
+    );
+    let list = app
+        .client
+        .get(app.url("/api/v1/pairs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("TOPSECRET"));
+    let (_, dir) = app.stop().await;
+    // Nor is it anywhere in the database files (embedded default).
+    if common::backend() == "embedded" {
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            assert!(
+                !bytes.windows(b"TOPSECRET".len()).any(|w| w == b"TOPSECRET"),
+                "plaintext secret found in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_openapi_are_served() {
+    let app = spawn_app().await;
+    app.call("GET", "/healthz", None, None, 200).await;
+    let ready = app.call("GET", "/readyz", None, None, 200).await;
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["queue"], "ok");
+    let spec = app
+        .call("GET", "/api/v1/openapi.json", None, None, 200)
+        .await;
+    for path in [
+        "/api/v1/signup",
+        "/api/v1/pairs",
+        "/api/v1/pairs/{id}/runs",
+        "/api/v1/pairs/{id}/sandbox/orders",
+    ] {
+        assert!(spec["paths"].get(path).is_some(), "openapi lacks {path}");
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("connect_http_requests_total"), "{metrics}");
+    app.stop().await;
+}

@@ -1,0 +1,245 @@
+//! The web UI in a real browser (Debian's chromium through chromedriver, spoken
+//! to over the W3C WebDriver protocol): sign up, create a sandbox pair, send
+//! orders, watch them succeed. Fails loudly when chromedriver is missing.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{driver_bin} is required for browser tests (apt-get install chromium chromium-driver): {e}"));
+        connect_jobs::connectors::http::install_crypto_provider();
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}});
+        let resp: Value = http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = resp["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {resp}"))
+            .to_owned();
+        Browser {
+            http,
+            base,
+            session,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        let req = self.http.request(method.parse().unwrap(), url);
+        let req = if method == "GET" {
+            req
+        } else {
+            req.json(&body)
+        };
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(v["value"].get("error").is_none(), "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", json!({"url": url})).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .cmd(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        v[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/clear"), json!({}))
+            .await;
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd("POST", &format!("/element/{e}/click"), json!({}))
+            .await;
+    }
+
+    async fn source(&self) -> String {
+        self.cmd("GET", "/source", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Clicks and waits until the browser has left `from` (a form post and its redirect).
+    async fn submit(&self, css: &str) {
+        let from = self.url().await;
+        self.click(css).await;
+        self.wait_until(|page, url| {
+            url != from || page.contains("role=\"alert\"") || page.contains("field-error")
+        })
+        .await;
+    }
+
+    /// Polls the page until `check(source, url)` holds, for at most 20 s.
+    async fn wait_until(&self, check: impl Fn(&str, &str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let (page, url) = (self.source().await, self.url().await);
+            if check(&page, &url) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "page did not change: {url}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn url(&self) -> String {
+        self.cmd("GET", "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
+    let app = common::spawn_app().await;
+    let b = Browser::start().await;
+
+    // A refused sign-up keeps the input and puts the error beside the field.
+    b.goto(&app.url("/signup")).await;
+    b.fill("input[name=company]", "Browser Co").await;
+    b.fill("input[name=email]", "web@browser.test").await;
+    b.fill("input[name=password]", "short").await;
+    b.click("form button").await;
+    b.wait_until(|page, _| page.contains("field-error")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("field-error") && page.contains("at least 10 characters"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Browser Co\""), "company kept");
+
+    b.fill("input[name=password]", common::PASSWORD).await;
+    b.submit("form button").await;
+    assert!(b.url().await.ends_with("/pairs"), "{}", b.url().await);
+
+    b.fill("input[name=name]", "Demo store").await;
+    b.submit("form.card button").await;
+    assert!(b.url().await.contains("/pairs/pair_"), "{}", b.url().await);
+    let page = b.source().await;
+    assert!(page.contains("Demo store") && page.contains("sandbox"));
+    assert!(
+        page.contains("client_secret saved"),
+        "secrets are shown as saved: {page}"
+    );
+
+    b.fill("input[name=count]", "3").await;
+    b.submit("form.row button").await;
+    let pair_url = b.url().await;
+    assert!(
+        b.source().await.contains("Sent 3 test orders"),
+        "a notice confirms the orders"
+    );
+    let start = Instant::now();
+    loop {
+        b.goto(&pair_url).await;
+        let page = b.source().await;
+        if page.matches("badge succeeded").count() >= 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "orders did not show as succeeded: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    b.goto(&app.url("/usage")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("Trial") && page.contains("Transactions this month"),
+        "{page}"
+    );
+
+    b.submit("header form button").await;
+    assert!(b.url().await.ends_with("/login"));
+    b.goto(&app.url("/pairs")).await;
+    assert!(
+        b.url().await.ends_with("/login"),
+        "signed out: pages redirect to the login"
+    );
+    app.stop().await;
+}

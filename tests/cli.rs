@@ -1,0 +1,128 @@
+//! The `connect` binary: configuration errors, key rotation.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+fn connect() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_connect"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn a_bad_setting_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("CONNECT_BIND", "not-an-address"),
+        ("CONNECT_DATABASE_URL", "mysql://nope"),
+        ("CONNECT_MASTER_KEY", "dG9vIHNob3J0"),
+        ("CONNECT_REDIS_URL", "::::"),
+    ] {
+        let out = connect()
+            .arg("serve")
+            .env("CONNECT_DATA_DIR", dir.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(var), "stderr should name {var}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn a_port_in_use_exits_2_naming_the_bind_variable() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = connect()
+        .arg("serve")
+        .env("CONNECT_DATA_DIR", dir.path())
+        .env("CONNECT_BIND", taken.local_addr().unwrap().to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CONNECT_BIND"), "{err}");
+}
+
+#[tokio::test]
+async fn rotating_the_master_key_keeps_every_credential_readable() {
+    let (mut env, dir) = common::fresh_env(&[]).await;
+    env.remove("CONNECT_MASTER_KEY");
+    let key_file = dir.path().join("master.key");
+    env.insert(
+        "CONNECT_MASTER_KEY_FILE".into(),
+        key_file.display().to_string(),
+    );
+    let first = connect::vault::KeyRing::generate();
+    first.write_file(&key_file).unwrap();
+    let app = common::start(env.clone(), dir).await;
+    let token = app.tenant("Rotate Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let before = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+
+    let out = connect()
+        .arg("keys")
+        .arg("rotate")
+        .envs(&env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ring =
+        connect::vault::KeyRing::parse(&std::fs::read_to_string(&key_file).unwrap()).unwrap();
+    assert_eq!(ring.len(), 2, "the new key goes in front of the old one");
+    assert_ne!(ring.current_id(), first.current_id());
+
+    // The running process, which started with the old ring, still reads the
+    // credentials (now wrapped by the new key) and so does a fresh one.
+    let after = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        before["clarity"]["webhook_secret"],
+        after["clarity"]["webhook_secret"]
+    );
+    assert!(
+        after["clarity"]["webhook_secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    let (env, dir) = app.stop().await;
+    let app = common::start(env, dir).await;
+    let restarted = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        before["clarity"]["webhook_secret"],
+        restarted["clarity"]["webhook_secret"]
+    );
+    app.stop().await;
+}

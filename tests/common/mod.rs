@@ -1,0 +1,218 @@
+//! One way to start the app for a test: on port 0, with its own database
+//! (a fresh SQLite file, or a fresh Postgres database when
+//! `CONNECT_TEST_BACKEND=postgres`) and its own queue (embedded, or a private
+//! Redis namespace). A missing server fails the test loudly.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use connect::config::Config;
+use connect::startup::{Application, Role};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub state: connect::state::AppState,
+    pub client: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub task: Option<tokio::task::JoinHandle<()>>,
+    pub env: HashMap<String, String>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// A test that panics must still stop its app: the workers' thread ends only
+/// on shutdown, and the test's process would otherwise wait for it.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn backend() -> String {
+    std::env::var("CONNECT_TEST_BACKEND").unwrap_or_else(|_| "embedded".into())
+}
+
+/// Settings for a fresh, isolated app (database, queue, data folder).
+pub async fn fresh_env(extra: &[(&str, &str)]) -> (HashMap<String, String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("CONNECT_BIND".into(), "127.0.0.1:0".into());
+    env.insert("CONNECT_DATA_DIR".into(), dir.path().display().to_string());
+    env.insert(
+        "CONNECT_MASTER_KEY".into(),
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+    );
+    env.insert("CONNECT_RECONCILE_MS".into(), "300".into());
+    env.insert("CONNECT_REQUEUE_AFTER_MS".into(), "3000".into());
+    env.insert("CONNECT_RETRY_BASE_MS".into(), "100".into());
+    env.insert("CONNECT_RETRY_CAP_MS".into(), "1000".into());
+    env.insert("CONNECT_HTTP_TIMEOUT_MS".into(), "2000".into());
+    env.insert("CONNECT_LEASE_MS".into(), "4000".into());
+    env.insert("CONNECT_MAX_ATTEMPTS".into(), "30".into());
+    if backend() == "postgres" {
+        let admin = std::env::var("CONNECT_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("connect_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("Postgres at {admin} is required for CONNECT_TEST_BACKEND=postgres: {e}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = admin
+            .rsplit_once('/')
+            .map(|(b, _)| format!("{b}/{name}"))
+            .expect("db url");
+        env.insert("CONNECT_DATABASE_URL".into(), url);
+        let redis = std::env::var("CONNECT_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        env.insert("CONNECT_REDIS_URL".into(), redis);
+        env.insert(
+            "CONNECT_QUEUE_NAMESPACE".into(),
+            format!("test-{}", uuid::Uuid::now_v7().simple()),
+        );
+    }
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    (env, dir)
+}
+
+pub async fn spawn_app() -> TestApp {
+    let (env, dir) = fresh_env(&[]).await;
+    start(env, dir).await
+}
+
+pub async fn start(env: HashMap<String, String>, dir: tempfile::TempDir) -> TestApp {
+    let config = Config::from_env(&env).expect("test config");
+    if std::env::var_os("RUST_LOG").is_some() {
+        connect::telemetry::init_logging(config.log_format);
+    }
+    let app = Application::build(config, Role::All)
+        .await
+        .expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped(token).await.expect("app runs");
+    });
+    connect_jobs::connectors::http::install_crypto_provider();
+    TestApp {
+        base,
+        state,
+        client: reqwest::Client::new(),
+        shutdown,
+        task: Some(task),
+        env,
+        dir: Some(dir),
+    }
+}
+
+impl TestApp {
+    pub async fn stop(mut self) -> (HashMap<String, String>, tempfile::TempDir) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(40), t).await;
+        }
+        (
+            std::mem::take(&mut self.env),
+            self.dir.take().expect("the app's folder"),
+        )
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request and checks the status; returns the JSON body (or Null).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        expect: u16,
+    ) -> Value {
+        let mut req = self.client.request(method.parse().unwrap(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        assert_eq!(status, expect, "{method} {path} answered {status}: {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+    }
+
+    /// Signs up a new tenant and returns a bearer token for it.
+    pub async fn tenant(&self, company: &str) -> String {
+        let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
+        self.call(
+            "POST",
+            "/api/v1/signup",
+            None,
+            Some(json!({"company": company, "email": email, "password": PASSWORD})),
+            201,
+        )
+        .await;
+        let t = self
+            .call(
+                "POST",
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+                200,
+            )
+            .await;
+        t["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn sandbox_pair(&self, token: &str, erp: &str) -> String {
+        let p = self
+            .call(
+                "POST",
+                "/api/v1/pairs",
+                Some(token),
+                Some(json!({"name": format!("{erp} sandbox {}", uuid::Uuid::now_v7().simple()), "erp": erp, "environment": "sandbox"})),
+                201,
+            )
+            .await;
+        p["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls until `check` holds or the deadline passes (then fails with `what`).
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("timed out after {within:?} waiting for: {what}");
+    }
+}
