@@ -53,6 +53,29 @@ async fn wait_for_all(
     .await;
 }
 
+/// Every order's run has succeeded: the ERP may hold an order whose creating
+/// call timed out on our side, and its run finishes only on the retry.
+async fn wait_for_runs_succeeded(app: &TestApp, token: &str, pair: &str, count: usize) {
+    app.eventually(
+        &format!("{count} succeeded runs"),
+        Duration::from_secs(60),
+        || async {
+            let runs = app
+                .call(
+                    "GET",
+                    &format!("/api/v1/pairs/{pair}/runs"),
+                    Some(token),
+                    None,
+                    200,
+                )
+                .await;
+            let runs = runs.as_array().unwrap();
+            runs.len() == count && runs.iter().all(|r| r["status"] == "succeeded")
+        },
+    )
+    .await;
+}
+
 fn assert_exactly_once(held: &[Value], erp: &str, ids: &[String]) {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for o in held {
@@ -99,29 +122,7 @@ async fn orders_arrive_exactly_once(erp: &str, payload: &str) {
     let ids = send_orders(&app, &token, &pair, 8, payload).await;
     assert_eq!(ids.len(), 8);
     wait_for_all(&app, &token, &pair, erp, &ids, Duration::from_secs(60)).await;
-    let runs = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/runs?status=succeeded"),
-            Some(&token),
-            None,
-            200,
-        )
-        .await;
-    app.eventually("8 succeeded runs", Duration::from_secs(20), || async {
-        let runs = app
-            .call(
-                "GET",
-                &format!("/api/v1/pairs/{pair}/runs?status=succeeded"),
-                Some(&token),
-                None,
-                200,
-            )
-            .await;
-        runs.as_array().unwrap().len() == 8
-    })
-    .await;
-    let _ = runs;
+    wait_for_runs_succeeded(&app, &token, &pair, ids.len()).await;
     let runs = app
         .call(
             "GET",
@@ -180,8 +181,7 @@ async fn under_errors_and_timeouts_every_order_still_arrives_exactly_once() {
         .await;
         let ids = send_orders(&app, &token, &pair, 10, "full").await;
         wait_for_all(&app, &token, &pair, erp, &ids, Duration::from_secs(120)).await;
-        // Let late retries settle, then check nothing was written twice.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        wait_for_runs_succeeded(&app, &token, &pair, ids.len()).await;
         assert_exactly_once(&erp_orders(&app, &token, &pair).await, erp, &ids);
         let usage = app
             .call("GET", "/api/v1/usage", Some(&token), None, 200)

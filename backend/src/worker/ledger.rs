@@ -3,6 +3,7 @@
 use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
 
 use crate::db::{Db, now_ms};
+use crate::usage;
 
 pub struct PairLedger {
     pub db: Db,
@@ -49,10 +50,15 @@ impl LedgerStore for PairLedger {
             .ok_or_else(|| anyhow::anyhow!("ledger row vanished after insert"))
     }
 
+    /// Completing an entry is the moment a record reached the target system,
+    /// so the tenant's transaction is counted here, once, in the same
+    /// database transaction: a retry that finds the order already created, or
+    /// an outcome recorded by another worker after a lost lease, counts nothing.
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()> {
-        sqlx::query(
+        let mut tx = self.db.begin_write().await?;
+        let first = sqlx::query(
             "UPDATE ledger SET target_id = $1, updated_at = $2 \
-             WHERE pair_id = $3 AND flow = $4 AND source_id = $5 AND operation = $6",
+             WHERE pair_id = $3 AND flow = $4 AND source_id = $5 AND operation = $6 AND target_id IS NULL",
         )
         .bind(target_id)
         .bind(now_ms())
@@ -60,8 +66,14 @@ impl LedgerStore for PairLedger {
         .bind(key.flow)
         .bind(&key.source_id)
         .bind(key.operation)
-        .execute(self.db.pool())
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if first {
+            usage::add(&mut tx, &self.tenant_id, usage::TRANSACTIONS, 1).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

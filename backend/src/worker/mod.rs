@@ -26,7 +26,7 @@ use crate::ids::new_id;
 use crate::inbox::{self, InboxRow};
 use crate::pairs::{Erp, connections};
 use crate::state::AppState;
-use crate::usage::{self, TenantMeter};
+use crate::usage::TenantMeter;
 pub use ledger::PairLedger;
 
 /// Clients are kept per pair so tokens and sessions are reused across jobs;
@@ -325,9 +325,6 @@ impl Worker {
                 .bind(&run_id)
                 .execute(&mut *tx)
                 .await?;
-                if o.created {
-                    usage::add(&mut tx, &row.tenant_id, usage::TRANSACTIONS, 1).await?;
-                }
                 tracing::info!(source_id = %o.source_id, target_id = %o.target_id, created = o.created, "order synced");
                 ("succeeded", None)
             }
