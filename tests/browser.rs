@@ -59,7 +59,7 @@ impl Browser {
                 "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display())]
+                         "--disable-dev-shm-usage", "--window-size=1280,1400", format!("--user-data-dir={}", profile.path().display())]
             }
         }}});
         let resp: Value = http
@@ -164,6 +164,27 @@ impl Browser {
         }
     }
 
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd("GET", &format!("/element/{e}/text"), Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Saves a PNG of the viewport under `target/screenshots/` for a person to look at.
+    async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.cmd("GET", "/screenshot", Value::Null).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+
     async fn url(&self) -> String {
         self.cmd("GET", "/url", Value::Null)
             .await
@@ -171,6 +192,11 @@ impl Browser {
             .unwrap_or_default()
             .to_owned()
     }
+}
+
+/// The pair page's address without a query string or fragment.
+fn pair_url_of(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -198,17 +224,33 @@ async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
 
     b.fill("input[name=name]", "Demo store").await;
     b.submit("form.card button").await;
-    assert!(b.url().await.contains("/pairs/pair_"), "{}", b.url().await);
+    let pair_url = pair_url_of(&b.url().await);
+    assert!(pair_url.contains("/pairs/pair_"), "{pair_url}");
     let page = b.source().await;
     assert!(page.contains("Demo store") && page.contains("sandbox"));
     assert!(
-        page.contains("client_secret saved"),
-        "secrets are shown as saved: {page}"
+        page.contains("saved — leave blank to keep") && page.contains("badge ok\">connected"),
+        "secrets are shown as saved, never filled in: {page}"
     );
+    b.screenshot("pair-created").await;
+
+    // A connection form refuses a bad URL beside the field and keeps what was typed.
+    let clarity_form = "form[action$='/connections/clarity']";
+    b.fill(&format!("{clarity_form} input[name=base_url]"), "not a url")
+        .await;
+    b.click(&format!("{clarity_form} button:not(.secondary)"))
+        .await;
+    b.wait_until(|page, _| page.contains("field-error")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("aria-invalid=\"true\"") && page.contains("value=\"not a url\""),
+        "the error sits beside base_url and the input is kept: {page}"
+    );
+    b.screenshot("connection-error").await;
+    b.goto(&pair_url).await;
 
     b.fill("input[name=count]", "3").await;
     b.submit("form.row button").await;
-    let pair_url = b.url().await;
     assert!(
         b.source().await.contains("Sent 3 test orders"),
         "a notice confirms the orders"
@@ -227,6 +269,22 @@ async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    b.screenshot("runs").await;
+
+    // An API token is shown once, then only by its prefix.
+    b.goto(&app.url("/tokens")).await;
+    b.fill("input[name=name]", "reporting").await;
+    b.click("form.card button").await;
+    b.wait_until(|page, _| page.contains("new-token")).await;
+    let token = b.text("#new-token").await;
+    assert!(token.len() > 20, "a token is shown once: {token}");
+    b.goto(&app.url("/tokens")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("reporting") && !page.contains(&token),
+        "{page}"
+    );
+
     b.goto(&app.url("/usage")).await;
     let page = b.source().await;
     assert!(
@@ -234,6 +292,7 @@ async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
         "{page}"
     );
 
+    b.screenshot("usage").await;
     b.submit("header form button").await;
     assert!(b.url().await.ends_with("/login"));
     b.goto(&app.url("/pairs")).await;

@@ -106,19 +106,16 @@ pub async fn token(
     let tenant_id = user
         .tenant_id
         .ok_or_else(|| ApiError::Forbidden("operators sign in to the admin portal".into()))?;
-    let name = body.name.unwrap_or_else(|| "API token".into());
-    let mut tx = state.db.begin_write().await?;
-    let (id, token) = tokens::create(&mut tx, &tenant_id, &user.user_id, &name).await?;
-    audit::record(
-        &mut tx,
-        Some(&tenant_id),
+    let name =
+        tokens::parse_name(body.name.as_deref()).map_err(|m| ApiError::invalid("name", m))?;
+    let (id, token) = tokens::issue(
+        &state.db,
+        &tenant_id,
+        &user.user_id,
         &Actor::user(&user.user_id, &user.email),
-        "token.created",
-        Some(&id),
-        Some(&name),
+        &name,
     )
     .await?;
-    tx.commit().await?;
     Ok(Json(TokenResponse { token, id }))
 }
 
@@ -159,20 +156,9 @@ pub async fn revoke_token(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     who.require_manager()?;
-    let mut tx = state.db.begin_write().await?;
-    if !tokens::revoke(&mut tx, &who.tenant_id, &id).await? {
+    if !tokens::revoke_recorded(&state.db, &who.tenant_id, &who.actor(), &id).await? {
         return Err(ApiError::NotFound("token"));
     }
-    audit::record(
-        &mut tx,
-        Some(&who.tenant_id),
-        &who.actor(),
-        "token.revoked",
-        Some(&id),
-        None,
-    )
-    .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::audit::{self, Actor};
 use crate::auth::token_hash;
 use crate::db::now_ms;
 use crate::ids::new_id;
@@ -84,4 +85,62 @@ pub async fn revoke(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Creates a token and its audit row in one transaction; returns (id, token).
+pub async fn issue(
+    db: &crate::db::Db,
+    tenant_id: &str,
+    user_id: &str,
+    actor: &Actor<'_>,
+    name: &str,
+) -> Result<(String, String), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let (id, token) = create(&mut tx, tenant_id, user_id, name).await?;
+    audit::record(
+        &mut tx,
+        Some(tenant_id),
+        actor,
+        "token.created",
+        Some(&id),
+        Some(name),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((id, token))
+}
+
+/// Revokes a token and records who did, in one transaction; false when the
+/// tenant has no such live token.
+pub async fn revoke_recorded(
+    db: &crate::db::Db,
+    tenant_id: &str,
+    actor: &Actor<'_>,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    if !revoke(&mut tx, tenant_id, id).await? {
+        return Ok(false);
+    }
+    audit::record(
+        &mut tx,
+        Some(tenant_id),
+        actor,
+        "token.revoked",
+        Some(id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A token's label: 1 to 100 characters.
+pub fn parse_name(name: Option<&str>) -> Result<String, &'static str> {
+    let name = name.map(str::trim).unwrap_or("API token");
+    match name.chars().count() {
+        0 => Err("must not be empty"),
+        1..=100 => Ok(name.to_owned()),
+        _ => Err("must be at most 100 characters"),
+    }
 }

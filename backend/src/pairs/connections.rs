@@ -60,7 +60,7 @@ pub struct ConnectionInput {
 }
 
 /// What a system needs: (name, secret?, required?).
-fn fields(system: &str) -> &'static [(&'static str, bool, bool)] {
+pub fn fields(system: &str) -> &'static [(&'static str, bool, bool)] {
     match system {
         "clarity" => &[
             ("client_id", false, true),
@@ -176,6 +176,7 @@ pub struct Loaded {
     pub base_url: String,
     pub settings: Map<String, Value>,
     pub secrets: Map<String, Value>,
+    pub webhook_id: Option<String>,
     pub updated_at: i64,
 }
 
@@ -211,7 +212,7 @@ pub async fn load(
     system: &str,
 ) -> Result<Option<Loaded>, ApiError> {
     let row = sqlx::query(
-        "SELECT base_url, settings, secret_ciphertext, secret_nonce, data_key_id, updated_at \
+        "SELECT base_url, settings, secret_ciphertext, secret_nonce, data_key_id, updated_at, webhook_id \
          FROM connections WHERE tenant_id = $1 AND pair_id = $2 AND system = $3",
     )
     .bind(tenant_id)
@@ -236,6 +237,7 @@ pub async fn load(
         base_url: r.get(0),
         settings: serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default(),
         secrets,
+        webhook_id: r.get(6),
         updated_at: r.get(5),
     }))
 }
@@ -322,14 +324,21 @@ pub async fn put(
         .await
         .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
     let base_url = url.as_str().trim_end_matches('/').to_owned();
-    let (settings, mut secrets) = split_credentials(system, &input.credentials)?;
+    let mut credentials = input.credentials;
     let mut webhook_id = None;
-    if system == "clarity" && !secrets.contains_key("webhook_secret") {
+    if let Some(saved) = load(state, &who.tenant_id, pair_id, system).await? {
+        webhook_id = keep_saved_secrets(system, &mut credentials, &saved, &base_url);
+    }
+    let (settings, mut secrets) = split_credentials(system, &credentials)?;
+    // A kept webhook id means the store's subscription still points at us.
+    let registered = webhook_id.is_some();
+    if !registered && system == "clarity" && !secrets.contains_key("webhook_secret") {
         let loaded = Loaded {
             system: system.to_owned(),
             base_url: base_url.clone(),
             settings: settings.clone(),
             secrets: secrets.clone(),
+            webhook_id: None,
             updated_at: 0,
         };
         let client = clarity_client(
@@ -351,13 +360,50 @@ pub async fn put(
             Value::String(sub.secret.expose_secret().to_owned()),
         );
         webhook_id = Some(sub.id);
-    } else if system == "clarity" {
+    } else if !registered && system == "clarity" {
         webhook_id = Some("manual".to_owned());
     }
     save(
         state, who, pair_id, system, &base_url, settings, secrets, webhook_id,
     )
     .await
+}
+
+/// Secrets are write-only, so a form or a client that changes a setting would
+/// otherwise have to send every secret again: an omitted (or blank) secret
+/// keeps its saved value. Clarity's webhook secret is kept only while the
+/// store is the same one; then its subscription id is returned, so it is not
+/// registered a second time.
+fn keep_saved_secrets(
+    system: &str,
+    credentials: &mut Map<String, Value>,
+    saved: &Loaded,
+    base_url: &str,
+) -> Option<String> {
+    let omitted = |c: &Map<String, Value>, name: &str| match c.get(name) {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(_) => false,
+    };
+    for (name, secret, _) in fields(system) {
+        if !secret || *name == "webhook_secret" || !omitted(credentials, name) {
+            continue;
+        }
+        if let Some(v) = saved.secrets.get(*name) {
+            credentials.insert((*name).to_owned(), v.clone());
+        }
+    }
+    let same_store = saved.base_url == base_url
+        && credentials.get("client_id").and_then(Value::as_str)
+            == saved.settings.get("client_id").and_then(Value::as_str);
+    if system == "clarity" && omitted(credentials, "webhook_secret") {
+        credentials.remove("webhook_secret");
+        if same_store && let Some(v) = saved.secrets.get("webhook_secret") {
+            credentials.insert("webhook_secret".into(), v.clone());
+            return saved.webhook_id.clone().or_else(|| Some("manual".into()));
+        }
+    }
+    None
 }
 
 /// Webhooks from the sandbox simulators come to this process directly; a real

@@ -1,13 +1,15 @@
 //! The web UI: server-rendered askama pages, plain forms (post/redirect/get),
 //! CSS embedded with rust-embed. Works without JavaScript.
 
+mod connection_forms;
 mod pages;
+mod tokens;
 
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use rust_embed::RustEmbed;
 
 use crate::state::AppState;
@@ -24,22 +26,105 @@ pub fn csrf_matches(sent: &str, expected: &str) -> bool {
         && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
 }
 
+/// `2026-11-25 08:41 UTC`, from epoch milliseconds.
+pub fn when(ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000) else {
+        return ms.to_string();
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// Who may reach a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    /// A signed-in tenant user; only their own tenant's records.
+    Tenant,
+    Operator,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PageRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every page route, as data: the router is built from this list and the
+/// tenant-isolation test walks it, so no page can be added that the test
+/// does not cover.
+fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
+    use Access::*;
+    let r = |method, path, access| PageRoute {
+        method,
+        path,
+        access,
+    };
+    vec![
+        (r("GET", "/", Public), get(pages::home)),
+        (r("GET", "/login", Public), get(pages::login_form)),
+        (r("POST", "/login", Public), post(pages::login)),
+        (r("GET", "/signup", Public), get(pages::signup_form)),
+        (r("POST", "/signup", Public), post(pages::signup)),
+        (r("POST", "/logout", Public), post(pages::logout)),
+        (r("GET", "/pairs", Tenant), get(pages::pairs)),
+        (r("POST", "/pairs", Tenant), post(pages::create_pair)),
+        (r("GET", "/pairs/{id}", Tenant), get(pages::pair)),
+        (
+            r("POST", "/pairs/{id}/activate", Tenant),
+            post(pages::activate),
+        ),
+        (r("POST", "/pairs/{id}/pause", Tenant), post(pages::pause)),
+        (
+            r("POST", "/pairs/{id}/connections/{system}", Tenant),
+            post(connection_forms::save),
+        ),
+        (
+            r("POST", "/pairs/{id}/connections/{system}/test", Tenant),
+            post(connection_forms::test),
+        ),
+        (
+            r("POST", "/pairs/{id}/sandbox-orders", Tenant),
+            post(pages::sandbox_orders),
+        ),
+        (
+            r("POST", "/pairs/{id}/dead-letters/{dl}/replay", Tenant),
+            post(pages::replay),
+        ),
+        (r("GET", "/usage", Tenant), get(pages::usage)),
+        (r("GET", "/tokens", Tenant), get(tokens::list)),
+        (r("POST", "/tokens", Tenant), post(tokens::create)),
+        (
+            r("POST", "/tokens/{id}/revoke", Tenant),
+            post(tokens::revoke),
+        ),
+        (r("GET", "/admin", Operator), get(pages::admin)),
+        (
+            r("POST", "/admin/tenants/{id}/{action}", Operator),
+            post(pages::admin_tenant),
+        ),
+        (r("GET", "/static/{*path}", Public), get(asset)),
+    ]
+}
+
+/// The page routes, for tests and tools that must see every one of them.
+pub fn page_routes() -> Vec<PageRoute> {
+    routes().into_iter().map(|(r, _)| r).collect()
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/signup", get(pages::signup_form).post(pages::signup))
-        .route("/logout", post(pages::logout))
-        .route("/pairs", get(pages::pairs).post(pages::create_pair))
-        .route("/pairs/{id}", get(pages::pair))
-        .route("/pairs/{id}/activate", post(pages::activate))
-        .route("/pairs/{id}/pause", post(pages::pause))
-        .route("/pairs/{id}/sandbox-orders", post(pages::sandbox_orders))
-        .route("/pairs/{id}/dead-letters/{dl}/replay", post(pages::replay))
-        .route("/usage", get(pages::usage))
-        .route("/admin", get(pages::admin))
-        .route("/admin/tenants/{id}/{action}", post(pages::admin_tenant))
-        .route("/static/{*path}", get(asset))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (r, handler)| {
+            router.route(r.path, handler)
+        })
 }
 
 async fn asset(Path(path): Path<String>) -> Response {

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::connection_forms::ConnectionForm;
 use super::csrf_matches;
 use crate::audit::Actor;
 use crate::auth::extract::{Via, caller};
@@ -86,7 +87,7 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-fn check_csrf(sent: &str, nav_csrf: &str) -> Result<(), ApiError> {
+pub(super) fn check_csrf(sent: &str, nav_csrf: &str) -> Result<(), ApiError> {
     if csrf_matches(sent, nav_csrf) {
         Ok(())
     } else {
@@ -327,9 +328,11 @@ pub async fn create_pair(
 struct PairPage {
     nav: Nav,
     pair: Pair,
+    connections: Vec<ConnectionForm>,
     runs: Vec<Run>,
     dead_letters: Vec<DeadLetter>,
     flash: Option<String>,
+    flash_error: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -337,6 +340,48 @@ struct PairPage {
 pub struct PairNotice {
     sent: Option<u32>,
     status: Option<String>,
+    saved: Option<String>,
+    tested: Option<String>,
+}
+
+/// What a page says after a redirect, from the query string it was sent to.
+fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
+    let label = |system: &str| super::connection_forms::system_label(system).to_owned();
+    if let Some(n) = n.sent {
+        return Some((
+            format!(
+                "Sent {n} test orders from the Clarity simulator; they appear below as they are processed."
+            ),
+            false,
+        ));
+    }
+    if let Some(system) = &n.saved {
+        return Some((format!("{} connection saved.", label(system)), false));
+    }
+    if let Some(system) = &n.tested {
+        let c = pair.connections.iter().find(|c| &c.system == system)?;
+        let ok = c.last_test_ok.unwrap_or(false);
+        let detail = c.last_test_detail.clone().unwrap_or_default();
+        return Some((
+            format!(
+                "{} connection test {}: {detail}",
+                label(system),
+                if ok { "passed" } else { "failed" }
+            ),
+            !ok,
+        ));
+    }
+    match n.status.as_deref() {
+        Some("active") => Some((
+            "The pair is active: new events flow again.".to_owned(),
+            false,
+        )),
+        Some("paused") => Some((
+            "The pair is paused: new events wait until you activate it; none are lost.".to_owned(),
+            false,
+        )),
+        _ => None,
+    }
 }
 
 pub async fn pair(
@@ -345,22 +390,36 @@ pub async fn pair(
     Path(id): Path<String>,
     axum::extract::Query(notice): axum::extract::Query<PairNotice>,
 ) -> Result<Response, ApiError> {
-    let pair = pairs::get(&state, &u.who.tenant_id, &id).await?;
-    let runs = runs::list(&state.db, &u.who.tenant_id, &id, None, 50).await?;
-    let dead_letters = runs::dead_letters(&state.db, &u.who.tenant_id, &id).await?;
+    render_pair(&state, u, &id, |pair| notice_text(&notice, pair), None).await
+}
+
+/// The pair page; `failed` re-shows a connection form that was refused, with
+/// the error beside its field and the non-secret values the user typed.
+pub(super) async fn render_pair(
+    state: &AppState,
+    u: WebUser,
+    id: &str,
+    flash: impl FnOnce(&Pair) -> Option<(String, bool)>,
+    failed: Option<ConnectionForm>,
+) -> Result<Response, ApiError> {
+    let pair = pairs::get(state, &u.who.tenant_id, id).await?;
+    let runs = runs::list(&state.db, &u.who.tenant_id, id, None, 50).await?;
+    let dead_letters = runs::dead_letters(&state.db, &u.who.tenant_id, id).await?;
+    let mut connections = ConnectionForm::for_pair(&pair);
+    if let Some(f) = failed {
+        for c in connections.iter_mut().filter(|c| c.system == f.system) {
+            *c = f.clone();
+        }
+    }
+    let flash = flash(&pair);
     Ok(PairPage {
         nav: u.nav,
-        pair,
+        connections,
         runs,
         dead_letters,
-        flash: match (notice.sent, notice.status.as_deref()) {
-            (Some(n), _) => Some(format!(
-                "Sent {n} test orders from the Clarity simulator; they appear below as they are processed."
-            )),
-            (None, Some("active")) => Some("The pair is active: new events flow again.".to_owned()),
-            (None, Some("paused")) => Some("The pair is paused: new events wait until you activate it; none are lost.".to_owned()),
-            _ => None,
-        },
+        flash_error: flash.as_ref().is_some_and(|f| f.1),
+        flash: flash.map(|f| f.0),
+        pair,
     }
     .into_response())
 }
