@@ -4,124 +4,42 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::Api;
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn launch(env: &HashMap<String, String>) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_connect"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .envs(env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("connect binary starts")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server at {base} did not become ready");
-}
-
-async fn call(
-    client: &reqwest::Client,
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut req = client.request(method.parse().unwrap(), url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    assert!(
-        resp.status().is_success(),
-        "{method} {url}: {}",
-        resp.status()
-    );
-    resp.json().await.unwrap_or(Value::Null)
-}
 
 #[tokio::test]
 async fn orders_survive_a_killed_server() {
-    let port = free_port();
+    let port = common::free_port();
     let (mut env, _dir) = common::fresh_env(&[]).await;
     env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
-    let base = format!("http://127.0.0.1:{port}");
-    connect_jobs::connectors::http::install_crypto_provider();
-    let client = reqwest::Client::new();
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let launch = || common::launch(&env, "warn", Stdio::null(), Stdio::inherit());
 
-    let mut child = launch(&env);
-    wait_ready(&client, &base).await;
-    call(
-        &client,
-        "POST",
-        &format!("{base}/api/v1/signup"),
-        None,
-        Some(
-            json!({"company": "Crash Co", "email": "crash@co.test", "password": common::PASSWORD}),
-        ),
-    )
-    .await;
-    let t = call(
-        &client,
-        "POST",
-        &format!("{base}/api/v1/auth/token"),
-        None,
-        Some(json!({"email": "crash@co.test", "password": common::PASSWORD})),
-    )
-    .await;
-    let token = t["token"].as_str().unwrap().to_owned();
-    let p = call(
-        &client,
-        "POST",
-        &format!("{base}/api/v1/pairs"),
-        Some(&token),
-        Some(json!({"name": "crash", "erp": "sagepro", "environment": "sandbox"})),
-    )
-    .await;
-    let pair = p["id"].as_str().unwrap().to_owned();
+    let mut child = launch();
+    api.wait_ready().await;
+    let token = api.tenant("Crash Co").await;
+    let pair = api.sandbox_pair(&token, "sagepro").await;
     // Slow the ERP down so that work is in flight when the process dies.
-    call(
-        &client,
+    api.call(
         "PUT",
-        &format!("{base}/api/v1/pairs/{pair}/sandbox/faults"),
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
         Some(&token),
         Some(json!({"system": "sagepro", "latency_ms": 300})),
+        200,
     )
     .await;
-    let r = call(
-        &client,
-        "POST",
-        &format!("{base}/api/v1/pairs/{pair}/sandbox/orders"),
-        Some(&token),
-        Some(json!({"count": 12})),
-    )
-    .await;
+    let r = api
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(&token),
+            Some(json!({"count": 12})),
+            202,
+        )
+        .await;
     let ids: Vec<String> = r["order_ids"]
         .as_array()
         .unwrap()
@@ -132,12 +50,12 @@ async fn orders_survive_a_killed_server() {
     child.kill().expect("SIGKILL");
     let _ = child.wait();
 
-    let mut child = launch(&env);
-    wait_ready(&client, &base).await;
-    let url = format!("{base}/api/v1/pairs/{pair}/sandbox/erp/sales-orders");
+    let mut child = launch();
+    api.wait_ready().await;
+    let path = format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders");
     let start = Instant::now();
     let held = loop {
-        let held = call(&client, "GET", &url, Some(&token), None).await;
+        let held = api.call("GET", &path, Some(&token), None, 200).await;
         let held: Vec<Value> = held.as_array().cloned().unwrap_or_default();
         if ids
             .iter()

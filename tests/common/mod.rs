@@ -14,10 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-pub struct TestApp {
+/// An HTTP client aimed at one running app (in this process or a launched binary).
+pub struct Api {
     pub base: String,
-    pub state: connect::state::AppState,
     pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    pub api: Api,
+    pub state: connect::state::AppState,
     pub shutdown: CancellationToken,
     pub task: Option<tokio::task::JoinHandle<()>>,
     pub env: HashMap<String, String>,
@@ -86,6 +91,34 @@ pub async fn fresh_env(extra: &[(&str, &str)]) -> (HashMap<String, String>, temp
     (env, dir)
 }
 
+/// A port nobody listens on right now, for launching the binary.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the `connect serve` binary with `env` only (plus PATH and RUST_LOG).
+pub fn launch(
+    env: &HashMap<String, String>,
+    rust_log: &str,
+    stdout: std::process::Stdio,
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", rust_log)
+        .envs(env)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("connect binary starts")
+}
+
 pub async fn spawn_app() -> TestApp {
     let (env, dir) = fresh_env(&[]).await;
     start(env, dir).await
@@ -106,15 +139,20 @@ pub async fn start(env: HashMap<String, String>, dir: tempfile::TempDir) -> Test
     let task = tokio::spawn(async move {
         app.run_until_stopped(token).await.expect("app runs");
     });
-    connect_jobs::connectors::http::install_crypto_provider();
     TestApp {
-        base,
+        api: Api::new(base),
         state,
-        client: reqwest::Client::new(),
         shutdown,
         task: Some(task),
         env,
         dir: Some(dir),
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
@@ -128,6 +166,30 @@ impl TestApp {
             std::mem::take(&mut self.env),
             self.dir.take().expect("the app's folder"),
         )
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
+        connect_jobs::connectors::http::install_crypto_provider();
+        Api {
+            base,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Polls `/readyz` until the app answers 200, for at most 30 s.
+    pub async fn wait_ready(&self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the app at {} did not become ready", self.base);
     }
 
     pub fn url(&self, path: &str) -> String {

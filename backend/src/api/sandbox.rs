@@ -43,9 +43,9 @@ pub async fn info(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, c) = sandbox_pair(&state, &who, &id).await?;
-    let webhook_secret = pairs::connections::load(&state, &who.tenant_id, &id, "clarity")
-        .await?
-        .and_then(|l| l.webhook_secret());
+    let webhook_url = pairs::webhook_url(&state, &id);
+    let webhook_secret =
+        crate::sandbox::clarity::signing_secret(&state.db, &id, &webhook_url).await?;
     let base = &state.public_url;
     Ok(Json(json!({
         "clarity": {
@@ -55,7 +55,7 @@ pub async fn info(
             "client_id": c.clarity_client_id,
             "client_secret": c.clarity_client_secret,
             "webhook_secret": webhook_secret,
-            "webhook_url": pairs::webhook_url(&state, &id),
+            "webhook_url": webhook_url,
         },
         "intacct": {
             "endpoint_url": format!("{base}/sandbox/intacct/{id}/ia/xml/xmlgw.phtml"),

@@ -17,6 +17,7 @@ mod orders;
 mod resources;
 mod seed;
 mod webhooks;
+pub use webhooks::signing_secret;
 
 use std::collections::HashMap;
 

@@ -154,8 +154,12 @@ pub async fn save(
                 .unwrap_or_default()
                 .trim_start_matches("credentials.")
                 .to_owned();
+            // 422 like the API, so scripts posting the form can tell; browsers
+            // render the page all the same.
+            let status = e.status();
             render_pair(&state, u, &id, |_| None, Some(refused))
                 .await
+                .map(|page| (status, page).into_response())
                 .map_err(IntoResponse::into_response)
         }
         Err(e) => Err(e.into_response()),

@@ -718,3 +718,22 @@ pub(super) async fn webhook_log(
     }
     Ok(Json(serde_json::json!({ "results": out })).into_response())
 }
+
+/// The signing secret of the simulator's active subscription for `url`: the
+/// sandbox's own demo value, shown so a user can sign webhooks by hand. It is
+/// read from the simulator, never from the tenant's credential vault.
+pub async fn signing_secret(
+    db: &crate::db::Db,
+    pair_id: &str,
+    url: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT secret FROM sim_clarity_webhooks WHERE pair_id = $1 AND url = $2 AND active = 1 \
+         ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(pair_id)
+    .bind(url)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.0))
+}
