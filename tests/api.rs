@@ -98,6 +98,115 @@ async fn bad_input_names_the_field_and_stores_nothing() {
         )
         .await;
     assert_eq!(e["error"]["field"], "erp");
+
+    // Malformed JSON, a wrong type, a missing field, an oversized body.
+    let raw = |body: Vec<u8>| {
+        app.client
+            .post(app.url("/api/v1/pairs"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = raw(br#"{"name": "x", "erp": "#.to_vec()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "malformed");
+    assert_eq!(e["error"]["field"], "body");
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            Some(&token),
+            Some(json!({"name": 5, "erp": "intacct", "environment": "sandbox"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "name", "{e}");
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            Some(&token),
+            Some(json!({"erp": "intacct", "environment": "sandbox"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "name", "{e}");
+    let mut big = br#"{"name": ""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 3 * 1024 * 1024));
+    big.extend(br#"", "erp": "intacct", "environment": "sandbox"}"#);
+    let resp = raw(big).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let e: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "body", "{e}");
+    // None of the refused requests left a pair behind.
+    let pairs = app
+        .call("GET", "/api/v1/pairs", Some(&token), None, 200)
+        .await;
+    assert_eq!(pairs, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_with_a_bad_signature_or_an_old_timestamp_store_nothing() {
+    use connect_jobs::connectors::clarity::signature;
+    let app = spawn_app().await;
+    let token = app.tenant("Hooked").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sandbox = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let secret = sandbox["clarity"]["webhook_secret"].as_str().unwrap();
+    let body = json!({"id": "evt_1", "type": "order.created", "data": {"id": "ord_1"}}).to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let send = |header: String| {
+        app.client
+            .post(app.url(&format!("/hooks/clarity/{pair}")))
+            .header("content-type", "application/json")
+            .header(signature::SIGNATURE_HEADER, header)
+            .body(body.clone())
+            .send()
+    };
+    let inbox = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE pair_id = $1")
+            .bind(&pair)
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+        n
+    };
+    for (what, header) in [
+        (
+            "a wrong secret",
+            signature::signature_header(&["whsec_wrong"], now, body.as_bytes()),
+        ),
+        ("a garbled header", "t=abc,v1=zz".to_owned()),
+        (
+            "a replayed timestamp (ten minutes old)",
+            signature::signature_header(&[secret], now - 600, body.as_bytes()),
+        ),
+        (
+            "a timestamp from the future",
+            signature::signature_header(&[secret], now + 600, body.as_bytes()),
+        ),
+    ] {
+        let resp = send(header).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{what}");
+        assert_eq!(inbox().await, 0, "{what} stored an event");
+    }
+    // The same event, signed now with the right secret, is taken.
+    let resp = send(signature::signature_header(&[secret], now, body.as_bytes()))
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!(inbox().await, 1);
     app.stop().await;
 }
 

@@ -58,6 +58,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { code, .. } if *code == "malformed" => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest { code, .. } if *code == "too_large" => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::BadRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,

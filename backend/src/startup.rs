@@ -226,6 +226,9 @@ impl Application {
     }
 }
 
+/// The largest request body accepted (webhooks carry whole orders; 2 MiB is ample).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 pub fn router(state: AppState, role: Role) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -240,7 +243,7 @@ pub fn router(state: AppState, role: Role) -> Router {
     app = app.nest_service("/sandbox", crate::sandbox::router(state.sandbox.clone()));
     app.fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
-        .layer(DefaultBodyLimit::max(2 * 1024 * 1024))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)

@@ -16,13 +16,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::BadRequest {
-                code: "malformed",
-                message: format!("could not read the body: {e}"),
-                field: None,
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BadRequest {
+                    code: "too_large",
+                    message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
+                    field: Some("body".into()),
+                }
+            } else {
+                ApiError::BadRequest {
+                    code: "malformed",
+                    message: format!("could not read the body: {e}"),
+                    field: Some("body".into()),
+                }
+            }
+        })?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -36,8 +44,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::BadRequest {
                 code: "malformed",
-                message: format!("body is not valid JSON: {message}"),
-                field: None,
+                message: format!("is not valid JSON: {message}"),
+                field: Some("body".into()),
             };
         }
         // "missing field `email`" names the field itself, one level below `path`.
