@@ -201,12 +201,17 @@ async fn webhooks_with_a_bad_signature_or_an_old_timestamp_store_nothing() {
         assert_eq!(resp.status().as_u16(), 401, "{what}");
         assert_eq!(inbox().await, 0, "{what} stored an event");
     }
-    // The same event, signed now with the right secret, is taken.
-    let resp = send(signature::signature_header(&[secret], now, body.as_bytes()))
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.status());
-    assert_eq!(inbox().await, 1);
+    // The same event, signed now with the right secret, is taken once; a
+    // redelivery is answered 200 and recognised as a duplicate.
+    for duplicate in [false, true] {
+        let resp = send(signature::signature_header(&[secret], now, body.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(v["duplicate"], duplicate, "{v}");
+        assert_eq!(inbox().await, 1);
+    }
     app.stop().await;
 }
 

@@ -44,6 +44,7 @@ pub async fn info(
 ) -> ApiResult<Json<Value>> {
     let (_, c) = sandbox_pair(&state, &who, &id).await?;
     let webhook_url = pairs::webhook_url(&state, &id);
+    let faults = &state.sandbox.faults;
     let webhook_secret =
         crate::sandbox::clarity::signing_secret(&state.db, &id, &webhook_url).await?;
     let base = &state.public_url;
@@ -68,6 +69,12 @@ pub async fn info(
         "sagepro": {
             "base_url": format!("{base}/sandbox/sagepro/{id}/api/v1/sagepro"),
             "api_key": c.sagepro_api_key,
+        },
+        // Requests each simulator has served for this pair since the server started.
+        "calls_received": {
+            "clarity": faults.calls_received(&id, SimSystem::Clarity),
+            "intacct": faults.calls_received(&id, SimSystem::Intacct),
+            "sagepro": faults.calls_received(&id, SimSystem::Sagepro),
         },
     })))
 }

@@ -139,6 +139,9 @@ struct Bucket {
 pub struct FaultRegistry {
     cache: Mutex<HashMap<(String, SimSystem), FaultSettings>>,
     buckets: Mutex<HashMap<(String, SimSystem), Bucket>>,
+    /// Calls each simulator has received per pair since this process started:
+    /// what a tenant's metered API calls are checked against.
+    received: Mutex<HashMap<(String, SimSystem), u64>>,
 }
 
 impl FaultRegistry {
@@ -207,6 +210,12 @@ impl FaultRegistry {
         system: SimSystem,
         default_rate_limit: Option<u32>,
     ) -> FaultDecision {
+        *self
+            .received
+            .lock()
+            .expect("call counts")
+            .entry((pair_id.to_owned(), system))
+            .or_default() += 1;
         let settings = match self.get(db, pair_id, system).await {
             Ok(s) => s,
             Err(e) => {
@@ -238,6 +247,16 @@ impl FaultRegistry {
         } else {
             FaultDecision::Proceed
         }
+    }
+
+    /// How many calls the simulator of `system` has received for the pair.
+    pub fn calls_received(&self, pair_id: &str, system: SimSystem) -> u64 {
+        self.received
+            .lock()
+            .expect("call counts")
+            .get(&(pair_id.to_owned(), system))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// A fixed one-second window per (pair, system): simple and predictable,
