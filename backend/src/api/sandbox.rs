@@ -45,8 +45,14 @@ pub async fn info(
     let (_, c) = sandbox_pair(&state, &who, &id).await?;
     let webhook_url = pairs::webhook_url(&state, &id);
     let faults = &state.sandbox.faults;
-    let webhook_secret =
-        crate::sandbox::clarity::signing_secret(&state.db, &id, &webhook_url).await?;
+    // The subscription the pair's Clarity connection registered, if any.
+    let webhook_id = pairs::connections::load(&state, &who.tenant_id, &id, "clarity")
+        .await?
+        .and_then(|l| l.webhook_id);
+    let webhook_secret = match webhook_id {
+        Some(w) => crate::sandbox::clarity::signing_secret(&state.db, &id, &w).await?,
+        None => None,
+    };
     let base = &state.public_url;
     Ok(Json(json!({
         "clarity": {

@@ -719,20 +719,19 @@ pub(super) async fn webhook_log(
     Ok(Json(serde_json::json!({ "results": out })).into_response())
 }
 
-/// The signing secret of the simulator's active subscription for `url`: the
-/// sandbox's own demo value, shown so a user can sign webhooks by hand. It is
-/// read from the simulator, never from the tenant's credential vault.
+/// The signing secret of one of the simulator's subscriptions: the sandbox's
+/// own demo value, shown so a user can sign webhooks by hand. It is read from
+/// the simulator, never from the tenant's credential vault.
 pub async fn signing_secret(
     db: &crate::db::Db,
     pair_id: &str,
-    url: &str,
+    webhook_id: &str,
 ) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as(
-        "SELECT secret FROM sim_clarity_webhooks WHERE pair_id = $1 AND url = $2 AND active = 1 \
-         ORDER BY created_at DESC LIMIT 1",
+        "SELECT secret FROM sim_clarity_webhooks WHERE pair_id = $1 AND webhook_id = $2 AND active = 1",
     )
     .bind(pair_id)
-    .bind(url)
+    .bind(webhook_id)
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(|r| r.0))
