@@ -13,7 +13,7 @@ use connect::sandbox::{FaultRegistry, FaultSettings, SandboxCredentials, Sandbox
 use connect_jobs::connectors::clarity::signature;
 use connect_jobs::connectors::clarity::wire::Order;
 use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig, ListQuery};
-use connect_jobs::connectors::{CallMeter, ConnectorError, System};
+use connect_jobs::connectors::{ConnectorError, CountingGate};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -24,25 +24,8 @@ struct Sim {
     state: SandboxState,
     pair_id: String,
     creds: SandboxCredentials,
-    meter: Arc<CountingMeter>,
+    meter: Arc<CountingGate>,
     _dir: tempfile::TempDir,
-}
-
-#[derive(Default)]
-struct CountingMeter(AtomicUsize);
-
-#[async_trait::async_trait]
-impl CallMeter for CountingMeter {
-    async fn outbound_call(&self, system: System) {
-        assert_eq!(system, System::Clarity);
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl CountingMeter {
-    fn calls(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 /// A fresh SQLite file, or a fresh Postgres database when
@@ -121,7 +104,7 @@ async fn spawn_sim() -> Sim {
         state,
         pair_id,
         creds,
-        meter: Arc::new(CountingMeter::default()),
+        meter: Arc::new(CountingGate::default()),
         _dir: dir,
     }
 }
@@ -320,7 +303,7 @@ async fn a_token_without_the_scope_is_403() {
     let client = ClarityClient::new(
         config,
         reqwest::Client::new(),
-        Arc::new(connect_jobs::connectors::NoMeter),
+        Arc::new(connect_jobs::connectors::OpenGate),
     );
     let err = client.get_order("CO-100001").await.unwrap_err();
     assert!(matches!(err, ConnectorError::Auth { .. }), "{err:?}");

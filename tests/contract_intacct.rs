@@ -2,7 +2,6 @@
 //! HTTP on a local port, with a fresh SQLite database per test.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connect::db::Db;
@@ -11,7 +10,7 @@ use connect::sandbox::{FaultRegistry, FaultSettings, SandboxCredentials, Sandbox
 use connect_jobs::connectors::intacct::element::Element;
 use connect_jobs::connectors::intacct::wire::Response as WireResponse;
 use connect_jobs::connectors::intacct::{IntacctClient, IntacctConfig, SoTransaction};
-use connect_jobs::connectors::{CallMeter, ConnectorError, System};
+use connect_jobs::connectors::{ConnectorError, CountingGate};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -22,23 +21,6 @@ struct Sim {
     pair_id: String,
     creds: SandboxCredentials,
     _dir: tempfile::TempDir,
-}
-
-#[derive(Default)]
-struct CountingMeter(AtomicUsize);
-
-#[async_trait::async_trait]
-impl CallMeter for CountingMeter {
-    async fn outbound_call(&self, system: System) {
-        assert_eq!(system, System::Intacct);
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl CountingMeter {
-    fn calls(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 async fn spawn_sim() -> Sim {
@@ -124,12 +106,12 @@ impl Sim {
         }
     }
 
-    fn client(&self) -> (IntacctClient, Arc<CountingMeter>) {
+    fn client(&self) -> (IntacctClient, Arc<CountingGate>) {
         self.client_with(self.config())
     }
 
-    fn client_with(&self, config: IntacctConfig) -> (IntacctClient, Arc<CountingMeter>) {
-        let meter = Arc::new(CountingMeter::default());
+    fn client_with(&self, config: IntacctConfig) -> (IntacctClient, Arc<CountingGate>) {
+        let meter = Arc::new(CountingGate::default());
         let http = connect_jobs::connectors::http::client(Default::default());
         (IntacctClient::new(config, http, meter.clone()), meter)
     }

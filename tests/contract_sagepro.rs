@@ -2,7 +2,6 @@
 //! real HTTP on a local port, with a fresh SQLite database per test.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connect::db::Db;
@@ -10,7 +9,7 @@ use connect::sandbox::sagepro;
 use connect::sandbox::{FaultRegistry, FaultSettings, SandboxCredentials, SandboxState, SimSystem};
 use connect_jobs::connectors::sagepro::wire::SalesOrder;
 use connect_jobs::connectors::sagepro::{SageProClient, SageProConfig};
-use connect_jobs::connectors::{CallMeter, ConnectorError, System};
+use connect_jobs::connectors::{ConnectorError, CountingGate};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -19,19 +18,8 @@ struct Sim {
     state: SandboxState,
     pair_id: String,
     creds: SandboxCredentials,
-    meter: Arc<CountingMeter>,
+    meter: Arc<CountingGate>,
     _dir: tempfile::TempDir,
-}
-
-#[derive(Default)]
-struct CountingMeter(AtomicUsize);
-
-#[async_trait::async_trait]
-impl CallMeter for CountingMeter {
-    async fn outbound_call(&self, system: System) {
-        assert_eq!(system, System::Sagepro);
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 /// A fresh SQLite file, or a fresh Postgres database when
@@ -110,7 +98,7 @@ async fn spawn_sim() -> Sim {
         state,
         pair_id,
         creds,
-        meter: Arc::new(CountingMeter::default()),
+        meter: Arc::new(CountingGate::default()),
         _dir: dir,
     }
 }
@@ -181,7 +169,7 @@ async fn the_connection_test_reads_the_item_count() {
     let sim = spawn_sim().await;
     let detail = sim.client().test_connection().await.expect("connected");
     assert_eq!(detail, "connected to company 01; 200 items");
-    assert_eq!(sim.meter.0.load(Ordering::SeqCst), 1);
+    assert_eq!(sim.meter.calls(), 1);
 
     let err = sim
         .client_with_key("sp_wrong")
@@ -488,7 +476,7 @@ async fn a_timed_out_create_committed_and_the_retry_replays_it() {
             connect: Duration::from_secs(1),
             total: Duration::from_millis(500),
         }),
-        Arc::new(connect_jobs::connectors::NoMeter),
+        Arc::new(connect_jobs::connectors::OpenGate),
     );
     let err = impatient
         .create_order("t-1", &order("CO-9"))

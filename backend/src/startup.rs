@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use connect_jobs::connectors::http::{Timeouts, client};
+use connect_jobs::limits::{Limiter, LocalLimiter, RedisLimiter};
 use connect_jobs::queue::{JobQueue, QueueSpec};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -32,6 +33,8 @@ pub enum StartError {
     Database(#[from] crate::db::DbError),
     #[error("CONNECT_REDIS_URL: {0}")]
     Queue(#[from] connect_jobs::queue::QueueError),
+    #[error("CONNECT_REDIS_URL: {0}")]
+    Limiter(#[from] connect_jobs::limits::LimiterError),
     #[error("CONNECT_BIND: cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -78,6 +81,18 @@ impl Application {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let queue = JobQueue::connect(&queue_spec(&config)).await?;
+        // Limits must hold across processes wherever the queue is shared.
+        let limiter: Arc<dyn Limiter> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisLimiter::connect(
+                    url,
+                    &config.queue_namespace,
+                    config.http_timeout * 3 + Duration::from_secs(5),
+                )
+                .await?,
+            ),
+            None => Arc::new(LocalLimiter::new()),
+        };
         let (listener, addr) = if role == Role::Worker {
             (None, config.bind)
         } else {
@@ -116,6 +131,7 @@ impl Application {
             db,
             vault,
             queue,
+            limiter,
             sandbox,
             metrics: crate::telemetry::metrics(),
             http,

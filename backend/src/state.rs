@@ -18,6 +18,8 @@ pub struct Inner {
     pub db: Db,
     pub vault: Vault,
     pub queue: JobQueue,
+    /// Outbound limits per (tenant, system); shared through Redis when the queue is.
+    pub limiter: Arc<dyn connect_jobs::limits::Limiter>,
     pub sandbox: SandboxState,
     pub metrics: PrometheusHandle,
     /// For connectors: no redirects, bounded timeouts.

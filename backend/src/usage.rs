@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use connect_jobs::connectors::{CallMeter, System};
+use std::time::Duration;
+
+use connect_jobs::connectors::{CallGate, CallPermit, ConnectorError, System};
+use connect_jobs::limits::{Admission, Limiter, Limits};
 use serde::Serialize;
 
 use crate::db::Db;
@@ -145,24 +148,75 @@ pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage
     })
 }
 
-/// Counts a tenant's outbound calls as the connectors make them.
-pub struct TenantMeter {
+/// Admits a tenant's outbound calls under its limits on each system, and
+/// counts the ones that go.
+pub struct TenantGate {
     pub db: Db,
     pub tenant_id: String,
+    pub limiter: Arc<dyn Limiter>,
+    /// How long a call may wait for its turn before its job is put back.
+    pub max_wait: Duration,
 }
 
-impl TenantMeter {
-    pub fn shared(db: Db, tenant_id: &str) -> Arc<dyn CallMeter> {
+impl TenantGate {
+    pub fn shared(
+        db: Db,
+        limiter: Arc<dyn Limiter>,
+        tenant_id: &str,
+        max_wait: Duration,
+    ) -> Arc<dyn CallGate> {
         Arc::new(Self {
             db,
             tenant_id: tenant_id.to_owned(),
+            limiter,
+            max_wait,
         })
     }
 }
 
+/// What each system tolerates from one customer, from the specs: Clarity 120
+/// requests a minute per client; Sage Intacct about two concurrent requests
+/// per company; Sage Pro 60 requests a minute per key and one write at a time
+/// (held as one call at a time).
+pub fn default_limits(system: System) -> Limits {
+    match system {
+        System::Clarity => Limits {
+            per_minute: Some(120),
+            concurrent: None,
+        },
+        System::Intacct => Limits {
+            per_minute: None,
+            concurrent: Some(2),
+        },
+        System::Sagepro => Limits {
+            per_minute: Some(60),
+            concurrent: Some(1),
+        },
+    }
+}
+
 #[async_trait::async_trait]
-impl CallMeter for TenantMeter {
-    async fn outbound_call(&self, system: System) {
+impl CallGate for TenantGate {
+    async fn admit(&self, system: System) -> Result<CallPermit, ConnectorError> {
+        let key = format!("{}:{}", self.tenant_id, system.as_str());
+        let permit = match self
+            .limiter
+            .admit(&key, default_limits(system), self.max_wait)
+            .await
+        {
+            Ok(Admission::Go(permit)) => permit,
+            Ok(Admission::NotBefore(wait)) => {
+                metrics::counter!("connect_outbound_throttled_total", "system" => system.as_str())
+                    .increment(1);
+                return Err(ConnectorError::Throttled { system, wait });
+            }
+            Err(e) => {
+                return Err(ConnectorError::Connect {
+                    system,
+                    message: e.to_string(),
+                });
+            }
+        };
         metrics::counter!("connect_outbound_calls_total", "system" => system.as_str()).increment(1);
         let result = async {
             let mut conn = self.db.pool().acquire().await?;
@@ -172,5 +226,6 @@ impl CallMeter for TenantMeter {
         if let Err(e) = result {
             tracing::error!(error = %e, tenant_id = %self.tenant_id, "could not count an API call");
         }
+        Ok(permit)
     }
 }

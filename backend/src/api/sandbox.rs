@@ -12,7 +12,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::pairs::{self, Environment, Erp, Pair};
 use crate::sandbox::clarity::PayloadMode;
-use crate::sandbox::{self, FaultSettings, SandboxCredentials, SimSystem};
+use crate::sandbox::{self, FaultSettings, SandboxCredentials, ScriptedFault, SimSystem};
 use crate::state::AppState;
 
 async fn sandbox_pair(
@@ -75,6 +75,12 @@ pub async fn info(
         "sagepro": {
             "base_url": format!("{base}/sandbox/sagepro/{id}/api/v1/sagepro"),
             "api_key": c.sagepro_api_key,
+        },
+        // What each simulator is set to do, with what is left of its script.
+        "faults": {
+            "clarity": faults.get(&state.db, &id, SimSystem::Clarity).await?,
+            "intacct": faults.get(&state.db, &id, SimSystem::Intacct).await?,
+            "sagepro": faults.get(&state.db, &id, SimSystem::Sagepro).await?,
         },
         // Requests each simulator has served for this pair since the server started.
         "calls_received": {
@@ -152,6 +158,12 @@ pub struct FaultsRequest {
     pub rate_limit_per_s: Option<u32>,
     pub concurrency_limit: Option<u32>,
     pub hang_ms: Option<u64>,
+    /// Faults for the next calls, in order: `[{"fault": "record_locked", "count": 3}]`.
+    /// Kinds: server_error, unavailable, gateway_timeout, timeout, reset,
+    /// rate_limited, concurrency_limit, session_expired, record_locked,
+    /// unauthorized, validation, not_found.
+    #[serde(default)]
+    pub script: Vec<ScriptedFault>,
 }
 
 /// Sets a simulator's faults; fields left out keep their defaults.
@@ -183,6 +195,7 @@ pub async fn faults(
         rate_limit_per_s: body.rate_limit_per_s.or(d.rate_limit_per_s),
         concurrency_limit: body.concurrency_limit.or(d.concurrency_limit),
         hang_ms: body.hang_ms.unwrap_or(d.hang_ms),
+        script: body.script,
     };
     settings
         .validate()

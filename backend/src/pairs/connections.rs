@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use connect_jobs::connectors::CallMeter;
+use connect_jobs::connectors::CallGate;
 use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig};
 use connect_jobs::connectors::intacct::{IntacctClient, IntacctConfig};
 use connect_jobs::connectors::sagepro::{SageProClient, SageProConfig};
@@ -20,7 +20,7 @@ use crate::db::{Db, now_ms};
 use crate::error::ApiError;
 use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;
-use crate::usage::TenantMeter;
+use crate::usage::TenantGate;
 use crate::vault::Sealed;
 
 /// Events a pair subscribes to at Clarity.
@@ -242,7 +242,18 @@ pub async fn load(
     }))
 }
 
-pub fn clarity_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> ClarityClient {
+/// The gate for calls a person is waiting on (saving, testing a connection):
+/// they may wait longer for their turn than a worker's job does.
+fn tenant_gate(state: &AppState, tenant_id: &str) -> Arc<dyn CallGate> {
+    TenantGate::shared(
+        state.db.clone(),
+        state.limiter.clone(),
+        tenant_id,
+        std::time::Duration::from_secs(10),
+    )
+}
+
+pub fn clarity_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> ClarityClient {
     ClarityClient::new(
         ClarityConfig {
             base_url: c.base_url.clone(),
@@ -257,11 +268,11 @@ pub fn clarity_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -
             ],
         },
         state.http.clone(),
-        meter,
+        gate,
     )
 }
 
-pub fn intacct_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> IntacctClient {
+pub fn intacct_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> IntacctClient {
     let entity = c.setting("entity_id");
     IntacctClient::new(
         IntacctConfig {
@@ -274,11 +285,11 @@ pub fn intacct_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -
             entity_id: (!entity.is_empty()).then_some(entity),
         },
         state.http.clone(),
-        meter,
+        gate,
     )
 }
 
-pub fn sagepro_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -> SageProClient {
+pub fn sagepro_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> SageProClient {
     let company = c.setting("company");
     SageProClient::new(
         SageProConfig {
@@ -287,7 +298,7 @@ pub fn sagepro_client(state: &AppState, c: &Loaded, meter: Arc<dyn CallMeter>) -
             company: (!company.is_empty()).then_some(company),
         },
         state.http.clone(),
-        meter,
+        gate,
     )
 }
 
@@ -341,11 +352,7 @@ pub async fn put(
             webhook_id: None,
             updated_at: 0,
         };
-        let client = clarity_client(
-            state,
-            &loaded,
-            TenantMeter::shared(state.db.clone(), &who.tenant_id),
-        );
+        let client = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id));
         let hook_url = hook_url_for(state, pair.environment, pair_id);
         let sub = client
             .register_webhook(&hook_url, &WEBHOOK_EVENTS)
@@ -539,7 +546,7 @@ pub async fn test(
     let loaded = load(state, &who.tenant_id, pair_id, system)
         .await?
         .ok_or_else(|| ApiError::invalid("system", format!("{system} is not connected yet")))?;
-    let meter = TenantMeter::shared(state.db.clone(), &who.tenant_id);
+    let meter = tenant_gate(state, &who.tenant_id);
     let outcome = match system {
         "clarity" => {
             clarity_client(state, &loaded, meter)

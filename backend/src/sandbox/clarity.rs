@@ -32,6 +32,7 @@ use sha2::Digest;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::faults::{FaultKind, RateLimit};
 use super::{FaultDecision, SandboxState, SimSystem};
 use crate::db::now_ms;
 
@@ -45,7 +46,7 @@ pub use webhooks::{
 /// Calls per second before 429 when the pair sets no limit. The spec's
 /// 120 per minute, allowed as short bursts: a fixed one-second window at
 /// 2/s would throttle a single page-through of the order list.
-pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 20;
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::per_minute(120);
 /// Lifetime of an access token (spec §1).
 pub const TOKEN_TTL_SECS: i64 = 3600;
 
@@ -215,7 +216,7 @@ impl ApiError {
         )
     }
 
-    fn unauthorized(detail: &str) -> Self {
+    pub(crate) fn unauthorized(detail: &str) -> Self {
         let mut e = Self::new(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
@@ -301,58 +302,104 @@ async fn fault_gate(
     next: Next,
 ) -> Response {
     let pair_id = params.get("pair_id").cloned().unwrap_or_default();
-    let decision = state
+    let fate = state
         .faults
         .before_call(
             &state.db,
             &pair_id,
             SimSystem::Clarity,
-            Some(DEFAULT_RATE_LIMIT_PER_S),
+            Some(DEFAULT_RATE_LIMIT),
         )
         .await;
-    let mut response = match decision {
+    let mut response = match fate.decision {
         FaultDecision::Proceed => next.run(request).await,
         FaultDecision::Error => {
-            if rand::random::<bool>() {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "Service unavailable",
-                    "the store is temporarily unavailable",
-                )
-                .with_header(header::RETRY_AFTER, "1".to_owned())
-                .into_response()
+            let kind = if rand::random::<bool>() {
+                FaultKind::Unavailable
             } else {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "Internal error",
-                    "an unexpected error occurred",
-                )
-                .into_response()
-            }
+                FaultKind::ServerError
+            };
+            scripted_error(kind).into_response()
         }
-        FaultDecision::RateLimited { retry_after_s } => ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "Too many requests",
-            format!("rate limit exceeded; retry after {retry_after_s} s"),
-        )
-        .with_header(header::RETRY_AFTER, retry_after_s.to_string())
-        .into_response(),
-        FaultDecision::Timeout { hang } => {
+        FaultDecision::RateLimited { retry_after_s } => rate_limited(retry_after_s).into_response(),
+        FaultDecision::Timeout { hang }
+        | FaultDecision::Scripted {
+            kind: FaultKind::Timeout,
+            hang,
+        } => {
             // The work happens and commits; only the answer is late.
             let response = next.run(request).await;
             tokio::time::sleep(hang).await;
             response
         }
+        FaultDecision::Scripted {
+            kind: FaultKind::Reset,
+            ..
+        } => super::faults::reset_response(),
+        FaultDecision::Scripted { kind, .. } => scripted_error(kind).into_response(),
     };
+    super::faults::quota_headers(response.headers_mut(), fate.quota);
     if !response.headers().contains_key("x-request-id")
         && let Ok(v) = HeaderValue::from_str(&request_id())
     {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+fn rate_limited(retry_after_s: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED",
+        "Too many requests",
+        format!("rate limit exceeded; retry after {retry_after_s} s"),
+    )
+    .with_header(header::RETRY_AFTER, retry_after_s.to_string())
+}
+
+/// An injected fault in Clarity's own shape (spec §2).
+fn scripted_error(kind: FaultKind) -> ApiError {
+    match kind {
+        FaultKind::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "Service unavailable",
+            "the store is temporarily unavailable",
+        )
+        .with_header(header::RETRY_AFTER, "1".to_owned()),
+        FaultKind::GatewayTimeout => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "UNAVAILABLE",
+            "Gateway timeout",
+            "the store did not answer in time",
+        ),
+        FaultKind::RateLimited => rate_limited(1),
+        FaultKind::ConcurrencyLimit => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests",
+            "too many concurrent requests for this client",
+        )
+        .with_header(header::RETRY_AFTER, "1".to_owned()),
+        FaultKind::SessionExpired => ApiError::unauthorized("the access token has expired"),
+        FaultKind::Unauthorized => ApiError::unauthorized("the access token is not valid"),
+        FaultKind::RecordLocked => ApiError::conflict(
+            "the resource is being modified by another request; retry",
+            None,
+        ),
+        FaultKind::Validation => ApiError::validation(
+            "customer.email",
+            "invalid_format",
+            "must be a valid email address (injected fault)",
+        ),
+        FaultKind::NotFound => ApiError::not_found("the resource does not exist (injected fault)"),
+        FaultKind::ServerError | FaultKind::Timeout | FaultKind::Reset => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error",
+            "an unexpected error occurred",
+        ),
+    }
 }
 
 // ---------------------------------------------------------------------------

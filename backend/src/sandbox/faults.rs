@@ -38,7 +38,7 @@ impl SimSystem {
 }
 
 /// Fault knobs of one simulator. The default is a well-behaved service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultSettings {
     /// Share of calls (0..=1) answered with the service's own 5xx-class error.
@@ -51,12 +51,17 @@ pub struct FaultSettings {
     pub latency_ms: u64,
     /// Up to this much more, at random.
     pub jitter_ms: u64,
-    /// Calls per second before 429 with Retry-After; `None` means the service default.
+    /// Calls per second before 429 with Retry-After; `None` means the service
+    /// default (Clarity 120 a minute, Sage Pro 60 a minute, Intacct none).
     pub rate_limit_per_s: Option<u32>,
-    /// Concurrent requests per company before the limit error (Intacct's default is 2).
+    /// Concurrent requests before the service's limit error (Intacct's default
+    /// is 2 per company; Sage Pro allows one write at a time per company).
     pub concurrency_limit: Option<u32>,
     /// How long a "timed out" response is held.
     pub hang_ms: u64,
+    /// Faults for the next calls, in order, before any random ones: "the next
+    /// 3 calls fail with record_locked". Entries are used up as calls arrive.
+    pub script: Vec<ScriptedFault>,
 }
 
 impl Default for FaultSettings {
@@ -69,9 +74,90 @@ impl Default for FaultSettings {
             rate_limit_per_s: None,
             concurrency_limit: None,
             hang_ms: 15_000,
+            script: Vec::new(),
         }
     }
 }
+
+/// `count` calls in a row fail with `fault`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedFault {
+    pub fault: FaultKind,
+    pub count: u32,
+}
+
+/// Every error class a client must handle, each answered in the simulated
+/// system's own shape (its status codes, error codes and bodies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// 500: an unexpected server error.
+    ServerError,
+    /// 503 with Retry-After (Intacct: 502 from the gateway).
+    Unavailable,
+    /// 524 (Intacct's gateway timeout; others answer 504).
+    GatewayTimeout,
+    /// The work is done, the answer is held for `hang_ms`.
+    Timeout,
+    /// The connection is dropped before a complete answer.
+    Reset,
+    /// 429 with Retry-After.
+    RateLimited,
+    /// The service's concurrency limit error.
+    ConcurrencyLimit,
+    /// Intacct: the session is no longer valid; Clarity: the token expired.
+    SessionExpired,
+    /// Sage Pro: 409 RECORD_LOCKED with Retry-After.
+    RecordLocked,
+    /// 401: credentials refused.
+    Unauthorized,
+    /// A validation failure naming a field.
+    Validation,
+    /// 404: the record does not exist.
+    NotFound,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 12] = [
+        FaultKind::ServerError,
+        FaultKind::Unavailable,
+        FaultKind::GatewayTimeout,
+        FaultKind::Timeout,
+        FaultKind::Reset,
+        FaultKind::RateLimited,
+        FaultKind::ConcurrencyLimit,
+        FaultKind::SessionExpired,
+        FaultKind::RecordLocked,
+        FaultKind::Unauthorized,
+        FaultKind::Validation,
+        FaultKind::NotFound,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::ServerError => "server_error",
+            FaultKind::Unavailable => "unavailable",
+            FaultKind::GatewayTimeout => "gateway_timeout",
+            FaultKind::Timeout => "timeout",
+            FaultKind::Reset => "reset",
+            FaultKind::RateLimited => "rate_limited",
+            FaultKind::ConcurrencyLimit => "concurrency_limit",
+            FaultKind::SessionExpired => "session_expired",
+            FaultKind::RecordLocked => "record_locked",
+            FaultKind::Unauthorized => "unauthorized",
+            FaultKind::Validation => "validation",
+            FaultKind::NotFound => "not_found",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The most scripted calls one setting may hold; a script is for tests, not load.
+pub const MAX_SCRIPTED_CALLS: u32 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FaultSettingsError {
@@ -79,14 +165,16 @@ pub enum FaultSettingsError {
     Rate { field: &'static str },
     #[error("{field} must be at most {max}")]
     TooLarge { field: &'static str, max: u64 },
+    #[error("{field} must be at least 1")]
+    Zero { field: &'static str },
 }
 
 impl FaultSettingsError {
     pub fn field(&self) -> &'static str {
         match self {
-            FaultSettingsError::Rate { field } | FaultSettingsError::TooLarge { field, .. } => {
-                field
-            }
+            FaultSettingsError::Rate { field }
+            | FaultSettingsError::TooLarge { field, .. }
+            | FaultSettingsError::Zero { field } => field,
         }
     }
 }
@@ -101,14 +189,49 @@ impl FaultSettings {
                 return Err(FaultSettingsError::Rate { field });
             }
         }
+        if self.error_rate + self.timeout_rate > 1.0 {
+            return Err(FaultSettingsError::Rate {
+                field: "timeout_rate",
+            });
+        }
         for (field, v, max) in [
             ("latency_ms", self.latency_ms, 60_000),
             ("jitter_ms", self.jitter_ms, 60_000),
             ("hang_ms", self.hang_ms, 120_000),
+            (
+                "rate_limit_per_s",
+                self.rate_limit_per_s.unwrap_or(1).into(),
+                100_000,
+            ),
+            (
+                "concurrency_limit",
+                self.concurrency_limit.unwrap_or(1).into(),
+                1_000,
+            ),
         ] {
             if v > max {
                 return Err(FaultSettingsError::TooLarge { field, max });
             }
+        }
+        for (field, v) in [
+            ("rate_limit_per_s", self.rate_limit_per_s),
+            ("concurrency_limit", self.concurrency_limit),
+        ] {
+            if v == Some(0) {
+                return Err(FaultSettingsError::Zero { field });
+            }
+        }
+        if self.script.iter().any(|s| s.count == 0) {
+            return Err(FaultSettingsError::Zero {
+                field: "script.count",
+            });
+        }
+        let total: u64 = self.script.iter().map(|s| u64::from(s.count)).sum();
+        if total > u64::from(MAX_SCRIPTED_CALLS) {
+            return Err(FaultSettingsError::TooLarge {
+                field: "script.count",
+                max: MAX_SCRIPTED_CALLS.into(),
+            });
         }
         Ok(())
     }
@@ -128,20 +251,102 @@ pub enum FaultDecision {
     RateLimited {
         retry_after_s: u64,
     },
+    /// A fault from the pair's script, to be answered in the system's shape.
+    /// `hang` is the setting's `hang_ms`, for [`FaultKind::Timeout`].
+    Scripted {
+        kind: FaultKind,
+        hang: Duration,
+    },
+}
+
+/// A service's own rate limit: `limit` requests per `window`, as a token
+/// bucket (bursts up to `limit`, refilled evenly over the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    pub const fn per_minute(limit: u32) -> Self {
+        RateLimit {
+            limit,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    pub const fn per_second(limit: u32) -> Self {
+        RateLimit {
+            limit,
+            window: Duration::from_secs(1),
+        }
+    }
+
+    fn refill_per_s(&self) -> f64 {
+        f64::from(self.limit) / self.window.as_secs_f64()
+    }
+}
+
+/// Where a caller stands against the rate limit after this call, for the
+/// `X-RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the bucket is full again.
+    pub reset_s: u64,
+}
+
+/// The verdict on one call and, where the service limits rates, the quota.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallFate {
+    pub decision: FaultDecision,
+    pub quota: Option<Quota>,
 }
 
 struct Bucket {
-    window_start: Instant,
-    count: u32,
+    limit: RateLimit,
+    tokens: f64,
+    refilled: Instant,
 }
+
+impl Bucket {
+    fn new(limit: RateLimit, now: Instant) -> Self {
+        Bucket {
+            limit,
+            tokens: f64::from(limit.limit),
+            refilled: now,
+        }
+    }
+
+    /// Takes one token; `Err(seconds until one is available)` when empty.
+    fn take(&mut self, now: Instant) -> Result<Quota, u64> {
+        let rate = self.limit.refill_per_s();
+        let capacity = f64::from(self.limit.limit);
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(capacity);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64);
+        }
+        self.tokens -= 1.0;
+        Ok(Quota {
+            limit: self.limit.limit,
+            remaining: self.tokens.floor() as u32,
+            reset_s: ((capacity - self.tokens) / rate).ceil() as u64,
+        })
+    }
+}
+
+type Key = (String, SimSystem);
 
 #[derive(Default)]
 pub struct FaultRegistry {
-    cache: Mutex<HashMap<(String, SimSystem), FaultSettings>>,
-    buckets: Mutex<HashMap<(String, SimSystem), Bucket>>,
+    cache: Mutex<HashMap<Key, FaultSettings>>,
+    buckets: Mutex<HashMap<Key, Bucket>>,
     /// Calls each simulator has received per pair since this process started:
     /// what a tenant's metered API calls are checked against.
-    received: Mutex<HashMap<(String, SimSystem), u64>>,
+    received: Mutex<HashMap<Key, u64>>,
 }
 
 impl FaultRegistry {
@@ -183,33 +388,26 @@ impl FaultRegistry {
         system: SimSystem,
         settings: FaultSettings,
     ) -> Result<(), sqlx::Error> {
-        let json = serde_json::to_string(&settings).expect("fault settings serialize");
-        sqlx::query(
-            "INSERT INTO sandbox_faults (pair_id, system, settings, updated_at) VALUES ($1,$2,$3,$4) \
-             ON CONFLICT (pair_id, system) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
-        )
-        .bind(pair_id)
-        .bind(system.as_str())
-        .bind(json)
-        .bind(now_ms())
-        .execute(db.pool())
-        .await?;
+        persist(db, pair_id, system, &settings).await?;
+        let key = (pair_id.to_owned(), system);
+        // A new limit starts with a full bucket.
+        self.buckets.lock().expect("fault buckets").remove(&key);
         self.cache
             .lock()
             .expect("fault cache")
-            .insert((pair_id.to_owned(), system), settings);
+            .insert(key, settings);
         Ok(())
     }
 
-    /// Applies latency, then decides the fate of one call. `default_rate_limit`
-    /// is the service's own limit per second when the pair sets none.
+    /// Applies latency, then decides the fate of one call. `default_limit` is
+    /// the service's own rate limit, used when the pair sets none.
     pub async fn before_call(
         &self,
         db: &Db,
         pair_id: &str,
         system: SimSystem,
-        default_rate_limit: Option<u32>,
-    ) -> FaultDecision {
+        default_limit: Option<RateLimit>,
+    ) -> CallFate {
         *self
             .received
             .lock()
@@ -232,21 +430,64 @@ impl FaultRegistry {
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        if let Some(limit) = settings.rate_limit_per_s.or(default_rate_limit)
-            && !self.take_token(pair_id, system, limit)
+        let hang = Duration::from_millis(settings.hang_ms);
+        if !settings.script.is_empty()
+            && let Some(kind) = self.next_scripted(db, pair_id, system).await
         {
-            return FaultDecision::RateLimited { retry_after_s: 1 };
+            return CallFate {
+                decision: FaultDecision::Scripted { kind, hang },
+                quota: None,
+            };
         }
+        let limit = settings
+            .rate_limit_per_s
+            .map(RateLimit::per_second)
+            .or(default_limit);
+        let quota = match limit {
+            None => None,
+            Some(limit) => match self.take_token(pair_id, system, limit) {
+                Ok(q) => Some(q),
+                Err(retry_after_s) => {
+                    return CallFate {
+                        decision: FaultDecision::RateLimited { retry_after_s },
+                        quota: Some(Quota {
+                            limit: limit.limit,
+                            remaining: 0,
+                            reset_s: retry_after_s,
+                        }),
+                    };
+                }
+            },
+        };
         let roll: f64 = rand::random();
-        if roll < settings.error_rate {
+        let decision = if roll < settings.error_rate {
             FaultDecision::Error
         } else if roll < settings.error_rate + settings.timeout_rate {
-            FaultDecision::Timeout {
-                hang: Duration::from_millis(settings.hang_ms),
-            }
+            FaultDecision::Timeout { hang }
         } else {
             FaultDecision::Proceed
+        };
+        CallFate { decision, quota }
+    }
+
+    /// Uses up one call of the script, if any is left; the rest is saved so
+    /// a restart does not replay faults already delivered.
+    async fn next_scripted(&self, db: &Db, pair_id: &str, system: SimSystem) -> Option<FaultKind> {
+        let (kind, remaining) = {
+            let mut cache = self.cache.lock().expect("fault cache");
+            let settings = cache.get_mut(&(pair_id.to_owned(), system))?;
+            let first = settings.script.first_mut()?;
+            let kind = first.fault;
+            first.count -= 1;
+            if first.count == 0 {
+                settings.script.remove(0);
+            }
+            (kind, settings.clone())
+        };
+        if let Err(e) = persist(db, pair_id, system, &remaining).await {
+            tracing::warn!(error = %e, "could not save the fault script's progress");
         }
+        Some(kind)
     }
 
     /// How many calls the simulator of `system` has received for the pair.
@@ -259,25 +500,113 @@ impl FaultRegistry {
             .unwrap_or(0)
     }
 
-    /// A fixed one-second window per (pair, system): simple and predictable,
-    /// which is what a test of a client's 429 handling needs.
-    fn take_token(&self, pair_id: &str, system: SimSystem, limit: u32) -> bool {
+    fn take_token(&self, pair_id: &str, system: SimSystem, limit: RateLimit) -> Result<Quota, u64> {
         let mut buckets = self.buckets.lock().expect("fault buckets");
         let now = Instant::now();
         let bucket = buckets
             .entry((pair_id.to_owned(), system))
-            .or_insert(Bucket {
-                window_start: now,
+            .or_insert_with(|| Bucket::new(limit, now));
+        if bucket.limit != limit {
+            *bucket = Bucket::new(limit, now);
+        }
+        bucket.take(now)
+    }
+}
+
+async fn persist(
+    db: &Db,
+    pair_id: &str,
+    system: SimSystem,
+    settings: &FaultSettings,
+) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(settings).expect("fault settings serialize");
+    sqlx::query(
+        "INSERT INTO sandbox_faults (pair_id, system, settings, updated_at) VALUES ($1,$2,$3,$4) \
+         ON CONFLICT (pair_id, system) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+    )
+    .bind(pair_id)
+    .bind(system.as_str())
+    .bind(json)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Adds the `X-RateLimit-*` headers a rate-limited service sends.
+pub fn quota_headers(headers: &mut axum::http::HeaderMap, quota: Option<Quota>) {
+    let Some(q) = quota else { return };
+    for (name, value) in [
+        ("x-ratelimit-limit", q.limit.to_string()),
+        ("x-ratelimit-remaining", q.remaining.to_string()),
+        ("x-ratelimit-reset", q.reset_s.to_string()),
+    ] {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// A response body that fails after the headers are sent: the client sees
+/// its connection cut mid-answer, as when a proxy or the service restarts.
+pub fn reset_response() -> axum::response::Response {
+    let stream = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset (injected fault)",
+        ))
+    });
+    axum::response::Response::builder()
+        .status(200)
+        .body(axum::body::Body::from_stream(stream))
+        .expect("static response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_a_burst_then_refills_evenly() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(RateLimit::per_minute(120), t0);
+        for i in 0..120 {
+            let q = b.take(t0).expect("within the burst");
+            assert_eq!(q.remaining, 119 - i);
+        }
+        // Empty: 2 tokens a second come back, so one is due in 1 s (rounded up).
+        assert_eq!(b.take(t0), Err(1));
+        let q = b.take(t0 + Duration::from_millis(600)).expect("refilled");
+        assert_eq!(q.limit, 120);
+        assert_eq!(q.remaining, 0);
+    }
+
+    #[test]
+    fn scripts_are_validated() {
+        let mut s = FaultSettings {
+            script: vec![ScriptedFault {
+                fault: FaultKind::RecordLocked,
                 count: 0,
-            });
-        if now.duration_since(bucket.window_start) >= Duration::from_secs(1) {
-            bucket.window_start = now;
-            bucket.count = 0;
-        }
-        if bucket.count >= limit {
-            return false;
-        }
-        bucket.count += 1;
-        true
+            }],
+            ..FaultSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field(), "script.count");
+        s.script[0].count = MAX_SCRIPTED_CALLS + 1;
+        assert_eq!(s.validate().unwrap_err().field(), "script.count");
+        s.script[0].count = 3;
+        assert!(s.validate().is_ok());
+        let parsed: FaultSettings =
+            serde_json::from_str(r#"{"script":[{"fault":"session_expired","count":2}]}"#).unwrap();
+        assert_eq!(parsed.script[0].fault, FaultKind::SessionExpired);
+    }
+
+    #[test]
+    fn error_and_timeout_rates_cannot_exceed_one_together() {
+        let s = FaultSettings {
+            error_rate: 0.7,
+            timeout_rate: 0.5,
+            ..FaultSettings::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field(), "timeout_rate");
     }
 }

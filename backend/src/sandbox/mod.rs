@@ -17,7 +17,10 @@ use std::sync::Arc;
 use axum::Router;
 
 use crate::db::Db;
-pub use faults::{FaultDecision, FaultRegistry, FaultSettings, SimSystem};
+pub use faults::{
+    CallFate, FaultDecision, FaultKind, FaultRegistry, FaultSettings, RateLimit, ScriptedFault,
+    SimSystem,
+};
 
 /// What every simulator handler can reach.
 #[derive(Clone)]

@@ -28,6 +28,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use connect_jobs::connectors::sagepro::wire::{ErrorBody, ErrorDetail, FieldDetail};
 
+use super::faults::{FaultKind, RateLimit};
 use super::{FaultDecision, SandboxState, SimSystem};
 use crate::db::Db;
 
@@ -36,7 +37,7 @@ pub use seed::seed;
 
 /// Calls per second before 429 when the pair sets none (the spec's 60 per
 /// minute, allowed as bursts so one order's calls are not throttled).
-pub const DEFAULT_RATE_LIMIT_PER_S: u32 = 10;
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::per_minute(60);
 /// The one company of a sandbox.
 pub const COMPANY: &str = "01";
 
@@ -196,44 +197,27 @@ async fn gate(
         return e.into_response();
     }
     let write = matches!(*request.method(), Method::POST | Method::PUT);
-    let decision = state
+    let fate = state
         .faults
         .before_call(
             &state.db,
             &pair_id,
             SimSystem::Sagepro,
-            Some(DEFAULT_RATE_LIMIT_PER_S),
+            Some(DEFAULT_RATE_LIMIT),
         )
         .await;
-    let mut response = match decision {
+    let mut response = match fate.decision {
         FaultDecision::Proceed => next.run(request).await,
         FaultDecision::Error => {
             let roll: f64 = rand::random();
-            if write && roll < 0.5 {
-                SpError::new(
-                    StatusCode::CONFLICT,
-                    "RECORD_LOCKED",
-                    "Record is in use by another user",
-                )
-                .detail("SalesOrderNo", "SOMAST locked")
-                .retry_after(2)
-                .into_response()
+            let kind = if write && roll < 0.5 {
+                FaultKind::RecordLocked
             } else if roll < 0.75 {
-                SpError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "Sage Pro data is unavailable (reindex in progress)",
-                )
-                .retry_after(5)
-                .into_response()
+                FaultKind::Unavailable
             } else {
-                SpError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "Internal error",
-                )
-                .into_response()
-            }
+                FaultKind::ServerError
+            };
+            scripted_error(kind).into_response()
         }
         FaultDecision::RateLimited { retry_after_s } => SpError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -242,18 +226,74 @@ async fn gate(
         )
         .retry_after(retry_after_s)
         .into_response(),
-        FaultDecision::Timeout { hang } => {
+        FaultDecision::Timeout { hang }
+        | FaultDecision::Scripted {
+            kind: FaultKind::Timeout,
+            hang,
+        } => {
             let response = next.run(request).await;
             tokio::time::sleep(hang).await;
             response
         }
+        FaultDecision::Scripted {
+            kind: FaultKind::Reset,
+            ..
+        } => super::faults::reset_response(),
+        FaultDecision::Scripted { kind, .. } => scripted_error(kind).into_response(),
     };
+    super::faults::quota_headers(response.headers_mut(), fate.quota);
     if !response.headers().contains_key("x-request-id")
         && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
     {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// An injected fault in Sage Pro's own shape (spec error table).
+fn scripted_error(kind: FaultKind) -> SpError {
+    match kind {
+        FaultKind::RecordLocked => SpError::new(
+            StatusCode::CONFLICT,
+            "RECORD_LOCKED",
+            "Record is in use by another user",
+        )
+        .detail("SalesOrderNo", "SOMAST locked")
+        .retry_after(2),
+        FaultKind::Unavailable | FaultKind::GatewayTimeout => SpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "Sage Pro data is unavailable (reindex in progress)",
+        )
+        .retry_after(5),
+        FaultKind::RateLimited | FaultKind::ConcurrencyLimit => SpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many requests",
+        )
+        .retry_after(1),
+        FaultKind::SessionExpired | FaultKind::Unauthorized => SpError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "Missing or invalid X-API-Key",
+        ),
+        FaultKind::Validation => SpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+            "Validation failed",
+        )
+        .detail("CustomerNo", "Customer does not exist (injected fault)"),
+        FaultKind::NotFound => SpError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Record not found (injected fault)",
+        ),
+        FaultKind::ServerError | FaultKind::Timeout | FaultKind::Reset => SpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error",
+        ),
+    }
 }
 
 async fn authenticate(db: &Db, pair_id: &str, headers: &HeaderMap) -> SpResult<()> {

@@ -26,7 +26,7 @@ use crate::ids::new_id;
 use crate::inbox::{self, InboxRow};
 use crate::pairs::{Erp, connections};
 use crate::state::AppState;
-use crate::usage::TenantMeter;
+use crate::usage::TenantGate;
 pub use ledger::PairLedger;
 
 /// Clients are kept per pair so tokens and sessions are reused across jobs;
@@ -127,6 +127,27 @@ impl Worker {
         }
         let (outcome, version) = self.run(&row).await;
         renewer.abort();
+        if let Outcome::Failed(e) = &outcome
+            && let ErrorClass::Deferred { wait } = e.class()
+        {
+            // The tenant's own limiter said "not yet": nothing was sent, so no
+            // attempt is spent and no run is recorded; the row comes back later.
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "waiting for the tenant's rate limit"
+            );
+            if let Err(e) = inbox::release(
+                &self.state.db,
+                &row.id,
+                &self.owner,
+                wait.as_millis() as i64,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "could not release a throttled row; its lease will expire");
+            }
+            return;
+        }
         let elapsed = started.elapsed();
         if let Err(e) = self.record(&row, &outcome, version, elapsed).await {
             // The lease runs out and the row comes back: nothing is lost.
@@ -237,7 +258,13 @@ impl Worker {
         {
             return Ok(c.clone());
         }
-        let meter = TenantMeter::shared(self.state.db.clone(), &row.tenant_id);
+        // A worker waits a moment for its turn; longer, and the job goes back.
+        let meter = TenantGate::shared(
+            self.state.db.clone(),
+            self.state.limiter.clone(),
+            &row.tenant_id,
+            Duration::from_secs(2),
+        );
         let built = PairClients {
             stamp,
             clarity: connections::clarity_client(&self.state, &clarity, meter.clone()),

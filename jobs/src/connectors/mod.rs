@@ -11,6 +11,8 @@ pub mod sagepro;
 
 use std::time::Duration;
 
+pub use crate::limits::CallPermit;
+
 /// Whether an error may go away by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -18,6 +20,8 @@ pub enum ErrorClass {
     Transient { retry_after: Option<Duration> },
     /// Retrying the same input cannot succeed: park it for a human.
     Permanent,
+    /// Nothing was tried: come back after `wait`, without spending an attempt.
+    Deferred { wait: Duration },
 }
 
 /// Which external system an error or a call concerns.
@@ -90,6 +94,10 @@ pub enum ConnectorError {
     Protocol { system: System, message: String },
     #[error("{system}: refused: {message}")]
     Refused { system: System, message: String },
+    /// Our own limiter for the tenant on this system said "not yet": no call
+    /// was made, so this is not a failed attempt.
+    #[error("{system}: waiting for the tenant's rate limit ({wait:?})")]
+    Throttled { system: System, wait: Duration },
 }
 
 impl ConnectorError {
@@ -110,6 +118,7 @@ impl ConnectorError {
             Validation { .. } | Auth { .. } | NotFound { .. } | Refused { .. } => {
                 ErrorClass::Permanent
             }
+            Throttled { wait, .. } => ErrorClass::Deferred { wait: *wait },
         }
     }
 
@@ -139,26 +148,50 @@ impl ConnectorError {
             | Auth { system, .. }
             | NotFound { system, .. }
             | Protocol { system, .. }
-            | Refused { system, .. } => *system,
+            | Refused { system, .. }
+            | Throttled { system, .. } => *system,
         }
     }
 }
 
-/// Counts outbound calls for metering. The control plane implements it; the
-/// connectors call it once per HTTP request they send, whatever the outcome.
-/// It cannot fail: a meter that cannot record logs and carries on.
+/// Admits and counts outbound calls. The control plane implements it (the
+/// tenant's limits on the system, then metering); the connectors call it right
+/// before each HTTP request and hold the permit until the answer is read. A
+/// call that may not go now fails with [`ConnectorError::Throttled`] and is not
+/// counted.
 #[async_trait::async_trait]
-pub trait CallMeter: Send + Sync {
-    async fn outbound_call(&self, system: System);
+pub trait CallGate: Send + Sync {
+    async fn admit(&self, system: System) -> Result<CallPermit, ConnectorError>;
 }
 
-/// A meter that counts nothing, for tools and tests that do not bill.
+/// A gate that admits everything and counts nothing, for tools and tests.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NoMeter;
+pub struct OpenGate;
 
 #[async_trait::async_trait]
-impl CallMeter for NoMeter {
-    async fn outbound_call(&self, _system: System) {}
+impl CallGate for OpenGate {
+    async fn admit(&self, _system: System) -> Result<CallPermit, ConnectorError> {
+        Ok(CallPermit::free())
+    }
+}
+
+/// A gate that admits everything and counts the calls: for tools and tests
+/// that check how many requests a connector made.
+#[derive(Debug, Default)]
+pub struct CountingGate(std::sync::atomic::AtomicUsize);
+
+impl CountingGate {
+    pub fn calls(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl CallGate for CountingGate {
+    async fn admit(&self, _system: System) -> Result<CallPermit, ConnectorError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(CallPermit::free())
+    }
 }
 
 /// Parses a `Retry-After` header given in seconds (the only form our peers send).

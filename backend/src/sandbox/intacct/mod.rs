@@ -35,6 +35,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::faults::FaultKind;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -233,42 +234,66 @@ async fn gateway(
     let permit = match sim.slot(&pair_id).await {
         Ok(p) => p,
         Err(limit) => {
-            return gateway_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                errno::RATE_LIMITED,
-                &format!(
-                    "Too many concurrent requests for this company (limit {limit}); the request \
-                     waited {} s for a slot. Try again later.",
-                    sim.config.queue_wait.as_secs_f64()
-                ),
-                Some(1),
-            );
+            return concurrency_limited(&sim, limit);
         }
     };
-    let decision = sim
+    let fate = sim
         .state
         .faults
         .before_call(&sim.state.db, &pair_id, SimSystem::Intacct, None)
         .await;
-    match decision {
+    match fate.decision {
         super::FaultDecision::Error => {
             // A mid-process failure: 5xx and no XML (spec §1).
             StatusCode::BAD_GATEWAY.into_response()
         }
-        super::FaultDecision::RateLimited { retry_after_s } => gateway_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            errno::RATE_LIMITED,
-            "Rate limit exceeded: too many API requests for this company. Use backoff and avoid tight polling.",
-            Some(retry_after_s),
-        ),
-        super::FaultDecision::Timeout { hang } => {
+        super::FaultDecision::RateLimited { retry_after_s } => rate_limited(retry_after_s),
+        super::FaultDecision::Timeout { hang }
+        | super::FaultDecision::Scripted {
+            kind: FaultKind::Timeout,
+            hang,
+        } => {
             let response = handle(&sim, &pair_id, &body).await;
             drop(permit);
             tokio::time::sleep(hang).await;
             response
         }
+        super::FaultDecision::Scripted { kind, .. } => match kind {
+            FaultKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            FaultKind::Unavailable => StatusCode::BAD_GATEWAY.into_response(),
+            // Cloudflare's "a timeout occurred" in front of the gateway.
+            FaultKind::GatewayTimeout => StatusCode::from_u16(524)
+                .expect("524 is a valid status")
+                .into_response(),
+            FaultKind::Reset => super::faults::reset_response(),
+            FaultKind::RateLimited => rate_limited(1),
+            FaultKind::ConcurrencyLimit => concurrency_limited(&sim, DEFAULT_CONCURRENCY),
+            _ => handle_with_fault(&sim, &pair_id, &body, Some(kind)).await,
+        },
         super::FaultDecision::Proceed => handle(&sim, &pair_id, &body).await,
     }
+}
+
+fn rate_limited(retry_after_s: u64) -> Response {
+    gateway_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        errno::RATE_LIMITED,
+        "Rate limit exceeded: too many API requests for this company. Use backoff and avoid tight polling.",
+        Some(retry_after_s),
+    )
+}
+
+fn concurrency_limited(sim: &Sim, limit: u32) -> Response {
+    gateway_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        errno::RATE_LIMITED,
+        &format!(
+            "Too many concurrent requests for this company (limit {limit}); the request \
+             waited {} s for a slot. Try again later.",
+            sim.config.queue_wait.as_secs_f64()
+        ),
+        Some(1),
+    )
 }
 
 fn xml_response(status: StatusCode, doc: &Element) -> Response {
@@ -408,6 +433,26 @@ const KNOWN_FUNCTIONS: &[&str] = &[
 
 /// One request, from bytes to response.
 async fn handle(sim: &Sim, pair_id: &str, body: &[u8]) -> Response {
+    handle_with_fault(sim, pair_id, body, None).await
+}
+
+/// One request with, possibly, a scripted fault that needs the request read
+/// first (an expired session, a refused login, a failing function).
+async fn handle_with_fault(
+    sim: &Sim,
+    pair_id: &str,
+    body: &[u8],
+    fault: Option<FaultKind>,
+) -> Response {
+    // Until each kind is answered in its place, the request is refused whole.
+    if let Some(kind) = fault {
+        return gateway_error(
+            StatusCode::OK,
+            errno::XML_ERROR,
+            &format!("injected fault {}", kind.as_str()),
+            None,
+        );
+    }
     let gateway_xml_error = |msg: &str| {
         gateway_error(
             StatusCode::OK,

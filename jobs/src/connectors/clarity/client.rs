@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 
 use super::wire::{Page, Problem, TokenError, TokenResponse, Webhook, WebhookCreate};
 use crate::connectors::http::transport_error;
-use crate::connectors::{CallMeter, ConnectorError, System, parse_retry_after};
+use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 const SYSTEM: System = System::Clarity;
 /// A token is renewed this long before Clarity says it expires.
@@ -129,7 +129,7 @@ struct CachedToken {
 pub struct ClarityClient {
     config: Arc<ClarityConfig>,
     http: reqwest::Client,
-    meter: Arc<dyn CallMeter>,
+    gate: Arc<dyn CallGate>,
     token: Arc<Mutex<Option<CachedToken>>>,
 }
 
@@ -143,11 +143,11 @@ impl std::fmt::Debug for ClarityClient {
 }
 
 impl ClarityClient {
-    pub fn new(config: ClarityConfig, http: reqwest::Client, meter: Arc<dyn CallMeter>) -> Self {
+    pub fn new(config: ClarityConfig, http: reqwest::Client, gate: Arc<dyn CallGate>) -> Self {
         Self {
             config: Arc::new(config),
             http,
-            meter,
+            gate,
             token: Arc::new(Mutex::new(None)),
         }
     }
@@ -314,7 +314,7 @@ impl ClarityClient {
         // RFC 6749 §2.3.1: id and secret are form-encoded before Basic.
         let user = form_encode(&self.config.client_id);
         let pass = form_encode(self.config.client_secret.expose_secret());
-        self.meter.outbound_call(SYSTEM).await;
+        let _permit = self.gate.admit(SYSTEM).await?;
         let response = self
             .http
             .post(&token_url)
@@ -411,7 +411,7 @@ impl ClarityClient {
             if let Some(key) = idempotency_key {
                 request = request.header("Idempotency-Key", key);
             }
-            self.meter.outbound_call(SYSTEM).await;
+            let _permit = self.gate.admit(SYSTEM).await?;
             let response = request
                 .send()
                 .await

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 
 use crate::connectors::http::transport_error;
-use crate::connectors::{CallMeter, ConnectorError, System, parse_retry_after};
+use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 use super::classify;
 use super::wire::{
@@ -69,7 +69,7 @@ struct SessionSlot {
 pub struct IntacctClient {
     http: reqwest::Client,
     config: Arc<IntacctConfig>,
-    meter: Arc<dyn CallMeter>,
+    gate: Arc<dyn CallGate>,
     session: Arc<tokio::sync::Mutex<SessionSlot>>,
     /// Per-request bound; `None` leaves the HTTP client's own timeout in charge.
     request_timeout: Option<Duration>,
@@ -83,11 +83,11 @@ enum Sent {
 }
 
 impl IntacctClient {
-    pub fn new(config: IntacctConfig, http: reqwest::Client, meter: Arc<dyn CallMeter>) -> Self {
+    pub fn new(config: IntacctConfig, http: reqwest::Client, gate: Arc<dyn CallGate>) -> Self {
         Self {
             http,
             config: Arc::new(config),
-            meter,
+            gate,
             session: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             request_timeout: None,
         }
@@ -483,7 +483,7 @@ impl IntacctClient {
             system: SYSTEM,
             message: format!("cannot write the request: {e}"),
         })?;
-        self.meter.outbound_call(SYSTEM).await;
+        let _permit = self.gate.admit(SYSTEM).await?;
         let started = std::time::Instant::now();
         let mut builder = self
             .http

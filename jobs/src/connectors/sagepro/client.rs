@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::wire::{ErrorBody, ListPage};
 use crate::connectors::http::transport_error;
-use crate::connectors::{CallMeter, ConnectorError, System, parse_retry_after};
+use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 const SYSTEM: System = System::Sagepro;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +36,7 @@ pub struct SalesOrderCreated {
 pub struct SageProClient {
     config: Arc<SageProConfig>,
     http: reqwest::Client,
-    meter: Arc<dyn CallMeter>,
+    gate: Arc<dyn CallGate>,
 }
 
 impl std::fmt::Debug for SageProClient {
@@ -49,11 +49,11 @@ impl std::fmt::Debug for SageProClient {
 }
 
 impl SageProClient {
-    pub fn new(config: SageProConfig, http: reqwest::Client, meter: Arc<dyn CallMeter>) -> Self {
+    pub fn new(config: SageProConfig, http: reqwest::Client, gate: Arc<dyn CallGate>) -> Self {
         Self {
             config: Arc::new(config),
             http,
-            meter,
+            gate,
         }
     }
 
@@ -199,7 +199,7 @@ impl SageProClient {
         if let Some(key) = idempotency_key {
             request = request.header("Idempotency-Key", key);
         }
-        self.meter.outbound_call(SYSTEM).await;
+        let _permit = self.gate.admit(SYSTEM).await.map_err(Failure::Other)?;
         let response = request
             .send()
             .await
