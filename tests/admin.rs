@@ -4,7 +4,61 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Creates an operator and signs in: (client, session cookie, CSRF token).
+async fn operator_session(app: &common::TestApp, email: &str) -> (reqwest::Client, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_connect"))
+        .args(["admin", "create-operator", "--email", email])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&app.env)
+        .env("CONNECT_OPERATOR_PASSWORD", common::PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(app.url("/login"))
+        .form(&[("email", email), ("password", common::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = client
+        .get(app.url("/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (client, cookie, csrf)
+}
 
 #[tokio::test]
 async fn an_operator_suspends_and_resumes_a_tenant() {
@@ -151,5 +205,147 @@ async fn an_operator_suspends_and_resumes_a_tenant() {
         403,
     )
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_opens_one_internal_network_for_an_on_premises_sage_pro() {
+    let app = common::spawn_app().await;
+    let token = app.tenant("On Prem Co").await;
+    let me = app.call("GET", "/api/v1/me", Some(&token), None, 200).await;
+    let tenant_id = me["tenant_id"].as_str().unwrap().to_owned();
+    let pair = app
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            Some(&token),
+            Some(json!({"name": "prod", "erp": "sagepro", "environment": "production"})),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let save = |status: u16| {
+        let (app, token, pair) = (&app, &token, &pair);
+        async move {
+            app.call(
+                "PUT",
+                &format!("/api/v1/pairs/{pair}/connections/sagepro"),
+                Some(token),
+                Some(json!({"base_url": "http://10.20.0.15:8443/api/v1/sagepro", "credentials": {"api_key": "sp_live_k"}})),
+                status,
+            )
+            .await
+        }
+    };
+    // Refused until an operator allows it, with a message saying who can.
+    let e = save(422).await;
+    assert_eq!(e["error"]["field"], "base_url");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("operator"),
+        "{e}"
+    );
+
+    let (client, cookie, csrf) = operator_session(&app, "netops@platform.test").await;
+    let api = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut r = client
+            .request(method, app.url(&path))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let targets = format!("/api/v1/admin/tenants/{tenant_id}/private-targets");
+    for (body, field) in [
+        (json!({"network": "127.0.0.1", "note": "x"}), "network"),
+        (
+            json!({"network": "169.254.169.254", "note": "x"}),
+            "network",
+        ),
+        (json!({"network": "10.0.0.0/8", "note": "x"}), "network"),
+        (json!({"network": "8.8.8.8", "note": "x"}), "network"),
+        (
+            json!({"network": "ten-dot-something", "note": "x"}),
+            "network",
+        ),
+        (json!({"network": "10.20.0.0/24", "note": " "}), "note"),
+    ] {
+        let (status, e) = api(reqwest::Method::POST, targets.clone(), Some(body.clone())).await;
+        assert_eq!(status, 422, "{body} -> {e}");
+        assert_eq!(e["error"]["field"], field, "{body} -> {e}");
+    }
+    let (status, allowed) = api(
+        reqwest::Method::POST,
+        targets.clone(),
+        Some(json!({"network": "10.20.0.9/24", "note": "VPN to the warehouse, ticket 4411"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{allowed}");
+    assert_eq!(allowed["network"], "10.20.0.0/24");
+    let (status, _) = api(
+        reqwest::Method::POST,
+        targets.clone(),
+        Some(json!({"network": "10.20.0.0/24", "note": "again"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (_, list) = api(reqwest::Method::GET, targets.clone(), None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    save(204).await;
+    // Only that network, and only for Sage Pro.
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/connections/sagepro"),
+        Some(&token),
+        Some(json!({"base_url": "http://10.20.1.15/api", "credentials": {"api_key": "k"}})),
+        422,
+    )
+    .await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/connections/clarity"),
+        Some(&token),
+        Some(json!({"base_url": "http://10.20.0.16/", "credentials": {"client_id": "c", "client_secret": "s", "webhook_secret": "w"}})),
+        422,
+    )
+    .await;
+
+    // The operator's page shows it; withdrawing closes it again.
+    let page = client
+        .get(app.url(&format!("/admin/tenants/{tenant_id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("10.20.0.0/24") && page.contains("ticket 4411"),
+        "{page}"
+    );
+    let id = allowed["id"].as_str().unwrap();
+    let (status, _) = api(reqwest::Method::DELETE, format!("{targets}/{id}"), None).await;
+    assert_eq!(status, 204);
+    save(422).await;
+    let audit = app
+        .call("GET", "/api/v1/audit", Some(&token), None, 200)
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"private_target.allow"), "{actions:?}");
+    assert!(actions.contains(&"private_target.withdraw"), "{actions:?}");
     app.stop().await;
 }

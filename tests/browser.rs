@@ -271,6 +271,42 @@ async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
 
     b.screenshot("runs").await;
 
+    // The simulators' faults: a refused value stays beside its field; a
+    // scripted fault shows what is left of it; reset restores a healthy service.
+    let faults_form = "form[action$='/sandbox-faults/clarity']";
+    b.fill(&format!("{faults_form} input[name=latency_ms]"), "fast")
+        .await;
+    b.click(&format!("{faults_form} button:not(.secondary)"))
+        .await;
+    b.wait_until(|page, _| page.contains("field-error")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("is not a whole number") && page.contains("value=\"fast\""),
+        "{page}"
+    );
+    b.goto(&pair_url).await;
+    b.fill(&format!("{faults_form} input[name=script_count]"), "2")
+        .await;
+    b.click(&format!("{faults_form} option[value=unavailable]"))
+        .await;
+    b.fill(&format!("{faults_form} input[name=error_rate]"), "25")
+        .await;
+    b.submit(&format!("{faults_form} button:not(.secondary)"))
+        .await;
+    let page = b.source().await;
+    assert!(
+        page.contains("simulator faults saved") && page.contains("2 × unavailable"),
+        "{page}"
+    );
+    b.screenshot("sandbox-faults").await;
+    b.goto(&pair_url).await;
+    b.submit(&format!("{faults_form} button.secondary")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("simulator faults saved") && !page.contains("still to come"),
+        "{page}"
+    );
+
     // An API token is shown once, then only by its prefix.
     b.goto(&app.url("/tokens")).await;
     b.fill("input[name=name]", "reporting").await;

@@ -111,6 +111,36 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
         ),
         (
             "get",
+            "/api/v1/admin/tenants/{id}/private-targets",
+            Some((
+                format!("/api/v1/admin/tenants/{}/private-targets", t.tenant_id),
+                None,
+                403,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/admin/tenants/{id}/private-targets",
+            Some((
+                format!("/api/v1/admin/tenants/{}/private-targets", t.tenant_id),
+                Some(json!({"network": "10.20.0.0/24", "note": "mine now"})),
+                403,
+            )),
+        ),
+        (
+            "delete",
+            "/api/v1/admin/tenants/{id}/private-targets/{target_id}",
+            Some((
+                format!(
+                    "/api/v1/admin/tenants/{}/private-targets/ptg_none",
+                    t.tenant_id
+                ),
+                None,
+                403,
+            )),
+        ),
+        (
+            "get",
             "/api/v1/pairs/{id}",
             Some((format!("/api/v1/pairs/{p}"), None, 404)),
         ),
@@ -246,9 +276,17 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             path.replace("{id}", p).replace("{system}", "sagepro")
         }
         "/pairs/{id}/sandbox-orders" => format!("/pairs/{p}/sandbox-orders"),
+        "/pairs/{id}/sandbox-faults/{system}" => format!("/pairs/{p}/sandbox-faults/sagepro"),
         "/pairs/{id}/dead-letters/{dl}/replay" => format!("/pairs/{p}/dead-letters/dl_none/replay"),
         "/tokens/{id}/revoke" => format!("/tokens/{}/revoke", t.token_id),
         "/admin/tenants/{id}/{action}" => format!("/admin/tenants/{}/suspend", t.tenant_id),
+        "/admin/tenants/{id}" | "/admin/tenants/{id}/private-targets" => {
+            path.replace("{id}", &t.tenant_id)
+        }
+        "/admin/tenants/{id}/private-targets/{target_id}/withdraw" => format!(
+            "/admin/tenants/{}/private-targets/ptg_none/withdraw",
+            t.tenant_id
+        ),
         // Routes without an id only ever show the signed-in tenant's own records.
         "/pairs" | "/usage" | "/tokens" | "/admin" => path.to_owned(),
         _ => return None,

@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use connect_jobs::connectors::http::{Timeouts, client};
+use connect_jobs::connectors::http::client;
 use connect_jobs::limits::{Limiter, LocalLimiter, RedisLimiter};
 use connect_jobs::queue::{JobQueue, QueueSpec};
 use tokio::net::TcpListener;
@@ -110,10 +110,7 @@ impl Application {
             (Some(listener), addr)
         };
         let self_url: Arc<str> = format!("http://{addr}").into();
-        let http = client(Timeouts {
-            connect: Duration::from_secs(5).min(config.http_timeout),
-            total: config.http_timeout,
-        });
+        let http = client(crate::state::http_timeouts(&config));
         let key_file = match &config.key_source {
             KeySource::File(p) => Some(p.clone()),
             KeySource::Env => None,

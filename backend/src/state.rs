@@ -32,6 +32,18 @@ impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
     }
+
+    /// The timeouts of every outbound call, from `CONNECT_HTTP_TIMEOUT_MS`.
+    pub fn http_timeouts(&self) -> connect_jobs::connectors::http::Timeouts {
+        http_timeouts(&self.config)
+    }
+}
+
+pub fn http_timeouts(config: &Config) -> connect_jobs::connectors::http::Timeouts {
+    connect_jobs::connectors::http::Timeouts {
+        connect: std::time::Duration::from_secs(5).min(config.http_timeout),
+        total: config.http_timeout,
+    }
 }
 
 impl std::ops::Deref for AppState {

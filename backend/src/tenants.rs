@@ -218,6 +218,14 @@ pub struct TenantSummary {
     pub dead_letters: i64,
 }
 
+pub async fn exists(db: &Db, tenant_id: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
+        .bind(tenant_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Every tenant with its plan, pairs, usage this period and open failures (operators).
 pub async fn summaries(db: &Db) -> Result<Vec<TenantSummary>, sqlx::Error> {
     type Row = (

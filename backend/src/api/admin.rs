@@ -3,9 +3,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 
+use super::extract::ApiJson;
 use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
+use crate::private_targets::{AddError, PrivateTarget};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
@@ -45,4 +47,96 @@ pub async fn resume(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     set(&state, &op, &id, "active").await
+}
+
+/// Internal networks this tenant's production Sage Pro connections may reach.
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{id}/private-targets", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<PrivateTarget>)))]
+pub async fn private_targets(
+    State(state): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<PrivateTarget>>> {
+    if !tenants::exists(&state.db, &id).await? {
+        return Err(ApiError::NotFound("tenant"));
+    }
+    Ok(Json(crate::private_targets::list(&state.db, &id).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowTarget {
+    /// An internal address or network, e.g. `10.20.0.15` or `10.20.0.0/24` (at most a /16).
+    pub network: String,
+    /// Why it is allowed (ticket, contact): required, it is what the next operator reads.
+    pub note: String,
+}
+
+/// Allows one internal network for the tenant's production Sage Pro connections.
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/private-targets", tag = "admin", params(("id" = String, Path)),
+    request_body = AllowTarget, responses((status = 201, body = PrivateTarget)))]
+pub async fn allow_private_target(
+    State(state): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AllowTarget>,
+) -> ApiResult<(axum::http::StatusCode, Json<PrivateTarget>)> {
+    let target = allow(&state, &op, &id, &body.network, &body.note).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(target)))
+}
+
+/// Shared by the API and the operator page.
+pub async fn allow(
+    state: &AppState,
+    op: &Operator,
+    tenant_id: &str,
+    network: &str,
+    note: &str,
+) -> Result<PrivateTarget, ApiError> {
+    let net = crate::private_targets::parse_network(network)
+        .map_err(|e| ApiError::invalid("network", e.to_string()))?;
+    if note.trim().is_empty() || note.len() > 500 {
+        return Err(ApiError::invalid(
+            "note",
+            "say why this network is allowed (1 to 500 characters)",
+        ));
+    }
+    crate::private_targets::add(
+        &state.db,
+        &Actor::user(&op.user_id, &op.email),
+        tenant_id,
+        net,
+        note,
+    )
+    .await
+    .map_err(|e| match e {
+        AddError::NoTenant => ApiError::NotFound("tenant"),
+        AddError::Duplicate(_) => ApiError::Conflict {
+            message: e.to_string(),
+            field: Some("network".into()),
+        },
+        AddError::Db(e) => e.into(),
+    })
+}
+
+/// Withdraws an allowance; connections using it fail from their next call.
+#[utoipa::path(delete, path = "/api/v1/admin/tenants/{id}/private-targets/{target_id}", tag = "admin",
+    params(("id" = String, Path), ("target_id" = String, Path)), responses((status = 204)))]
+pub async fn withdraw_private_target(
+    State(state): State<AppState>,
+    op: Operator,
+    Path((id, target_id)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    if crate::private_targets::remove(
+        &state.db,
+        &Actor::user(&op.user_id, &op.email),
+        &id,
+        &target_id,
+    )
+    .await?
+    {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("private target"))
+    }
 }

@@ -2,10 +2,10 @@
 //! from the handlers and served at `/api/v1/openapi.json`.
 
 mod account;
-mod admin;
+pub mod admin;
 pub mod extract;
 mod pairs;
-mod sandbox;
+pub mod sandbox;
 
 use axum::Json;
 use axum::Router;
@@ -66,6 +66,11 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin::tenants))
         .routes(routes!(admin::suspend))
         .routes(routes!(admin::resume))
+        .routes(routes!(
+            admin::private_targets,
+            admin::allow_private_target
+        ))
+        .routes(routes!(admin::withdraw_private_target))
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
     router.route(

@@ -147,7 +147,8 @@ pub async fn erp_sales_orders(
     Ok(Json(orders))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FaultsRequest {
     /// clarity, intacct or sagepro
     pub system: String,
@@ -175,17 +176,33 @@ pub async fn faults(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<FaultsRequest>,
 ) -> ApiResult<Json<Value>> {
+    let (system, settings) = apply_faults(&state, &who, &id, body).await?;
+    Ok(Json(
+        json!({ "system": system.as_str(), "settings": settings }),
+    ))
+}
+
+/// Validates and saves one simulator's faults (the API and the pair page).
+pub async fn apply_faults(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    body: FaultsRequest,
+) -> ApiResult<(SimSystem, FaultSettings)> {
     who.require_manager()?;
-    sandbox_pair(&state, &who, &id).await?;
-    let system = SimSystem::parse(&body.system).ok_or_else(|| {
-        ApiError::invalid(
-            "system",
-            format!(
-                "'{}' is not a simulator (use clarity, intacct or sagepro)",
-                body.system
-            ),
-        )
-    })?;
+    let (pair, _) = sandbox_pair(state, who, id).await?;
+    let system = SimSystem::parse(&body.system)
+        .filter(|s| *s == SimSystem::Clarity || s.as_str() == pair.erp.as_str())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "system",
+                format!(
+                    "'{}' is not a simulator of this pair (use clarity or {})",
+                    body.system,
+                    pair.erp.as_str()
+                ),
+            )
+        })?;
     let d = FaultSettings::default();
     let settings = FaultSettings {
         error_rate: body.error_rate.unwrap_or(d.error_rate),
@@ -203,9 +220,7 @@ pub async fn faults(
     state
         .sandbox
         .faults
-        .set(&state.db, &id, system, settings.clone())
+        .set(&state.db, id, system, settings.clone())
         .await?;
-    Ok(Json(
-        json!({ "system": system.as_str(), "settings": settings }),
-    ))
+    Ok((system, settings))
 }

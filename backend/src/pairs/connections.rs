@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use connect_jobs::connectors::CallGate;
 use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig};
 use connect_jobs::connectors::intacct::{IntacctClient, IntacctConfig};
 use connect_jobs::connectors::sagepro::{SageProClient, SageProConfig};
+use connect_jobs::connectors::{CallGate, ConnectorError, System};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -22,6 +22,7 @@ use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;
 use crate::usage::TenantGate;
 use crate::vault::Sealed;
+use connect_jobs::egress::EgressPolicy;
 
 /// Events a pair subscribes to at Clarity.
 pub const WEBHOOK_EVENTS: [&str; 9] = [
@@ -178,6 +179,8 @@ pub struct Loaded {
     pub secrets: Map<String, Value>,
     pub webhook_id: Option<String>,
     pub updated_at: i64,
+    /// Where its calls may go (production pairs: public addresses only).
+    pub egress: EgressPolicy,
 }
 
 impl Loaded {
@@ -212,8 +215,10 @@ pub async fn load(
     system: &str,
 ) -> Result<Option<Loaded>, ApiError> {
     let row = sqlx::query(
-        "SELECT base_url, settings, secret_ciphertext, secret_nonce, data_key_id, updated_at, webhook_id \
-         FROM connections WHERE tenant_id = $1 AND pair_id = $2 AND system = $3",
+        "SELECT c.base_url, c.settings, c.secret_ciphertext, c.secret_nonce, c.data_key_id, \
+                c.updated_at, c.webhook_id, p.environment \
+         FROM connections c JOIN pairs p ON p.id = c.pair_id AND p.tenant_id = c.tenant_id \
+         WHERE c.tenant_id = $1 AND c.pair_id = $2 AND c.system = $3",
     )
     .bind(tenant_id)
     .bind(pair_id)
@@ -232,7 +237,10 @@ pub async fn load(
         .await?;
     let secrets: Map<String, Value> =
         serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.into()))?;
+    let environment = Environment::parse(&r.get::<String, _>(7)).unwrap_or(Environment::Production);
+    let egress = crate::private_targets::policy(&state.db, tenant_id, environment, system).await?;
     Ok(Some(Loaded {
+        egress,
         system: system.to_owned(),
         base_url: r.get(0),
         settings: serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default(),
@@ -253,6 +261,16 @@ fn tenant_gate(state: &AppState, tenant_id: &str) -> Arc<dyn CallGate> {
     )
 }
 
+/// The HTTP client for a connection: the shared one where any address is
+/// fine (sandbox pairs), else one whose resolver enforces the pair's policy.
+fn http_for(state: &AppState, c: &Loaded) -> reqwest::Client {
+    if c.egress.public_only {
+        connect_jobs::egress::client(&c.egress, state.http_timeouts())
+    } else {
+        state.http.clone()
+    }
+}
+
 pub fn clarity_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> ClarityClient {
     ClarityClient::new(
         ClarityConfig {
@@ -267,7 +285,7 @@ pub fn clarity_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> 
                 "webhooks:manage".into(),
             ],
         },
-        state.http.clone(),
+        http_for(state, c),
         gate,
     )
 }
@@ -284,7 +302,7 @@ pub fn intacct_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> 
             user_password: c.secret("user_password"),
             entity_id: (!entity.is_empty()).then_some(entity),
         },
-        state.http.clone(),
+        http_for(state, c),
         gate,
     )
 }
@@ -297,7 +315,7 @@ pub fn sagepro_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> 
             api_key: c.secret("api_key"),
             company: (!company.is_empty()).then_some(company),
         },
-        state.http.clone(),
+        http_for(state, c),
         gate,
     )
 }
@@ -330,8 +348,9 @@ pub async fn put(
     who.require_manager()?;
     let pair = super::get(state, &who.tenant_id, pair_id).await?;
     check_system(pair.erp, system)?;
-    let public_only = pair.environment == Environment::Production;
-    let url = url_check::check(&input.base_url, public_only)
+    let egress =
+        crate::private_targets::policy(&state.db, &who.tenant_id, pair.environment, system).await?;
+    let url = url_check::check(&input.base_url, &egress)
         .await
         .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
     let base_url = url.as_str().trim_end_matches('/').to_owned();
@@ -351,6 +370,7 @@ pub async fn put(
             secrets: secrets.clone(),
             webhook_id: None,
             updated_at: 0,
+            egress: egress.clone(),
         };
         let client = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id));
         let hook_url = hook_url_for(state, pair.environment, pair_id);
@@ -568,7 +588,7 @@ pub async fn test(
         Ok(detail) => TestResult { ok: true, detail },
         Err(e) => TestResult {
             ok: false,
-            detail: e.to_string(),
+            detail: describe_failure(&e),
         },
     };
     sqlx::query(
@@ -586,9 +606,103 @@ pub async fn test(
     Ok(result)
 }
 
+/// A failed connection test in the words a person needs: what happened, with
+/// the status where there was one ("401: …", "timed out after 10 s").
+pub fn describe_failure(e: &ConnectorError) -> String {
+    use ConnectorError::*;
+    let secs = |d: &std::time::Duration| {
+        let s = d.as_secs_f64();
+        if s.fract() == 0.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    };
+    let later = |d: &Option<std::time::Duration>| {
+        d.as_ref()
+            .map(|d| format!("; try again in {}", secs(d)))
+            .unwrap_or_default()
+    };
+    match e {
+        Timeout { after, .. } => format!("timed out after {}", secs(after)),
+        Connect { message, .. } => format!("could not connect: {message}"),
+        Server {
+            status, message, ..
+        } => format!("{status}: {message}"),
+        Auth { system, message } => {
+            let message = message
+                .trim_start_matches("HTTP ")
+                .trim_start_matches("401: ")
+                .trim_start_matches("403: ");
+            match system {
+                // Intacct answers sign-in failures inside HTTP 200.
+                System::Intacct => format!("sign-in refused: {message}"),
+                _ => format!("401: {message}"),
+            }
+        }
+        RateLimited {
+            system,
+            retry_after,
+        } => format!(
+            "429: {system} is rate limiting these credentials{}",
+            later(retry_after)
+        ),
+        ConcurrencyLimit {
+            system,
+            retry_after,
+        } => format!(
+            "{system} is busy with other requests from this company{}",
+            later(retry_after)
+        ),
+        Throttled { system, wait } => format!(
+            "waiting for this workspace's rate limit on {system}; try again in {}",
+            secs(wait)
+        ),
+        NotFound { message, .. } => format!("404: {message}"),
+        other => {
+            let text = other.to_string();
+            let prefix = format!("{}: ", other.system());
+            text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_tests_read_like_a_person_wrote_them() {
+        use std::time::Duration;
+        assert_eq!(
+            describe_failure(&ConnectorError::Timeout {
+                system: System::Sagepro,
+                after: Duration::from_secs(10)
+            }),
+            "timed out after 10 s"
+        );
+        assert_eq!(
+            describe_failure(&ConnectorError::Auth {
+                system: System::Clarity,
+                message: "HTTP 401: client authentication failed".into()
+            }),
+            "401: client authentication failed"
+        );
+        assert!(
+            describe_failure(&ConnectorError::Auth {
+                system: System::Intacct,
+                message: "the Web Services sender 'x' was refused".into()
+            })
+            .starts_with("sign-in refused: the Web Services sender")
+        );
+        assert_eq!(
+            describe_failure(&ConnectorError::RateLimited {
+                system: System::Clarity,
+                retry_after: Some(Duration::from_secs(3))
+            }),
+            "429: clarity is rate limiting these credentials; try again in 3 s"
+        );
+    }
 
     #[test]
     fn credentials_name_the_missing_or_unknown_field() {

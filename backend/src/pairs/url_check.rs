@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use connect_jobs::egress::EgressPolicy;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum UrlError {
     #[error("is not a URL")]
@@ -12,45 +14,30 @@ pub enum UrlError {
     Scheme,
     #[error("has no host")]
     NoHost,
+    #[error("must not carry a user name or password; credentials go in their own fields")]
+    Userinfo,
     #[error(
-        "points at a private, loopback or link-local address ({0}); production pairs must use a public address"
+        "points at a private, loopback or link-local address ({0}); production pairs must use a \
+         public address (an operator can allow an on-premises Sage Pro network)"
     )]
     Private(IpAddr),
     #[error("host {0} does not resolve")]
     Unresolvable(String),
 }
 
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xC0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Parses and, when `public_only`, resolves the host and refuses internal addresses.
-pub async fn check(raw: &str, public_only: bool) -> Result<url::Url, UrlError> {
+/// Parses the URL and, when the policy is public-only, resolves the host and
+/// refuses addresses the policy does not permit. The same policy is applied
+/// again on every call by the connector's resolver.
+pub async fn check(raw: &str, policy: &EgressPolicy) -> Result<url::Url, UrlError> {
     let url = url::Url::parse(raw.trim()).map_err(|_| UrlError::Parse)?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UrlError::Scheme);
     }
     let host = url.host_str().ok_or(UrlError::NoHost)?.to_owned();
-    if public_only {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError::Userinfo);
+    }
+    if policy.public_only {
         let port = url.port_or_known_default().unwrap_or(443);
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<IpAddr> = match bare.parse::<IpAddr>() {
@@ -61,7 +48,7 @@ pub async fn check(raw: &str, public_only: bool) -> Result<url::Url, UrlError> {
                 .map(|a| a.ip())
                 .collect(),
         };
-        if let Some(ip) = addrs.into_iter().find(|ip| is_internal(*ip)) {
+        if let Some(ip) = addrs.into_iter().find(|ip| !policy.permits(*ip)) {
             return Err(UrlError::Private(ip));
         }
     }
@@ -82,21 +69,43 @@ mod tests {
             "http://[::1]/",
             "http://localhost/",
         ] {
-            assert!(check(u, true).await.is_err(), "{u} should be refused");
+            assert!(
+                check(u, &EgressPolicy::public_only(Vec::new()))
+                    .await
+                    .is_err(),
+                "{u} should be refused"
+            );
         }
-        assert!(check("http://127.0.0.1:8080/x", false).await.is_ok());
+        let open = EgressPolicy::open();
+        assert!(check("http://127.0.0.1:8080/x", &open).await.is_ok());
+        let on_prem = EgressPolicy::public_only(vec!["10.20.0.0/24".parse().unwrap()]);
+        assert!(check("http://10.20.0.7:8443/api", &on_prem).await.is_ok());
+        assert!(check("http://10.20.1.7/", &on_prem).await.is_err());
+        assert_eq!(
+            check("https://user:pw@example.com/", &open)
+                .await
+                .unwrap_err(),
+            UrlError::Userinfo
+        );
     }
 
     #[tokio::test]
     async fn only_http_and_https_are_accepted() {
         assert_eq!(
-            check("ftp://example.com", false).await.unwrap_err(),
+            check("ftp://example.com", &EgressPolicy::open())
+                .await
+                .unwrap_err(),
             UrlError::Scheme
         );
         assert_eq!(
-            check("file:///etc/passwd", false).await.unwrap_err(),
+            check("file:///etc/passwd", &EgressPolicy::open())
+                .await
+                .unwrap_err(),
             UrlError::Scheme
         );
-        assert_eq!(check("nonsense", false).await.unwrap_err(), UrlError::Parse);
+        assert_eq!(
+            check("nonsense", &EgressPolicy::open()).await.unwrap_err(),
+            UrlError::Parse
+        );
     }
 }

@@ -157,7 +157,7 @@ pub async fn save(
             // 422 like the API, so scripts posting the form can tell; browsers
             // render the page all the same.
             let status = e.status();
-            render_pair(&state, u, &id, |_| None, Some(refused))
+            render_pair(&state, u, &id, |_| None, Some(refused), None)
                 .await
                 .map(|page| (status, page).into_response())
                 .map_err(IntoResponse::into_response)
@@ -178,11 +178,16 @@ pub async fn test(
         Ok(_) => {
             Ok(Redirect::to(&format!("/pairs/{id}?tested={system}#connections")).into_response())
         }
-        Err(e @ ApiError::BadRequest { .. }) => {
-            render_pair(&state, u, &id, |_| Some((e.public_message(), true)), None)
-                .await
-                .map_err(IntoResponse::into_response)
-        }
+        Err(e @ ApiError::BadRequest { .. }) => render_pair(
+            &state,
+            u,
+            &id,
+            |_| Some((e.public_message(), true)),
+            None,
+            None,
+        )
+        .await
+        .map_err(IntoResponse::into_response),
         Err(e) => Err(e.into_response()),
     }
 }

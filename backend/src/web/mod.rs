@@ -1,8 +1,10 @@
 //! The web UI: server-rendered askama pages, plain forms (post/redirect/get),
 //! CSS embedded with rust-embed. Works without JavaScript.
 
+mod admin_tenant;
 mod connection_forms;
 mod pages;
+mod sandbox_faults;
 mod tokens;
 
 use axum::Router;
@@ -95,6 +97,10 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             post(pages::sandbox_orders),
         ),
         (
+            r("POST", "/pairs/{id}/sandbox-faults/{system}", Tenant),
+            post(sandbox_faults::save),
+        ),
+        (
             r("POST", "/pairs/{id}/dead-letters/{dl}/replay", Tenant),
             post(pages::replay),
         ),
@@ -106,6 +112,22 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             post(tokens::revoke),
         ),
         (r("GET", "/admin", Operator), get(pages::admin)),
+        (
+            r("GET", "/admin/tenants/{id}", Operator),
+            get(admin_tenant::show),
+        ),
+        (
+            r("POST", "/admin/tenants/{id}/private-targets", Operator),
+            post(admin_tenant::allow),
+        ),
+        (
+            r(
+                "POST",
+                "/admin/tenants/{id}/private-targets/{target_id}/withdraw",
+                Operator,
+            ),
+            post(admin_tenant::withdraw),
+        ),
         (
             r("POST", "/admin/tenants/{id}/{action}", Operator),
             post(pages::admin_tenant),

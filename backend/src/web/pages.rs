@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::connection_forms::ConnectionForm;
 use super::csrf_matches;
+use super::sandbox_faults::FaultsForm;
 use crate::audit::Actor;
 use crate::auth::extract::{Via, caller};
 use crate::auth::{Principal, Role, ratelimit, session};
@@ -82,7 +83,7 @@ impl FromRequestParts<AppState> for WebUser {
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub(super) struct CsrfForm {
     #[serde(default)]
     pub csrf: String,
 }
@@ -329,6 +330,8 @@ struct PairPage {
     nav: Nav,
     pair: Pair,
     connections: Vec<ConnectionForm>,
+    /// Sandbox pairs: each simulator's fault settings.
+    faults: Vec<FaultsForm>,
     runs: Vec<Run>,
     dead_letters: Vec<DeadLetter>,
     flash: Option<String>,
@@ -342,6 +345,7 @@ pub struct PairNotice {
     status: Option<String>,
     saved: Option<String>,
     tested: Option<String>,
+    faults: Option<String>,
 }
 
 /// What a page says after a redirect, from the query string it was sent to.
@@ -357,6 +361,9 @@ fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
     }
     if let Some(system) = &n.saved {
         return Some((format!("{} connection saved.", label(system)), false));
+    }
+    if let Some(system) = &n.faults {
+        return Some((format!("{} simulator faults saved.", label(system)), false));
     }
     if let Some(system) = &n.tested {
         let c = pair.connections.iter().find(|c| &c.system == system)?;
@@ -390,7 +397,15 @@ pub async fn pair(
     Path(id): Path<String>,
     axum::extract::Query(notice): axum::extract::Query<PairNotice>,
 ) -> Result<Response, ApiError> {
-    render_pair(&state, u, &id, |pair| notice_text(&notice, pair), None).await
+    render_pair(
+        &state,
+        u,
+        &id,
+        |pair| notice_text(&notice, pair),
+        None,
+        None,
+    )
+    .await
 }
 
 /// The pair page; `failed` re-shows a connection form that was refused, with
@@ -401,6 +416,7 @@ pub(super) async fn render_pair(
     id: &str,
     flash: impl FnOnce(&Pair) -> Option<(String, bool)>,
     failed: Option<ConnectionForm>,
+    failed_faults: Option<FaultsForm>,
 ) -> Result<Response, ApiError> {
     let pair = pairs::get(state, &u.who.tenant_id, id).await?;
     let runs = runs::list(&state.db, &u.who.tenant_id, id, None, 50).await?;
@@ -411,9 +427,20 @@ pub(super) async fn render_pair(
             *c = f.clone();
         }
     }
+    let mut faults = if pair.environment == pairs::Environment::Sandbox {
+        FaultsForm::for_pair(state, &pair).await?
+    } else {
+        Vec::new()
+    };
+    if let Some(f) = failed_faults {
+        for slot in faults.iter_mut().filter(|s| s.system == f.system) {
+            *slot = f.clone();
+        }
+    }
     let flash = flash(&pair);
     Ok(PairPage {
         nav: u.nav,
+        faults,
         connections,
         runs,
         dead_letters,
@@ -557,9 +584,9 @@ struct AdminPage {
     tenants: Vec<TenantSummary>,
 }
 
-async fn operator(
+pub(super) async fn operator(
     parts_state: (&HeaderMap, &AppState),
-) -> Result<(String, String, String), Response> {
+) -> Result<crate::auth::Operator, Response> {
     let (headers, state) = parts_state;
     let mut req = axum::http::Request::builder().uri("/admin");
     for (k, v) in headers {
@@ -574,7 +601,11 @@ async fn operator(
         .map_err(IntoResponse::into_response)?;
     match c {
         Some(c) if c.role == Role::Operator => match c.via {
-            Via::Session { csrf } => Ok((c.user_id, c.email, csrf)),
+            Via::Session { csrf } => Ok(crate::auth::Operator {
+                user_id: c.user_id,
+                email: c.email,
+                csrf,
+            }),
             Via::Token => Err(Redirect::to("/login").into_response()),
         },
         Some(_) => Err(ApiError::Forbidden("operators only".into()).into_response()),
@@ -586,7 +617,7 @@ pub async fn admin(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let (_, email, csrf) = operator((&headers, &state)).await?;
+    let crate::auth::Operator { email, csrf, .. } = operator((&headers, &state)).await?;
     let tenants = tenants::summaries(&state.db)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
@@ -604,7 +635,11 @@ pub async fn admin_tenant(
     Path((id, action)): Path<(String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
-    let (user_id, email, csrf) = operator((&headers, &state)).await?;
+    let crate::auth::Operator {
+        user_id,
+        email,
+        csrf,
+    } = operator((&headers, &state)).await?;
     check_csrf(&f.csrf, &csrf).map_err(IntoResponse::into_response)?;
     let status = match action.as_str() {
         "suspend" => "suspended",

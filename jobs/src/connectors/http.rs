@@ -25,14 +25,19 @@ impl Default for Timeouts {
 /// Redirects are not followed: a peer that redirects is answered as a protocol error
 /// rather than letting it steer our credentials to another host.
 pub fn client(timeouts: Timeouts) -> reqwest::Client {
+    builder(timeouts)
+        .build()
+        .expect("the HTTP client settings are static and valid")
+}
+
+/// The settings every connector client shares; [`crate::egress`] adds its resolver.
+pub fn builder(timeouts: Timeouts) -> reqwest::ClientBuilder {
     install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("clarity-connect/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the HTTP client settings are static and valid")
 }
 
 /// Maps a transport error (no HTTP status) onto the connector error model.
