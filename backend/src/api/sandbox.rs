@@ -82,6 +82,12 @@ pub async fn info(
             "intacct": faults.get(&state.db, &id, SimSystem::Intacct).await?,
             "sagepro": faults.get(&state.db, &id, SimSystem::Sagepro).await?,
         },
+        // The most requests each simulator served at once for this pair.
+        "peak_in_flight": {
+            "clarity": faults.peak_in_flight(&id, SimSystem::Clarity),
+            "intacct": faults.peak_in_flight(&id, SimSystem::Intacct),
+            "sagepro": faults.peak_in_flight(&id, SimSystem::Sagepro),
+        },
         // Requests each simulator has served for this pair since the server started.
         "calls_received": {
             "clarity": faults.calls_received(&id, SimSystem::Clarity),

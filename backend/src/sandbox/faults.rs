@@ -347,6 +347,29 @@ pub struct FaultRegistry {
     /// Calls each simulator has received per pair since this process started:
     /// what a tenant's metered API calls are checked against.
     received: Mutex<HashMap<Key, u64>>,
+    /// Requests being served now, and the most at once, per pair and system:
+    /// how a test sees whether clients kept to a concurrency limit.
+    in_flight: Mutex<HashMap<Key, (u32, u32)>>,
+}
+
+/// One request being served; counted out when dropped.
+pub struct InFlight {
+    registry: std::sync::Arc<FaultRegistry>,
+    key: Key,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(slot) = self
+            .registry
+            .in_flight
+            .lock()
+            .expect("in-flight counts")
+            .get_mut(&self.key)
+        {
+            slot.0 = slot.0.saturating_sub(1);
+        }
+    }
 }
 
 impl FaultRegistry {
@@ -488,6 +511,30 @@ impl FaultRegistry {
             tracing::warn!(error = %e, "could not save the fault script's progress");
         }
         Some(kind)
+    }
+
+    /// Counts a request in until the guard is dropped.
+    pub fn enter(self: &std::sync::Arc<Self>, pair_id: &str, system: SimSystem) -> InFlight {
+        let key = (pair_id.to_owned(), system);
+        {
+            let mut map = self.in_flight.lock().expect("in-flight counts");
+            let slot = map.entry(key.clone()).or_default();
+            slot.0 += 1;
+            slot.1 = slot.1.max(slot.0);
+        }
+        InFlight {
+            registry: self.clone(),
+            key,
+        }
+    }
+
+    /// The most requests the simulator served at once for the pair.
+    pub fn peak_in_flight(&self, pair_id: &str, system: SimSystem) -> u32 {
+        self.in_flight
+            .lock()
+            .expect("in-flight counts")
+            .get(&(pair_id.to_owned(), system))
+            .map_or(0, |s| s.1)
     }
 
     /// How many calls the simulator of `system` has received for the pair.

@@ -39,7 +39,25 @@ pub fn router(state: SandboxState) -> Router {
     Router::new()
         .nest("/clarity", clarity::router(state.clone()))
         .nest("/intacct", intacct::router(state.clone()))
-        .nest("/sagepro", sagepro::router(state))
+        .nest("/sagepro", sagepro::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state, track_in_flight))
+}
+
+/// Counts every simulator request in flight per pair and system, whatever the
+/// simulator does with it (a held "timed out" answer stays in flight).
+async fn track_in_flight(
+    axum::extract::State(state): axum::extract::State<SandboxState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut segments = request.uri().path().split('/').filter(|s| !s.is_empty());
+    let guard = segments
+        .find_map(SimSystem::parse)
+        .zip(segments.next())
+        .map(|(system, pair_id)| state.faults.enter(pair_id, system));
+    let response = next.run(request).await;
+    drop(guard);
+    response
 }
 
 /// Demo credentials of one sandbox pair's simulators. These are the sandbox's
