@@ -111,3 +111,96 @@ async fn rotating_the_master_key_keeps_every_credential_readable() {
     all_connections_work(&app, &token, &pair).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn connect_sandbox_serves_the_simulators_alone_and_keeps_its_credentials() {
+    use std::io::{BufRead, BufReader};
+    let port = common::free_port();
+    let (mut env, _dir) = common::fresh_env(&[]).await;
+    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
+    let start = |env: &std::collections::HashMap<String, String>| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+            .arg("sandbox")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // Everything up to the Sage Pro key line is the banner; the rest is
+        // drained so the process never writes into a closed pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut banner = String::new();
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    banner.push_str(&line);
+                    banner.push('\n');
+                    if line.contains("X-API-Key") {
+                        let _ = tx.send(std::mem::take(&mut banner));
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let banner = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the sandbox prints its endpoints and credentials");
+        (child, banner)
+    };
+    /// Stops the simulators even when an assertion fails first.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.kill().ok();
+            let _ = self.0.wait();
+        }
+    }
+    let (child, banner) = start(&env);
+    let running = Running(child);
+    let api_key = banner
+        .lines()
+        .find_map(|l| l.split("X-API-Key").nth(1))
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|| panic!("no Sage Pro key in the banner:\n{banner}"));
+    let sagepro = banner
+        .split_whitespace()
+        .find(|w| w.ends_with("/api/v1/sagepro"))
+        .unwrap()
+        .to_owned();
+    connect_jobs::connectors::http::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let products: serde_json::Value = http
+        .get(format!("{sagepro}/products?PageSize=5"))
+        .header("x-api-key", &api_key)
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        products.to_string().contains("ItemCode"),
+        "the seeded catalog is served: {products}"
+    );
+    // The API of the product itself is not served in this mode.
+    let r = http
+        .get(format!("http://127.0.0.1:{port}/api/v1/pairs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    drop(running);
+
+    // A restart serves the same sandbox with the same credentials.
+    let (child, again) = start(&env);
+    drop(Running(child));
+    assert!(again.contains(&api_key), "{again}");
+}

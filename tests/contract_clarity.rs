@@ -9,10 +9,18 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use connect::db::Db;
 use connect::sandbox::clarity::{self, DispatcherConfig, PayloadMode};
-use connect::sandbox::{FaultRegistry, FaultSettings, SandboxCredentials, SandboxState, SimSystem};
+use connect::sandbox::{
+    FaultKind, FaultRegistry, FaultSettings, SandboxCredentials, SandboxState, ScriptedFault,
+    SimSystem,
+};
 use connect_jobs::connectors::clarity::signature;
-use connect_jobs::connectors::clarity::wire::Order;
-use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig, ListQuery};
+use connect_jobs::connectors::clarity::wire::{
+    Coupon, Customer, InventoryAdjustment, InventoryLevels, InventoryRecord, InventorySet,
+    NewReturn, NewShipment, Order, Product, ReturnLine,
+};
+use connect_jobs::connectors::clarity::{
+    Changes, ClarityClient, ClarityConfig, Created, Cursor, ListQuery,
+};
 use connect_jobs::connectors::{ConnectorError, CountingGate};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -694,4 +702,1062 @@ async fn injected_faults_map_to_transient_errors() {
         limited,
         ConnectorError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(1)
     ));
+}
+
+// ---------------------------------------------------------------------------
+// The store's other resources, error classes, idempotency and rate limits.
+
+impl Sim {
+    /// A client whose calls give up after `total` (for held answers).
+    fn client_with_timeout(&self, total: Duration) -> ClarityClient {
+        ClarityClient::new(
+            ClarityConfig::new(
+                &self.store_url(),
+                &self.creds.clarity_client_id,
+                SecretString::from(self.creds.clarity_client_secret.clone()),
+            ),
+            connect_jobs::connectors::http::client(connect_jobs::connectors::http::Timeouts {
+                connect: Duration::from_secs(2),
+                total,
+            }),
+            self.meter.clone(),
+        )
+    }
+
+    /// Every event type the store emitted, oldest first.
+    async fn event_types(&self) -> Vec<String> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT event_type FROM sim_clarity_events WHERE pair_id = $1 ORDER BY created_at, event_id",
+        )
+        .bind(&self.pair_id)
+        .fetch_all(self.state.db.pool())
+        .await
+        .unwrap();
+        rows.into_iter().map(|r| r.0).collect()
+    }
+
+    async fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let token = self.raw_token().await;
+        reqwest::Client::new()
+            .request(method, format!("{}/api/v1{path}", self.store_url()))
+            .bearer_auth(token)
+    }
+}
+
+fn refused_with(err: &ConnectorError, code: &str) -> bool {
+    matches!(err, ConnectorError::Refused { message, .. } if message.contains(code))
+}
+
+#[tokio::test]
+async fn products_page_to_the_end_filter_and_change_under_if_match() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let all: Vec<Product> = client
+        .list_all(
+            "/products",
+            &ListQuery {
+                page_size: Some(30),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .expect("every product");
+    assert_eq!(all.len(), 200);
+    let ids: std::collections::HashSet<_> = all.iter().map(|p| p.product_id.clone()).collect();
+    assert_eq!(ids.len(), 200, "no product twice across 7 pages");
+
+    let filtered = client
+        .list_products(&ListQuery {
+            filters: vec![("skuStartsWith".into(), "SKU-100".into())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(filtered.total_count >= 1 && filtered.total_count < 200);
+    assert!(
+        filtered
+            .results
+            .iter()
+            .all(|p| p.sku.starts_with("SKU-100"))
+    );
+
+    let created = client
+        .create_product(
+            "prod-new-1",
+            &json!({"sku": "ERP-9001", "name": "Torque Wrench", "price": "49.90",
+                    "categories": ["Tools"], "tags": {"brand": "acme"}}),
+        )
+        .await
+        .expect("create");
+    let Created::New(product) = created else {
+        panic!("a new product: {created:?}")
+    };
+    assert_eq!(product.product_id, "P-10001");
+    assert_eq!(product.version, 1);
+    assert_eq!(product.status, "active");
+    let by_tag = client
+        .list_products(&ListQuery {
+            filters: vec![("tags.brand".into(), "ACME".into())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_tag.results.len(), 1);
+    assert_eq!(by_tag.results[0].sku, "ERP-9001");
+    assert_eq!(
+        client.get_product("ERP-9001").await.unwrap().product_id,
+        "P-10001"
+    );
+
+    // 409 CONFLICT names the record that holds the SKU.
+    let again = client
+        .create_product(
+            "prod-new-2",
+            &json!({"sku": "ERP-9001", "name": "Other", "price": "1.00"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Created::Exists {
+            existing_id: "P-10001".into()
+        }
+    );
+
+    let patched = client
+        .patch_product(
+            "P-10001",
+            &json!({"price": "44.00", "tags": {"size": "L"}}),
+            Some(1),
+        )
+        .await
+        .expect("patch at the current version");
+    assert_eq!(patched.version, 2);
+    assert_eq!(patched.price.to_string(), "44.00");
+    assert_eq!(patched.tags["brand"], "acme", "objects merge");
+    assert_eq!(patched.tags["size"], "L");
+    let stale = client
+        .patch_product("P-10001", &json!({"price": "1.00"}), Some(1))
+        .await
+        .unwrap_err();
+    assert!(refused_with(&stale, "PRECONDITION_FAILED"), "{stale:?}");
+    assert!(!stale.is_transient());
+
+    let mut whole = serde_json::to_value(&patched).unwrap();
+    whole["name"] = json!("Torque Wrench XL");
+    whole["tags"] = json!({});
+    let replaced = client
+        .replace_product("P-10001", &whole, Some(2))
+        .await
+        .expect("put");
+    assert_eq!(replaced.version, 3);
+    assert!(replaced.tags.is_empty(), "PUT replaces");
+
+    let bad = client
+        .patch_product("P-10001", &json!({"price": "1.999"}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.field(), Some("price"));
+    let read_only = client
+        .patch_product("P-10001", &json!({"productId": "P-1"}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(read_only.field(), Some("productId"));
+    let missing = client.get_product("P-404").await.unwrap_err();
+    assert!(
+        matches!(missing, ConnectorError::NotFound { .. }),
+        "{missing:?}"
+    );
+    let unknown_filter = client
+        .list_products(&ListQuery {
+            filters: vec![("colour".into(), "red".into())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused_with(&unknown_filter, "BAD_REQUEST"),
+        "{unknown_filter:?}"
+    );
+    let r = sim
+        .raw(reqwest::Method::POST, "/products")
+        .await
+        .header("content-type", "application/json")
+        .body("{\"sku\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "BAD_REQUEST");
+
+    let events = sim.event_types().await;
+    assert_eq!(
+        events,
+        ["product.created", "product.updated", "product.updated"],
+        "one event per change; refused and no-op writes emit nothing"
+    );
+}
+
+/// Moves every customer's `updatedDate` an hour back, as if seeded earlier.
+async fn age_customers(sim: &Sim) {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT customer_id, body FROM sim_clarity_customers WHERE pair_id = $1")
+            .bind(&sim.pair_id)
+            .fetch_all(sim.state.db.pool())
+            .await
+            .unwrap();
+    let old = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for (id, body) in rows {
+        let mut v: Value = serde_json::from_str(&body).unwrap();
+        v["updatedDate"] = json!(old);
+        sqlx::query(
+            "UPDATE sim_clarity_customers SET body = $1 WHERE pair_id = $2 AND customer_id = $3",
+        )
+        .bind(v.to_string())
+        .bind(&sim.pair_id)
+        .bind(id)
+        .execute(sim.state.db.pool())
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn customers_are_unique_by_email_and_read_incrementally() {
+    let sim = spawn_sim().await;
+    age_customers(&sim).await;
+    let client = sim.client();
+    let first: Changes<Customer> = client
+        .changed_since(
+            "/customers",
+            "customerId",
+            &Cursor::default(),
+            &ListQuery::default(),
+        )
+        .await
+        .expect("full read");
+    assert_eq!(first.records.len(), 40);
+    let cursor = first.cursor.clone();
+    let checkpoint = cursor.updated_since.expect("a checkpoint");
+
+    // The overlap re-reads the same versions: nothing new.
+    let nothing: Changes<Customer> = client
+        .changed_since("/customers", "customerId", &cursor, &ListQuery::default())
+        .await
+        .unwrap();
+    assert!(nothing.records.is_empty(), "{:?}", nothing.records);
+    assert_eq!(nothing.cursor, cursor);
+
+    let Created::New(jane) = client
+        .create_customer(
+            "cus-1",
+            &json!({"email": "Jane.Roe@Example.com", "firstName": "Jane"}),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a new customer")
+    };
+    assert_eq!(jane.customer_id, "CUS-6001");
+    let dup = client
+        .create_customer("cus-2", &json!({"email": "jane.roe@example.COM"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        dup,
+        Created::Exists {
+            existing_id: "CUS-6001".into()
+        }
+    );
+    let seeded = first.records[3].customer_id.clone();
+    client
+        .patch_customer(
+            &seeded,
+            &json!({"erpReferences": {"intacct": {"customerId": "C-100"}}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let changed: Changes<Customer> = client
+        .changed_since("/customers", "customerId", &cursor, &ListQuery::default())
+        .await
+        .unwrap();
+    let mut ids: Vec<_> = changed
+        .records
+        .iter()
+        .map(|c| c.customer_id.clone())
+        .collect();
+    ids.sort();
+    let mut want = vec!["CUS-6001".to_owned(), seeded.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(changed.cursor.updated_since > Some(checkpoint));
+    // An order read the same way: every one once, then only what changed.
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 3, PayloadMode::Full)
+        .await
+        .unwrap();
+    let orders: Changes<Order> = client
+        .changed_since(
+            "/orders",
+            "orderId",
+            &Cursor::default(),
+            &ListQuery::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(orders.records.len(), 3);
+    client
+        .patch_order(&ids[1], &json!({"notes": "gift wrap"}))
+        .await
+        .unwrap();
+    let again: Changes<Order> = client
+        .changed_since("/orders", "orderId", &orders.cursor, &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(again.records.len(), 1);
+    assert_eq!(again.records[0].order_id, ids[1]);
+    assert_eq!(again.records[0].version, 2);
+
+    let bad = client
+        .create_customer("cus-3", &json!({"email": "not-an-email"}))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.field(), Some("email"));
+    let by_email = client
+        .list_customers(&ListQuery {
+            filters: vec![("emailContains".into(), "roe@".into())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_email.total_count, 1);
+    assert_eq!(
+        sim.event_types().await,
+        [
+            "customer.created",
+            "customer.updated",
+            "order.created",
+            "order.created",
+            "order.created",
+            "order.updated"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn inventory_levels_are_set_and_adjusted_with_four_decimals() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let levels = client.get_inventory("SKU-1001").await.expect("levels");
+    assert_eq!(levels.locations.len(), 3);
+    let wh1 = levels
+        .locations
+        .iter()
+        .find(|l| l.location_id == "WH1")
+        .unwrap();
+    let all: Vec<InventoryRecord> = client
+        .list_all("/inventory", &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 600, "200 SKUs at 3 locations, 3 pages");
+
+    let level = |q: &str| InventorySet {
+        quantity_on_hand: q.parse().unwrap(),
+        reason: Some("erp_sync".into()),
+        source_ref: Some("intacct:ITEMWAREHOUSEINFO:WH1/SKU-1001".into()),
+    };
+    let set = client
+        .set_inventory("SKU-1001", "WH1", &level("12.3456"), Some(wh1.version))
+        .await
+        .expect("set");
+    assert_eq!(set.quantity_on_hand.to_string(), "12.3456");
+    assert_eq!(set.version, wh1.version + 1);
+    let stale = client
+        .set_inventory("SKU-1001", "WH1", &level("1"), Some(wh1.version))
+        .await
+        .unwrap_err();
+    assert!(refused_with(&stale, "PRECONDITION_FAILED"), "{stale:?}");
+    let fine = client
+        .set_inventory("SKU-1001", "WH1", &level("1.23456"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(fine.field(), Some("quantityOnHand"));
+
+    let adjustment = InventoryAdjustment {
+        sku: "SKU-1001".into(),
+        location_id: "WH1".into(),
+        delta: "-2.5".parse().unwrap(),
+        reason: Some("order".into()),
+        source_ref: Some("sagepro:0001".into()),
+    };
+    let after = client
+        .adjust_inventory("adj-1", &adjustment)
+        .await
+        .expect("adjust");
+    assert_eq!(after.quantity_on_hand.to_string(), "9.8456");
+    let replay = client
+        .adjust_inventory("adj-1", &adjustment)
+        .await
+        .expect("replay");
+    assert_eq!(replay, after, "the same key answers the same");
+    let now = client.get_inventory("SKU-1001").await.unwrap();
+    let wh1 = now
+        .locations
+        .iter()
+        .find(|l| l.location_id == "WH1")
+        .unwrap();
+    assert_eq!(wh1.quantity_on_hand.to_string(), "9.8456", "counted once");
+    let reused = client
+        .adjust_inventory(
+            "adj-1",
+            &InventoryAdjustment {
+                delta: "-1".parse().unwrap(),
+                ..adjustment.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused_with(&reused, "IDEMPOTENCY_KEY_REUSED"),
+        "{reused:?}"
+    );
+    let overdraw = client
+        .adjust_inventory(
+            "adj-2",
+            &InventoryAdjustment {
+                delta: "-100".parse().unwrap(),
+                ..adjustment.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(overdraw.field(), Some("delta"));
+    let no_key = sim
+        .raw(reqwest::Method::POST, "/inventory/adjustments")
+        .await
+        .json(&json!({"sku": "SKU-1001", "locationId": "WH1", "delta": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 400, "the key is required here");
+    assert_eq!(
+        sim.event_types().await,
+        ["inventory.updated", "inventory.updated"]
+    );
+}
+
+async fn shipped_order(sim: &Sim, client: &ClarityClient) -> Order {
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 1, PayloadMode::Full)
+        .await
+        .unwrap();
+    let shipment = client
+        .record_shipment(
+            &format!("ship-{}", ids[0]),
+            &ids[0],
+            &NewShipment {
+                carrier: "UPS".into(),
+                service: Some("Ground".into()),
+                tracking_number: Some("1Z999AA10123456784".into()),
+                tracking_url: None,
+                shipped_date: Some("2024-06-02T15:00:00Z".into()),
+                lines: Vec::new(),
+            },
+        )
+        .await
+        .expect("shipment");
+    assert_eq!(
+        shipment.tracking_number.as_deref(),
+        Some("1Z999AA10123456784")
+    );
+    assert_eq!(
+        client.get_shipment(&shipment.shipment_id).await.unwrap(),
+        shipment
+    );
+    serde_json::from_value(client.get_order(&ids[0]).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn status_and_tracking_are_written_back() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let order = shipped_order(&sim, &client).await;
+    assert_eq!(order.status, "shipped");
+    let listed = client
+        .list_shipments(&ListQuery {
+            filters: vec![("orderId".into(), order.order_id.clone())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.total_count, 1);
+    let stale = client
+        .set_order_status(&order.order_id, "completed", Some(order.version - 1))
+        .await
+        .unwrap_err();
+    assert!(refused_with(&stale, "PRECONDITION_FAILED"), "{stale:?}");
+    let done = client
+        .set_order_status(&order.order_id, "completed", Some(order.version))
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "completed");
+    let cancel = client.cancel_order(&order.order_id).await.unwrap_err();
+    assert!(refused_with(&cancel, "CONFLICT"), "{cancel:?}");
+
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 1, PayloadMode::Full)
+        .await
+        .unwrap();
+    let cancelled = client.cancel_order(&ids[0]).await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(
+        client.cancel_order(&ids[0]).await.unwrap()["version"],
+        cancelled["version"]
+    );
+    let created_since = client
+        .list_orders(&ListQuery {
+            created_date_min: Some(time::OffsetDateTime::now_utc() - time::Duration::minutes(1)),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created_since.total_count, 2);
+    assert_eq!(
+        sim.event_types().await,
+        [
+            "order.created",
+            "shipment.created",
+            "order.updated",
+            "order.updated",
+            "order.created",
+            "order.cancelled"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_return_goes_from_request_to_refund() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let order = shipped_order(&sim, &client).await;
+    let line = &order.line_items[0];
+    let before = client.get_inventory(&line.sku).await.unwrap();
+    let on_hand = |levels: &InventoryLevels| {
+        levels
+            .locations
+            .iter()
+            .find(|l| l.location_id == "WH1")
+            .unwrap()
+            .quantity_on_hand
+    };
+    let rma = NewReturn {
+        order_id: order.order_id.clone(),
+        reason: Some("damaged".into()),
+        lines: vec![ReturnLine {
+            line_id: line.line_id.clone(),
+            sku: Some(line.sku.clone()),
+            quantity: rust_decimal::Decimal::ONE,
+            refund_amount: None,
+            restock: true,
+            condition: Some("opened".into()),
+        }],
+    };
+    let created = client.create_return("rma-1", &rma).await.expect("return");
+    assert_eq!(created.status, "requested");
+    assert_eq!(created.customer_id, order.customer_id);
+    assert_eq!(created.refund_amount, line.line_total / line.quantity);
+    assert_eq!(client.create_return("rma-1", &rma).await.unwrap(), created);
+    let too_many = client
+        .create_return(
+            "rma-2",
+            &NewReturn {
+                lines: vec![ReturnLine {
+                    quantity: line.quantity,
+                    ..rma.lines[0].clone()
+                }],
+                ..rma.clone()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(too_many.field(), Some("lines[0].quantity"));
+    let early = client.receive_return(&created.return_id).await.unwrap_err();
+    assert!(refused_with(&early, "CONFLICT"), "{early:?}");
+    assert_eq!(
+        client
+            .approve_return(&created.return_id)
+            .await
+            .unwrap()
+            .status,
+        "approved"
+    );
+    assert_eq!(
+        client
+            .receive_return(&created.return_id)
+            .await
+            .unwrap()
+            .status,
+        "received"
+    );
+    let after = client.get_inventory(&line.sku).await.unwrap();
+    assert_eq!(
+        on_hand(&after),
+        on_hand(&before) + rust_decimal::Decimal::ONE,
+        "restocked"
+    );
+    let over = client
+        .refund_return(
+            &created.return_id,
+            created.refund_amount + rust_decimal::Decimal::ONE,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(over.field(), Some("amount"));
+    let refunded = client
+        .refund_return(&created.return_id, created.refund_amount)
+        .await
+        .expect("refund");
+    assert_eq!(refunded.status, "refunded");
+    assert!(refunded.refund_transaction_id.is_some());
+    let order_now: Order =
+        serde_json::from_value(client.get_order(&order.order_id).await.unwrap()).unwrap();
+    assert_eq!(order_now.payment_info.status, "partially_refunded");
+    let listed = client
+        .list_returns(&ListQuery {
+            status: vec!["refunded".into()],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.results,
+        vec![client.get_return(&created.return_id).await.unwrap()]
+    );
+    let events = sim.event_types().await;
+    assert_eq!(
+        events[3..],
+        [
+            "return.created",
+            "return.updated",
+            "inventory.updated",
+            "return.updated",
+            "return.refunded",
+            "order.refunded"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn coupons_page_conflict_and_patch() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let first = client
+        .list_coupons(&ListQuery {
+            page_size: Some(1),
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((first.total_count, first.has_more), (2, true));
+    let all: Vec<Coupon> = client
+        .list_all(
+            "/coupons",
+            &ListQuery {
+                page_size: Some(1),
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+    let Created::New(summer) = client
+        .create_coupon(
+            "cpn-1",
+            &json!({"couponCode": "SUMMER5", "type": "fixed_amount", "value": "5.00", "currency": "USD"}),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a new coupon")
+    };
+    assert_eq!(summer.version, 1);
+    assert_eq!(
+        client
+            .create_coupon(
+                "cpn-2",
+                &json!({"couponCode": "summer5", "type": "percent", "value": "5"})
+            )
+            .await
+            .unwrap(),
+        Created::Exists {
+            existing_id: "SUMMER5".into()
+        }
+    );
+    let patched = client
+        .patch_coupon("summer5", &json!({"active": false}), Some(1))
+        .await
+        .unwrap();
+    assert!(!patched.active);
+    assert_eq!(patched.version, 2);
+    let inactive = client
+        .list_coupons(&ListQuery {
+            filters: vec![("active".into(), "false".into())],
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(inactive.results, vec![patched]);
+    let bad = client
+        .patch_coupon("SUMMER5", &json!({"type": "percent", "value": "150"}), None)
+        .await
+        .unwrap_err();
+    assert_eq!(bad.field(), Some("value"));
+    assert_eq!(
+        sim.event_types().await,
+        ["coupon.created", "coupon.updated"]
+    );
+}
+
+#[tokio::test]
+async fn new_resources_are_delivered_as_signed_webhooks() {
+    let sim = spawn_sim().await;
+    let mut receiver = spawn_receiver(0).await;
+    let client = sim.client();
+    let sub = client
+        .register_webhook(&receiver.url, &["product.updated", "customer.created"])
+        .await
+        .unwrap();
+    client
+        .patch_product("P-1001", &json!({"status": "inactive"}), None)
+        .await
+        .unwrap();
+    client
+        .create_customer("c-1", &json!({"email": "hook@example.com"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        clarity::dispatch_due(&sim.state, &DispatcherConfig::default())
+            .await
+            .unwrap(),
+        2
+    );
+    let mut types = Vec::new();
+    for _ in 0..2 {
+        let (headers, body) = receiver.next().await;
+        signature::verify(
+            headers[signature::SIGNATURE_HEADER].to_str().unwrap(),
+            &body,
+            &[sub.secret.expose_secret()],
+            now_unix(),
+            300,
+        )
+        .expect("signed");
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        if event["type"] == "product.updated" {
+            assert_eq!(event["previousAttributes"], json!({"status": "active"}));
+            assert_eq!(event["data"]["object"]["version"], 2);
+        }
+        types.push(event["type"].as_str().unwrap().to_owned());
+    }
+    types.sort();
+    assert_eq!(types, ["customer.created", "product.updated"]);
+}
+
+#[tokio::test]
+async fn a_capture_announces_order_paid() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    // Find an order paid on terms (authorized), placing more if needed.
+    let mut authorized = None;
+    for _ in 0..20 {
+        let ids = clarity::create_orders(&sim.state, &sim.pair_id, 5, PayloadMode::Full)
+            .await
+            .unwrap();
+        for id in ids {
+            let o = client.get_order(&id).await.unwrap();
+            if o["paymentInfo"]["status"] == "authorized" {
+                authorized = Some(id);
+            }
+        }
+        if authorized.is_some() {
+            break;
+        }
+    }
+    let id = authorized.expect("an order on terms");
+    let url = format!("{}/__sim/orders/{id}/capture", sim.store_url());
+    let paid: Value = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["paymentInfo"]["status"], "captured");
+    let again: Value = reqwest::Client::new()
+        .post(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["version"], paid["version"],
+        "capturing twice changes nothing"
+    );
+    let events = sim.event_types().await;
+    assert_eq!(events.iter().filter(|e| *e == "order.paid").count(), 1);
+    assert_eq!(events.last().map(String::as_str), Some("order.paid"));
+}
+
+#[tokio::test]
+async fn each_scripted_fault_is_its_error_class() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    client
+        .test_connection()
+        .await
+        .expect("a cached token first");
+    let everything = ListQuery::default();
+    let list = || client.list_orders(&everything);
+
+    // Two 503s, then the store answers again.
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Unavailable,
+            count: 2,
+        }],
+        ..FaultSettings::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let e = list().await.unwrap_err();
+        assert!(
+            matches!(e, ConnectorError::Server { status: 503, .. }),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+    }
+    list().await.expect("recovered");
+
+    type Expect = fn(&ConnectorError) -> bool;
+    let cases: Vec<(FaultKind, Expect)> = vec![
+        (FaultKind::ServerError, |e| {
+            matches!(e, ConnectorError::Server { status: 500, .. })
+        }),
+        (FaultKind::GatewayTimeout, |e| {
+            matches!(e, ConnectorError::Server { status: 504, .. })
+        }),
+        (
+            FaultKind::RateLimited,
+            |e| matches!(e, ConnectorError::RateLimited { retry_after: Some(d), .. } if *d == Duration::from_secs(1)),
+        ),
+        (FaultKind::ConcurrencyLimit, |e| {
+            matches!(e, ConnectorError::RateLimited { .. })
+        }),
+        (FaultKind::RecordLocked, |e| {
+            matches!(e, ConnectorError::RateLimited { .. })
+        }),
+        (
+            FaultKind::Validation,
+            |e| matches!(e, ConnectorError::Validation { field: Some(f), .. } if f == "customer.email"),
+        ),
+        (FaultKind::NotFound, |e| {
+            matches!(e, ConnectorError::NotFound { .. })
+        }),
+        (FaultKind::Reset, |e| {
+            e.is_transient() && !matches!(e, ConnectorError::Server { .. })
+        }),
+    ];
+    for (kind, expected) in cases {
+        sim.set_faults(FaultSettings {
+            script: vec![ScriptedFault {
+                fault: kind,
+                count: 1,
+            }],
+            ..FaultSettings::default()
+        })
+        .await;
+        let e = list().await.unwrap_err();
+        assert!(expected(&e), "{kind:?} gave {e:?}");
+        list()
+            .await
+            .unwrap_or_else(|e| panic!("after {kind:?}: {e:?}"));
+    }
+
+    // One 401: the client takes a new token and the retry succeeds.
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Unauthorized,
+            count: 1,
+        }],
+        ..FaultSettings::default()
+    })
+    .await;
+    let before = sim.meter.calls();
+    list().await.expect("a 401 costs one new token");
+    assert_eq!(sim.meter.calls() - before, 3, "401, token, retry");
+
+    // A refused token request is an authentication error in OAuth's shape.
+    let fresh = sim.client();
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Unauthorized,
+            count: 1,
+        }],
+        ..FaultSettings::default()
+    })
+    .await;
+    let e = fresh.test_connection().await.unwrap_err();
+    assert!(
+        matches!(&e, ConnectorError::Auth { message, .. } if message.contains("invalid_client")),
+        "{e:?}"
+    );
+
+    // A held answer is a timeout for the client.
+    let impatient = sim.client_with_timeout(Duration::from_millis(700));
+    impatient.test_connection().await.expect("a token first");
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Timeout,
+            count: 1,
+        }],
+        hang_ms: 1_500,
+        ..FaultSettings::default()
+    })
+    .await;
+    let e = impatient
+        .list_orders(&ListQuery::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::Timeout { .. }), "{e:?}");
+    assert!(e.is_transient());
+}
+
+#[tokio::test]
+async fn a_create_retried_after_a_timeout_creates_one_record() {
+    let sim = spawn_sim().await;
+    let client = sim.client_with_timeout(Duration::from_millis(700));
+    client.test_connection().await.expect("token first");
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Timeout,
+            count: 1,
+        }],
+        hang_ms: 1_500,
+        ..FaultSettings::default()
+    })
+    .await;
+    let body = json!({"email": "retry@example.com", "firstName": "Rita"});
+    let first = client
+        .create_customer("cus-retry-1", &body)
+        .await
+        .unwrap_err();
+    assert!(matches!(first, ConnectorError::Timeout { .. }), "{first:?}");
+    assert!(first.is_transient());
+    let again = client
+        .create_customer("cus-retry-1", &body)
+        .await
+        .expect("the retry");
+    let Created::New(customer) = again else {
+        panic!("the stored answer is replayed, not a conflict: {again:?}")
+    };
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sim_clarity_customers WHERE pair_id = $1 AND email_lower = $2",
+    )
+    .bind(&sim.pair_id)
+    .bind("retry@example.com")
+    .fetch_one(sim.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 1, "one record");
+    assert_eq!(customer.customer_id, "CUS-6001");
+    assert_eq!(
+        sim.event_types().await,
+        ["customer.created"],
+        "and one event"
+    );
+}
+
+#[tokio::test]
+async fn a_second_401_stops_without_a_loop() {
+    // A store that issues tokens and refuses every one of them.
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (t, c) = (tokens.clone(), calls.clone());
+    let app = axum::Router::new()
+        .route(
+            "/oauth/token",
+            axum::routing::post(move || {
+                let t = t.clone();
+                async move {
+                    let n = t.fetch_add(1, Ordering::SeqCst);
+                    axum::Json(json!({"access_token": format!("tok-{n}"), "token_type": "Bearer", "expires_in": 3600}))
+                }
+            }),
+        )
+        .route(
+            "/api/v1/orders/{id}",
+            axum::routing::get(move || {
+                let c = c.clone();
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Bearer error=\"invalid_token\"")],
+                        axum::Json(json!({"type": "t", "title": "Unauthorized", "status": 401, "code": "UNAUTHORIZED"})),
+                    )
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = ClarityClient::new(
+        ClarityConfig::new(&base, "id", SecretString::from("secret".to_owned())),
+        reqwest::Client::new(),
+        Arc::new(connect_jobs::connectors::OpenGate),
+    );
+    let e = client.get_order("CO-1").await.unwrap_err();
+    assert!(matches!(e, ConnectorError::Auth { .. }), "{e:?}");
+    assert_eq!(tokens.load(Ordering::SeqCst), 2, "one refresh");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one retry, then stop");
+}
+
+#[tokio::test]
+async fn the_default_rate_limit_is_120_a_minute_with_headers() {
+    let sim = spawn_sim().await;
+    let token = sim.raw_token().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/orders?pageSize=1", sim.store_url());
+    let started = std::time::Instant::now();
+    let mut ok = 1; // the token call took one
+    let limited = loop {
+        let r = http.get(&url).bearer_auth(&token).send().await.unwrap();
+        if r.status() == 429 {
+            break r;
+        }
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-ratelimit-limit"], "120");
+        assert!(r.headers().contains_key("x-ratelimit-remaining"));
+        assert!(r.headers().contains_key("x-ratelimit-reset"));
+        ok += 1;
+        assert!(ok <= 200, "no 429 after {ok} calls");
+    };
+    // 2 tokens a second come back while the loop runs.
+    let refilled = (started.elapsed().as_secs_f64() * 2.0).ceil() as usize;
+    assert!((120..=120 + refilled).contains(&ok), "429 after {ok} calls");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert_eq!(limited.headers()["x-ratelimit-remaining"], "0");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["status"], 429);
 }

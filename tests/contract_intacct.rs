@@ -1,5 +1,6 @@
 //! Contract tests: the Intacct connector against the Intacct simulator, over real
-//! HTTP on a local port, with a fresh SQLite database per test.
+//! HTTP on a local port, with a fresh database per test (SQLite, or Postgres
+//! with `CONNECT_TEST_BACKEND=postgres`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,13 +28,35 @@ async fn spawn_sim() -> Sim {
     spawn_sim_with(SimConfig::default()).await
 }
 
+/// A fresh SQLite file, or a fresh Postgres database when
+/// `CONNECT_TEST_BACKEND=postgres` (the same switch as the other suites).
+async fn test_db(dir: &tempfile::TempDir) -> Db {
+    let url = if std::env::var("CONNECT_TEST_BACKEND").as_deref() == Ok("postgres") {
+        let admin = std::env::var("CONNECT_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("connect_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("Postgres at {admin} is required: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let (base, _) = admin.rsplit_once('/').expect("database URL");
+        format!("{base}/{name}")
+    } else {
+        format!("sqlite://{}/t.db", dir.path().display())
+    };
+    let db = Db::connect(&url).await.expect("database");
+    db.migrate().await.expect("migrations");
+    db
+}
+
 async fn spawn_sim_with(config: SimConfig) -> Sim {
     connect_jobs::connectors::http::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-        .await
-        .expect("database");
-    db.migrate().await.expect("migrations");
+    let db = test_db(&dir).await;
     let tenant_id = "tnt_contract";
     let pair_id = format!("pair_{}", uuid::Uuid::now_v7().simple());
     let now = connect::db::now_ms();
@@ -690,4 +713,802 @@ async fn unbalanced_journal_entries_are_refused() {
     );
     let (_, body) = sim.post(sim.envelope(false, false, &batch("970.00"))).await;
     assert!(body.contains("<glbatch><RECORDNO>"), "{body}");
+}
+
+// ---------------------------------------------------------------------------
+// The connector's batch, generic writes, reads and error classes
+// ---------------------------------------------------------------------------
+
+use connect::sandbox::{FaultKind, ScriptedFault};
+use connect_jobs::connectors::intacct::functions::text;
+use connect_jobs::connectors::intacct::{
+    ApiFunction, BatchMode, Checkpoint, Object, Record, SoLineUpdate, SoUpdate,
+};
+
+fn rec(v: serde_json::Value) -> Record {
+    serde_json::from_value(v).expect("record json")
+}
+
+fn script(fault: FaultKind) -> FaultSettings {
+    FaultSettings {
+        script: vec![ScriptedFault { fault, count: 1 }],
+        ..FaultSettings::default()
+    }
+}
+
+fn customer(id: &str) -> Record {
+    rec(json!({"CUSTOMERID": id, "NAME": format!("{id} Co"),
+               "DISPLAYCONTACT": {"PRINTAS": format!("{id} Co"), "EMAIL1": "a@example.com"},
+               "TERMNAME": "Net 30", "CURRENCY": "USD"}))
+}
+
+#[tokio::test]
+async fn scripted_session_expiry_is_answered_at_the_authentication_level_and_re_logged_once() {
+    let sim = spawn_sim().await;
+    let (client, meter) = sim.client();
+    client.test_connection().await.expect("session");
+    sim.set_faults(script(FaultKind::SessionExpired)).await;
+    let key = client
+        .create_sales_order("c-1", &order("CO-1"))
+        .await
+        .expect("create after re-login");
+    assert_eq!(key, "Sales Order-CO-1");
+    // sign-in, refused create, sign-in again, create
+    assert_eq!(meter.calls(), 4);
+
+    // The raw answer: control success, authentication failure, no result.
+    client.test_connection().await.expect("session");
+    sim.set_faults(script(FaultKind::SessionExpired)).await;
+    let body = format!(
+        "<request><control><senderid>{}</senderid><password>{}</password><controlid>x</controlid>\
+         <uniqueid>false</uniqueid><dtdversion>3.0</dtdversion></control><operation><authentication>\
+         <sessionid>whatever..</sessionid></authentication><content><function controlid=\"r\"><readByName>\
+         <object>ITEM</object><keys>SKU-1001</keys><fields>ITEMID</fields></readByName></function></content>\
+         </operation></request>",
+        sim.creds.intacct_sender_id, sim.creds.intacct_sender_password
+    );
+    let (_, body) = sim.post(body).await;
+    let r = WireResponse::from_xml(&body).expect("response");
+    let op = r.operation.expect("operation");
+    assert_eq!(
+        op.authentication.status,
+        connect_jobs::connectors::intacct::wire::Status::Failure
+    );
+    assert!(op.result.is_empty());
+    assert!(
+        op.errormessage
+            .unwrap()
+            .joined()
+            .contains("Invalid session")
+    );
+}
+
+#[tokio::test]
+async fn clock_based_session_expiry_signs_in_again() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = Arc::new(AtomicI64::new(connect::db::now_ms()));
+    let c = clock.clone();
+    let sim = spawn_sim_with(SimConfig {
+        session_ttl: Duration::from_secs(600),
+        clock: Arc::new(move || c.load(Ordering::SeqCst)),
+        ..SimConfig::default()
+    })
+    .await;
+    let (client, meter) = sim.client();
+    client
+        .create_sales_order("c-1", &order("CO-1"))
+        .await
+        .expect("first");
+    assert_eq!(meter.calls(), 2);
+    // Within the sliding window the session holds.
+    clock.fetch_add(500_000, Ordering::SeqCst);
+    client
+        .create_sales_order("c-2", &order("CO-2"))
+        .await
+        .expect("second");
+    assert_eq!(meter.calls(), 3);
+    // Past it, the simulator refuses the session and the client signs in again.
+    clock.fetch_add(601_000, Ordering::SeqCst);
+    client
+        .create_sales_order("c-3", &order("CO-3"))
+        .await
+        .expect("third");
+    assert_eq!(meter.calls(), 6);
+    assert_eq!(sim.orders().await.len(), 3);
+}
+
+#[tokio::test]
+async fn scripted_unauthorized_is_a_permanent_auth_error() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    client.test_connection().await.expect("session");
+    sim.set_faults(script(FaultKind::Unauthorized)).await;
+    match client.create_sales_order("c-1", &order("CO-1")).await {
+        Err(e @ ConnectorError::Auth { .. }) => assert!(!e.is_transient(), "{e}"),
+        other => panic!("expected Auth, got {other:?}"),
+    }
+    assert!(sim.orders().await.is_empty());
+    // A login block is refused at the authentication level.
+    sim.set_faults(script(FaultKind::Unauthorized)).await;
+    match client.test_connection().await {
+        Err(ConnectorError::Auth { message, .. }) => {
+            assert!(
+                message.contains("Sign-in information is incorrect"),
+                "{message}"
+            )
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn scripted_validation_and_not_found_fail_the_first_function_only() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    client.test_connection().await.expect("session");
+
+    sim.set_faults(script(FaultKind::Validation)).await;
+    let batch = [
+        ApiFunction::create("cust-a", Object::Customer, &customer("C-A")),
+        ApiFunction::create("cust-b", Object::Customer, &customer("C-B")),
+    ];
+    let out = client
+        .batch(&batch, BatchMode::default())
+        .await
+        .expect("batch");
+    match &out[0] {
+        Err(e @ ConnectorError::Validation { message, .. }) => {
+            assert!(!e.is_transient());
+            // The field the simulator picked is one we sent, and the message says which.
+            let field = e.field().expect("a field");
+            assert!(customer("C-A").contains_key(field), "{e}");
+            assert!(message.starts_with("CUSTOMER C-A: "), "{message}");
+            assert!(
+                message.contains(&format!("Correct {field}")),
+                "correction kept: {message}"
+            );
+        }
+        other => panic!("expected Validation, got {other:?}"),
+    }
+    assert!(out[1].is_ok(), "{:?}", out[1]);
+
+    // An order's validation names the line field.
+    sim.set_faults(script(FaultKind::Validation)).await;
+    let e = client
+        .create_sales_order("c-v", &order("CO-V"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("sotransitems[0].quantity"), "{e}");
+
+    sim.set_faults(script(FaultKind::NotFound)).await;
+    let e = client
+        .update(
+            "upd-b",
+            Object::Customer,
+            &rec(json!({"CUSTOMERID": "C-B", "NAME": "B2"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::NotFound { .. }), "{e:?}");
+    assert!(!e.is_transient());
+    assert!(e.to_string().contains("C-B"), "{e}");
+
+    sim.set_faults(script(FaultKind::RecordLocked)).await;
+    let e = client
+        .update(
+            "upd-b2",
+            Object::Customer,
+            &rec(json!({"CUSTOMERID": "C-B", "NAME": "B2"})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ConnectorError::RecordLocked { .. }) && e.is_transient(),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn scripted_rate_and_concurrency_limits_are_transient_with_retry_after() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    client.test_connection().await.expect("session");
+    for (fault, concurrency) in [
+        (FaultKind::RateLimited, false),
+        (FaultKind::ConcurrencyLimit, true),
+    ] {
+        sim.set_faults(script(fault)).await;
+        let e = client
+            .read_by_name("ITEM", &["SKU-1001".into()], &["ITEMID"])
+            .await
+            .unwrap_err();
+        assert!(e.is_transient(), "{e:?}");
+        match e {
+            ConnectorError::RateLimited { retry_after, .. } if !concurrency => {
+                assert_eq!(retry_after, Some(Duration::from_secs(1)))
+            }
+            ConnectorError::ConcurrencyLimit { retry_after, .. } if concurrency => {
+                assert_eq!(retry_after, Some(Duration::from_secs(1)))
+            }
+            other => panic!("{fault:?}: {other:?}"),
+        }
+    }
+    // The script is used up: the next call goes through.
+    assert_eq!(
+        client
+            .read_by_name("ITEM", &["SKU-1001".into()], &["ITEMID"])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_batch_sends_many_functions_in_one_request() {
+    let sim = spawn_sim().await;
+    let (client, meter) = sim.client();
+    client.test_connection().await.expect("session");
+    let functions: Vec<ApiFunction> = (0..10)
+        .map(|i| ApiFunction::create_sales_order(&format!("b-{i}"), &order(&format!("CO-B{i}"))))
+        .collect();
+    let out = client
+        .batch(&functions, BatchMode::default())
+        .await
+        .expect("batch");
+    assert_eq!(meter.calls(), 2, "one sign-in, one request");
+    let keys: Vec<String> = out
+        .into_iter()
+        .map(|r| r.expect("ok").key.unwrap())
+        .collect();
+    assert_eq!(keys[9], "Sales Order-CO-B9");
+    assert_eq!(sim.orders().await.len(), 10);
+
+    // Sent again (an unknown outcome), every function is resolved, nothing doubles.
+    let again = client
+        .batch(&functions, BatchMode::default())
+        .await
+        .expect("repeat");
+    for (r, k) in again.iter().zip(&keys) {
+        let done = r.as_ref().expect("resolved");
+        assert!(done.already_processed);
+        assert_eq!(done.key.as_ref(), Some(k));
+    }
+    assert_eq!(sim.orders().await.len(), 10);
+
+    // Over the cap, nothing is sent.
+    let calls = meter.calls();
+    let many: Vec<ApiFunction> = (0..101)
+        .map(|i| {
+            ApiFunction::read_by_name(&format!("r-{i}"), "ITEM", &["SKU-1001".into()], "ITEMID")
+        })
+        .collect();
+    let e = client.batch(&many, BatchMode::default()).await.unwrap_err();
+    assert_eq!(e.field(), Some("content.function"));
+    assert_eq!(meter.calls(), calls);
+}
+
+#[tokio::test]
+async fn a_transaction_batch_rolls_back_as_a_whole() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let mut bad = order("CO-T");
+    bad.sotransitems[0].itemid = "SKU-0".into();
+    let functions = [
+        ApiFunction::create("t-cust", Object::Customer, &customer("C-T")),
+        ApiFunction::create_sales_order("t-order", &bad),
+    ];
+    let out = client
+        .batch(&functions, BatchMode { transaction: true })
+        .await
+        .expect("batch");
+    match &out[0] {
+        Err(ConnectorError::Refused { message, .. }) => {
+            assert!(message.contains("rolled back"), "{message}");
+            assert!(message.contains("t-order"), "{message}");
+        }
+        other => panic!("expected Refused (aborted), got {other:?}"),
+    }
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.field(), Some("sotransitems[0].itemid"), "{e}");
+    assert!(
+        client
+            .read_by_name("CUSTOMER", &["C-T".into()], &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The rolled-back control ids are free again.
+    let mut good = bad.clone();
+    good.sotransitems[0].itemid = "SKU-1001".into();
+    let functions = [
+        ApiFunction::create("t-cust", Object::Customer, &customer("C-T")),
+        ApiFunction::create_sales_order("t-order", &good),
+    ];
+    let out = client
+        .batch(&functions, BatchMode { transaction: true })
+        .await
+        .expect("batch");
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+}
+
+#[tokio::test]
+async fn a_duplicate_control_id_is_refused_and_resolved_to_the_first_record() {
+    let sim = spawn_sim().await;
+    let create = "<function controlid=\"dup-1\"><create><CLASS><CLASSID>CL-D</CLASSID><NAME>D</NAME></CLASS></create></function>";
+    let (_, body) = sim.post(sim.envelope(true, false, create)).await;
+    assert_eq!(
+        results(&body)[0].child_text("status"),
+        Some("success"),
+        "{body}"
+    );
+    let (_, body) = sim.post(sim.envelope(true, false, create)).await;
+    assert_eq!(
+        results(&body)[0].child_text("status"),
+        Some("failure"),
+        "{body}"
+    );
+    assert!(
+        body.contains("control ID &apos;dup-1&apos; has already been processed"),
+        "{body}"
+    );
+
+    let (client, _) = sim.client();
+    let first = client
+        .create("dup-2", Object::Customer, &customer("C-D"))
+        .await
+        .expect("first");
+    let again = client
+        .create("dup-2", Object::Customer, &customer("C-D"))
+        .await
+        .expect("again");
+    assert_eq!(first, again);
+    assert_eq!(first.id.as_deref(), Some("C-D"));
+    assert_eq!(
+        client
+            .read_by_name("CUSTOMER", &["C-D".into()], &["CUSTOMERID"])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_idempotent_create_retried_after_a_timeout_creates_one_record() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let client = client.with_request_timeout(Duration::from_millis(400));
+    client.test_connection().await.expect("session");
+    let batch = rec(
+        json!({"JOURNAL": "GJ", "BATCH_DATE": "06/01/2024", "BATCH_TITLE": "Settlement",
+        "REFERENCENO": "SETTLE-T", "ENTRIES": {"GLENTRY": [
+            {"ACCOUNTNO": "1010", "TR_TYPE": "1", "TRX_AMOUNT": "970.00", "LOCATION": "US-EAST"},
+            {"ACCOUNTNO": "6150", "TR_TYPE": "1", "TRX_AMOUNT": "30.00", "LOCATION": "US-EAST"},
+            {"ACCOUNTNO": "1210", "TR_TYPE": "-1", "TRX_AMOUNT": "1000.00", "LOCATION": "US-EAST"}]}}),
+    );
+    sim.set_faults(FaultSettings {
+        script: vec![ScriptedFault {
+            fault: FaultKind::Timeout,
+            count: 1,
+        }],
+        hang_ms: 1500,
+        ..FaultSettings::default()
+    })
+    .await;
+    let e = client
+        .create("gl-settle-t", Object::GlBatch, &batch)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::Timeout { .. }), "{e:?}");
+    let created = client
+        .create("gl-settle-t", Object::GlBatch, &batch)
+        .await
+        .expect("retry");
+    let found = client
+        .read_by_query(
+            "GLBATCH",
+            &["RECORDNO", "REFERENCENO"],
+            "REFERENCENO = 'SETTLE-T'",
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(text(&found[0], "RECORDNO"), Some(created.recordno));
+}
+
+#[tokio::test]
+async fn generic_create_update_delete_for_every_writable_object() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let cases: Vec<(Object, Record, Record)> = vec![
+        (
+            Object::Customer,
+            customer("C-G"),
+            rec(json!({"CUSTOMERID": "C-G", "NAME": "Renamed"})),
+        ),
+        (
+            Object::Contact,
+            rec(json!({"CONTACTNAME": "C-G Ship", "PRINTAS": "C-G Ship",
+            "MAILADDRESS": {"ADDRESS1": "1 Main St", "CITY": "Austin"}})),
+            rec(json!({"CONTACTNAME": "C-G Ship", "EMAIL1": "ship@example.com"})),
+        ),
+        (
+            Object::Item,
+            rec(
+                json!({"ITEMID": "SKU-G", "NAME": "G", "ITEMTYPE": "Non-Inventory", "BASEPRICE": "5.00"}),
+            ),
+            rec(json!({"ITEMID": "SKU-G", "BASEPRICE": "6.00"})),
+        ),
+        (
+            Object::Location,
+            rec(json!({"LOCATIONID": "LOC-G", "NAME": "G", "PARENTID": "US-EAST"})),
+            rec(json!({"LOCATIONID": "LOC-G", "NAME": "G2"})),
+        ),
+        (
+            Object::Department,
+            rec(json!({"DEPARTMENTID": "DEP-G", "TITLE": "G"})),
+            rec(json!({"DEPARTMENTID": "DEP-G", "TITLE": "G2"})),
+        ),
+        (
+            Object::Class,
+            rec(json!({"CLASSID": "CL-G", "NAME": "G"})),
+            rec(json!({"CLASSID": "CL-G", "NAME": "G2"})),
+        ),
+        (
+            Object::Project,
+            rec(json!({"PROJECTID": "P-G", "NAME": "G", "PROJECTCATEGORY": "Contract"})),
+            rec(json!({"PROJECTID": "P-G", "PROJECTSTATUS": "Completed"})),
+        ),
+        (
+            Object::Warehouse,
+            rec(json!({"WAREHOUSEID": "WH-G", "NAME": "G", "LOCATIONID": "US-WEST"})),
+            rec(json!({"WAREHOUSEID": "WH-G", "NAME": "G2"})),
+        ),
+        (
+            Object::GlBatch,
+            rec(
+                json!({"JOURNAL": "GJ", "BATCH_DATE": "06/01/2024", "BATCH_TITLE": "G",
+            "REFERENCENO": "GL-G", "ENTRIES": {"GLENTRY": [
+                {"ACCOUNTNO": "1010", "TR_TYPE": "1", "TRX_AMOUNT": "10.00", "LOCATION": "US-EAST"},
+                {"ACCOUNTNO": "4000", "TR_TYPE": "-1", "TRX_AMOUNT": "10.00", "LOCATION": "US-EAST"}]}}),
+            ),
+            rec(json!({"BATCH_TITLE": "G2"})),
+        ),
+    ];
+    for (object, fields, mut change) in cases {
+        let created = client
+            .create(&format!("{object}-create"), object, &fields)
+            .await
+            .unwrap_or_else(|e| panic!("{object} create: {e}"));
+        if object.id_field().is_none() {
+            change.insert("RECORDNO".into(), created.recordno.clone().into());
+        }
+        let updated = client
+            .update(&format!("{object}-update"), object, &change)
+            .await
+            .unwrap_or_else(|e| panic!("{object} update: {e}"));
+        assert_eq!(updated.recordno, created.recordno, "{object}");
+        let read = client
+            .read(
+                object.as_str(),
+                std::slice::from_ref(&created.recordno),
+                &[],
+            )
+            .await
+            .unwrap();
+        let (k, v) = change
+            .iter()
+            .find(|(k, _)| *k != "RECORDNO" && Some(k.as_str()) != object.id_field())
+            .unwrap();
+        assert_eq!(read[0].get(k), Some(v), "{object}: {k}");
+        client
+            .delete(
+                &format!("{object}-delete"),
+                object,
+                std::slice::from_ref(&created.recordno),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{object} delete: {e}"));
+        assert!(
+            client
+                .read(object.as_str(), &[created.recordno], &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // A business failure names the record and the field, description2 included.
+    let e = client
+        .create("gl-bad", Object::GlBatch, &rec(json!({"JOURNAL": "GJ", "BATCH_DATE": "06/01/2024",
+            "BATCH_TITLE": "Bad", "REFERENCENO": "GL-BAD", "ENTRIES": {"GLENTRY": [
+                {"ACCOUNTNO": "1010", "TR_TYPE": "1", "TRX_AMOUNT": "10.00", "LOCATION": "US-EAST"},
+                {"ACCOUNTNO": "9999", "TR_TYPE": "-1", "TRX_AMOUNT": "10.00", "LOCATION": "US-EAST"}]}})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("ENTRIES.GLENTRY[1].ACCOUNTNO"), "{e}");
+    assert!(e.to_string().contains("GLBATCH GL-BAD: "), "{e}");
+    let e = client
+        .delete("del-missing", Object::Class, &["999999".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::NotFound { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn payments_apply_once_and_deleting_them_gives_the_balance_back() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let mut invoice = order("INV-P");
+    invoice.transactiontype = "Sales Invoice".into();
+    let key = client
+        .create_sales_order("inv-p", &invoice)
+        .await
+        .expect("invoice");
+    let doc = client
+        .read_by_query(
+            "SODOCUMENT",
+            &["DOCID", "PRRECORDKEY", "TOTAL"],
+            &format!("DOCID = '{key}'"),
+            10,
+        )
+        .await
+        .unwrap();
+    let ar = text(&doc[0], "PRRECORDKEY").expect("AR record");
+    let due = |client: IntacctClient, ar: String| async move {
+        let r = client
+            .read("ARINVOICE", &[ar], &["TOTALDUE", "TOTALPAID"])
+            .await
+            .unwrap();
+        (
+            text(&r[0], "TOTALDUE").unwrap(),
+            text(&r[0], "TOTALPAID").unwrap(),
+        )
+    };
+    assert_eq!(due(client.clone(), ar.clone()).await.0, "48.18");
+    let payment = rec(
+        json!({"FINANCIALENTITY": "BOA-CHK", "PAYMENTMETHOD": "PayPal",
+        "CUSTOMERID": "CUS-5001", "DOCNUMBER": "ch_1", "RECEIPTDATE": "06/01/2024",
+        "ARPYMTDETAILS": {"ARPYMTDETAIL": [{"RECORDKEY": ar, "TRX_PAYMENTAMOUNT": "20.005"}]}}),
+    );
+    let p = client
+        .create("pay-1", Object::ArPayment, &payment)
+        .await
+        .expect("PayPal is a method");
+    assert_eq!(
+        due(client.clone(), ar.clone()).await,
+        ("28.17".into(), "20.01".into())
+    );
+    client
+        .update(
+            "pay-1-upd",
+            Object::ArPayment,
+            &rec(json!({"RECORDNO": p.recordno, "DOCNUMBER": "ch_1b"})),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        due(client.clone(), ar.clone()).await.0,
+        "28.17",
+        "an update does not pay twice"
+    );
+    client
+        .delete(
+            "pay-1-del",
+            Object::ArPayment,
+            std::slice::from_ref(&p.recordno),
+        )
+        .await
+        .expect("delete");
+    assert_eq!(
+        due(client.clone(), ar.clone()).await,
+        ("48.18".into(), "0.00".into())
+    );
+    let mut over = payment.clone();
+    over["ARPYMTDETAILS"]["ARPYMTDETAIL"][0]["TRX_PAYMENTAMOUNT"] = json!("99.00");
+    let e = client
+        .create("pay-2", Object::ArPayment, &over)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.field(),
+        Some("ARPYMTDETAILS.ARPYMTDETAIL[0].TRX_PAYMENTAMOUNT"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn reads_page_to_the_end() {
+    let sim = spawn_sim().await;
+    let (client, meter) = sim.client();
+    let items = client
+        .read_by_query("ITEM", &["ITEMID", "BASEPRICE"], "ITEMID LIKE 'SKU-1%'", 75)
+        .await
+        .expect("readByQuery");
+    assert_eq!(items.len(), 200);
+    assert_eq!(text(&items[199], "ITEMID").as_deref(), Some("SKU-1200"));
+    assert_eq!(meter.calls(), 1 + 3, "sign-in, readByQuery, 2 × readMore");
+
+    let q: connect_jobs::connectors::intacct::wire::Query = quick_xml::de::from_str(
+        "<query><object>ITEM</object><select><field>RECORDNO</field><field>ITEMID</field></select>\
+         <orderby><order><field>RECORDNO</field><ascending/></order></orderby><pagesize>30</pagesize></query>",
+    )
+    .unwrap();
+    let rows = client.query_all(q).await.expect("query");
+    let ids: std::collections::BTreeSet<_> =
+        rows.iter().filter_map(|r| text(r, "ITEMID")).collect();
+    assert_eq!((rows.len(), ids.len()), (200, 200));
+
+    let recordnos: Vec<String> = rows.iter().filter_map(|r| text(r, "RECORDNO")).collect();
+    let before = meter.calls();
+    let read = client
+        .read("ITEM", &recordnos[..150], &["ITEMID"])
+        .await
+        .expect("read");
+    assert_eq!(read.len(), 150);
+    assert_eq!(meter.calls(), before + 1, "two read functions, one request");
+
+    // Codes in readByQuery strings (spec §5.2, §6.1, §6.3).
+    assert_eq!(
+        client
+            .read_by_query("ITEM", &["ITEMID"], "ITEMTYPE = 'I' AND STATUS = 'T'", 1000)
+            .await
+            .unwrap()
+            .len(),
+        200
+    );
+    client
+        .create_sales_order("o-1", &order("CO-S1"))
+        .await
+        .unwrap();
+    let pending = client
+        .read_by_query("SODOCUMENT", &["DOCID", "STATE"], "STATE = 'O'", 100)
+        .await
+        .unwrap();
+    assert_eq!(text(&pending[0], "STATE").as_deref(), Some("Pending"));
+    assert!(
+        client
+            .read_by_query("SODOCUMENT", &["DOCID"], "STATE = 'D'", 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Out-of-range pages are refused before anything is sent.
+    assert_eq!(
+        client
+            .read_by_query("ITEM", &[], "", 1001)
+            .await
+            .unwrap_err()
+            .field(),
+        Some("pagesize")
+    );
+}
+
+#[tokio::test]
+async fn sales_orders_update_by_line_and_closed_ones_are_refused() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let key = client
+        .create_sales_order("o-u", &order("CO-U"))
+        .await
+        .unwrap();
+    let update = SoUpdate {
+        message: Some("rush".into()),
+        lines: vec![SoLineUpdate { line_num: 1, memo: Some("gift wrap".into()), quantity: Some("3".into()), ..Default::default() }],
+        add_lines: vec![serde_json::from_value(json!({"itemid": "SKU-1002", "quantity": "1", "price": "10.00", "locationid": "US-EAST"})).unwrap()],
+        ..Default::default()
+    };
+    assert_eq!(
+        client
+            .update_sales_order("o-u-1", &key, &update)
+            .await
+            .unwrap(),
+        key
+    );
+    let o = &sim.orders().await[0];
+    assert_eq!(o["lines"][0]["MEMO"], "gift wrap");
+    assert_eq!(o["lines"][1]["ITEMID"], "SKU-1002");
+    // 3 × 19.99 + 10.00 + 3.20 + 5.00
+    assert_eq!(o["TOTAL"], "78.17");
+
+    let bad = SoUpdate {
+        lines: vec![SoLineUpdate {
+            line_num: 2,
+            quantity: Some("-1".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let e = client
+        .update_sales_order("o-u-2", &key, &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(e.field(), Some("updatesotransitems[1].quantity"), "{e}");
+
+    client
+        .update_sales_order(
+            "o-u-3",
+            &key,
+            &SoUpdate {
+                state: Some("Closed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let e = client
+        .update_sales_order(
+            "o-u-4",
+            &key,
+            &SoUpdate {
+                message: Some("late".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ConnectorError::Validation { .. }) && e.to_string().contains("Closed"),
+        "{e:?}"
+    );
+    let e = client
+        .update_sales_order("o-u-5", "Sales Order-NOPE", &update)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ConnectorError::NotFound { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn inventory_levels_and_modified_since() {
+    let sim = spawn_sim().await;
+    let (client, _) = sim.client();
+    let levels = client
+        .inventory_levels(
+            &["SKU-1001".into(), "SKU-1002".into()],
+            &["ONHAND", "ONORDER", "ONHOLD"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(levels.len(), 6);
+    client
+        .create_sales_order("o-i", &order("CO-I"))
+        .await
+        .unwrap();
+    let levels = client
+        .inventory_levels(&["SKU-1001".into()], &["ONHOLD"])
+        .await
+        .unwrap();
+    let wh1 = levels.iter().find(|l| l.warehouse_id == "WH1").unwrap();
+    assert_eq!(
+        wh1.quantities[0],
+        ("ONHOLD".to_owned(), rust_decimal::Decimal::from(2))
+    );
+
+    let (all, cp) = client
+        .modified_since("CUSTOMER", &["CUSTOMERID"], &Checkpoint::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 40);
+    // Nothing changed: the overlap window brings the same rows back, all dropped.
+    let (none, cp) = client
+        .modified_since("CUSTOMER", &["CUSTOMERID"], &cp)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client
+        .update(
+            "c-upd",
+            Object::Customer,
+            &rec(json!({"CUSTOMERID": "CUS-5007", "NAME": "Changed"})),
+        )
+        .await
+        .unwrap();
+    let (changed, _) = client
+        .modified_since("CUSTOMER", &["CUSTOMERID", "NAME"], &cp)
+        .await
+        .unwrap();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(text(&changed[0], "NAME").as_deref(), Some("Changed"));
 }

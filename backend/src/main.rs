@@ -82,6 +82,11 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     let url = app.state().public_url.clone();
     match role {
         Role::Worker => println!("Clarity Connect workers running"),
+        Role::Sandbox => {
+            let creds = connect::sandbox::standalone::ensure(&app.state().db).await?;
+            println!("Clarity Connect simulators listening on {url}");
+            println!("{}", connect::sandbox::standalone::describe(&creds, &url));
+        }
         _ => println!("Clarity Connect listening on {url}"),
     }
     let shutdown = CancellationToken::new();

@@ -1,7 +1,7 @@
 //! Clarity Connect data plane.
 pub mod connectors;
-pub mod flows;
 pub mod egress;
+pub mod flows;
 pub mod limits;
 pub mod mapping;
 pub mod queue;

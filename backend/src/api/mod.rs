@@ -66,10 +66,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin::tenants))
         .routes(routes!(admin::suspend))
         .routes(routes!(admin::resume))
-        .routes(routes!(
-            admin::private_targets,
-            admin::allow_private_target
-        ))
+        .routes(routes!(admin::private_targets, admin::allow_private_target))
         .routes(routes!(admin::withdraw_private_target))
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);

@@ -65,15 +65,19 @@ pub const ENTITIES: [(&str, &str); 2] = [
     ("US-WEST", "Clarity Demo West"),
 ];
 
-pub const GL_ACCOUNTS: [(&str, &str); 8] = [
+/// GL accounts, including the ones the Intacct spec's examples post to (1010
+/// net deposit, 1210 undeposited clearing, 6150 processor fees, 4000 sales).
+pub const GL_ACCOUNTS: [(&str, &str); 10] = [
     ("1000", "Cash - Operating"),
     ("1010", "Undeposited Funds"),
     ("1200", "Accounts Receivable"),
+    ("1210", "Undeposited Funds Clearing"),
     ("1400", "Inventory"),
     ("2200", "Sales Tax Payable"),
     ("4000", "Product Sales"),
     ("4100", "Shipping Income"),
     ("4900", "Sales Discounts"),
+    ("6150", "Merchant Processing Fees"),
 ];
 
 pub const PAYMENT_METHODS: [&str; 5] = ["Credit Card", "EFT", "Check", "Cash", "PayPal"];

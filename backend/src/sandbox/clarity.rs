@@ -2,8 +2,11 @@
 //! sandbox pair, under `/sandbox/clarity/{pair_id}/…`:
 //!
 //! - `POST /oauth/token`: client credentials (Basic or form), tokens valid 3600 s.
-//! - `/api/v1/*` behind bearer tokens and scopes: orders ([`orders`]), webhook
-//!   subscriptions ([`webhooks`]) and the store's other resources ([`resources`]).
+//! - `/api/v1/*` behind bearer tokens and scopes: orders ([`orders`]),
+//!   shipments, returns, inventory, and the JSON documents that share one
+//!   create/replace/patch path in [`docs`] (products, customers, coupons);
+//!   lists follow the Phoenix conventions ([`query`]); POSTs honour
+//!   `Idempotency-Key` ([`idempotency`]); webhook subscriptions ([`webhooks`]).
 //! - A persistent webhook outbox worked by [`spawn_dispatcher`], signing each
 //!   delivery with `connect_jobs::connectors::clarity::signature`.
 //! - Admin routes under `/__sim/` (not faulted, not authenticated: the sandbox
@@ -13,9 +16,17 @@
 //! do: answer 500/503 or 429 in Clarity's problem shape, or do the work and
 //! then hold the answer (a timeout whose write happened).
 
+mod coupons;
+mod customers;
+mod docs;
+mod idempotency;
+mod inventory;
 mod orders;
-mod resources;
+mod products;
+mod query;
+mod returns;
 mod seed;
+mod shipments;
 mod webhooks;
 pub use webhooks::signing_secret;
 
@@ -25,7 +36,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use connect_jobs::connectors::clarity::wire::{Problem, ProblemField};
 use sha2::Digest;
@@ -64,45 +75,70 @@ pub fn router(state: SandboxState) -> Router {
         )
         .route(
             "/{pair_id}/api/v1/orders/{order_id}/shipments",
-            post(resources::create_shipment),
+            post(shipments::create),
         )
-        .route(
-            "/{pair_id}/api/v1/shipments",
-            get(resources::list_shipments),
-        )
+        .route("/{pair_id}/api/v1/shipments", get(shipments::list))
         .route(
             "/{pair_id}/api/v1/shipments/{shipment_id}",
-            get(resources::get_shipment),
+            get(shipments::get_one),
         )
-        .route("/{pair_id}/api/v1/products", get(resources::list_products))
+        .route(
+            "/{pair_id}/api/v1/products",
+            get(products::list).post(products::create),
+        )
         .route(
             "/{pair_id}/api/v1/products/{product_id}",
-            get(resources::get_product),
+            get(products::get_one)
+                .put(products::put)
+                .patch(products::patch),
         )
         .route(
             "/{pair_id}/api/v1/customers",
-            get(resources::list_customers),
+            get(customers::list).post(customers::create),
         )
         .route(
             "/{pair_id}/api/v1/customers/{customer_id}",
-            get(resources::get_customer),
+            get(customers::get_one)
+                .put(customers::put)
+                .patch(customers::patch),
         )
+        .route("/{pair_id}/api/v1/inventory", get(inventory::list))
         .route(
-            "/{pair_id}/api/v1/inventory",
-            get(resources::list_inventory),
+            "/{pair_id}/api/v1/inventory/adjustments",
+            post(inventory::adjust),
         )
-        .route(
-            "/{pair_id}/api/v1/inventory/{sku}",
-            get(resources::get_inventory),
-        )
+        .route("/{pair_id}/api/v1/inventory/{sku}", get(inventory::get_one))
         .route(
             "/{pair_id}/api/v1/inventory/{sku}/locations/{location_id}",
-            axum::routing::put(resources::put_inventory),
+            put(inventory::put),
         )
-        .route("/{pair_id}/api/v1/coupons", get(resources::list_coupons))
+        .route(
+            "/{pair_id}/api/v1/returns",
+            get(returns::list).post(returns::create),
+        )
+        .route(
+            "/{pair_id}/api/v1/returns/{return_id}",
+            get(returns::get_one),
+        )
+        .route(
+            "/{pair_id}/api/v1/returns/{return_id}/approve",
+            post(returns::approve),
+        )
+        .route(
+            "/{pair_id}/api/v1/returns/{return_id}/receive",
+            post(returns::receive),
+        )
+        .route(
+            "/{pair_id}/api/v1/returns/{return_id}/refund",
+            post(returns::refund),
+        )
+        .route(
+            "/{pair_id}/api/v1/coupons",
+            get(coupons::list).post(coupons::create),
+        )
         .route(
             "/{pair_id}/api/v1/coupons/{code}",
-            get(resources::get_coupon),
+            get(coupons::get_one).patch(coupons::patch),
         )
         .route(
             "/{pair_id}/api/v1/webhooks",
@@ -131,6 +167,10 @@ pub fn router(state: SandboxState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), fault_gate));
     let admin = Router::new()
         .route("/{pair_id}/__sim/orders", post(orders::sim_orders))
+        .route(
+            "/{pair_id}/__sim/orders/{order_id}/capture",
+            post(orders::sim_capture),
+        )
         .route("/{pair_id}/__sim/webhook-log", get(webhooks::webhook_log));
     api.merge(admin).with_state(state)
 }
@@ -302,6 +342,7 @@ async fn fault_gate(
     next: Next,
 ) -> Response {
     let pair_id = params.get("pair_id").cloned().unwrap_or_default();
+    let token_call = request.uri().path().ends_with("/oauth/token");
     let fate = state
         .faults
         .before_call(
@@ -336,6 +377,20 @@ async fn fault_gate(
             kind: FaultKind::Reset,
             ..
         } => super::faults::reset_response(),
+        FaultDecision::Scripted { kind, .. } if token_call => match kind {
+            // The token endpoint speaks OAuth (RFC 6749 §5.2), not problem+json.
+            FaultKind::Unauthorized | FaultKind::SessionExpired => oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication failed (injected fault)",
+            ),
+            FaultKind::Validation => oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the request is malformed (injected fault)",
+            ),
+            _ => scripted_error(kind).into_response(),
+        },
         FaultDecision::Scripted { kind, .. } => scripted_error(kind).into_response(),
     };
     super::faults::quota_headers(response.headers_mut(), fate.quota);
@@ -383,10 +438,15 @@ fn scripted_error(kind: FaultKind) -> ApiError {
         .with_header(header::RETRY_AFTER, "1".to_owned()),
         FaultKind::SessionExpired => ApiError::unauthorized("the access token has expired"),
         FaultKind::Unauthorized => ApiError::unauthorized("the access token is not valid"),
-        FaultKind::RecordLocked => ApiError::conflict(
+        // Clarity has no record locks; its one "busy, come back" answer is
+        // the idempotency guard's (spec §6).
+        FaultKind::RecordLocked => ApiError::new(
+            StatusCode::CONFLICT,
+            "IDEMPOTENCY_IN_PROGRESS",
+            "Request in progress",
             "the resource is being modified by another request; retry",
-            None,
-        ),
+        )
+        .with_header(header::RETRY_AFTER, "1".to_owned()),
         FaultKind::Validation => ApiError::validation(
             "customer.email",
             "invalid_format",
@@ -405,6 +465,24 @@ fn scripted_error(kind: FaultKind) -> ApiError {
 // ---------------------------------------------------------------------------
 // OAuth 2.0 client credentials
 
+/// An RFC 6749 §5.2 error answer of the token endpoint.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut r = (
+        status,
+        Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"clarity\""),
+        );
+    }
+    r
+}
+
 /// `POST /oauth/token` (spec §1).
 async fn token(
     State(state): State<SandboxState>,
@@ -412,22 +490,6 @@ async fn token(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let oauth_error = |status: StatusCode, error: &str, description: &str| {
-        let mut r = (
-            status,
-            Json(serde_json::json!({"error": error, "error_description": description})),
-        )
-            .into_response();
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"clarity\""),
-            );
-        }
-        r
-    };
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
@@ -682,6 +744,18 @@ impl ListParams {
 
     pub(crate) fn one(&self, key: &str) -> Option<&str> {
         self.all(key).into_iter().next()
+    }
+
+    /// Every (lower-cased key, value), in the order given.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Sets `key` when the query did not.
+    pub(crate) fn set_default(&mut self, key: &str, value: &str) {
+        if self.one(key).is_none() {
+            self.values.push((key.to_lowercase(), value.to_owned()));
+        }
     }
 
     /// `pageSize` (default 50, at most 200) and 0-based `pageIndex`.

@@ -11,6 +11,7 @@ pub mod clarity;
 pub mod faults;
 pub mod intacct;
 pub mod sagepro;
+pub mod standalone;
 
 use std::sync::Arc;
 

@@ -61,6 +61,15 @@ pub enum ConnectorError {
         status: u16,
         message: String,
     },
+    /// The peer is up but cannot serve now (e.g. Sage Pro's agent during a
+    /// reindex: 503 with Retry-After).
+    #[error("{system}: unavailable ({status}): {message}")]
+    Unavailable {
+        system: System,
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("{system}: rate limited")]
     RateLimited {
         system: System,
@@ -108,6 +117,7 @@ impl ConnectorError {
                 ErrorClass::Transient { retry_after: None }
             }
             RateLimited { retry_after, .. }
+            | Unavailable { retry_after, .. }
             | ConcurrencyLimit { retry_after, .. }
             | RecordLocked { retry_after, .. } => ErrorClass::Transient {
                 retry_after: *retry_after,
@@ -141,6 +151,7 @@ impl ConnectorError {
             | Connect { system, .. }
             | Server { system, .. }
             | RateLimited { system, .. }
+            | Unavailable { system, .. }
             | ConcurrencyLimit { system, .. }
             | SessionExpired { system }
             | RecordLocked { system, .. }

@@ -44,11 +44,12 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
             Bind::Int(1),
             Bind::Text(body.to_string()),
             Bind::Int(now),
+            Bind::Int(now),
         ]);
     }
     insert_rows(
         conn,
-        "sim_clarity_products (pair_id, product_id, sku, status, version, body, updated_at)",
+        "sim_clarity_products (pair_id, product_id, sku, status, version, body, updated_at, created_at)",
         rows,
     )
     .await?;
@@ -86,11 +87,12 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
             Bind::Int(1),
             Bind::Text(body.to_string()),
             Bind::Int(now),
+            Bind::Int(now),
         ]);
     }
     insert_rows(
         conn,
-        "sim_clarity_customers (pair_id, customer_id, email_lower, status, version, body, updated_at)",
+        "sim_clarity_customers (pair_id, customer_id, email_lower, status, version, body, updated_at, created_at)",
         rows,
     )
     .await?;
@@ -106,7 +108,7 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
                 Bind::Text(pair_id.to_owned()),
                 Bind::Text(p.sku.clone()),
                 Bind::Text(wh.intacct_id.to_owned()),
-                Bind::Int(on_hand),
+                Bind::Int(on_hand * super::inventory::E4),
                 Bind::Int(0),
                 Bind::Int(1),
                 Bind::Int(1),
@@ -116,7 +118,7 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
     }
     insert_rows(
         conn,
-        "sim_clarity_inventory (pair_id, sku, location_id, on_hand, reserved, backorderable, version, updated_at)",
+        "sim_clarity_inventory (pair_id, sku, location_id, on_hand_e4, reserved_e4, backorderable, version, updated_at)",
         rows,
     )
     .await?;
@@ -126,7 +128,7 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
         let body = serde_json::json!({
             "couponCode": code, "type": "percent", "value": pct.to_string(), "currency": null,
             "startsAt": stamp, "endsAt": null, "usageLimit": null, "timesUsed": 0, "active": true,
-            "appliesToSkus": [], "updatedDate": stamp,
+            "appliesToSkus": [], "version": 1, "createdDate": stamp, "updatedDate": stamp,
         });
         rows.push(vec![
             Bind::Text(pair_id.to_owned()),
@@ -134,11 +136,13 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
             Bind::Text(body.to_string()),
             Bind::Int(0),
             Bind::Int(now),
+            Bind::Int(now),
+            Bind::Int(1),
         ]);
     }
     insert_rows(
         conn,
-        "sim_clarity_coupons (pair_id, code_lower, body, times_used, updated_at)",
+        "sim_clarity_coupons (pair_id, code_lower, body, times_used, updated_at, created_at, version)",
         rows,
     )
     .await?;

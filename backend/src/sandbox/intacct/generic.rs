@@ -11,9 +11,12 @@ use sqlx::AnyConnection;
 
 use super::objects::{self, ObjectDef};
 use super::query::{self, Expr, lookup};
-use super::sales::{CURRENCIES, INVALID_REFERENCE, INVALID_VALUE, REQUIRED_FIELD, decimal, money};
+use super::sales::{
+    CURRENCIES, INVALID_REFERENCE, INVALID_VALUE, REQUIRED_FIELD, UNBALANCED, decimal, money,
+};
 use super::store::{self, NewRecord, Pushdown, Record, ResultSet};
 use super::{Ctx, Done, Fail, FnError, FnResult};
+use crate::sandbox::catalog;
 
 const QUERY_FAILED: &str = "Query Failed";
 
@@ -232,7 +235,8 @@ pub async fn read_by_query(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Eleme
             &format!("The query could not be parsed: {}.", e.0),
             "Use the readByQuery syntax, e.g. WHENMODIFIED >= '06/01/2024 09:55:00' AND STATUS = 'active'.",
         )
-    })?;
+    })?
+    .decode_legacy_codes(def.name);
     let docparid = docparid_filter(def, call.child_text("docparid"));
     let records = matching(ctx, conn, def, &expr, docparid, false).await?;
     let total = records.len();
@@ -242,26 +246,24 @@ pub async fn read_by_query(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Eleme
         .map(|r| project(r, &fields, &def.name.to_ascii_lowercase()))
         .collect();
     let remaining = total - first.len();
-    let mut attrs = vec![
+    // Every readByQuery gives a resultId (spec §5.1), the last page included;
+    // a readMore past the end answers an empty page with numremaining 0.
+    let result_id = format!("{}", uuid::Uuid::now_v7().simple());
+    let rs = ResultSet {
+        object: def.name.to_owned(),
+        fields: fields.clone(),
+        recordnos: records.iter().map(|r| r.recordno).collect(),
+        position: first.len(),
+        pagesize,
+    };
+    let expires = ctx.now + ctx.sim.config.result_set_ttl.as_millis() as i64;
+    store::save_result_set(conn, &result_id, ctx.pair_id, &rs, expires).await?;
+    let attrs = vec![
         ("count", first.len().to_string()),
         ("totalcount", total.to_string()),
         ("numremaining", remaining.to_string()),
+        ("resultId", result_id),
     ];
-    if remaining > 0 {
-        let result_id = format!("{}", uuid::Uuid::now_v7().simple());
-        let rs = ResultSet {
-            object: def.name.to_owned(),
-            fields: fields.clone(),
-            recordnos: records.iter().map(|r| r.recordno).collect(),
-            position: first.len(),
-            pagesize,
-        };
-        let expires = ctx.now + ctx.sim.config.result_set_ttl.as_millis() as i64;
-        store::save_result_set(conn, &result_id, ctx.pair_id, &rs, expires).await?;
-        attrs.push(("resultId", result_id));
-    } else {
-        attrs.push(("resultId", String::new()));
-    }
     // Now and then, drop cursors nobody finished.
     if rand::random_range(0..50) == 0 {
         store::purge_result_sets(conn, ctx.now).await?;
@@ -308,14 +310,7 @@ pub async fn read_more(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) 
         ("count", els.len().to_string()),
         ("totalcount", rs.recordnos.len().to_string()),
         ("numremaining", remaining.to_string()),
-        (
-            "resultId",
-            if remaining > 0 {
-                result_id.to_owned()
-            } else {
-                String::new()
-            },
-        ),
+        ("resultId", result_id.to_owned()),
     ];
     Ok(Done {
         elements: vec![data(&tag, &attrs, els)],
@@ -839,7 +834,7 @@ async fn validate_gl_batch(
     }
     if debits != credits {
         return Err(Fail::new(
-            "SIM_UNBALANCED",
+            UNBALANCED,
             "Unbalanced journal entry",
             &format!(
                 "Debits ({}) do not equal credits ({}).",
@@ -873,13 +868,20 @@ async fn validate_payment(
     fields: &mut Map<String, Value>,
 ) -> Result<(), FnError> {
     let method = lookup(fields, "PAYMENTMETHOD").unwrap_or_default();
-    if !PAYMENT_METHODS.contains(&method.as_str()) {
+    // The spec's methods plus the ones the sandbox company set up (the
+    // catalog's, e.g. PayPal): real companies map theirs via configuration.
+    let known = PAYMENT_METHODS
+        .iter()
+        .chain(catalog::PAYMENT_METHODS.iter())
+        .any(|m| *m == method);
+    if !known {
         return Err(Fail::new(
             INVALID_VALUE,
             "Invalid payment method",
             &format!(
-                "PAYMENTMETHOD '{method}' must be one of {}.",
-                PAYMENT_METHODS.join(", ")
+                "PAYMENTMETHOD '{method}' must be one of {}, {}.",
+                PAYMENT_METHODS.join(", "),
+                catalog::PAYMENT_METHODS.join(", ")
             ),
             "",
         )
@@ -918,27 +920,59 @@ async fn validate_payment(
             .into());
         }
     }
-    let details: Vec<Map<String, Value>> = entries_of(fields, "ARPYMTDETAILS", "ARPYMTDETAIL")
+    let total: Decimal = payment_lines(fields)?.iter().map(|(_, _, a)| *a).sum();
+    if lookup(fields, "AMOUNTTOPAY").is_none() {
+        fields.insert("AMOUNTTOPAY".into(), Value::String(money(total)));
+    }
+    let state = if lookup(fields, "ACTION").as_deref() == Some("Draft") {
+        "Draft"
+    } else {
+        "Complete"
+    };
+    fields.insert("STATE".into(), Value::String(state.into()));
+    Ok(())
+}
+
+/// The lines of a payment: `(line number, invoice RECORDNO, amount rounded to 2)`.
+fn payment_lines(fields: &Map<String, Value>) -> Result<Vec<(usize, String, Decimal)>, Fail> {
+    entries_of(fields, "ARPYMTDETAILS", "ARPYMTDETAIL")
         .into_iter()
-        .cloned()
-        .collect();
-    let mut total = Decimal::ZERO;
-    for (i, d) in details.iter().enumerate() {
-        let n = i + 1;
-        let key = lookup(d, "RECORDKEY").unwrap_or_default();
-        let Some(amount) = lookup(d, "TRX_PAYMENTAMOUNT")
-            .and_then(|a| decimal(&a))
-            .map(|a| a.round_dp(2))
-            .filter(|a| *a > Decimal::ZERO)
-        else {
-            return Err(Fail::new(
-                INVALID_VALUE,
-                "Invalid amount",
-                &format!("Line {n}: TRX_PAYMENTAMOUNT must be a positive number."),
-                "",
-            )
-            .into());
-        };
+        .enumerate()
+        .map(|(i, d)| {
+            let n = i + 1;
+            // Rounded to 2 decimals the commercial way (spec §6.5, §10).
+            let amount = lookup(d, "TRX_PAYMENTAMOUNT")
+                .and_then(|a| decimal(&a))
+                .map(|a| {
+                    a.round_dp_with_strategy(
+                        2,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    )
+                })
+                .filter(|a| *a > Decimal::ZERO)
+                .ok_or_else(|| {
+                    Fail::new(
+                        INVALID_VALUE,
+                        "Invalid amount",
+                        &format!("Line {n}: TRX_PAYMENTAMOUNT must be a positive number."),
+                        "",
+                    )
+                })?;
+            Ok((n, lookup(d, "RECORDKEY").unwrap_or_default(), amount))
+        })
+        .collect()
+}
+
+/// Applies a payment's lines to its invoices (`sign` 1), or takes them back
+/// (`sign` -1: the payment is updated or deleted). Applying refuses to pay
+/// more than an invoice's balance.
+async fn apply_payment(
+    ctx: &Ctx<'_>,
+    conn: &mut AnyConnection,
+    fields: &Map<String, Value>,
+    sign: i64,
+) -> Result<(), FnError> {
+    for (n, key, amount) in payment_lines(fields)? {
         let invoice = match key.parse::<i64>() {
             Ok(no) => store::by_recordnos(conn, ctx.pair_id, "ARINVOICE", &[no])
                 .await?
@@ -947,6 +981,9 @@ async fn validate_payment(
             Err(_) => None,
         };
         let Some(mut invoice) = invoice else {
+            if sign < 0 {
+                continue; // the invoice went away (e.g. re-posted): nothing to take back
+            }
             return Err(Fail::new(
                 INVALID_REFERENCE,
                 "Invalid invoice",
@@ -958,12 +995,12 @@ async fn validate_payment(
         let due = lookup(&invoice.fields, "TOTALDUE")
             .and_then(|v| decimal(&v))
             .unwrap_or_default();
-        if amount > due {
+        if sign > 0 && amount > due {
             return Err(Fail::new(
                 INVALID_VALUE,
                 "Overpayment",
                 &format!(
-                    "Line {n}: payment {} exceeds the amount due {} on invoice {key}.",
+                    "Line {n}: TRX_PAYMENTAMOUNT {} exceeds the amount due {} on invoice {key}.",
                     money(amount),
                     money(due)
                 ),
@@ -971,28 +1008,28 @@ async fn validate_payment(
             )
             .into());
         }
+        let delta = amount * Decimal::from(sign);
         let paid = lookup(&invoice.fields, "TOTALPAID")
             .and_then(|v| decimal(&v))
             .unwrap_or_default()
-            + amount;
-        let left = due - amount;
+            + delta;
+        let left = due - delta;
         invoice
             .fields
             .insert("TOTALPAID".into(), Value::String(money(paid)));
         invoice
             .fields
             .insert("TOTALDUE".into(), Value::String(money(left)));
-        invoice.fields.insert(
-            "STATE".into(),
-            Value::String(
-                if left.is_zero() {
-                    "Paid"
-                } else {
-                    "Partially Paid"
-                }
-                .into(),
-            ),
-        );
+        let state = if left.is_zero() {
+            "Paid"
+        } else if paid.is_zero() {
+            "Posted"
+        } else {
+            "Partially Paid"
+        };
+        invoice
+            .fields
+            .insert("STATE".into(), Value::String(state.into()));
         let reference = lookup(&invoice.fields, "DOCNUMBER");
         store::update(
             conn,
@@ -1003,17 +1040,7 @@ async fn validate_payment(
             ctx.now,
         )
         .await?;
-        total += amount;
     }
-    if lookup(fields, "AMOUNTTOPAY").is_none() {
-        fields.insert("AMOUNTTOPAY".into(), Value::String(money(total)));
-    }
-    let state = if lookup(fields, "ACTION").as_deref() == Some("Draft") {
-        "Draft"
-    } else {
-        "Complete"
-    };
-    fields.insert("STATE".into(), Value::String(state.into()));
     Ok(())
 }
 
@@ -1053,6 +1080,9 @@ pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         let mut fields = upper_keys(obj.to_json());
         fields.remove("RECORDNO");
         validate(ctx, conn, def, &mut fields).await?;
+        if def.name == "ARPYMT" {
+            apply_payment(ctx, conn, &fields, 1).await?;
+        }
         let object_id = match def.id_field {
             Some(f) => {
                 let id = lookup(&fields, f).unwrap_or_default();
@@ -1169,6 +1199,12 @@ pub async fn update(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         let mut fields = record.fields.clone();
         merge(&mut fields, changes);
         validate(ctx, conn, def, &mut fields).await?;
+        // A payment's lines move invoice balances once: take the old ones back
+        // and apply the new ones (the same lines net to nothing).
+        if def.name == "ARPYMT" {
+            apply_payment(ctx, conn, &record.fields, -1).await?;
+            apply_payment(ctx, conn, &fields, 1).await?;
+        }
         record.fields = fields;
         let reference = def.reference_field.and_then(|f| lookup(&record.fields, f));
         store::update(conn, ctx.pair_id, def.name, &mut record, reference, ctx.now).await?;
@@ -1209,6 +1245,14 @@ pub async fn delete(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
                 "",
             )
         })?;
+        if def.name == "ARPYMT"
+            && let Some(p) = store::by_recordnos(conn, ctx.pair_id, def.name, &[no])
+                .await?
+                .into_iter()
+                .next()
+        {
+            apply_payment(ctx, conn, &p.fields, -1).await?;
+        }
         if !store::delete(conn, ctx.pair_id, def.name, no).await? {
             return Err(Fail::new(
                 INVALID_REFERENCE,

@@ -20,10 +20,17 @@
 //! - The company is multi-entity (US-EAST, US-WEST): an order line without
 //!   `locationid` fails, unless the session is entity-level, in which case the
 //!   line takes the session's entity.
-//! - Business failures use placeholder error numbers prefixed `SIM_` (the real
-//!   ones are undocumented) and messages that name the field and the value.
+//! - Business failures use the spec's error numbers where it gives one
+//!   (BL01001973 duplicate, XL03000010 unknown field, `Query Failed`, XL03000009
+//!   rollback) and placeholders prefixed `SIM_` where the real ones are
+//!   undocumented, with messages that name the field and the value.
+//! - An unknown function element fails DTD validation: a control-level
+//!   XL03000003 (spec §7), so nothing runs.
+//! - Scripted faults that need the request read are answered where Intacct
+//!   answers them ([`faults_in_place`]).
 //! - `Timeout` faults do the work and commit, then hold the answer.
 
+mod faults_in_place;
 pub mod generic;
 pub mod objects;
 pub mod query;
@@ -392,6 +399,26 @@ fn detail(errorno: &str, description: &str, description2: &str, correction: &str
     }
 }
 
+/// The control-level refusal of a sender (spec §7: XL03000006).
+fn sender_refused() -> ErrorDetail {
+    detail(
+        errno::NOT_AUTHORIZED,
+        "Invalid Web Services Authorization",
+        "Incorrect Intacct XML Partner ID or password.",
+        "Check the Web Services sender ID and password.",
+    )
+}
+
+/// The authentication-level refusal of a login block (spec §7: XL03000006).
+fn sign_in_incorrect() -> ErrorDetail {
+    detail(
+        errno::NOT_AUTHORIZED,
+        "",
+        "Sign-in information is incorrect",
+        "Check the company ID, user ID and password.",
+    )
+}
+
 fn xml_error(description2: &str) -> ErrorDetail {
     detail(
         errno::XML_ERROR,
@@ -444,15 +471,6 @@ async fn handle_with_fault(
     body: &[u8],
     fault: Option<FaultKind>,
 ) -> Response {
-    // Until each kind is answered in its place, the request is refused whole.
-    if let Some(kind) = fault {
-        return gateway_error(
-            StatusCode::OK,
-            errno::XML_ERROR,
-            &format!("injected fault {}", kind.as_str()),
-            None,
-        );
-    }
     let gateway_xml_error = |msg: &str| {
         gateway_error(
             StatusCode::OK,
@@ -501,12 +519,7 @@ async fn handle_with_fault(
         c.intacct_sender_id == control.senderid && c.intacct_sender_password == control.password
     });
     let Some(creds) = creds.filter(|_| sender_ok) else {
-        return echo.failure(detail(
-            errno::NOT_AUTHORIZED,
-            "",
-            "Incorrect Intacct XML Partner ID or password.",
-            "Check the Web Services sender ID and password.",
-        ));
+        return echo.failure(sender_refused());
     };
 
     // The operation and its functions.
@@ -564,9 +577,35 @@ async fn handle_with_fault(
         ));
     }
 
+    // Scripted faults that act on the envelope (see [`faults_in_place`]).
+    match fault {
+        Some(FaultKind::Unauthorized) if auth_el.find("login").is_none() => {
+            return echo.failure(sender_refused());
+        }
+        Some(FaultKind::SessionExpired) => {
+            if let Err(e) = expire_sessions(sim.db(), pair_id).await {
+                return internal(e);
+            }
+        }
+        _ => {}
+    }
+
     // Authentication (spec §3): a login block or a session id.
     let now = sim.now();
-    let auth = match authenticate(sim, pair_id, &creds, auth_el, now).await {
+    let auth = if fault == Some(FaultKind::Unauthorized) {
+        Err(AuthError::Refused {
+            auth: Auth {
+                user_id: String::new(),
+                company_id: String::new(),
+                location_id: String::new(),
+                session_timeout: None,
+            },
+            error: sign_in_incorrect(),
+        })
+    } else {
+        authenticate(sim, pair_id, &creds, auth_el, now).await
+    };
+    let auth = match auth {
         Ok(a) => a,
         Err(AuthError::Db(e)) => return internal(e),
         Err(AuthError::Xml(msg)) => return echo.failure(xml_error(&msg)),
@@ -590,7 +629,21 @@ async fn handle_with_fault(
             Err(e) => return internal(e),
         }
     } else {
-        match run_functions(sim, pair_id, &auth, &echo, &functions, transaction, now).await {
+        let injected = fault.and_then(|k| faults_in_place::function_failure(k, functions[0].1));
+        match run_functions(
+            sim,
+            pair_id,
+            &auth,
+            &echo,
+            &functions,
+            Run {
+                transaction,
+                injected,
+            },
+            now,
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => return internal(e),
         }
@@ -703,12 +756,7 @@ async fn authenticate(
             if !ok {
                 return Err(AuthError::Refused {
                     auth,
-                    error: detail(
-                        errno::NOT_AUTHORIZED,
-                        "",
-                        "Sign-in information is incorrect",
-                        "Check the company ID, user ID and password.",
-                    ),
+                    error: sign_in_incorrect(),
                 });
             }
             if !location.is_empty() && !is_entity(sim, pair_id, &location).await? {
@@ -838,6 +886,13 @@ fn duplicate_control_id(controlid: &str) -> Fail {
     )
 }
 
+/// How a request's functions run: as one transaction or not, and with the
+/// first one failed by a scripted fault.
+struct Run {
+    transaction: bool,
+    injected: Option<Fail>,
+}
+
 /// Runs the functions one by one (each in its own database transaction), or all
 /// in one transaction with `transaction="true"` (spec §4).
 async fn run_functions(
@@ -846,9 +901,13 @@ async fn run_functions(
     auth: &Auth,
     echo: &ControlEcho,
     functions: &[(String, &Element)],
-    transaction: bool,
+    run: Run,
     now: i64,
 ) -> Result<Vec<Element>, sqlx::Error> {
+    let Run {
+        transaction,
+        injected,
+    } = run;
     let location = (!auth.location_id.is_empty()).then_some(auth.location_id.as_str());
     let ctx = Ctx {
         sim,
@@ -865,7 +924,11 @@ async fn run_functions(
         let mut done: Vec<(usize, Done)> = Vec::new();
         let mut failed: Option<(usize, Fail)> = None;
         for (i, (controlid, call)) in functions.iter().enumerate() {
-            match run_one(&ctx, &mut tx, echo, controlid, call).await {
+            let outcome = match (&injected, i) {
+                (Some(f), 0) => Err(FnError::Fail(f.clone())),
+                _ => run_one(&ctx, &mut tx, echo, controlid, call).await,
+            };
+            match outcome {
                 Ok(d) => done.push((i, d)),
                 Err(FnError::Fail(f)) => {
                     failed = Some((i, f));
@@ -904,9 +967,12 @@ async fn run_functions(
             }
         }
     } else {
+        let mut injected = injected;
         for (controlid, call) in functions {
             let write = echo.uniqueid || WRITE_FUNCTIONS.contains(&call.name.as_str());
-            let outcome = if write {
+            let outcome = if let Some(f) = injected.take() {
+                Err(FnError::Fail(f))
+            } else if write {
                 let mut tx = sim.db().begin_write().await?;
                 match run_one(&ctx, &mut tx, echo, controlid, call).await {
                     Ok(d) => {

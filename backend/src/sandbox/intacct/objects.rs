@@ -161,6 +161,14 @@ pub const OBJECTS: &[ObjectDef] = &[
         writable: true,
     },
     ObjectDef {
+        name: "TAXDETAIL",
+        id_field: Some("DETAILID"),
+        required: &[],
+        fields: &["DETAILID", "DESCRIPTION", "VALUE", "TAXTYPE", "STATUS"],
+        reference_field: None,
+        writable: false,
+    },
+    ObjectDef {
         name: "ARTERM",
         id_field: Some("NAME"),
         required: &["NAME"],

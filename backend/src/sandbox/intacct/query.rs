@@ -60,6 +60,82 @@ pub enum Expr {
     },
 }
 
+/// The one-letter codes `readByQuery` strings use for some fields (spec §5.2,
+/// §6.1, §6.3), and the values records hold.
+fn legacy_code(object: &str, field: &str, code: &str) -> Option<&'static str> {
+    let table: &[(&str, &str)] = match (object, field.to_ascii_uppercase().as_str()) {
+        ("SODOCUMENT", "STATE") => &[
+            ("S", "Submitted"),
+            ("A", "Approved"),
+            ("X", "Partially Approved"),
+            ("R", "Declined"),
+            ("I", "Draft"),
+            ("O", "Pending"),
+            ("D", "Closed"),
+            ("G", "In Progress"),
+            ("C", "Converted"),
+            ("P", "Partially Converted"),
+        ],
+        ("ITEM", "ITEMTYPE") => &[
+            ("I", "Inventory"),
+            ("NI", "Non-Inventory"),
+            ("NP", "Non-Inventory (Purchase only)"),
+            ("NS", "Non-Inventory (Sales only)"),
+            ("K", "Kit"),
+            ("SK", "Stockable Kit"),
+        ],
+        (_, "STATUS") => &[("T", "active"), ("F", "inactive")],
+        _ => return None,
+    };
+    table
+        .iter()
+        .find(|(c, _)| *c == code.trim())
+        .map(|(_, v)| *v)
+}
+
+impl Expr {
+    /// Rewrites the codes a `readByQuery` string uses (`STATE = 'O'`,
+    /// `ITEMTYPE = 'I'`, `STATUS = 'T'`) into the values records hold. Values that
+    /// are not codes stay as written.
+    pub fn decode_legacy_codes(self, object: &str) -> Expr {
+        let decode = |field: &str, v: String| -> String {
+            legacy_code(object, field, &v)
+                .map(str::to_owned)
+                .unwrap_or(v)
+        };
+        match self {
+            Expr::And(v) => Expr::And(
+                v.into_iter()
+                    .map(|e| e.decode_legacy_codes(object))
+                    .collect(),
+            ),
+            Expr::Or(v) => Expr::Or(
+                v.into_iter()
+                    .map(|e| e.decode_legacy_codes(object))
+                    .collect(),
+            ),
+            Expr::Not(e) => Expr::Not(Box::new(e.decode_legacy_codes(object))),
+            Expr::Compare { field, op, value } => {
+                let value = decode(&field, value);
+                Expr::Compare { field, op, value }
+            }
+            Expr::In {
+                field,
+                values,
+                negated,
+            } => {
+                let values = values.into_iter().map(|v| decode(&field, v)).collect();
+                Expr::In {
+                    field,
+                    values,
+                    negated,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 /// A query the simulator cannot run, with the text to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError(pub String);

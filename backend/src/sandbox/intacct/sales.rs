@@ -28,6 +28,8 @@ pub const SODOCUMENT: &str = "SODOCUMENT";
 pub const INVALID_REFERENCE: &str = "SIM_INVALID_REFERENCE";
 pub const REQUIRED_FIELD: &str = "SIM_REQUIRED_FIELD";
 pub const INVALID_VALUE: &str = "SIM_INVALID_VALUE";
+pub const RECORD_LOCKED: &str = "SIM_RECORD_LOCKED";
+pub const UNBALANCED: &str = "SIM_UNBALANCED";
 
 /// The company's transaction definitions (spec §12: configuration).
 pub struct Definition {
@@ -670,6 +672,20 @@ pub async fn update(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         )
         .into());
     };
+    // Closed and converted documents are final (spec §6.1 states).
+    let current = lookup(&doc.fields, "STATE").unwrap_or_default();
+    if matches!(current.as_str(), "Closed" | "Converted") {
+        return Err(Fail::new(
+            INVALID_VALUE,
+            "Transaction closed",
+            &format!("Transaction '{key}' is {current} and cannot be updated (state)."),
+            "Only open transactions (Draft, Pending) can be changed.",
+        )
+        .into());
+    }
+    if let Some(term) = call.non_empty("termname") {
+        check_ref(ctx, conn, "ARTERM", term, "Term", None).await?;
+    }
     let header = [
         ("referenceno", &["PONUMBER", "REFERENCENO"][..]),
         ("customerponumber", &["CUSTOMERPONUMBER"]),
@@ -713,6 +729,12 @@ pub async fn update(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         .unwrap_or_default();
     if let Some(updates) = call.find("updatesotransitems") {
         for u in &updates.children {
+            // A `<sotransitem>` here adds a line after the existing ones.
+            if u.name.eq_ignore_ascii_case("sotransitem") {
+                let n = entries.len() + 1;
+                entries.push(Value::Object(new_line(ctx, conn, key, n, u).await?));
+                continue;
+            }
             let line_num: usize = u
                 .attr_value("line_num")
                 .and_then(|n| n.trim().parse().ok())
@@ -809,6 +831,90 @@ pub async fn update(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         elements: vec![Element::leaf("key", key)],
         usage: 1,
     })
+}
+
+/// A line added by `update_sotransaction`, checked like a created one.
+async fn new_line(
+    ctx: &Ctx<'_>,
+    conn: &mut AnyConnection,
+    docid: &str,
+    n: usize,
+    el: &Element,
+) -> Result<Map<String, Value>, FnError> {
+    let line: SoTransItem = el.deserialize().map_err(|e| {
+        Fail::new(
+            errno::XML_ERROR,
+            "XML error",
+            &format!("Line {n}: sotransitem could not be read: {e}"),
+            "Send itemid and quantity in DTD order.",
+        )
+    })?;
+    let item = check_ref(ctx, conn, "ITEM", line.itemid.trim(), "Item", Some(n))
+        .await?
+        .expect("check_ref returns the record");
+    let quantity = decimal(&line.quantity)
+        .filter(|q| *q > Decimal::ZERO)
+        .ok_or_else(|| {
+            Fail::new(
+                INVALID_VALUE,
+                "Invalid quantity",
+                &format!(
+                    "Line {n}: quantity '{}' must be a number greater than zero.",
+                    line.quantity
+                ),
+                "",
+            )
+        })?;
+    let price = match &line.price {
+        Some(p) => decimal(p).filter(|p| *p >= Decimal::ZERO).ok_or_else(|| {
+            Fail::new(
+                INVALID_VALUE,
+                "Invalid price",
+                &format!("Line {n}: price '{p}' must be a number of zero or more."),
+                "",
+            )
+        })?,
+        None => lookup(&item.fields, "BASEPRICE")
+            .and_then(|p| decimal(&p))
+            .unwrap_or_default(),
+    };
+    let location = match (non_empty(&line.locationid), ctx.location_id) {
+        (Some(l), _) => {
+            check_ref(ctx, conn, "LOCATION", l, "Location", Some(n)).await?;
+            l.to_owned()
+        }
+        (None, Some(entity)) => entity.to_owned(),
+        (None, None) => {
+            return Err(Fail::new(
+                REQUIRED_FIELD,
+                "Location required",
+                &format!("Line {n}: a location (entity) is required on every line because the company is multi-entity."),
+                "Send locationid on each line, or sign in to an entity.",
+            )
+            .into());
+        }
+    };
+    if let Some(w) = non_empty(&line.warehouseid) {
+        check_ref(ctx, conn, "WAREHOUSE", w, "Warehouse", Some(n)).await?;
+    }
+    let value = money((quantity * price).round_dp(2));
+    let price = price.normalize().to_string();
+    let name = lookup(&item.fields, "NAME").unwrap_or_default();
+    let s = |v: &str| Value::String(v.to_owned());
+    let o = |v: &Option<String>| Value::String(v.clone().unwrap_or_default());
+    Ok(json!({
+        "DOCHDRID": docid, "LINE_NO": (n - 1).to_string(), "ITEMID": line.itemid.trim(),
+        "ITEMNAME": name, "ITEMDESC": line.itemdesc.clone().unwrap_or(name.clone()),
+        "WAREHOUSEID": o(&line.warehouseid), "QUANTITY": quantity.normalize().to_string(),
+        "UNIT": line.unit.clone().unwrap_or_else(|| "Each".to_owned()),
+        "UIPRICE": s(&price), "UIVALUE": s(&value), "PRICE": s(&price), "VALUE": s(&value),
+        "TRX_PRICE": s(&price), "TRX_VALUE": s(&value), "DISCOUNTPERCENT": o(&line.discountpercent),
+        "LOCATIONID": location, "DEPARTMENTID": o(&line.departmentid),
+        "PROJECTID": o(&line.projectid), "CLASSID": o(&line.classid), "MEMO": o(&line.memo),
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default())
 }
 
 /// What the simulator holds, newest last: for the sandbox API and the UI.

@@ -40,7 +40,8 @@ fn rec(object: &'static str, id: &str, fields: Value) -> NewRecord<'static> {
 }
 
 /// Seeds the pair's company. Runs inside the pair-creation transaction; about
-/// 870 rows in a few multi-row statements.
+/// 920 rows in a few multi-row statements. Payment methods are the catalog's
+/// (accepted by the ARPYMT checks), not records.
 pub async fn seed(conn: &mut AnyConnection, pair_id: &str) -> Result<(), sqlx::Error> {
     let mut rows: Vec<NewRecord<'static>> = Vec::with_capacity(900);
     for (id, name) in catalog::ENTITIES {
@@ -124,6 +125,22 @@ pub async fn seed(conn: &mut AnyConnection, pair_id: &str) -> Result<(), sqlx::E
             .company
             .map(str::to_owned)
             .unwrap_or_else(|| person.clone());
+        let contact_name = format!("{name} ({})", c.id);
+        let address = json!({
+            "ADDRESS1": c.address.line1, "CITY": c.address.city, "STATE": c.address.region,
+            "ZIP": c.address.postal_code,
+            "COUNTRY": if c.address.country == "CA" { "Canada" } else { "United States" },
+            "ISOCOUNTRYCODE": c.address.country,
+        });
+        // The customer's display contact, so orders can name it in shipto/billto.
+        rows.push(rec(
+            "CONTACT",
+            &contact_name,
+            json!({"CONTACTNAME": contact_name, "PRINTAS": name,
+                   "COMPANYNAME": c.company.unwrap_or(""), "FIRSTNAME": c.first_name,
+                   "LASTNAME": c.last_name, "EMAIL1": c.email, "PHONE1": "",
+                   "STATUS": "active", "MAILADDRESS": address}),
+        ));
         rows.push(rec(
             "CUSTOMER",
             &c.id,
@@ -132,17 +149,22 @@ pub async fn seed(conn: &mut AnyConnection, pair_id: &str) -> Result<(), sqlx::E
                 "CURRENCY": c.currency, "CREDITLIMIT": "", "TAXID": "", "ONHOLD": "false",
                 "CUSTTYPE": if c.company.is_some() { "Business" } else { "Consumer" }, "PARENTID": "",
                 "DISPLAYCONTACT": {
-                    "CONTACTNAME": format!("{name} ({})", c.id), "PRINTAS": name,
+                    "CONTACTNAME": contact_name, "PRINTAS": name,
                     "COMPANYNAME": c.company.unwrap_or(""), "FIRSTNAME": c.first_name,
                     "LASTNAME": c.last_name, "EMAIL1": c.email,
-                    "MAILADDRESS": {
-                        "ADDRESS1": c.address.line1, "CITY": c.address.city, "STATE": c.address.region,
-                        "ZIP": c.address.postal_code,
-                        "COUNTRY": if c.address.country == "CA" { "Canada" } else { "United States" },
-                        "ISOCOUNTRYCODE": c.address.country,
-                    },
+                    "MAILADDRESS": address,
                 },
+                "BILLTO": {"CONTACTNAME": contact_name},
+                "SHIPTO": {"CONTACTNAME": contact_name},
             }),
+        ));
+    }
+    for (id, rate) in catalog::TAX_CODES {
+        rows.push(rec(
+            "TAXDETAIL",
+            id,
+            json!({"DETAILID": id, "DESCRIPTION": format!("{id} sales tax"), "VALUE": rate,
+                   "TAXTYPE": "Sale", "STATUS": "active"}),
         ));
     }
     let products = catalog::products();

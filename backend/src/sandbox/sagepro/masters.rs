@@ -1,14 +1,22 @@
-//! Item, customer and stock reads (spec §3.2–§3.4), with the spec's filters
-//! and `ModifiedSince` paging.
+//! Items and stock (spec §3.2, §3.4): reads with the spec's filters and
+//! `ModifiedSince` paging, product updates (items are created in Sage Pro
+//! only) and physical counts, which record an adjustment transaction.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use connect_jobs::connectors::sagepro::wire::{InventoryAdjustment, Product, ProductUpdate};
 use rust_decimal::Decimal;
 
+use super::idempotency::{IdemKey, answer};
+use super::rules::{check_len, check_money, one_of, qty_units};
 use super::seed::QTY_SCALE;
-use super::{SpError, SpResult, modified_since, paged, paging, with_etag};
+use super::{
+    SpError, SpResult, check_version, if_match, modified_since, paged, paging, parse_body,
+    with_etag,
+};
+use crate::db::now_ms;
 use crate::sandbox::SandboxState;
 use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
 
@@ -21,7 +29,7 @@ fn like_prefix(f: &mut Filter, column: &str, prefix: &str) {
     f.clauses.push(format!("{column} LIKE {p} ESCAPE '\\'"));
 }
 
-fn like_contains(f: &mut Filter, expr: &str, part: &str) {
+pub(super) fn like_contains(f: &mut Filter, expr: &str, part: &str) {
     let escaped = part
         .to_lowercase()
         .replace('\\', "\\\\")
@@ -32,14 +40,14 @@ fn like_contains(f: &mut Filter, expr: &str, part: &str) {
         .push(format!("LOWER({expr}) LIKE {p} ESCAPE '\\'"));
 }
 
-fn upper_all(values: Vec<&str>) -> Vec<String> {
+pub(super) fn upper_all(values: Vec<&str>) -> Vec<String> {
     values
         .into_iter()
         .map(|v| v.trim().to_uppercase())
         .collect()
 }
 
-async fn one_body(
+pub(super) async fn one_body(
     state: &SandboxState,
     sql: &'static str,
     pair_id: &str,
@@ -112,66 +120,11 @@ pub(super) async fn get_product(
     .await
 }
 
-/// `GET /customers`: `CustomerNo`, `Email`, `NameContains`, `ModifiedSince`.
-pub(super) async fn list_customers(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let page = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let nos = upper_all(params.all("CustomerNo"));
-    f.any_of(
-        "customer_no",
-        &nos.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    let emails: Vec<String> = params
-        .all("Email")
-        .iter()
-        .map(|e| e.trim().to_lowercase())
-        .collect();
-    f.any_of(
-        "email_lower",
-        &emails.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    if let Some(part) = params.one("NameContains") {
-        like_contains(&mut f, "body", part);
-    }
-    paged(
-        &state.db,
-        "sim_sagepro_customers",
-        &f,
-        "last_modified ASC, customer_no ASC",
-        page,
-    )
-    .await
-}
-
-pub(super) async fn get_customer(
-    State(state): State<SandboxState>,
-    Path((pair_id, customer_no)): Path<(String, String)>,
-) -> SpResult<Response> {
-    one_body(
-        &state,
-        "SELECT body FROM sim_sagepro_customers WHERE pair_id = $1 AND customer_no = $2",
-        &pair_id,
-        &customer_no,
-        "Customer",
-    )
-    .await
-}
-
 type StockRow = (String, String, i64, i64, i64, i64, i64, i64);
 
 const STOCK_COLUMNS: &str = "item_code, warehouse, qty_on_hand, qty_committed, qty_on_order, reorder_point, row_version, last_modified";
 
-fn qty(v: i64) -> serde_json::Value {
+pub(super) fn qty(v: i64) -> serde_json::Value {
     let d = Decimal::new(v, 4).normalize();
     if d.fract().is_zero() {
         serde_json::Value::from(v / QTY_SCALE)
@@ -284,4 +237,222 @@ pub(super) async fn get_inventory(
         ))
     })?;
     Ok(with_etag(StatusCode::OK, &stock_json(&row)))
+}
+
+/// `PUT /products/{ItemCode}`: the editable fields; an unknown code is `404`
+/// (item masters are maintained in Sage Pro).
+pub(super) async fn update_product(
+    State(state): State<SandboxState>,
+    Path((pair_id, item_code)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> SpResult<Response> {
+    let code = item_code.trim().to_uppercase();
+    let route = format!("PUT /products/{code}");
+    let (raw, input): (_, ProductUpdate) = parse_body(&body)?;
+    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let expected = if_match(&headers)?;
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    if let Some(idem) = &idem
+        && let Some(replayed) = idem.replay(&mut tx, &pair_id, now).await?
+    {
+        return Ok(replayed);
+    }
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT body FROM sim_sagepro_items WHERE pair_id = $1 AND item_code = $2")
+            .bind(&pair_id)
+            .bind(&code)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (body,) = row.ok_or_else(|| SpError::not_found(format!("Item '{code}' not found")))?;
+    let mut p: Product = serde_json::from_str(&body).map_err(SpError::internal)?;
+    check_version(expected, p.row_version, "ItemCode", &code)?;
+    let text =
+        |v: &Option<String>, old: &str| v.as_deref().map(str::trim).unwrap_or(old).to_owned();
+    p.description = text(&input.description, &p.description);
+    check_len("Description", &p.description, 40)?;
+    p.extended_description = text(&input.extended_description, &p.extended_description);
+    check_len("ExtendedDescription", &p.extended_description, 254)?;
+    if let Some(price) = input.price {
+        check_money("Price", price, false)?;
+        p.price = price.normalize();
+    }
+    p.unit_of_measure = text(&input.unit_of_measure, &p.unit_of_measure).to_uppercase();
+    check_len("UnitOfMeasure", &p.unit_of_measure, 4)?;
+    if let Some(weight) = input.weight {
+        // N(8,3).
+        if weight < Decimal::ZERO
+            || weight.normalize().scale() > 3
+            || weight >= Decimal::from(10_000)
+        {
+            return Err(SpError::validation(
+                "Invalid Weight",
+                "Weight",
+                format!("Weight {weight} is not an N(8,3) value"),
+            ));
+        }
+        p.weight = weight.normalize();
+    }
+    p.product_line = text(&input.product_line, &p.product_line).to_uppercase();
+    check_len("ProductLine", &p.product_line, 4)?;
+    if let Some(t) = input.taxable {
+        p.taxable = t;
+    }
+    if let Some(status) = &input.status {
+        p.status = one_of("Status", status.trim(), &["Active", "Inactive"])?;
+    }
+    p.default_warehouse = text(&input.default_warehouse, &p.default_warehouse).to_uppercase();
+    let wh: Option<(String,)> =
+        sqlx::query_as("SELECT code FROM sim_sagepro_warehouses WHERE pair_id = $1 AND code = $2")
+            .bind(&pair_id)
+            .bind(&p.default_warehouse)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if wh.is_none() {
+        return Err(SpError::validation(
+            "Invalid Warehouse",
+            "DefaultWarehouse",
+            format!("Warehouse '{}' does not exist", p.default_warehouse),
+        ));
+    }
+    if let Some(w) = input.web_enabled {
+        p.web_enabled = w;
+    }
+    p.row_version += 1;
+    p.last_modified = rfc3339_ms(now);
+    let value = serde_json::to_value(&p).map_err(SpError::internal)?;
+    sqlx::query(
+        "UPDATE sim_sagepro_items SET body = $3, row_version = $4, last_modified = $5 \
+         WHERE pair_id = $1 AND item_code = $2",
+    )
+    .bind(&pair_id)
+    .bind(&code)
+    .bind(value.to_string())
+    .bind(p.row_version)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(idem) = &idem {
+        idem.record(&mut tx, &pair_id, StatusCode::OK, &value, now)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(answer(&route, StatusCode::OK, &value))
+}
+
+/// `PUT /inventory/{ItemCode}/{Warehouse}`: a physical count. `If-Match` is
+/// required (a count against stale stock loses movements); `QtyCommitted`
+/// cannot be set, and a count below it is refused, since availability may
+/// not go negative.
+pub(super) async fn adjust_inventory(
+    State(state): State<SandboxState>,
+    Path((pair_id, item_code, warehouse)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> SpResult<Response> {
+    let code = item_code.trim().to_uppercase();
+    let wh = warehouse.trim().to_uppercase();
+    let route = format!("PUT /inventory/{code}/{wh}");
+    let (raw, input): (_, InventoryAdjustment) = parse_body(&body)?;
+    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let expected = if_match(&headers)?.ok_or_else(|| {
+        SpError::bad_request("If-Match is required on a stock adjustment")
+            .detail("If-Match", "send the ETag of the stock record")
+    })?;
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    if let Some(idem) = &idem
+        && let Some(replayed) = idem.replay(&mut tx, &pair_id, now).await?
+    {
+        return Ok(replayed);
+    }
+    let row: Option<StockRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {STOCK_COLUMNS} FROM sim_sagepro_inventory WHERE pair_id = $1 AND item_code = $2 AND warehouse = $3"
+    )))
+    .bind(&pair_id)
+    .bind(&code)
+    .bind(&wh)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let mut row = row.ok_or_else(|| {
+        SpError::not_found(format!("Item '{code}' has no stock record in '{wh}'"))
+    })?;
+    check_version(Some(expected), row.6, "ItemCode", &format!("{code}/{wh}"))?;
+    let counted = input.qty_on_hand.ok_or_else(|| {
+        SpError::validation(
+            "QtyOnHand is required",
+            "QtyOnHand",
+            "QtyOnHand is required",
+        )
+    })?;
+    let units = qty_units("QtyOnHand", counted)?;
+    if units < 0 {
+        return Err(SpError::validation(
+            "Quantity cannot be negative",
+            "QtyOnHand",
+            format!("QtyOnHand {counted}"),
+        ));
+    }
+    if units < row.3 {
+        return Err(SpError::validation(
+            "Quantity is below the committed quantity",
+            "QtyOnHand",
+            format!(
+                "{counted} counted but {} is committed to open orders",
+                qty(row.3)
+            ),
+        ));
+    }
+    let reason = input.reason.trim().to_uppercase();
+    let reason = if reason.is_empty() {
+        "ADJUST".to_owned()
+    } else {
+        reason
+    };
+    check_len("Reason", &reason, 10)?;
+    let reference = input.reference.trim().to_owned();
+    check_len("Reference", &reference, 30)?;
+    let (number,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(MAX(adjustment_no), 0) + 1 FROM sim_sagepro_adjustments WHERE pair_id = $1",
+    )
+    .bind(&pair_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO sim_sagepro_adjustments (pair_id, adjustment_no, item_code, warehouse, qty_before, qty_after, \
+         reason, reference, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(&pair_id)
+    .bind(number)
+    .bind(&code)
+    .bind(&wh)
+    .bind(row.2)
+    .bind(units)
+    .bind(&reason)
+    .bind(&reference)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE sim_sagepro_inventory SET qty_on_hand = $4, row_version = row_version + 1, last_modified = $5 \
+         WHERE pair_id = $1 AND item_code = $2 AND warehouse = $3",
+    )
+    .bind(&pair_id)
+    .bind(&code)
+    .bind(&wh)
+    .bind(units)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    row.2 = units;
+    row.6 += 1;
+    row.7 = now;
+    let value = stock_json(&row);
+    if let Some(idem) = &idem {
+        idem.record(&mut tx, &pair_id, StatusCode::OK, &value, now)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(answer(&route, StatusCode::OK, &value))
 }

@@ -1,20 +1,26 @@
 //! Sales orders (spec §3.1, §6): idempotent creation with Pro Series
-//! validation, numbering and stock effects; lists and reads.
+//! validation, numbering and stock effects; full-replace updates while the
+//! order is Open or Backordered; lists and reads.
 
 use std::collections::HashMap;
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use connect_jobs::connectors::sagepro::wire::{
-    Address, Customer, LineItem, OrderInput, Product, SalesOrder,
+    Customer, LineItem, OrderInput, Product, SalesOrder,
 };
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
-use sha2::Digest;
+use rust_decimal::Decimal;
 
-use super::seed::QTY_SCALE;
-use super::{SpError, SpResult, modified_since, paged, paging, with_etag};
+use super::access::Principal;
+use super::idempotency::{IdemKey, answer};
+use super::rules::{check_date, check_len, check_money, clean_address, qty_units, round2, trimmed};
+use super::stock::{self, Demand};
+use super::{
+    SpError, SpResult, check_version, if_match, modified_since, paged, paging, parse_body,
+    with_etag,
+};
 use crate::db::{Db, is_unique_violation, now_ms};
 use crate::sandbox::SandboxState;
 use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
@@ -28,8 +34,8 @@ const ORDER_STATUSES: [&str; 6] = [
     "Cancelled",
     "Invoiced",
 ];
-/// N(12,2): the largest amount a money field holds.
-const MAX_MONEY: Decimal = Decimal::from_parts(99_999_999_999_u64 as u32, 23, 0, false, 2);
+/// Statuses in which `PUT /orders/{no}` may replace an order.
+const EDITABLE: [&str; 2] = ["Open", "Backordered"];
 
 /// Every order the pair's company holds, by number (for the product's
 /// "what the ERP simulator holds" view).
@@ -46,67 +52,10 @@ pub async fn list_orders(db: &Db, pair_id: &str) -> Result<Vec<serde_json::Value
         .collect())
 }
 
-fn round2(d: Decimal) -> Decimal {
-    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
-
-fn check_len(field: &str, value: &str, max: usize) -> SpResult<()> {
-    let n = value.chars().count();
-    if n > max {
-        return Err(SpError::validation(
-            &format!("{field} is too long"),
-            field,
-            format!("{field} is {n} characters; the maximum is {max}"),
-        ));
-    }
-    Ok(())
-}
-
-fn check_money(field: &str, value: Decimal, allow_negative: bool) -> SpResult<()> {
-    if value.scale() > 2 && value != round2(value) {
-        return Err(SpError::validation(
-            "Amount has more than 2 decimals",
-            field,
-            format!("{field} {value} has more than 2 decimal places"),
-        ));
-    }
-    if value.abs() > MAX_MONEY || (!allow_negative && value < Decimal::ZERO) {
-        return Err(SpError::validation(
-            "Amount out of range",
-            field,
-            format!("{field} {value} is out of range"),
-        ));
-    }
-    Ok(())
-}
-
-fn trimmed(s: &Option<String>) -> String {
-    s.as_deref().unwrap_or("").trim().to_owned()
-}
-
-fn clean_address(field: &str, a: &Address) -> SpResult<Address> {
-    let out = Address {
-        name: a.name.trim().to_owned(),
-        address1: a.address1.trim().to_owned(),
-        address2: a.address2.trim().to_owned(),
-        city: a.city.trim().to_owned(),
-        state: a.state.trim().to_owned(),
-        zip: a.zip.trim().to_owned(),
-        country: a.country.trim().to_owned(),
-        phone: a.phone.trim().to_owned(),
-        email: a.email.trim().to_owned(),
-    };
-    for (name, value, max) in out.fields() {
-        check_len(&format!("{field}.{name}"), value, max)?;
-    }
-    Ok(out)
-}
-
 /// A validated order ready to store, and the stock it asks for.
 struct Accepted {
     order: SalesOrder,
-    /// (item, warehouse, quantity in ten-thousandths)
-    stock: Vec<(String, String, i64)>,
+    stock: Vec<Demand>,
 }
 
 /// Validates `input` against company 01's masters, in the write transaction.
@@ -159,14 +108,7 @@ async fn validate(
             "OrderDate is required",
         ));
     }
-    let date_fmt = time::macros::format_description!("[year]-[month]-[day]");
-    if time::Date::parse(&order_date, &date_fmt).is_err() {
-        return Err(SpError::validation(
-            "Invalid Order Date",
-            "OrderDate",
-            format!("'{order_date}' is not a YYYY-MM-DD date"),
-        ));
-    }
+    check_date("OrderDate", &order_date)?;
     let order_type = match trimmed(&input.order_type) {
         t if t.is_empty() => "Standard".to_owned(),
         t => ORDER_TYPES
@@ -285,13 +227,7 @@ async fn validate(
                 format!("Quantity {quantity} on item '{code}'"),
             ));
         }
-        if quantity.normalize().scale() > 4 {
-            return Err(SpError::validation(
-                "Quantity has more than 4 decimals",
-                &f("Quantity"),
-                format!("Quantity {quantity}"),
-            ));
-        }
+        let units = qty_units(&f("Quantity"), quantity)?;
         let unit_price = l.unit_price.unwrap_or(item.price);
         check_money(&f("UnitPrice"), unit_price, false)?;
         let tax = l.tax_amount.unwrap_or_default();
@@ -323,11 +259,12 @@ async fn validate(
             ));
         }
         let extended = round2(quantity * unit_price) - discount;
-        let qty_units = (quantity * Decimal::from(QTY_SCALE))
-            .round()
-            .to_i64()
-            .unwrap_or(0);
-        stock.push((code.clone(), warehouse.clone(), qty_units));
+        stock.push(Demand {
+            line_no: (i + 1) as u32,
+            item_code: code.clone(),
+            warehouse: warehouse.clone(),
+            qty: units,
+        });
         lines.push(LineItem {
             line_no: (i + 1) as u32,
             item_code: code,
@@ -339,6 +276,7 @@ async fn validate(
             warehouse,
             extended_amount: extended.normalize(),
             qty_shipped: Decimal::ZERO,
+            restock: None,
         });
     }
     let freight = input.freight_amount.unwrap_or_default();
@@ -381,137 +319,44 @@ async fn validate(
     })
 }
 
-fn body_hash(route: &str, body: &[u8]) -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(route.as_bytes());
-    h.update(b"\n");
-    h.update(body);
-    hex::encode(h.finalize())
-}
-
-fn in_progress() -> SpError {
-    SpError::new(
-        StatusCode::CONFLICT,
-        "IDEMPOTENCY_IN_PROGRESS",
-        "A request with this Idempotency-Key is still processing",
-    )
-    .retry_after(1)
-}
-
 /// `POST /orders` (spec §3.1, §6).
 pub(super) async fn create(
     State(state): State<SandboxState>,
     Path(pair_id): Path<String>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .unwrap_or("")
-        .to_owned();
-    if key.is_empty() || key.chars().count() > 100 {
-        return Err(SpError::bad_request(
-            "Idempotency-Key header is required (1 to 100 characters)",
-        )
-        .detail("Idempotency-Key", "missing or too long"));
-    }
-    let input: OrderInput = serde_json::from_slice(&body)
-        .map_err(|e| SpError::bad_request(format!("Malformed JSON: {e}")))?;
-    let hash = body_hash("POST /orders", &body);
+    const ROUTE: &str = "POST /orders";
+    let (raw, input): (_, OrderInput) = parse_body(&body)?;
+    let idem = IdemKey::from_headers(&headers, ROUTE.to_owned(), &raw, true)?
+        .expect("required keys are present");
     let now = now_ms();
 
     let mut tx = state.db.begin_write().await?;
-    let stored: Option<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
-        "SELECT request_hash, state, status_code, response FROM sim_sagepro_idempotency \
-         WHERE pair_id = $1 AND idem_key = $2",
-    )
-    .bind(&pair_id)
-    .bind(&key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((stored_hash, record_state, status, response)) = stored {
-        if stored_hash != hash {
-            return Err(SpError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
-                format!("Idempotency-Key '{key}' was used with a different request body"),
-            ));
-        }
-        return match (record_state.as_str(), status, response) {
-            ("done", Some(status), Some(response)) => {
-                let value: serde_json::Value =
-                    serde_json::from_str(&response).map_err(SpError::internal)?;
-                let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::CREATED);
-                let mut r = with_etag(status, &value);
-                r.headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
-                add_location(&mut r, &value);
-                Ok(r)
-            }
-            _ => Err(in_progress()),
-        };
+    if let Some(replayed) = idem.replay(&mut tx, &pair_id, now).await? {
+        return Ok(replayed);
     }
-
     let accepted = validate(&mut tx, &pair_id, &input).await?;
     let mut order = accepted.order;
-    if let Some(external) = &order.external_order_id {
-        let existing: Option<(String,)> = sqlx::query_as(
-            "SELECT sales_order_no FROM sim_sagepro_orders WHERE pair_id = $1 AND external_order_id = $2",
-        )
-        .bind(&pair_id)
-        .bind(external)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((no,)) = existing {
-            return Err(SpError::duplicate("ExternalOrderId", external, &no));
-        }
-    }
+    check_external_unique(&mut tx, &pair_id, order.external_order_id.as_deref(), None).await?;
 
-    let (number,): (i64,) = sqlx::query_as(
-        "UPDATE sim_sagepro_counters SET value = value + 1 WHERE pair_id = $1 AND name = 'sales_order' RETURNING value",
-    )
-    .bind(&pair_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| SpError::not_found("This company has no sales order numbering"))?;
-    order.sales_order_no = format!("{number:07}");
+    let requested = trimmed(&input.sales_order_no);
+    order.sales_order_no = if principal.assign_numbers && !requested.is_empty() {
+        client_number(&mut tx, &pair_id, &requested).await?
+    } else {
+        next_number(&mut tx, &pair_id).await?
+    };
     order.last_modified = rfc3339_ms(now);
-
-    // Stock: commit what is available; a short line backorders the order.
-    let mut short = false;
-    for (item, warehouse, qty) in &accepted.stock {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT qty_on_hand, qty_committed FROM sim_sagepro_inventory \
-             WHERE pair_id = $1 AND item_code = $2 AND warehouse = $3",
-        )
-        .bind(&pair_id)
-        .bind(item)
-        .bind(warehouse)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (on_hand, committed) = row.unwrap_or((0, 0));
-        let available = (on_hand - committed).max(0);
-        let take = (*qty).min(available);
-        if take < *qty {
-            short = true;
-        }
-        if take > 0 {
-            sqlx::query(
-                "UPDATE sim_sagepro_inventory SET qty_committed = qty_committed + $4, row_version = row_version + 1, \
-                 last_modified = $5 WHERE pair_id = $1 AND item_code = $2 AND warehouse = $3",
-            )
-            .bind(&pair_id)
-            .bind(item)
-            .bind(warehouse)
-            .bind(take)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    if short {
+    if stock::commit(
+        &mut tx,
+        &pair_id,
+        &order.sales_order_no,
+        &accepted.stock,
+        now,
+    )
+    .await?
+    {
         order.status = "Backordered".to_owned();
     }
 
@@ -541,38 +386,189 @@ pub(super) async fn create(
             e.into()
         });
     }
-    let recorded = sqlx::query(
-        "INSERT INTO sim_sagepro_idempotency (pair_id, idem_key, route, request_hash, state, status_code, response, created_at) \
-         VALUES ($1,$2,'POST /orders',$3,'done',$4,$5,$6)",
-    )
-    .bind(&pair_id)
-    .bind(&key)
-    .bind(&hash)
-    .bind(StatusCode::CREATED.as_u16() as i64)
-    .bind(value.to_string())
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    if let Err(e) = recorded {
-        // Same key, concurrent request (Postgres): it wins, this one rolls back.
-        return Err(if is_unique_violation(&e) {
-            in_progress()
-        } else {
-            e.into()
-        });
-    }
+    idem.record(&mut tx, &pair_id, StatusCode::CREATED, &value, now)
+        .await?;
     tx.commit().await?;
-    let mut r = with_etag(StatusCode::CREATED, &value);
-    add_location(&mut r, &value);
-    Ok(r)
+    Ok(answer(ROUTE, StatusCode::CREATED, &value))
 }
 
-fn add_location(r: &mut Response, value: &serde_json::Value) {
-    if let Some(no) = value.get("SalesOrderNo").and_then(|v| v.as_str())
-        && let Ok(h) = HeaderValue::from_str(&format!("/api/v1/sagepro/orders/{no}"))
+/// `PUT /orders/{SalesOrderNo}`: a full replace of the editable fields while
+/// the order is Open or Backordered; its stock is released and committed
+/// again, so the status follows availability.
+pub(super) async fn update(
+    State(state): State<SandboxState>,
+    Path((pair_id, sales_order_no)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> SpResult<Response> {
+    let no = sales_order_no.trim().to_owned();
+    let route = format!("PUT /orders/{no}");
+    let (raw, input): (_, OrderInput) = parse_body(&body)?;
+    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let expected = if_match(&headers)?;
+    let now = now_ms();
+
+    let mut tx = state.db.begin_write().await?;
+    if let Some(idem) = &idem
+        && let Some(replayed) = idem.replay(&mut tx, &pair_id, now).await?
     {
-        r.headers_mut().insert(header::LOCATION, h);
+        return Ok(replayed);
     }
+    let current = load(&mut tx, &pair_id, &no).await?;
+    check_version(expected, current.row_version, "SalesOrderNo", &no)?;
+    if !EDITABLE.contains(&current.status.as_str()) {
+        return Err(SpError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_STATE",
+            format!(
+                "Order {no} is {} and can no longer be changed",
+                current.status
+            ),
+        )
+        .detail("Status", format!("{no} is {}", current.status)));
+    }
+    let accepted = validate(&mut tx, &pair_id, &input).await?;
+    let mut order = accepted.order;
+    check_external_unique(
+        &mut tx,
+        &pair_id,
+        order.external_order_id.as_deref(),
+        Some(&no),
+    )
+    .await?;
+    order.sales_order_no = no.clone();
+    order.row_version = current.row_version + 1;
+    order.last_modified = rfc3339_ms(now);
+    stock::release(&mut tx, &pair_id, &no, now).await?;
+    if stock::commit(&mut tx, &pair_id, &no, &accepted.stock, now).await? {
+        order.status = "Backordered".to_owned();
+    }
+    let value = serde_json::to_value(&order).map_err(SpError::internal)?;
+    store(&mut tx, &pair_id, &order, &value, now).await?;
+    if let Some(idem) = &idem {
+        idem.record(&mut tx, &pair_id, StatusCode::OK, &value, now)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(answer(&route, StatusCode::OK, &value))
+}
+
+/// The order as stored, or `404`.
+pub(super) async fn load(
+    conn: &mut sqlx::AnyConnection,
+    pair_id: &str,
+    no: &str,
+) -> SpResult<SalesOrder> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT body FROM sim_sagepro_orders WHERE pair_id = $1 AND sales_order_no = $2",
+    )
+    .bind(pair_id)
+    .bind(no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (body,) = row.ok_or_else(|| SpError::not_found(format!("Sales order '{no}' not found")))?;
+    serde_json::from_str(&body).map_err(SpError::internal)
+}
+
+/// Writes back an existing order (body and the columns lists filter on).
+pub(super) async fn store(
+    conn: &mut sqlx::AnyConnection,
+    pair_id: &str,
+    order: &SalesOrder,
+    value: &serde_json::Value,
+    now: i64,
+) -> SpResult<()> {
+    let updated = sqlx::query(
+        "UPDATE sim_sagepro_orders SET customer_no = $3, status = $4, order_date = $5, customer_po = $6, \
+         external_order_id = $7, body = $8, row_version = $9, last_modified = $10 \
+         WHERE pair_id = $1 AND sales_order_no = $2",
+    )
+    .bind(pair_id)
+    .bind(&order.sales_order_no)
+    .bind(&order.customer_no)
+    .bind(&order.status)
+    .bind(&order.order_date)
+    .bind(&order.customer_po)
+    .bind(&order.external_order_id)
+    .bind(value.to_string())
+    .bind(order.row_version)
+    .bind(now)
+    .execute(&mut *conn)
+    .await;
+    match updated {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(SpError::duplicate(
+            "ExternalOrderId",
+            order.external_order_id.as_deref().unwrap_or_default(),
+            "another order",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `409 DUPLICATE` when another order (not `own`) holds the ExternalOrderId.
+async fn check_external_unique(
+    conn: &mut sqlx::AnyConnection,
+    pair_id: &str,
+    external: Option<&str>,
+    own: Option<&str>,
+) -> SpResult<()> {
+    let Some(external) = external else {
+        return Ok(());
+    };
+    let existing: Option<(String,)> = sqlx::query_as(
+        "SELECT sales_order_no FROM sim_sagepro_orders WHERE pair_id = $1 AND external_order_id = $2",
+    )
+    .bind(pair_id)
+    .bind(external)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match existing {
+        Some((no,)) if Some(no.as_str()) != own => {
+            Err(SpError::duplicate("ExternalOrderId", external, &no))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The next `SalesOrderNo`, zero-padded to 7 digits.
+async fn next_number(conn: &mut sqlx::AnyConnection, pair_id: &str) -> SpResult<String> {
+    let (number,): (i64,) = sqlx::query_as(
+        "UPDATE sim_sagepro_counters SET value = value + 1 WHERE pair_id = $1 AND name = 'sales_order' RETURNING value",
+    )
+    .bind(pair_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| SpError::not_found("This company has no sales order numbering"))?;
+    Ok(format!("{number:07}"))
+}
+
+/// A number the client assigns (`assign-numbers` scope): numeric, padded
+/// like the server's, and not yet taken.
+async fn client_number(
+    conn: &mut sqlx::AnyConnection,
+    pair_id: &str,
+    requested: &str,
+) -> SpResult<String> {
+    if !requested.chars().all(|c| c.is_ascii_digit()) || requested.len() > 10 {
+        return Err(SpError::validation(
+            "Invalid Sales Order Number",
+            "SalesOrderNo",
+            format!("'{requested}' is not a number of at most 10 digits"),
+        ));
+    }
+    let no = format!("{requested:0>7}");
+    let taken: Option<(String,)> = sqlx::query_as(
+        "SELECT sales_order_no FROM sim_sagepro_orders WHERE pair_id = $1 AND sales_order_no = $2",
+    )
+    .bind(pair_id)
+    .bind(&no)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if taken.is_some() {
+        return Err(SpError::duplicate("SalesOrderNo", &no, &no));
+    }
+    Ok(no)
 }
 
 /// `GET /orders`: `CustomerNo`, `Status`, `OrderDateFrom`, `OrderDateTo`,
@@ -637,22 +633,4 @@ pub(super) async fn get_one(
         row.ok_or_else(|| SpError::not_found(format!("Sales order '{sales_order_no}' not found")))?;
     let value: serde_json::Value = serde_json::from_str(&body).map_err(SpError::internal)?;
     Ok(with_etag(StatusCode::OK, &value))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn max_money_is_the_foxpro_limit() {
-        assert_eq!(MAX_MONEY.to_string(), "999999999.99");
-    }
-
-    #[test]
-    fn money_checks_places_and_range() {
-        assert!(check_money("X", Decimal::new(1999, 2), false).is_ok());
-        assert!(check_money("X", Decimal::new(19990, 3), false).is_ok());
-        assert!(check_money("X", Decimal::new(19991, 3), false).is_err());
-        assert!(check_money("X", Decimal::new(-1, 0), false).is_err());
-    }
 }

@@ -1,6 +1,8 @@
 //! Company 01 of a new sandbox: the shared catalog as Sage Pro masters (same
-//! codes: `CustomerNo` = catalog customer id, `ItemCode` = SKU), three
-//! warehouses with stock, and the terms table.
+//! codes: `CustomerNo` = catalog customer id, `ItemCode` = SKU, so Clarity's
+//! ids map straight across), three warehouses with stock, the terms and tax
+//! code tables, and a few customers keyed at the desktop, whose numbers
+//! follow Sage Pro's rule (`DOEJ01`) and who are not in the web store.
 
 use connect_jobs::connectors::sagepro::wire::{Address, Customer, Product};
 use rust_decimal::Decimal;
@@ -14,6 +16,26 @@ pub(crate) const TERMS: [(&str, &str, i64); 4] = [
     ("COD", "Cash on delivery", 0),
     ("PREPAID", "Prepaid", 0),
     ("2/10NET30", "2% 10, net 30", 30),
+];
+
+/// Tax codes by the catalog's regions, with rates in hundredths of a percent.
+pub(crate) const TAX_CODES: [(&str, &str, i64); 7] = [
+    ("TX", "Texas sales tax", 825),
+    ("NV", "Nevada sales tax", 685),
+    ("OH", "Ohio sales tax", 575),
+    ("OR", "Oregon (no sales tax)", 0),
+    ("CO", "Colorado sales tax", 290),
+    ("ON", "Ontario HST", 1300),
+    ("EXEMPT", "Tax exempt", 0),
+];
+
+/// Customers entered at the desktop: (contact, company, city, state, zip).
+const DESKTOP_CUSTOMERS: [(&str, &str, &str, &str, &str); 5] = [
+    ("Jane Doe", "", "Austin", "TX", "78701"),
+    ("John Doe", "Doe Hardware", "Austin", "TX", "78704"),
+    ("Maria Garcia", "Garcia Supply Co", "Denver", "CO", "80202"),
+    ("Wei Chen", "", "Reno", "NV", "89501"),
+    ("Sam Okafor", "Okafor Builders", "Columbus", "OH", "43215"),
 ];
 
 /// First numbers handed out (the next one is this plus one).
@@ -44,6 +66,24 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
     )
     .await?;
 
+    let rows = TAX_CODES
+        .iter()
+        .map(|(code, desc, rate)| {
+            vec![
+                Bind::Text(pair_id.to_owned()),
+                Bind::Text((*code).to_owned()),
+                Bind::Text((*desc).to_owned()),
+                Bind::Int(*rate),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "sim_sagepro_tax_codes (pair_id, code, description, rate_bp)",
+        rows,
+    )
+    .await?;
+
     let rows = catalog::WAREHOUSES
         .iter()
         .map(|w| {
@@ -56,10 +96,12 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
         .collect();
     insert_rows(conn, "sim_sagepro_warehouses (pair_id, code, name)", rows).await?;
 
-    let rows = catalog::customers()
+    let mut customers: Vec<Customer> = catalog::customers()
         .into_iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let name = format!("{} {}", c.first_name, c.last_name);
+            let phone = phone(i);
             let address = Address {
                 name: c.company.map(str::to_owned).unwrap_or_else(|| name.clone()),
                 address1: c.address.line1.clone(),
@@ -67,24 +109,20 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
                 state: c.address.region.to_owned(),
                 zip: c.address.postal_code.to_owned(),
                 country: c.address.country.to_owned(),
+                phone: phone.clone(),
                 email: c.email.clone(),
                 ..Address::default()
             };
-            let customer = Customer {
+            Customer {
                 customer_no: c.id.to_uppercase(),
                 company: c.company.unwrap_or("").to_owned(),
                 contact: name,
                 email: c.email.clone(),
-                phone: String::new(),
+                phone,
                 bill_to_address: address.clone(),
                 ship_to_address: address,
                 payment_terms: "NET30".to_owned(),
-                tax_code: match c.address.region {
-                    "TX" => "TX",
-                    "CA" => "CA",
-                    _ => "",
-                }
-                .to_owned(),
+                tax_code: tax_code(c.address.region),
                 credit_limit: if c.company.is_some() {
                     Decimal::from(5000)
                 } else {
@@ -96,12 +134,65 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
                 external_customer_id: c.id.clone(),
                 row_version: 1,
                 last_modified: stamp.clone(),
-            };
+            }
+        })
+        .collect();
+    let mut used: Vec<String> = Vec::new();
+    for (i, (contact, company, city, state, zip)) in DESKTOP_CUSTOMERS.iter().enumerate() {
+        let prefix = super::customers::number_prefix(contact, company).expect("seed names");
+        let seq = 1 + used.iter().filter(|u| u.starts_with(&prefix)).count();
+        let customer_no = format!("{prefix}{seq:02}");
+        used.push(customer_no.clone());
+        let email = format!(
+            "{}@{}.example.com",
+            contact.to_lowercase().replace(' ', "."),
+            if company.is_empty() { "mail" } else { "trade" }
+        );
+        let phone = phone(100 + i);
+        let address = Address {
+            name: if company.is_empty() { contact } else { company }.to_string(),
+            address1: format!("{} Commerce Dr", 10 + i * 3),
+            city: (*city).to_owned(),
+            state: (*state).to_owned(),
+            zip: (*zip).to_owned(),
+            country: "US".to_owned(),
+            phone: phone.clone(),
+            email: email.clone(),
+            ..Address::default()
+        };
+        customers.push(Customer {
+            customer_no,
+            company: (*company).to_owned(),
+            contact: (*contact).to_owned(),
+            email,
+            phone,
+            bill_to_address: address.clone(),
+            ship_to_address: address,
+            payment_terms: if company.is_empty() {
+                "COD"
+            } else {
+                "2/10NET30"
+            }
+            .to_owned(),
+            tax_code: tax_code(state),
+            credit_limit: Decimal::from(if company.is_empty() { 0 } else { 10_000 }),
+            balance: Decimal::ZERO,
+            // One account is on hold: orders for it are refused (INVALID_STATE).
+            on_hold: i == 4,
+            status: "Active".to_owned(),
+            external_customer_id: String::new(),
+            row_version: 1,
+            last_modified: stamp.clone(),
+        });
+    }
+    let rows = customers
+        .iter()
+        .map(|customer| {
             vec![
                 Bind::Text(pair_id.to_owned()),
                 Bind::Text(customer.customer_no.clone()),
-                Bind::Text(c.email.to_lowercase()),
-                Bind::Text(serde_json::to_string(&customer).expect("serializes")),
+                Bind::Text(customer.email.to_lowercase()),
+                Bind::Text(serde_json::to_string(customer).expect("serializes")),
                 Bind::Int(1),
                 Bind::Int(now),
             ]
@@ -185,4 +276,17 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
             .await?;
     }
     Ok(())
+}
+
+/// A 555 number per customer (reserved for fiction).
+fn phone(i: usize) -> String {
+    format!("512-555-{:04}", 100 + i)
+}
+
+fn tax_code(region: &str) -> String {
+    if TAX_CODES.iter().any(|(code, _, _)| *code == region) {
+        region.to_owned()
+    } else {
+        "EXEMPT".to_owned()
+    }
 }

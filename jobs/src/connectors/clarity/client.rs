@@ -52,7 +52,7 @@ impl ClarityConfig {
     }
 }
 
-/// Filters and paging of `GET /orders` (spec §2). `None` leaves a parameter out.
+/// Filters and paging of a list (spec §2). `None` leaves a parameter out.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub page_size: Option<u32>,
@@ -65,13 +65,18 @@ pub struct ListQuery {
     /// None of these statuses (`NotStatus=…`).
     pub not_status: Vec<String>,
     pub customer_id: Option<String>,
+    pub created_date_min: Option<OffsetDateTime>,
+    pub created_date_max: Option<OffsetDateTime>,
+    /// Any other Phoenix filter, sent as given: `("skuStartsWith", "SKU-10")`,
+    /// `("tags.brand", "acme")`, `("NotStatus", "inactive")`.
+    pub filters: Vec<(String, String)>,
     /// e.g. `updatedDate:asc,orderId:asc` (the default when `None`).
     pub sort: Option<String>,
 }
 
 impl ListQuery {
-    fn to_pairs(&self) -> Vec<(&'static str, String)> {
-        let mut q = Vec::new();
+    pub(super) fn to_pairs(&self) -> Vec<(String, String)> {
+        let mut q: Vec<(&str, String)> = Vec::new();
         if let Some(v) = self.page_size {
             q.push(("pageSize", v.to_string()));
         }
@@ -81,6 +86,8 @@ impl ListQuery {
         for (name, v) in [
             ("updatedDateMin", self.updated_date_min),
             ("updatedDateMax", self.updated_date_max),
+            ("createdDateMin", self.created_date_min),
+            ("createdDateMax", self.created_date_max),
         ] {
             if let Some(t) = v {
                 q.push((name, rfc3339(t)));
@@ -98,7 +105,10 @@ impl ListQuery {
         if let Some(s) = &self.sort {
             q.push(("sort", s.clone()));
         }
-        q
+        let mut out: Vec<(String, String)> =
+            q.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        out.extend(self.filters.iter().cloned());
+        out
     }
 }
 
@@ -384,32 +394,46 @@ impl ClarityClient {
     }
 
     /// Sends one API call with the bearer token. A 401 gets one new token and
-    /// one retry; a second 401 is an authentication failure.
-    async fn send_json<T: DeserializeOwned>(
+    /// one retry; a second 401 is an authentication failure (no loop).
+    pub(super) async fn send<T: DeserializeOwned>(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&serde_json::Value>,
-        idempotency_key: Option<&str>,
+        call: Call<'_>,
     ) -> Result<T, ConnectorError> {
-        let url = self.api_url(path);
+        match self.send_or_conflict(call).await? {
+            Created::New(v) => Ok(v),
+            Created::Exists { existing_id } => Err(ConnectorError::Refused {
+                system: SYSTEM,
+                message: format!("conflict with existing record {existing_id}"),
+            }),
+        }
+    }
+
+    /// As [`Self::send`], but a 409 `CONFLICT` naming an `existingId` (a
+    /// duplicate natural key, spec §6) is an answer, not an error.
+    pub(super) async fn send_or_conflict<T: DeserializeOwned>(
+        &self,
+        call: Call<'_>,
+    ) -> Result<Created<T>, ConnectorError> {
+        let url = self.api_url(call.path);
         let mut refreshed = false;
         loop {
             let (token, _) = self.bearer().await?;
             let mut request = self
                 .http
-                .request(method.clone(), &url)
+                .request(call.method.clone(), &url)
                 .bearer_auth(token.expose_secret())
                 .header("accept", "application/json");
-            if !query.is_empty() {
-                request = request.query(query);
+            if !call.query.is_empty() {
+                request = request.query(call.query);
             }
-            if let Some(body) = body {
+            if let Some(body) = call.body {
                 request = request.json(body);
             }
-            if let Some(key) = idempotency_key {
+            if let Some(key) = call.idempotency_key {
                 request = request.header("Idempotency-Key", key);
+            }
+            if let Some(version) = call.if_match {
+                request = request.header("If-Match", format!("\"{version}\""));
             }
             let _permit = self.gate.admit(SYSTEM).await?;
             let response = request
@@ -427,6 +451,13 @@ impl ClarityClient {
                 .text()
                 .await
                 .map_err(|e| transport_error(SYSTEM, e, CALL_TIMEOUT))?;
+            if status == StatusCode::CONFLICT
+                && let Ok(p) = serde_json::from_str::<Problem>(&text)
+                && p.code == "CONFLICT"
+                && let Some(existing_id) = p.existing_id
+            {
+                return Ok(Created::Exists { existing_id });
+            }
             if !status.is_success() {
                 return Err(status_error(status, retry_after, &text));
             }
@@ -435,12 +466,52 @@ impl ClarityClient {
             } else {
                 &text
             };
-            return serde_json::from_str(text).map_err(|e| ConnectorError::Protocol {
-                system: SYSTEM,
-                message: format!("{method} {path}: unreadable answer: {e}"),
+            return serde_json::from_str(text).map(Created::New).map_err(|e| {
+                ConnectorError::Protocol {
+                    system: SYSTEM,
+                    message: format!("{} {}: unreadable answer: {e}", call.method, call.path),
+                }
             });
         }
     }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&serde_json::Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ConnectorError> {
+        self.send(Call {
+            method,
+            path,
+            query,
+            body,
+            idempotency_key,
+            if_match: None,
+        })
+        .await
+    }
+}
+
+/// The answer to a create: the new record, or the id of the record that
+/// already holds its natural key (`email`, `sku`, coupon code).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created<T> {
+    New(T),
+    Exists { existing_id: String },
+}
+
+/// One API request.
+pub(super) struct Call<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub query: &'a [(String, String)],
+    pub body: Option<&'a serde_json::Value>,
+    pub idempotency_key: Option<&'a str>,
+    /// Optimistic concurrency (spec §1): 412 when the version moved on.
+    pub if_match: Option<i64>,
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
@@ -459,7 +530,7 @@ fn form_encode(s: &str) -> String {
 }
 
 /// Percent-encodes one path segment.
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -546,13 +617,16 @@ mod tests {
             status: vec!["processing".into(), "on_hold".into()],
             not_status: vec!["cancelled".into()],
             sort: Some("updatedDate:asc,orderId:asc".into()),
+            filters: vec![("tags.brand".into(), "acme".into())],
             ..ListQuery::default()
         };
         let pairs = q.to_pairs();
-        assert!(pairs.contains(&("updatedDateMin", "2024-06-01T09:58:00Z".to_owned())));
-        assert_eq!(pairs.iter().filter(|(k, _)| *k == "status").count(), 2);
-        assert!(pairs.contains(&("NotStatus", "cancelled".to_owned())));
-        assert!(pairs.contains(&("pageIndex", "2".to_owned())));
+        let has = |k: &str, v: &str| pairs.contains(&(k.to_owned(), v.to_owned()));
+        assert!(has("updatedDateMin", "2024-06-01T09:58:00Z"));
+        assert_eq!(pairs.iter().filter(|(k, _)| k == "status").count(), 2);
+        assert!(has("NotStatus", "cancelled"));
+        assert!(has("pageIndex", "2"));
+        assert!(has("tags.brand", "acme"));
     }
 
     #[test]

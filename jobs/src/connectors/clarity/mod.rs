@@ -3,8 +3,11 @@
 //! signature scheme the webhook receiver verifies.
 
 mod client;
+mod listing;
+mod resources;
 pub mod signature;
 pub mod wire;
 
-pub use client::{ClarityClient, ClarityConfig, ListQuery, WebhookSubscription};
+pub use client::{ClarityClient, ClarityConfig, Created, ListQuery, WebhookSubscription};
+pub use listing::{CHECKPOINT_OVERLAP, Changes, Cursor};
 pub use wire::Page;

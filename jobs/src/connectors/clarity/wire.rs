@@ -167,6 +167,246 @@ pub struct PaymentInfo {
     pub captured_at: Option<String>,
 }
 
+/// Product (spec §3.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub price: Decimal,
+    pub currency: String,
+    pub status: String,
+    #[serde(default)]
+    pub taxable: bool,
+    #[serde(default)]
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub weight_unit: Option<String>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub tags: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub erp_references: serde_json::Map<String, serde_json::Value>,
+    pub version: i64,
+    pub created_date: String,
+    pub updated_date: String,
+}
+
+/// Customer (spec §3.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub customer_id: String,
+    pub email: String,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub company: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub billing_address: Option<Address>,
+    #[serde(default)]
+    pub shipping_addresses: Vec<Address>,
+    #[serde(default)]
+    pub tax_exempt: bool,
+    #[serde(default)]
+    pub price_group: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub erp_references: serde_json::Map<String, serde_json::Value>,
+    pub version: i64,
+    pub created_date: String,
+    pub updated_date: String,
+}
+
+/// One inventory record: a SKU at a location (spec §3.4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryRecord {
+    pub sku: String,
+    pub location_id: String,
+    #[serde(with = "json_number")]
+    pub quantity_on_hand: Decimal,
+    #[serde(with = "json_number")]
+    pub quantity_reserved: Decimal,
+    #[serde(with = "json_number")]
+    pub quantity_available: Decimal,
+    pub backorderable: bool,
+    #[serde(default)]
+    pub version: i64,
+    pub updated_date: String,
+}
+
+/// `GET /inventory/{sku}`: every location of one SKU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryLevels {
+    pub sku: String,
+    pub locations: Vec<InventoryRecord>,
+}
+
+/// `PUT /inventory/{sku}/locations/{locationId}` body: an absolute level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventorySet {
+    #[serde(with = "json_number")]
+    pub quantity_on_hand: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<String>,
+}
+
+/// `POST /inventory/adjustments` body: a relative change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryAdjustment {
+    pub sku: String,
+    pub location_id: String,
+    #[serde(with = "json_number")]
+    pub delta: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<String>,
+}
+
+/// Shipment (spec §3.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+    pub shipment_id: String,
+    pub order_id: String,
+    pub carrier: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+    #[serde(default)]
+    pub tracking_url: Option<String>,
+    #[serde(default)]
+    pub shipped_date: Option<String>,
+    pub lines: Vec<ShipmentLine>,
+    pub status: String,
+    pub created_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentLine {
+    pub line_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(with = "json_number")]
+    pub quantity: Decimal,
+}
+
+/// `POST /orders/{orderId}/shipments` body: the ERP's shipment and tracking.
+/// No lines ships everything still open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewShipment {
+    pub carrier: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipped_date: Option<String>,
+    #[serde(default)]
+    pub lines: Vec<ShipmentLine>,
+}
+
+/// Return / RMA (spec §3.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Return {
+    pub return_id: String,
+    pub order_id: String,
+    pub customer_id: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub lines: Vec<ReturnLine>,
+    pub refund_amount: Decimal,
+    pub currency: String,
+    #[serde(default)]
+    pub refund_transaction_id: Option<String>,
+    #[serde(default)]
+    pub version: i64,
+    pub created_date: String,
+    pub updated_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReturnLine {
+    pub line_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(with = "json_number")]
+    pub quantity: Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_amount: Option<Decimal>,
+    #[serde(default = "restock_default")]
+    pub restock: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
+fn restock_default() -> bool {
+    true
+}
+
+/// `POST /returns` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewReturn {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub lines: Vec<ReturnLine>,
+}
+
+/// Coupon (spec §3.7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coupon {
+    pub coupon_code: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A percent or an amount of money, as a decimal string.
+    #[serde(default)]
+    pub value: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    #[serde(default)]
+    pub ends_at: Option<String>,
+    #[serde(default)]
+    pub usage_limit: Option<u64>,
+    #[serde(default)]
+    pub times_used: u64,
+    pub active: bool,
+    #[serde(default)]
+    pub applies_to_skus: Vec<String>,
+    #[serde(default)]
+    pub version: i64,
+    pub updated_date: String,
+}
+
 /// `POST /webhooks` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -249,6 +489,8 @@ pub const SCOPES: &[&str] = &[
     "returns:read",
     "returns:write",
     "coupons:read",
+    // Not in the spec's list, which has no scope for POST/PATCH /coupons.
+    "coupons:write",
     "webhooks:manage",
 ];
 

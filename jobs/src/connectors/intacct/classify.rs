@@ -9,6 +9,8 @@
 
 use crate::connectors::{ConnectorError, System};
 
+use super::element::Element;
+use super::functions::ApiFunction;
 use super::wire::{ErrorMessage, SoTransaction, errno};
 
 const SYSTEM: System = System::Intacct;
@@ -70,6 +72,159 @@ pub fn limit_error(text: &str, retry_after: Option<std::time::Duration>) -> Conn
 pub fn already_processed(em: &ErrorMessage, control_id: &str) -> bool {
     em.has_errno(errno::DUPLICATE_CONTROL_ID)
         || (!control_id.is_empty() && em.joined().contains(control_id))
+}
+
+/// A function-level failure (spec §7), named after the record the function
+/// was about: a lock is transient; a missing record the function addressed by
+/// key is `NotFound`; anything else is a permanent `Validation` naming the
+/// field when the message lets us tell which (description2 and correction are
+/// kept in the message).
+pub fn function_failure(em: &ErrorMessage, f: &ApiFunction) -> ConnectorError {
+    let text = em.joined();
+    let lower = text.to_ascii_lowercase();
+    let message = if text.is_empty() {
+        format!("{}: Intacct refused it without an error message", f.record)
+    } else {
+        format!("{}: {text}", f.record)
+    };
+    if lower.contains("locked") {
+        return ConnectorError::RecordLocked {
+            system: SYSTEM,
+            message,
+            retry_after: None,
+        };
+    }
+    let addressed_by_key = matches!(
+        f.name(),
+        "update" | "delete" | "update_sotransaction" | "read" | "readByName"
+    );
+    let missing = lower.contains("does not exist") || lower.contains("not found");
+    if addressed_by_key && missing {
+        return ConnectorError::NotFound {
+            system: SYSTEM,
+            message,
+        };
+    }
+    if let Some(order) = &f.order {
+        let field = sales_order_field(em, order);
+        return ConnectorError::Validation {
+            system: SYSTEM,
+            field,
+            message,
+        };
+    }
+    ConnectorError::Validation {
+        system: SYSTEM,
+        field: field_named(em, &f.call),
+        message,
+    }
+}
+
+/// The field of the sent call an error names, as a path into what was sent
+/// (`PAYMENTMETHOD`, `ENTRIES.GLENTRY[1].ACCOUNTNO`,
+/// `updatesotransitems[0].quantity`): first a field mentioned by name (the line
+/// number choosing among repeated ones), then a value we sent quoted in the
+/// message, then any upper-case field-like word of the message.
+pub fn field_named(em: &ErrorMessage, call: &Element) -> Option<String> {
+    // The error number is not prose: leave it out.
+    let text: String = em
+        .error
+        .iter()
+        .flat_map(|e| [&e.description, &e.description2, &e.correction])
+        .filter_map(|p| p.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let lower = text.to_ascii_lowercase();
+    // Generic calls carry the object as their only child; legacy ones the fields.
+    let (root, prefix) = match call.name.as_str() {
+        "create" | "update" => match call.children.first() {
+            Some(obj) => (obj, String::new()),
+            None => (call, String::new()),
+        },
+        _ => (call, String::new()),
+    };
+    let mut leaves = Vec::new();
+    collect_leaves(root, &prefix, &mut leaves);
+    let line = line_number(&lower);
+
+    let by_name: Vec<&(String, String, String)> = leaves
+        .iter()
+        .filter(|(name, _, _)| {
+            mentions(&text, name) || mentions(&lower, &name.to_ascii_lowercase())
+        })
+        .collect();
+    if let Some(hit) = pick(&by_name, line) {
+        return Some(hit);
+    }
+    let by_value: Vec<&(String, String, String)> = leaves
+        .iter()
+        .filter(|(_, _, value)| !value.is_empty() && text.contains(&format!("'{value}'")))
+        .collect();
+    if let Some(hit) = pick(&by_value, line) {
+        return Some(hit);
+    }
+    // A field we did not send (a required one), or one a query named.
+    let object = root.name.to_ascii_uppercase();
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map(|w| w.trim_end_matches('.'))
+        .find(|w| {
+            w.len() >= 3
+                && w.chars().any(|c| c.is_ascii_uppercase())
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '.')
+                && *w != object
+                && w.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        })
+        .map(str::to_owned)
+}
+
+/// Among candidate leaves, the one on the line the message names, else the first.
+fn pick(hits: &[&(String, String, String)], line: Option<usize>) -> Option<String> {
+    if let Some(n) = line {
+        let tag = format!("[{}]", n - 1);
+        if let Some(h) = hits.iter().find(|(_, path, _)| path.contains(&tag)) {
+            return Some(h.1.clone());
+        }
+    }
+    hits.first().map(|h| h.1.clone())
+}
+
+/// `(name, path, value)` of every text element under `el`; repeated siblings
+/// are indexed (`GLENTRY[1]`), and `line_num` attributes count from 1.
+fn collect_leaves(el: &Element, prefix: &str, out: &mut Vec<(String, String, String)>) {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for c in &el.children {
+        let repeated = el.children.iter().filter(|x| x.name == c.name).count() > 1
+            || c.attr_value("line_num").is_some()
+            || matches!(
+                c.name.as_str(),
+                "GLENTRY" | "ARPYMTDETAIL" | "sotransitem" | "updatesotransitem"
+            );
+        let segment = if repeated {
+            let i = counts.entry(c.name.as_str()).or_default();
+            let index = c
+                .attr_value("line_num")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .map(|n| n.saturating_sub(1))
+                .unwrap_or(*i);
+            *i += 1;
+            format!("{}[{index}]", c.name)
+        } else {
+            c.name.clone()
+        };
+        // Legacy wrappers (`updatesotransitems`) name the list, not the line.
+        let path = if prefix.is_empty() {
+            segment
+        } else {
+            format!("{prefix}.{segment}")
+        };
+        let path = path.replace("updatesotransitems.updatesotransitem", "updatesotransitems");
+        if c.children.is_empty() {
+            out.push((c.name.clone(), path, c.text.trim().to_owned()));
+        } else {
+            collect_leaves(c, &path, out);
+        }
+    }
 }
 
 /// A function-level failure of `create_sotransaction`.

@@ -1,5 +1,6 @@
-//! The Intacct connector: sessions, one request per call, and the idempotent
-//! sales-order create.
+//! The Intacct connector's core: sessions, the request envelope, and the batch
+//! call every other call goes through ([`IntacctClient::batch`]). The writes
+//! live in [`super::writes`], the reads and paging in [`super::reads`].
 //!
 //! - **Sessions** (spec §3): the first call signs in with `getAPISession` (the
 //!   only function in its request) and caches the session id, the endpoint it
@@ -10,6 +11,8 @@
 //!   deterministic function `controlid`, so a retry after an unknown outcome can
 //!   never create a second document. When Intacct says the control id already ran,
 //!   the document is looked up by its reference and its key returned.
+//! - **Batches** (spec §2, §4): up to [`MAX_FUNCTIONS_PER_REQUEST`] functions per
+//!   request, optionally `transaction="true"`; one outcome per function.
 //! - **Errors** map onto [`ConnectorError`] in [`super::classify`]; no retry loop
 //!   lives here (the flows own retries and backoff).
 
@@ -23,12 +26,9 @@ use crate::connectors::http::transport_error;
 use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 use super::classify;
-use super::wire::{
-    Authentication, Condition, Conditions, Content, Control, DTD_VERSION, Direction, Filter,
-    Function, FunctionCall, FunctionResult, GetApiSession, Login, Operation, Order, OrderBy, Query,
-    Request, Response, ResponseOperation, ResultData, Select, SelectItem, SoTransaction, Status,
-    errno, parse_session_timestamp,
-};
+use super::element::Element;
+use super::functions::{ApiFunction, Done, protocol, status_of};
+use super::wire::{DTD_VERSION, ErrorMessage, Status, errno, parse_session_timestamp};
 
 const SYSTEM: System = System::Intacct;
 
@@ -75,11 +75,29 @@ pub struct IntacctClient {
     request_timeout: Option<Duration>,
 }
 
+/// Functions per request (spec §9: no documented cap; the simulator and this
+/// connector keep to 100).
+pub const MAX_FUNCTIONS_PER_REQUEST: usize = 100;
+
 /// What one sent request came back as, once the control block succeeded.
-enum Sent {
-    Done(ResponseOperation),
+pub(crate) enum Sent {
+    Done(Answer),
     /// The authentication block failed; no function ran.
     AuthFailed(String),
+}
+
+/// A response whose control and authentication blocks succeeded.
+pub(crate) struct Answer {
+    pub authentication: Element,
+    /// One `<result>` per function, in order.
+    pub results: Vec<Element>,
+}
+
+/// How the functions of one request run (spec §2, §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchMode {
+    /// `transaction="true"`: all or nothing.
+    pub transaction: bool,
 }
 
 impl IntacctClient {
@@ -109,161 +127,118 @@ impl IntacctClient {
         Ok(detail)
     }
 
-    /// Creates an Order Entry transaction with `<uniqueid>true</uniqueid>` and the
-    /// given deterministic function control id, and returns its key (e.g.
-    /// "Sales Order-CO-100045"). If Intacct refuses the control id as already
-    /// processed, the existing document is found by its reference and its key
-    /// returned.
-    pub async fn create_sales_order(
+    /// Sends functions in one request and returns one outcome per function, in
+    /// order (spec §4). Writes go with `<uniqueid>true</uniqueid>`, so a batch
+    /// repeated after an unknown outcome is refused function by function and
+    /// each refused write is resolved to the record it created. With
+    /// `transaction`, one failure rolls back the whole batch: the failing
+    /// function reports its own error, the others that they were rolled back.
+    ///
+    /// The outer error is for the request as a whole (transport, limits,
+    /// credentials); function failures are the inner ones. At most
+    /// [`MAX_FUNCTIONS_PER_REQUEST`] functions.
+    pub async fn batch(
         &self,
-        control_id: &str,
-        order: &SoTransaction,
-    ) -> Result<String, ConnectorError> {
-        validate_control_id(control_id)?;
-        let function = Function {
-            controlid: control_id.to_owned(),
-            call: FunctionCall::CreateSoTransaction(Box::new(order.into())),
-        };
-        let result = self.call_one(function, true).await?;
-        match result.status {
-            Status::Success => result
-                .key
-                .map(|k| k.trim().to_owned())
-                .filter(|k| !k.is_empty())
-                .ok_or_else(|| ConnectorError::Protocol {
-                    system: SYSTEM,
-                    message: "create_sotransaction succeeded without a <key>".to_owned(),
-                }),
+        functions: &[ApiFunction],
+        mode: BatchMode,
+    ) -> Result<Vec<Result<Done, ConnectorError>>, ConnectorError> {
+        if functions.is_empty() {
+            return Ok(Vec::new());
+        }
+        if functions.len() > MAX_FUNCTIONS_PER_REQUEST {
+            return Err(ConnectorError::Validation {
+                system: SYSTEM,
+                field: Some("content.function".to_owned()),
+                message: format!(
+                    "a request may hold at most {MAX_FUNCTIONS_PER_REQUEST} functions, not {}",
+                    functions.len()
+                ),
+            });
+        }
+        for f in functions {
+            validate_control_id(&f.controlid)?;
+        }
+        let unique = functions.iter().any(|f| f.write);
+        let results = self.call(functions, unique, mode.transaction).await?;
+        if results.len() != functions.len() {
+            return Err(protocol(format!(
+                "sent {} functions, got {} <result>s",
+                functions.len(),
+                results.len()
+            )));
+        }
+        let failed_at = functions
+            .iter()
+            .zip(&results)
+            .position(|(_, r)| status_of(r) == Status::Failure);
+        let mut out = Vec::with_capacity(functions.len());
+        for (f, r) in functions.iter().zip(&results) {
+            out.push(self.outcome(f, r, failed_at.map(|i| &functions[i])).await);
+        }
+        Ok(out)
+    }
+
+    /// One function's outcome, resolving a refused repeat of a write.
+    async fn outcome(
+        &self,
+        f: &ApiFunction,
+        result: &Element,
+        failed: Option<&ApiFunction>,
+    ) -> Result<Done, ConnectorError> {
+        match status_of(result) {
+            Status::Success => Ok(Done::from_result(&f.controlid, result)),
+            Status::Aborted => Err(ConnectorError::Refused {
+                system: SYSTEM,
+                message: format!(
+                    "{}: rolled back with its transaction because {} failed",
+                    f.record,
+                    failed
+                        .map(|x| format!("function '{}' ({})", x.controlid, x.record))
+                        .unwrap_or_else(|| "another function".to_owned())
+                ),
+            }),
             _ => {
-                let em = result.errormessage.unwrap_or_default();
-                if !classify::already_processed(&em, control_id) {
-                    return Err(classify::sales_order_failure(&em, order));
+                let em = error_message(result);
+                if f.write && classify::already_processed(&em, &f.controlid) {
+                    return self.resolve(f, &em).await;
                 }
-                // The earlier attempt went through: find what it created.
-                let found = if let Some(reference) = non_empty(order.referenceno.as_deref()) {
-                    self.find_sales_order_by(&order.transactiontype, "PONUMBER", reference)
-                        .await?
-                } else if let Some(docno) = non_empty(order.documentno.as_deref()) {
-                    self.find_sales_order_by(&order.transactiontype, "DOCNO", docno)
-                        .await?
-                } else {
-                    None
-                };
-                found.ok_or_else(|| ConnectorError::Refused {
-                    system: SYSTEM,
-                    message: format!(
-                        "Intacct reports control id '{control_id}' as already processed, but no {} \
-                         with reference '{}' was found; check the transaction in Intacct ({})",
-                        order.transactiontype,
-                        order
-                            .referenceno
-                            .as_deref()
-                            .or(order.documentno.as_deref())
-                            .unwrap_or(""),
-                        em.joined()
-                    ),
-                })
+                Err(classify::function_failure(&em, f))
             }
         }
     }
 
-    /// The key (DOCID) of the transaction of this definition whose reference
-    /// number (`PONUMBER`, set from `referenceno`) is `reference_no`, if any.
-    pub async fn find_sales_order(
-        &self,
-        transaction_type: &str,
-        reference_no: &str,
-    ) -> Result<Option<String>, ConnectorError> {
-        self.find_sales_order_by(transaction_type, "PONUMBER", reference_no)
-            .await
+    /// Sends one function and returns its outcome.
+    pub(crate) async fn call_one(&self, function: ApiFunction) -> Result<Done, ConnectorError> {
+        self.batch(std::slice::from_ref(&function), BatchMode::default())
+            .await?
+            .pop()
+            .ok_or_else(|| protocol("no <result> for the function"))?
     }
 
-    async fn find_sales_order_by(
+    /// Sends functions with the session, re-signing in once if needed, and
+    /// returns their `<result>`s.
+    pub(crate) async fn call(
         &self,
-        transaction_type: &str,
-        field: &str,
-        value: &str,
-    ) -> Result<Option<String>, ConnectorError> {
-        let query = Query {
-            object: "SODOCUMENT".to_owned(),
-            select: Select {
-                items: ["RECORDNO", "DOCID", "DOCNO", "DOCPARID", "PONUMBER"]
-                    .into_iter()
-                    .map(|f| SelectItem::Field(f.to_owned()))
-                    .collect(),
-            },
-            filter: Some(Filter {
-                condition: Condition::And(Conditions {
-                    conditions: vec![
-                        Condition::equal_to("DOCPARID", transaction_type),
-                        Condition::equal_to(field, value),
-                    ],
-                }),
-            }),
-            orderby: Some(OrderBy {
-                order: vec![Order {
-                    field: "RECORDNO".to_owned(),
-                    direction: Some(Direction::Ascending),
-                }],
-            }),
-            options: None,
-            pagesize: Some(10),
-            offset: None,
-            docparid: Some(transaction_type.to_owned()),
-        };
-        let function = Function {
-            controlid: format!("find-{}", uuid::Uuid::now_v7()),
-            call: FunctionCall::Query(Box::new(query)),
-        };
-        let result = self.call_one(function, false).await?;
-        if result.status != Status::Success {
-            let em = result.errormessage.unwrap_or_default();
-            return Err(ConnectorError::Protocol {
-                system: SYSTEM,
-                message: format!(
-                    "looking up {transaction_type} {value} failed: {}",
-                    em.joined()
-                ),
-            });
-        }
-        let data = result.data.unwrap_or_default();
-        Ok(first_docid(&data, transaction_type))
-    }
-
-    /// Sends one function (with the session, re-signing in once if needed) and
-    /// returns its result.
-    async fn call_one(
-        &self,
-        function: Function,
+        functions: &[ApiFunction],
         unique: bool,
-    ) -> Result<FunctionResult, ConnectorError> {
-        let functions = vec![function];
-        let op = self.call(&functions, unique).await?;
-        let mut results = op.result;
-        if results.len() != 1 {
-            return Err(ConnectorError::Protocol {
-                system: SYSTEM,
-                message: format!("expected one <result>, got {}", results.len()),
-            });
-        }
-        Ok(results.remove(0))
-    }
-
-    async fn call(
-        &self,
-        functions: &[Function],
-        unique: bool,
-    ) -> Result<ResponseOperation, ConnectorError> {
+        transaction: bool,
+    ) -> Result<Vec<Element>, ConnectorError> {
         let session = self.session().await?;
-        match self.send_with_session(&session, functions, unique).await? {
-            Sent::Done(op) => return Ok(op),
+        match self
+            .send_with_session(&session, functions, unique, transaction)
+            .await?
+        {
+            Sent::Done(answer) => return Ok(answer.results),
             Sent::AuthFailed(message) => {
                 tracing::info!(%message, "intacct session refused; signing in again");
             }
         }
         let session = self.renew_session(session.generation).await?;
-        match self.send_with_session(&session, functions, unique).await? {
-            Sent::Done(op) => Ok(op),
+        match self
+            .send_with_session(&session, functions, unique, transaction)
+            .await?
+        {
+            Sent::Done(answer) => Ok(answer.results),
             Sent::AuthFailed(message) => {
                 tracing::warn!(%message, "intacct refused a fresh session");
                 self.forget_session(session.generation).await;
@@ -317,24 +292,17 @@ impl IntacctClient {
         slot: &mut SessionSlot,
     ) -> Result<(Session, String), ConnectorError> {
         let c = &self.config;
-        let request = self.request(
-            Authentication {
-                sessionid: None,
-                login: Some(Login {
-                    userid: c.user_id.clone(),
-                    companyid: c.company_id.clone(),
-                    password: c.user_password.expose_secret().to_owned(),
-                    locationid: non_empty(c.entity_id.as_deref()).map(str::to_owned),
-                }),
-            },
-            vec![Function {
-                controlid: "getsession".to_owned(),
-                call: FunctionCall::GetApiSession(GetApiSession::default()),
-            }],
-            false,
-        );
-        let op = match self.send(&c.endpoint_url, &request).await? {
-            Sent::Done(op) => op,
+        let login = Element::new("login")
+            .child(Element::leaf("userid", &c.user_id))
+            .child(Element::leaf("companyid", &c.company_id))
+            .child(Element::leaf("password", c.user_password.expose_secret()))
+            .opt_leaf("locationid", non_empty(c.entity_id.as_deref()));
+        let function = Element::new("function")
+            .attr("controlid", "getsession")
+            .child(Element::new("getAPISession"));
+        let request = self.request(login, vec![function], false, false);
+        let answer = match self.send(&c.endpoint_url, &request).await? {
+            Sent::Done(answer) => answer,
             Sent::AuthFailed(message) => {
                 return Err(ConnectorError::Auth {
                     system: SYSTEM,
@@ -352,50 +320,40 @@ impl IntacctClient {
                 });
             }
         };
-        let auth = op.authentication;
-        let result = op
-            .result
-            .into_iter()
-            .next()
-            .ok_or_else(|| ConnectorError::Protocol {
-                system: SYSTEM,
-                message: "getAPISession returned no <result>".to_owned(),
-            })?;
-        if result.status != Status::Success {
-            let text = result.errormessage.unwrap_or_default().joined();
+        let auth = &answer.authentication;
+        let result = answer
+            .results
+            .first()
+            .ok_or_else(|| protocol("getAPISession returned no <result>"))?;
+        if status_of(result) != Status::Success {
+            let text = error_message(result).joined();
             return Err(ConnectorError::Auth {
                 system: SYSTEM,
                 message: format!("Intacct refused to open an API session: {text}"),
             });
         }
         let api = result
-            .data
-            .and_then(|d| d.api)
-            .ok_or_else(|| ConnectorError::Protocol {
-                system: SYSTEM,
-                message: "getAPISession returned no <api> block".to_owned(),
-            })?;
-        if api.sessionid.trim().is_empty() {
-            return Err(ConnectorError::Protocol {
-                system: SYSTEM,
-                message: "getAPISession returned an empty session id".to_owned(),
-            });
+            .find("data")
+            .and_then(|d| d.find("api"))
+            .ok_or_else(|| protocol("getAPISession returned no <api> block"))?;
+        let session_id = api.child_text("sessionid").unwrap_or("").trim();
+        if session_id.is_empty() {
+            return Err(protocol("getAPISession returned an empty session id"));
         }
         let expires_at = auth
-            .sessiontimeout
-            .as_deref()
+            .child_text("sessiontimeout")
             .and_then(parse_session_timestamp);
         slot.generations += 1;
         let session = Session {
-            id: SecretString::from(api.sessionid.trim().to_owned()),
-            endpoint: choose_endpoint(&c.endpoint_url, &api.endpoint),
+            id: SecretString::from(session_id.to_owned()),
+            endpoint: choose_endpoint(&c.endpoint_url, api.child_text("endpoint").unwrap_or("")),
             expires_at,
             generation: slot.generations,
         };
         slot.current = Some(session.clone());
 
-        let entity = non_empty(api.locationid.as_deref())
-            .or(non_empty(auth.locationid.as_deref()))
+        let entity = non_empty(api.child_text("locationid"))
+            .or(non_empty(auth.child_text("locationid")))
             .map(|e| format!("entity {e}"))
             .unwrap_or_else(|| "top level".to_owned());
         let until = expires_at
@@ -412,8 +370,8 @@ impl IntacctClient {
             .unwrap_or_default();
         let detail = format!(
             "signed in as {} at {} ({entity}){until}",
-            auth.userid.as_deref().unwrap_or(&c.user_id),
-            auth.companyid.as_deref().unwrap_or(&c.company_id),
+            non_empty(auth.child_text("userid")).unwrap_or(&c.user_id),
+            non_empty(auth.child_text("companyid")).unwrap_or(&c.company_id),
         );
         Ok((session, detail))
     }
@@ -421,24 +379,22 @@ impl IntacctClient {
     async fn send_with_session(
         &self,
         session: &Session,
-        functions: &[Function],
+        functions: &[ApiFunction],
         unique: bool,
+        transaction: bool,
     ) -> Result<Sent, ConnectorError> {
         let request = self.request(
-            Authentication {
-                sessionid: Some(session.id.expose_secret().to_owned()),
-                login: None,
-            },
-            functions.to_vec(),
+            Element::leaf("sessionid", session.id.expose_secret()),
+            functions.iter().map(ApiFunction::element).collect(),
             unique,
+            transaction,
         );
         let sent = self.send(&session.endpoint, &request).await?;
-        if let Sent::Done(op) = &sent {
+        if let Sent::Done(answer) = &sent {
             // The timeout slides with every call.
-            if let Some(t) = op
+            if let Some(t) = answer
                 .authentication
-                .sessiontimeout
-                .as_deref()
+                .child_text("sessiontimeout")
                 .and_then(parse_session_timestamp)
             {
                 let mut slot = self.session.lock().await;
@@ -454,35 +410,43 @@ impl IntacctClient {
         Ok(sent)
     }
 
+    /// The request envelope (spec §2), elements in DTD order.
     fn request(
         &self,
-        authentication: Authentication,
-        function: Vec<Function>,
+        credential: Element,
+        functions: Vec<Element>,
         unique: bool,
-    ) -> Request {
-        Request {
-            control: Control {
-                senderid: self.config.sender_id.clone(),
-                password: self.config.sender_password.expose_secret().to_owned(),
-                controlid: format!("clarity-{}", uuid::Uuid::now_v7()),
-                uniqueid: Some(unique),
-                dtdversion: DTD_VERSION.to_owned(),
-                includewhitespace: Some(false),
-            },
-            operation: Operation {
-                transaction: None,
-                authentication,
-                content: Content { function },
-            },
+        transaction: bool,
+    ) -> Element {
+        let control = Element::new("control")
+            .child(Element::leaf("senderid", &self.config.sender_id))
+            .child(Element::leaf(
+                "password",
+                self.config.sender_password.expose_secret(),
+            ))
+            .child(Element::leaf(
+                "controlid",
+                format!("clarity-{}", uuid::Uuid::now_v7()),
+            ))
+            .child(Element::leaf("uniqueid", unique.to_string()))
+            .child(Element::leaf("dtdversion", DTD_VERSION))
+            .child(Element::leaf("includewhitespace", "false"));
+        let mut content = Element::new("content");
+        content.children = functions;
+        let mut operation = Element::new("operation");
+        if transaction {
+            operation = operation.attr("transaction", "true");
         }
+        Element::new("request").child(control).child(
+            operation
+                .child(Element::new("authentication").child(credential))
+                .child(content),
+        )
     }
 
     /// One HTTP request; classifies everything up to the authentication block.
-    async fn send(&self, url: &str, request: &Request) -> Result<Sent, ConnectorError> {
-        let body = request.to_xml().map_err(|e| ConnectorError::Protocol {
-            system: SYSTEM,
-            message: format!("cannot write the request: {e}"),
-        })?;
+    async fn send(&self, url: &str, request: &Element) -> Result<Sent, ConnectorError> {
+        let body = request.to_document();
         let _permit = self.gate.admit(SYSTEM).await?;
         let started = std::time::Instant::now();
         let mut builder = self
@@ -504,14 +468,14 @@ impl IntacctClient {
             .await
             .map_err(|e| transport_error(SYSTEM, e, started.elapsed()))?;
         let parsed = if text.trim_start().starts_with('<') {
-            Response::from_xml(&text).ok()
+            Element::parse(&text).ok().filter(|r| r.name == "response")
         } else {
             None
         };
-        let gateway_text = parsed
+        let gateway_em = parsed.as_ref().map(error_message);
+        let gateway_text = gateway_em
             .as_ref()
-            .and_then(|r| r.errormessage.as_ref())
-            .map(|em| em.joined())
+            .map(ErrorMessage::joined)
             .unwrap_or_default();
 
         if status.as_u16() == 429 {
@@ -532,7 +496,7 @@ impl IntacctClient {
             });
         }
         if !status.is_success() {
-            let em = parsed.as_ref().and_then(|r| r.errormessage.clone());
+            let em = gateway_em.filter(|em| !em.error.is_empty());
             return Err(match em {
                 Some(em)
                     if status.as_u16() == 401
@@ -556,32 +520,48 @@ impl IntacctClient {
                 },
             });
         }
-        let response = parsed.ok_or_else(|| ConnectorError::Protocol {
-            system: SYSTEM,
-            message: format!(
+        let response = parsed.ok_or_else(|| {
+            protocol(format!(
                 "the gateway answered HTTP {status} with something that is not an Intacct response"
-            ),
+            ))
         })?;
-        if response.control.status != Status::Success {
+        let control_ok = response
+            .find("control")
+            .map(status_of)
+            .is_some_and(|s| s == Status::Success);
+        if !control_ok {
             return Err(classify::control_failure(
-                &response.errormessage.unwrap_or_default(),
+                &error_message(&response),
                 &self.config.sender_id,
             ));
         }
-        let op = response.operation.ok_or_else(|| ConnectorError::Protocol {
-            system: SYSTEM,
-            message: "the response has no <operation>".to_owned(),
-        })?;
-        if op.authentication.status != Status::Success {
-            let text = op
-                .errormessage
-                .as_ref()
-                .map(|em| em.joined())
-                .unwrap_or_else(|| "authentication failed".to_owned());
-            return Ok(Sent::AuthFailed(text));
+        let op = response
+            .find("operation")
+            .ok_or_else(|| protocol("the response has no <operation>"))?;
+        let authentication = op
+            .find("authentication")
+            .cloned()
+            .ok_or_else(|| protocol("the response has no <authentication>"))?;
+        if status_of(&authentication) != Status::Success {
+            let text = error_message(op).joined();
+            return Ok(Sent::AuthFailed(if text.is_empty() {
+                "authentication failed".to_owned()
+            } else {
+                text
+            }));
         }
-        Ok(Sent::Done(op))
+        Ok(Sent::Done(Answer {
+            authentication,
+            results: op.find_all("result").cloned().collect(),
+        }))
     }
+}
+
+/// The `<errormessage>` directly under an element, as the typed error list.
+pub(crate) fn error_message(el: &Element) -> ErrorMessage {
+    el.find("errormessage")
+        .and_then(|em| em.deserialize::<ErrorMessage>().ok())
+        .unwrap_or_default()
 }
 
 /// Intacct returns the endpoint to use with a session. Accept it only when it
@@ -609,20 +589,12 @@ fn choose_endpoint(configured: &str, returned: &str) -> String {
     }
 }
 
-fn first_docid(data: &ResultData, transaction_type: &str) -> Option<String> {
-    data.sodocuments.iter().find_map(|d| {
-        non_empty(d.docid.as_deref())
-            .map(str::to_owned)
-            .or_else(|| non_empty(d.docno.as_deref()).map(|no| format!("{transaction_type}-{no}")))
-    })
-}
-
-fn non_empty(s: Option<&str>) -> Option<&str> {
+pub(crate) fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// The gateway accepts 1–256 characters (spec §2).
-fn validate_control_id(control_id: &str) -> Result<(), ConnectorError> {
+pub(crate) fn validate_control_id(control_id: &str) -> Result<(), ConnectorError> {
     let n = control_id.chars().count();
     if n == 0 || n > 256 {
         return Err(ConnectorError::Validation {
@@ -670,20 +642,5 @@ mod tests {
         assert!(validate_control_id("").is_err());
         assert!(validate_control_id(&"x".repeat(257)).is_err());
         assert!(validate_control_id("clarity-order-CO-1-create-v1").is_ok());
-    }
-
-    #[test]
-    fn docid_falls_back_to_definition_and_number() {
-        let data = ResultData {
-            sodocuments: vec![super::super::wire::SoDocumentRecord {
-                docno: Some("CO-7".into()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        assert_eq!(
-            first_docid(&data, "Sales Order").as_deref(),
-            Some("Sales Order-CO-7")
-        );
     }
 }

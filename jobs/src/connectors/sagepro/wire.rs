@@ -100,6 +100,9 @@ pub struct LineItem {
     pub extended_amount: Decimal,
     #[serde(with = "json_number")]
     pub qty_shipped: Decimal,
+    /// Credit-memo lines only: the returned quantity goes back on hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restock: Option<bool>,
 }
 
 /// A sales order as stored and answered (spec §3.1).
@@ -234,6 +237,153 @@ pub struct Customer {
     pub external_customer_id: String,
     pub row_version: i64,
     pub last_modified: String,
+}
+
+/// `POST /customers` and `PUT /customers/{CustomerNo}` input (spec §3.3).
+/// On a PUT an absent field keeps its value; read-only fields are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CustomerInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bill_to_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ship_to_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
+    #[serde(with = "opt_json_number", skip_serializing_if = "Option::is_none")]
+    pub credit_limit: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_hold: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_customer_id: Option<String>,
+}
+
+/// `PUT /products/{ItemCode}` input: the editable fields (spec §3.2). An
+/// absent field keeps its value; read-only fields sent are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ProductUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extended_description: Option<String>,
+    #[serde(with = "opt_json_number", skip_serializing_if = "Option::is_none")]
+    pub price: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_of_measure: Option<String>,
+    #[serde(with = "opt_json_number", skip_serializing_if = "Option::is_none")]
+    pub weight: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_line: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taxable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_warehouse: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_enabled: Option<bool>,
+}
+
+/// `PUT /inventory/{ItemCode}/{Warehouse}`: a physical count (spec §3.4).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InventoryAdjustment {
+    #[serde(default, with = "opt_json_number")]
+    pub qty_on_hand: Option<Decimal>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub reference: String,
+}
+
+/// An invoice or credit memo as stored and answered (spec §3.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Invoice {
+    pub invoice_no: String,
+    pub invoice_type: String,
+    pub invoice_date: String,
+    pub due_date: String,
+    pub customer_no: String,
+    #[serde(default)]
+    pub sales_order_no: Option<String>,
+    #[serde(rename = "CustomerPO")]
+    pub customer_po: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies_to_invoice_no: Option<String>,
+    pub ship_to_address: Address,
+    pub bill_to_address: Address,
+    pub line_items: Vec<LineItem>,
+    #[serde(with = "json_number")]
+    pub freight_amount: Decimal,
+    #[serde(with = "json_number")]
+    pub tax_total: Decimal,
+    #[serde(with = "json_number")]
+    pub total_amount: Decimal,
+    #[serde(with = "json_number")]
+    pub amount_paid: Decimal,
+    #[serde(with = "json_number")]
+    pub balance_due: Decimal,
+    pub payment_terms: String,
+    pub status: String,
+    pub row_version: i64,
+    pub last_modified: String,
+}
+
+/// `POST /invoices` input (spec §3.5): either from an order (`SalesOrderNo`,
+/// optional `Lines`) or direct/credit (`CustomerNo`, `LineItems`, `InvoiceType`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InvoiceInput {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sales_order_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_no: Option<String>,
+    #[serde(rename = "CustomerPO", skip_serializing_if = "Option::is_none")]
+    pub customer_po: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applies_to_invoice_no: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ship_to_address: Option<Address>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bill_to_address: Option<Address>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub line_items: Vec<LineInput>,
+    /// From an order: what ships now; absent means everything remaining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<ShipLine>>,
+    #[serde(with = "opt_json_number", skip_serializing_if = "Option::is_none")]
+    pub freight_amount: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_terms: Option<String>,
+}
+
+/// One order line shipped on an invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ShipLine {
+    pub line_no: u32,
+    #[serde(with = "json_number")]
+    pub qty_shipped: Decimal,
 }
 
 /// Stock of one item in one warehouse (spec §3.4).

@@ -1,0 +1,208 @@
+//! Customers (spec §3.3). `email` is unique, case-insensitively: a second
+//! create with a known email is 409 `CONFLICT` naming the `existingId`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::docs::{self, IdRule, Kind, Unique, Write};
+use super::{ApiError, ApiResult, Bind};
+use crate::sandbox::SandboxState;
+
+pub(crate) static CUSTOMERS: Kind = Kind {
+    entity: "customer",
+    path: "/customers",
+    table: "sim_clarity_customers",
+    id_col: "customer_id",
+    id_field: "customerId",
+    id_lower: false,
+    ids: IdRule::Counter {
+        name: "customer",
+        prefix: "CUS-",
+        start: 6_000,
+    },
+    read_scope: "customers:read",
+    write_scope: "customers:write",
+    fields: &[
+        "customerId",
+        "email",
+        "firstName",
+        "lastName",
+        "company",
+        "phone",
+        "billingAddress",
+        "shippingAddresses",
+        "taxExempt",
+        "priceGroup",
+        "currency",
+        "status",
+        "erpReferences",
+        "version",
+        "createdDate",
+        "updatedDate",
+    ],
+    writable: &[
+        "email",
+        "firstName",
+        "lastName",
+        "company",
+        "phone",
+        "billingAddress",
+        "shippingAddresses",
+        "taxExempt",
+        "priceGroup",
+        "currency",
+        "status",
+        "erpReferences",
+    ],
+    unique: Some(Unique {
+        column: "email_lower",
+        field: "email",
+        lower: true,
+    }),
+    columns,
+    counter: None,
+    defaults,
+    validate,
+};
+
+fn columns(doc: &Value) -> Vec<(&'static str, Bind)> {
+    vec![
+        (
+            "email_lower",
+            Bind::Text(doc["email"].as_str().unwrap_or_default().to_lowercase()),
+        ),
+        (
+            "status",
+            Bind::Text(doc["status"].as_str().unwrap_or("active").to_owned()),
+        ),
+    ]
+}
+
+fn defaults(doc: &mut Map<String, Value>) {
+    for (field, value) in [
+        ("firstName", Value::Null),
+        ("lastName", Value::Null),
+        ("company", Value::Null),
+        ("phone", Value::Null),
+        ("billingAddress", Value::Null),
+        ("shippingAddresses", json!([])),
+        ("taxExempt", json!(false)),
+        ("priceGroup", json!("retail")),
+        ("currency", json!("USD")),
+        ("status", json!("active")),
+        ("erpReferences", json!({})),
+    ] {
+        doc.entry(field).or_insert(value);
+    }
+}
+
+fn validate(doc: &Value) -> ApiResult<()> {
+    docs::require_text(doc, "email")?;
+    let email = doc["email"].as_str().unwrap_or_default();
+    let valid = email.split_once('@').is_some_and(|(user, host)| {
+        !user.is_empty() && host.contains('.') && !host.starts_with('.')
+    });
+    if !valid || email.len() > 254 || email.contains(char::is_whitespace) {
+        return Err(ApiError::validation(
+            "email",
+            "INVALID_FORMAT",
+            "must be a valid email address",
+        ));
+    }
+    for f in ["firstName", "lastName", "company", "phone", "priceGroup"] {
+        docs::optional_text(doc, f)?;
+    }
+    if !(doc["billingAddress"].is_null() || doc["billingAddress"].is_object()) {
+        return Err(ApiError::validation(
+            "billingAddress",
+            "INVALID_TYPE",
+            "must be an address object",
+        ));
+    }
+    match doc["shippingAddresses"].as_array() {
+        Some(list) => {
+            if let Some(i) = list.iter().position(|a| !a.is_object()) {
+                return Err(ApiError::validation(
+                    &format!("shippingAddresses[{i}]"),
+                    "INVALID_TYPE",
+                    "must be an address object",
+                ));
+            }
+        }
+        None => {
+            return Err(ApiError::validation(
+                "shippingAddresses",
+                "INVALID_TYPE",
+                "must be a list of addresses",
+            ));
+        }
+    }
+    docs::boolean(doc, "taxExempt")?;
+    docs::currency(doc, "currency", true)?;
+    docs::one_of(doc, "status", &["active", "disabled"])?;
+    docs::object(doc, "erpReferences")
+}
+
+pub(super) async fn list(
+    State(state): State<SandboxState>,
+    Path(pair_id): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    docs::list(&state, &pair_id, &CUSTOMERS, &headers, raw.as_deref()).await
+}
+
+pub(super) async fn get_one(
+    State(state): State<SandboxState>,
+    Path((pair_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    docs::get(&state, &pair_id, &CUSTOMERS, &headers, &id).await
+}
+
+pub(super) async fn create(
+    State(state): State<SandboxState>,
+    Path(pair_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    docs::create(&state, &pair_id, &CUSTOMERS, &headers, &body).await
+}
+
+pub(super) async fn put(
+    State(state): State<SandboxState>,
+    Path((pair_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    docs::update(
+        &state,
+        &pair_id,
+        &CUSTOMERS,
+        &headers,
+        &id,
+        &body,
+        Write::Replace,
+    )
+    .await
+}
+
+pub(super) async fn patch(
+    State(state): State<SandboxState>,
+    Path((pair_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    docs::update(
+        &state,
+        &pair_id,
+        &CUSTOMERS,
+        &headers,
+        &id,
+        &body,
+        Write::Patch,
+    )
+    .await
+}
