@@ -363,3 +363,68 @@ async fn health_readiness_metrics_and_openapi_are_served() {
     assert!(metrics.contains("connect_http_requests_total"), "{metrics}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn events_no_flow_handles_are_kept_in_the_inbox_without_a_run() {
+    use connect_jobs::connectors::clarity::signature;
+    let app = spawn_app().await;
+    let token = app.tenant("Quiet").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sandbox = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let secret = sandbox["clarity"]["webhook_secret"].as_str().unwrap();
+    let body = json!({"id": "evt_cust_1", "type": "customer.updated", "data": {"id": "cus_1"}})
+        .to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let resp = app
+        .client
+        .post(app.url(&format!("/hooks/clarity/{pair}")))
+        .header("content-type", "application/json")
+        .header(
+            signature::SIGNATURE_HEADER,
+            signature::signature_header(&[secret], now, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let status = || async {
+        let row: (String, Option<String>) =
+            sqlx::query_as("SELECT status, last_error FROM inbox WHERE pair_id = $1")
+                .bind(&pair)
+                .fetch_one(app.state.db.pool())
+                .await
+                .unwrap();
+        row
+    };
+    app.eventually(
+        "the event is handled",
+        std::time::Duration::from_secs(20),
+        || async { status().await.0 == "done" },
+    )
+    .await;
+    let (_, why) = status().await;
+    assert!(
+        why.unwrap_or_default().contains("no flow"),
+        "the reason is kept"
+    );
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(runs.as_array().unwrap().len(), 0, "{runs}");
+    app.stop().await;
+}

@@ -48,6 +48,7 @@ pub struct Worker {
 
 enum Outcome {
     Done(OrderOutcome),
+    /// Nothing to do for this event; it is not shown as a run.
     Skipped(&'static str),
     Failed(FlowError),
 }
@@ -309,6 +310,20 @@ impl Worker {
             );
             return Ok(());
         }
+        if let Outcome::Skipped(why) = outcome {
+            // Nothing to sync (a ping, an event no flow handles yet): the event
+            // stays in the inbox as done, with the reason, and no run is shown.
+            sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+                .bind(*why)
+                .bind(now)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => "skipped")
+                .increment(1);
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
                template_version, started_at, updated_at) \
@@ -355,21 +370,8 @@ impl Worker {
                 tracing::info!(source_id = %o.source_id, target_id = %o.target_id, created = o.created, "order synced");
                 ("succeeded", None)
             }
-            Outcome::Skipped(why) => {
-                sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
-                    .bind(*why)
-                    .bind(now)
-                    .bind(&row.id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE runs SET status = 'skipped', attempts = attempts + 1, error = $1, updated_at = $2, finished_at = $2 WHERE id = $3")
-                    .bind(*why)
-                    .bind(now)
-                    .bind(&run_id)
-                    .execute(&mut *tx)
-                    .await?;
-                ("skipped", Some((*why).to_owned()))
-            }
+            // Answered before a run was made.
+            Outcome::Skipped(_) => return Ok(()),
             Outcome::Failed(err) => {
                 let message = err.to_string();
                 let retry = match err.class() {
