@@ -428,3 +428,75 @@ async fn events_no_flow_handles_are_kept_in_the_inbox_without_a_run() {
     assert_eq!(runs.as_array().unwrap().len(), 0, "{runs}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() {
+    use connect_jobs::connectors::clarity::signature;
+    let app = spawn_app().await;
+    let token = app.tenant("Rotating").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let info = format!("/api/v1/pairs/{pair}/sandbox");
+    let secret_now = || async {
+        app.call("GET", &info, Some(&token), None, 200).await["clarity"]["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = secret_now().await;
+    let rotated = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/connections/clarity/rotate-webhook-secret"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let until = rotated["previous_valid_until"].as_i64().unwrap();
+    let in_a_day = (time::OffsetDateTime::now_utc().unix_timestamp() + 24 * 3600) * 1000;
+    assert!((until - in_a_day).abs() < 60_000, "{rotated}");
+    let new = secret_now().await;
+    assert_ne!(new, old, "the store signs with a new secret");
+
+    let deliver = |id: &str, secret: &str| {
+        let body =
+            json!({"id": id, "type": "customer.updated", "data": {"id": "cus_1"}}).to_string();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        app.client
+            .post(app.url(&format!("/hooks/clarity/{pair}")))
+            .header(
+                signature::SIGNATURE_HEADER,
+                signature::signature_header(&[secret], now, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+    };
+    for (id, secret, status) in [
+        ("evt_old", old.as_str(), 200),
+        ("evt_new", new.as_str(), 200),
+        ("evt_forged", "whsec_someone_else", 401),
+    ] {
+        let r = deliver(id, secret).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{id}");
+    }
+    // The simulator's own deliveries (signed with both) still arrive.
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+        Some(&token),
+        Some(json!({"count": 2})),
+        202,
+    )
+    .await;
+    let runs = format!("/api/v1/pairs/{pair}/runs?status=succeeded");
+    app.eventually(
+        "orders after the rotation",
+        std::time::Duration::from_secs(30),
+        || async {
+            let r = app.call("GET", &runs, Some(&token), None, 200).await;
+            r.as_array().map(Vec::len) == Some(2)
+        },
+    )
+    .await;
+    app.stop().await;
+}

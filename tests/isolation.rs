@@ -165,6 +165,15 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
         ),
         (
             "post",
+            "/api/v1/pairs/{id}/connections/clarity/rotate-webhook-secret",
+            Some((
+                format!("/api/v1/pairs/{p}/connections/clarity/rotate-webhook-secret"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "post",
             "/api/v1/pairs/{id}/connections/{system}/test",
             Some((
                 format!("/api/v1/pairs/{p}/connections/sagepro/test"),
@@ -277,6 +286,9 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
         }
         "/pairs/{id}/sandbox-orders" => format!("/pairs/{p}/sandbox-orders"),
         "/pairs/{id}/sandbox-faults/{system}" => format!("/pairs/{p}/sandbox-faults/sagepro"),
+        "/pairs/{id}/connections/clarity/rotate" => {
+            format!("/pairs/{p}/connections/clarity/rotate")
+        }
         "/pairs/{id}/dead-letters/{dl}/replay" => format!("/pairs/{p}/dead-letters/dl_none/replay"),
         "/tokens/{id}/revoke" => format!("/tokens/{}/revoke", t.token_id),
         "/admin/tenants/{id}/{action}" => format!("/admin/tenants/{}/suspend", t.tenant_id),

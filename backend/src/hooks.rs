@@ -43,9 +43,10 @@ async fn receive(
             .fetch_optional(state.db.pool())
             .await?;
     let (tenant_id, _status) = pair.ok_or(ApiError::NotFound("pair"))?;
-    let secret = crate::pairs::connections::load(state, &tenant_id, pair_id, "clarity")
+    let secrets = crate::pairs::connections::load(state, &tenant_id, pair_id, "clarity")
         .await?
-        .and_then(|c| c.webhook_secret())
+        .map(|c| c.webhook_secrets(crate::db::now_ms()))
+        .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::Forbidden("this pair has no Clarity webhook secret yet".into()))?;
     let header = headers
         .get(signature::SIGNATURE_HEADER)
@@ -55,7 +56,7 @@ async fn receive(
     if let Err(e) = signature::verify(
         header,
         body,
-        &[secret.as_str()],
+        &secrets.iter().map(String::as_str).collect::<Vec<_>>(),
         now,
         signature::DEFAULT_TOLERANCE_SECS,
     ) {

@@ -52,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(pairs::pause))
         .routes(routes!(pairs::put_connection))
         .routes(routes!(pairs::test_connection))
+        .routes(routes!(pairs::rotate_webhook_secret))
         .routes(routes!(pairs::list_runs))
         .routes(routes!(pairs::dead_letters))
         .routes(routes!(pairs::replay))

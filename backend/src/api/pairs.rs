@@ -90,6 +90,20 @@ pub async fn test_connection(
     Ok(Json(connections::test(&state, &who, &id, &system).await?))
 }
 
+/// Rotates the Clarity webhook signing secret: Clarity signs with the old and
+/// the new one for 24 h, and both are accepted until then.
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/connections/clarity/rotate-webhook-secret", tag = "pairs",
+    params(("id" = String, Path)), responses((status = 200, body = connections::RotatedSecret)), security(("bearer" = [])))]
+pub async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<connections::RotatedSecret>> {
+    Ok(Json(
+        connections::rotate_webhook_secret(&state, &who, &id).await?,
+    ))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct RunQuery {
     /// running, retrying, succeeded, skipped or dead

@@ -162,7 +162,7 @@ pub async fn summaries(
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned)
                     .collect(),
-                webhook_registered: r.get::<Option<String>, _>(4).is_some(),
+                webhook_registered: r.get::<Option<String>, _>(4).is_some_and(|w| w != "manual"),
                 last_test_at: r.get(5),
                 last_test_ok: r.get::<Option<i64>, _>(6).map(|v| v != 0),
                 last_test_detail: r.get(7),
@@ -206,7 +206,30 @@ impl Loaded {
             .and_then(Value::as_str)
             .map(str::to_owned)
     }
+
+    /// The secrets a delivery may be signed with at `now_ms`: the current one
+    /// and, during a rotation's overlap, the one before it.
+    pub fn webhook_secrets(&self, now_ms: i64) -> Vec<String> {
+        let previous = self
+            .secrets
+            .get(PREVIOUS_SECRET)
+            .and_then(Value::as_str)
+            .filter(|_| {
+                self.secrets
+                    .get(PREVIOUS_UNTIL)
+                    .and_then(Value::as_i64)
+                    .is_some_and(|until| now_ms < until)
+            });
+        self.webhook_secret()
+            .into_iter()
+            .chain(previous.map(str::to_owned))
+            .collect()
+    }
 }
+
+/// Kept beside `webhook_secret` (encrypted like it) while a rotation overlaps.
+const PREVIOUS_SECRET: &str = "previous_webhook_secret";
+const PREVIOUS_UNTIL: &str = "previous_webhook_secret_until";
 
 pub async fn load(
     state: &AppState,
@@ -356,12 +379,21 @@ pub async fn put(
     let base_url = url.as_str().trim_end_matches('/').to_owned();
     let mut credentials = input.credentials;
     let mut webhook_id = None;
-    if let Some(saved) = load(state, &who.tenant_id, pair_id, system).await? {
-        webhook_id = keep_saved_secrets(system, &mut credentials, &saved, &base_url);
+    let saved = load(state, &who.tenant_id, pair_id, system).await?;
+    if let Some(saved) = &saved {
+        webhook_id = keep_saved_secrets(system, &mut credentials, saved, &base_url);
     }
     let (settings, mut secrets) = split_credentials(system, &credentials)?;
     // A kept webhook id means the store's subscription still points at us.
     let registered = webhook_id.is_some();
+    if registered && let Some(saved) = &saved {
+        // A rotation still overlapping stays in force across an edit.
+        for name in [PREVIOUS_SECRET, PREVIOUS_UNTIL] {
+            if let Some(v) = saved.secrets.get(name) {
+                secrets.insert(name.to_owned(), v.clone());
+            }
+        }
+    }
     if !registered && system == "clarity" && !secrets.contains_key("webhook_secret") {
         let loaded = Loaded {
             system: system.to_owned(),
@@ -394,6 +426,71 @@ pub async fn put(
         state, who, pair_id, system, &base_url, settings, secrets, webhook_id,
     )
     .await
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    /// Until then (Unix ms) deliveries signed with the old secret are still accepted.
+    pub previous_valid_until: i64,
+}
+
+/// Asks Clarity for a new webhook signing secret and stores it; the old one
+/// stays valid for the overlap Clarity signs with both.
+pub async fn rotate_webhook_secret(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &str,
+) -> Result<RotatedSecret, ApiError> {
+    who.require_manager()?;
+    super::get(state, &who.tenant_id, pair_id).await?;
+    let loaded = load(state, &who.tenant_id, pair_id, "clarity")
+        .await?
+        .ok_or_else(|| ApiError::invalid("system", "Clarity is not connected yet"))?;
+    let webhook_id = match loaded.webhook_id.as_deref() {
+        Some(id) if id != "manual" => id.to_owned(),
+        _ => {
+            return Err(ApiError::invalid(
+                "webhook_secret",
+                "this store's webhook was registered by hand: rotate its secret in Clarity, \
+                 then save the new one here",
+            ));
+        }
+    };
+    let new = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id))
+        .rotate_webhook_secret(&webhook_id)
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            code: "rotation_failed",
+            message: format!(
+                "Clarity did not rotate the secret: {}",
+                describe_failure(&e)
+            ),
+            field: None,
+        })?;
+    let until = now_ms() + connect_jobs::connectors::clarity::ROTATION_OVERLAP.as_millis() as i64;
+    let mut secrets = loaded.secrets.clone();
+    if let Some(old) = loaded.secrets.get("webhook_secret") {
+        secrets.insert(PREVIOUS_SECRET.into(), old.clone());
+        secrets.insert(PREVIOUS_UNTIL.into(), Value::from(until));
+    }
+    secrets.insert(
+        "webhook_secret".into(),
+        Value::String(new.expose_secret().to_owned()),
+    );
+    save(
+        state,
+        who,
+        pair_id,
+        "clarity",
+        &loaded.base_url,
+        loaded.settings.clone(),
+        secrets,
+        Some(webhook_id),
+    )
+    .await?;
+    Ok(RotatedSecret {
+        previous_valid_until: until,
+    })
 }
 
 /// Secrets are write-only, so a form or a client that changes a setting would
@@ -670,6 +767,26 @@ pub fn describe_failure(e: &ConnectorError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_previous_webhook_secret_counts_only_until_the_overlap_ends() {
+        let loaded = Loaded {
+            system: "clarity".into(),
+            base_url: String::new(),
+            settings: Map::new(),
+            secrets: serde_json::from_value(json!({
+                "webhook_secret": "whsec_new",
+                PREVIOUS_SECRET: "whsec_old",
+                PREVIOUS_UNTIL: 1_000,
+            }))
+            .unwrap(),
+            webhook_id: Some("wh_1".into()),
+            updated_at: 0,
+            egress: EgressPolicy::open(),
+        };
+        assert_eq!(loaded.webhook_secrets(999), ["whsec_new", "whsec_old"]);
+        assert_eq!(loaded.webhook_secrets(1_000), ["whsec_new"]);
+    }
 
     #[test]
     fn failed_tests_read_like_a_person_wrote_them() {

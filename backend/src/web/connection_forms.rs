@@ -203,3 +203,29 @@ impl ConnectionForm {
         self.fields.iter().any(|f| f.name == name)
     }
 }
+
+/// "Rotate webhook secret" on the Clarity form.
+pub async fn rotate(
+    State(state): State<AppState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<super::pages::CsrfForm>,
+) -> Result<Response, Response> {
+    check_csrf(&form.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    match connections::rotate_webhook_secret(&state, &u.who, &id).await {
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/pairs/{id}?rotated=clarity#connections")).into_response())
+        }
+        Err(e @ ApiError::BadRequest { .. }) => render_pair(
+            &state,
+            u,
+            &id,
+            |_| Some((e.public_message(), true)),
+            None,
+            None,
+        )
+        .await
+        .map_err(IntoResponse::into_response),
+        Err(e) => Err(e.into_response()),
+    }
+}

@@ -97,6 +97,10 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             post(pages::sandbox_orders),
         ),
         (
+            r("POST", "/pairs/{id}/connections/clarity/rotate", Tenant),
+            post(connection_forms::rotate),
+        ),
+        (
             r("POST", "/pairs/{id}/sandbox-faults/{system}", Tenant),
             post(sandbox_faults::save),
         ),

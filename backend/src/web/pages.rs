@@ -346,6 +346,7 @@ pub struct PairNotice {
     saved: Option<String>,
     tested: Option<String>,
     faults: Option<String>,
+    rotated: Option<String>,
 }
 
 /// What a page says after a redirect, from the query string it was sent to.
@@ -361,6 +362,12 @@ fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
     }
     if let Some(system) = &n.saved {
         return Some((format!("{} connection saved.", label(system)), false));
+    }
+    if n.rotated.is_some() {
+        return Some((
+            "Webhook secret rotated. Clarity signs with the old and the new secret for 24 hours; both are accepted until then.".to_owned(),
+            false,
+        ));
     }
     if let Some(system) = &n.faults {
         return Some((format!("{} simulator faults saved.", label(system)), false));

@@ -5,9 +5,11 @@
 mod client;
 mod listing;
 mod resources;
+mod rotation;
 pub mod signature;
 pub mod wire;
 
 pub use client::{ClarityClient, ClarityConfig, Created, ListQuery, WebhookSubscription};
+pub use rotation::ROTATION_OVERLAP;
 pub use listing::{CHECKPOINT_OVERLAP, Changes, Cursor};
 pub use wire::Page;
