@@ -11,6 +11,14 @@ infra/browser.sh
 psql -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'connect_test_%'" 2>/dev/null \
   | while read -r db; do psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db" || true; done || true
 
+# Sage's Intacct JS SDK, pinned by infra/sdk-compat/package-lock.json, for tests/intacct_sdk.rs.
+if ! command -v npm >/dev/null 2>&1; then
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd infra/sdk-compat && npm ci --no-audit --no-fund)
+
 echo "== embedded default: SQLite + embedded queue =="
 CONNECT_TEST_BACKEND=embedded cargo test --workspace --all-targets
 

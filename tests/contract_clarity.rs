@@ -138,6 +138,18 @@ impl Sim {
         )
     }
 
+    /// The next `count` calls fail with `fault`; a held one (timeout) is
+    /// held `hang_ms`, or the registry's default when `None`.
+    async fn script_faults(&self, fault: FaultKind, count: u32, hang_ms: Option<u64>) {
+        let defaults = FaultSettings::default();
+        self.set_faults(FaultSettings {
+            script: vec![ScriptedFault { fault, count }],
+            hang_ms: hang_ms.unwrap_or(defaults.hang_ms),
+            ..defaults
+        })
+        .await;
+    }
+
     async fn set_faults(&self, settings: FaultSettings) {
         self.state
             .faults
@@ -724,16 +736,40 @@ impl Sim {
         )
     }
 
-    /// Every event type the store emitted, oldest first.
-    async fn event_types(&self) -> Vec<String> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT event_type FROM sim_clarity_events WHERE pair_id = $1 ORDER BY created_at, event_id",
+    /// Every event the store emitted, oldest first, as (type, payload).
+    async fn events(&self) -> Vec<(String, Value)> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT event_type, payload FROM sim_clarity_events WHERE pair_id = $1 ORDER BY created_at, event_id",
         )
         .bind(&self.pair_id)
         .fetch_all(self.state.db.pool())
         .await
         .unwrap();
-        rows.into_iter().map(|r| r.0).collect()
+        rows.into_iter()
+            .map(|(t, p)| (t, serde_json::from_str(&p).unwrap()))
+            .collect()
+    }
+
+    /// Every event type the store emitted, oldest first, without the
+    /// `order.paid` that follows each order the random shopper paid by card
+    /// (`placed_orders_paid_at_checkout_are_announced_as_paid` covers those).
+    async fn event_types(&self) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| t != "order.paid")
+            .collect()
+    }
+
+    /// The types of the events about one order, oldest first.
+    async fn order_event_types(&self, order_id: &str) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|(_, p)| p["data"]["object"]["orderId"] == order_id)
+            .map(|(t, _)| t)
+            .collect()
     }
 
     async fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -1267,7 +1303,12 @@ async fn a_return_goes_from_request_to_refund() {
     let created = client.create_return("rma-1", &rma).await.expect("return");
     assert_eq!(created.status, "requested");
     assert_eq!(created.customer_id, order.customer_id);
-    assert_eq!(created.refund_amount, line.line_total / line.quantity);
+    // One unit's share of the line, in money: two places, half away from zero.
+    assert_eq!(
+        created.refund_amount,
+        (line.line_total / line.quantity)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    );
     assert_eq!(client.create_return("rma-1", &rma).await.unwrap(), created);
     let too_many = client
         .create_return(
@@ -1508,9 +1549,71 @@ async fn a_capture_announces_order_paid() {
         again["version"], paid["version"],
         "capturing twice changes nothing"
     );
-    let events = sim.event_types().await;
-    assert_eq!(events.iter().filter(|e| *e == "order.paid").count(), 1);
-    assert_eq!(events.last().map(String::as_str), Some("order.paid"));
+    assert_eq!(
+        sim.order_event_types(&id).await,
+        ["order.created", "order.paid"],
+        "paid once, on capture"
+    );
+    assert_eq!(
+        sim.events().await.last().map(|(t, _)| t.as_str()),
+        Some("order.paid")
+    );
+}
+
+#[tokio::test]
+async fn placed_orders_paid_at_checkout_are_announced_as_paid() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+    let (mut card, mut terms) = (0, 0);
+    for _ in 0..20 {
+        let ids = clarity::create_orders(&sim.state, &sim.pair_id, 5, PayloadMode::IdOnly)
+            .await
+            .unwrap();
+        for id in ids {
+            let order = client.get_order(&id).await.unwrap();
+            let expected: &[&str] = match order["paymentInfo"]["status"].as_str() {
+                Some("captured") => {
+                    card += 1;
+                    &["order.created", "order.paid"]
+                }
+                Some("authorized") => {
+                    terms += 1;
+                    &["order.created"]
+                }
+                other => panic!("a placed order's payment is {other:?}"),
+            };
+            assert_eq!(sim.order_event_types(&id).await, expected, "{id}");
+        }
+        if card > 0 && terms > 0 {
+            break;
+        }
+    }
+    assert!(card > 0 && terms > 0, "both kinds of payment were placed");
+    // Both events of a paid order were written in one transaction: same
+    // instant, and adjacent in the outbox.
+    let events = sim.events().await;
+    let paid = events.iter().position(|(t, _)| t == "order.paid").unwrap();
+    let (created, paid) = (&events[paid - 1], &events[paid]);
+    assert_eq!(created.0, "order.created");
+    assert_eq!(created.1["data"], paid.1["data"]);
+    assert_eq!(created.1["createdAt"], paid.1["createdAt"]);
+
+    // The shopper's admin route places them the same way.
+    let placed: Value = reqwest::Client::new()
+        .post(format!("{}/__sim/orders", sim.store_url()))
+        .json(&json!({"count": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for id in placed["orderIds"].as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        let paid = client.get_order(id).await.unwrap()["paymentInfo"]["status"] == "captured";
+        let types = sim.order_event_types(id).await;
+        assert_eq!(types.contains(&"order.paid".to_owned()), paid, "{id}");
+    }
 }
 
 #[tokio::test]
@@ -1525,14 +1628,7 @@ async fn each_scripted_fault_is_its_error_class() {
     let list = || client.list_orders(&everything);
 
     // Two 503s, then the store answers again.
-    sim.set_faults(FaultSettings {
-        script: vec![ScriptedFault {
-            fault: FaultKind::Unavailable,
-            count: 2,
-        }],
-        ..FaultSettings::default()
-    })
-    .await;
+    sim.script_faults(FaultKind::Unavailable, 2, None).await;
     for _ in 0..2 {
         let e = list().await.unwrap_err();
         assert!(
@@ -1573,14 +1669,7 @@ async fn each_scripted_fault_is_its_error_class() {
         }),
     ];
     for (kind, expected) in cases {
-        sim.set_faults(FaultSettings {
-            script: vec![ScriptedFault {
-                fault: kind,
-                count: 1,
-            }],
-            ..FaultSettings::default()
-        })
-        .await;
+        sim.script_faults(kind, 1, None).await;
         let e = list().await.unwrap_err();
         assert!(expected(&e), "{kind:?} gave {e:?}");
         list()
@@ -1589,28 +1678,14 @@ async fn each_scripted_fault_is_its_error_class() {
     }
 
     // One 401: the client takes a new token and the retry succeeds.
-    sim.set_faults(FaultSettings {
-        script: vec![ScriptedFault {
-            fault: FaultKind::Unauthorized,
-            count: 1,
-        }],
-        ..FaultSettings::default()
-    })
-    .await;
+    sim.script_faults(FaultKind::Unauthorized, 1, None).await;
     let before = sim.meter.calls();
     list().await.expect("a 401 costs one new token");
     assert_eq!(sim.meter.calls() - before, 3, "401, token, retry");
 
     // A refused token request is an authentication error in OAuth's shape.
     let fresh = sim.client();
-    sim.set_faults(FaultSettings {
-        script: vec![ScriptedFault {
-            fault: FaultKind::Unauthorized,
-            count: 1,
-        }],
-        ..FaultSettings::default()
-    })
-    .await;
+    sim.script_faults(FaultKind::Unauthorized, 1, None).await;
     let e = fresh.test_connection().await.unwrap_err();
     assert!(
         matches!(&e, ConnectorError::Auth { message, .. } if message.contains("invalid_client")),
@@ -1620,15 +1695,7 @@ async fn each_scripted_fault_is_its_error_class() {
     // A held answer is a timeout for the client.
     let impatient = sim.client_with_timeout(Duration::from_millis(700));
     impatient.test_connection().await.expect("a token first");
-    sim.set_faults(FaultSettings {
-        script: vec![ScriptedFault {
-            fault: FaultKind::Timeout,
-            count: 1,
-        }],
-        hang_ms: 1_500,
-        ..FaultSettings::default()
-    })
-    .await;
+    sim.script_faults(FaultKind::Timeout, 1, Some(1_500)).await;
     let e = impatient
         .list_orders(&ListQuery::default())
         .await
@@ -1642,15 +1709,7 @@ async fn a_create_retried_after_a_timeout_creates_one_record() {
     let sim = spawn_sim().await;
     let client = sim.client_with_timeout(Duration::from_millis(700));
     client.test_connection().await.expect("token first");
-    sim.set_faults(FaultSettings {
-        script: vec![ScriptedFault {
-            fault: FaultKind::Timeout,
-            count: 1,
-        }],
-        hang_ms: 1_500,
-        ..FaultSettings::default()
-    })
-    .await;
+    sim.script_faults(FaultKind::Timeout, 1, Some(1_500)).await;
     let body = json!({"email": "retry@example.com", "firstName": "Rita"});
     let first = client
         .create_customer("cus-retry-1", &body)

@@ -1512,3 +1512,211 @@ async fn inventory_levels_and_modified_since() {
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert_eq!(text(&changed[0], "NAME").as_deref(), Some("Changed"));
 }
+
+// ---------------------------------------------------------------------------
+// Credit memos (spec §6.7)
+// ---------------------------------------------------------------------------
+
+mod credit_memos {
+    use super::*;
+    use connect_jobs::connectors::intacct::ArAdjustment;
+
+    /// A change that breaks a memo, and what the error must then say.
+    type Breakage = (
+        &'static str,
+        Box<dyn Fn(&mut ArAdjustment)>,
+        &'static str,
+        &'static str,
+    );
+
+    fn memo(number: &str, amount: &str) -> ArAdjustment {
+        serde_json::from_value(json!({
+            "customerid": "CUS-5001",
+            "datecreated": {"year": "2024", "month": "06", "day": "05"},
+            "adjustmentno": number,
+            "description": format!("Refund {number}"),
+            "aradjustmentitems": {"lineitem": [
+                {"glaccountno": "4000", "amount": amount, "memo": "Returned SKU-1001",
+                 "locationid": "US-EAST", "departmentid": "ECOM"}
+            ]}
+        }))
+        .expect("adjustment json")
+    }
+
+    #[tokio::test]
+    async fn create_ar_adjustment_stores_a_credit_memo_and_a_repeat_creates_nothing() {
+        let sim = spawn_sim().await;
+        let (client, _) = sim.client();
+        let key = client
+            .create_ar_adjustment("cm-RMA-5501-v1", &memo("CM-RMA-5501", "-19.99"))
+            .await
+            .expect("credit memo");
+        assert!(key.parse::<i64>().is_ok(), "the key is a RECORDNO: {key}");
+
+        let found = client
+            .read_by_query(
+                "ARADJUSTMENT",
+                &[
+                    "RECORDNO",
+                    "RECORDID",
+                    "CUSTOMERID",
+                    "TOTALENTERED",
+                    "STATE",
+                ],
+                "RECORDID = 'CM-RMA-5501'",
+                100,
+            )
+            .await
+            .expect("read back");
+        assert_eq!(found.len(), 1, "{found:?}");
+        let text = |k: &str| {
+            found[0]
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(text("RECORDNO"), key);
+        assert_eq!(text("CUSTOMERID"), "CUS-5001");
+        assert_eq!(text("TOTALENTERED"), "-19.99");
+        assert_eq!(text("STATE"), "Posted");
+
+        // The same control id again: refused by the gateway, found by its number.
+        let again = client
+            .create_ar_adjustment("cm-RMA-5501-v1", &memo("CM-RMA-5501", "-19.99"))
+            .await
+            .expect("repeat");
+        assert_eq!(again, key);
+        let all = client
+            .read_by_query("ARADJUSTMENT", &["RECORDNO"], "", 100)
+            .await
+            .expect("all");
+        assert_eq!(all.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn ar_adjustment_failures_are_validation_errors_naming_line_and_field() {
+        let sim = spawn_sim().await;
+        let (client, _) = sim.client();
+        let cases: [Breakage; 6] = [
+            (
+                "a-1",
+                Box::new(|m| m.customerid = "CUS-0000".into()),
+                "Customer 'CUS-0000'",
+                "customerid",
+            ),
+            (
+                "a-2",
+                Box::new(|m| m.aradjustmentitems.lineitem[0].amount = "abc".into()),
+                "Line 1: amount 'abc'",
+                "aradjustmentitems.lineitem[0].amount",
+            ),
+            (
+                "a-3",
+                Box::new(|m| m.aradjustmentitems.lineitem[0].glaccountno = Some("9999".into())),
+                "Line 1: GL account '9999'",
+                "aradjustmentitems.lineitem[0].glaccountno",
+            ),
+            (
+                "a-4",
+                Box::new(|m| m.aradjustmentitems.lineitem[0].locationid = None),
+                "Line 1: a location",
+                "aradjustmentitems.lineitem[0].locationid",
+            ),
+            (
+                "a-5",
+                Box::new(|m| m.aradjustmentitems.lineitem.clear()),
+                "at least one aradjustmentitems/lineitem",
+                "aradjustmentitems",
+            ),
+            (
+                "a-6",
+                Box::new(|m| m.action = Some("Later".into())),
+                "action 'Later'",
+                "action",
+            ),
+        ];
+        for (control, change, says, field) in cases {
+            let mut m = memo(&format!("CM-{control}"), "-5.00");
+            change(&mut m);
+            match client.create_ar_adjustment(control, &m).await {
+                Err(e @ ConnectorError::Validation { .. }) => {
+                    assert!(!e.is_transient());
+                    assert!(e.to_string().contains(says), "{control}: {e}");
+                    assert_eq!(e.field(), Some(field), "{control}: {e}");
+                    assert!(
+                        e.to_string().contains(&format!("CM-{control}")),
+                        "names the memo: {e}"
+                    );
+                }
+                other => panic!("{control}: expected Validation, got {other:?}"),
+            }
+        }
+        // Several mistakes at once are reported together.
+        let mut m = memo("CM-many", "0");
+        m.customerid = "CUS-0000".into();
+        let e = client.create_ar_adjustment("a-7", &m).await.unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("CUS-0000") && text.contains("amount '0'"),
+            "{text}"
+        );
+        // Nothing was stored, and a failed control id can be used again.
+        let ok = client
+            .create_ar_adjustment("a-1", &memo("CM-a-1", "-5.00"))
+            .await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let all = client
+            .read_by_query("ARADJUSTMENT", &["RECORDNO"], "", 100)
+            .await
+            .expect("all");
+        assert_eq!(all.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_sales_credit_memo_credits_ar_and_moves_no_stock() {
+        let sim = spawn_sim().await;
+        let (client, _) = sim.client();
+        let stock = |c: &IntacctClient| {
+            let c = c.clone();
+            async move {
+                c.read_by_query(
+                    "ITEMWAREHOUSEINFO",
+                    &["ONHAND", "ONHOLD"],
+                    "ITEMID = 'SKU-1001' AND WAREHOUSEID = 'WH1'",
+                    10,
+                )
+                .await
+                .expect("stock")
+            }
+        };
+        let before = stock(&client).await;
+        let mut m = order("RMA-5501");
+        m.subtotals.clear();
+        m.state = None;
+        let key = client
+            .create_credit_memo("cm-doc-RMA-5501", "Sales Credit Memo", &m)
+            .await
+            .expect("credit memo document");
+        assert_eq!(key, "Sales Credit Memo-RMA-5501");
+        assert_eq!(
+            stock(&client).await,
+            before,
+            "a credit memo moves no inventory"
+        );
+        let ar = client
+            .read_by_query(
+                "ARINVOICE",
+                &["TOTALENTERED", "DOCNUMBER"],
+                "DOCNUMBER = 'Sales Credit Memo-RMA-5501'",
+                10,
+            )
+            .await
+            .expect("AR record");
+        assert_eq!(ar.len(), 1, "{ar:?}");
+        assert_eq!(
+            ar[0].get("TOTALENTERED").and_then(|v| v.as_str()),
+            Some("-39.98")
+        );
+    }
+}

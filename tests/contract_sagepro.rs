@@ -1376,3 +1376,170 @@ async fn invoices_ship_orders_and_credit_memos_restock() {
         credit
     );
 }
+
+#[tokio::test]
+async fn every_list_sorts_by_a_named_field_and_refuses_an_unknown_one() {
+    let sim = spawn_sim().await;
+    let client = sim.client();
+
+    // Customers by number: the seed's numbers in order, whatever their
+    // LastModified.
+    let p = client
+        .list_page("/customers", &[("SortBy", "CustomerNo".into())], 1, 500)
+        .await
+        .unwrap();
+    let nos: Vec<&str> = p
+        .data
+        .iter()
+        .map(|c| c["CustomerNo"].as_str().unwrap())
+        .collect();
+    let mut sorted = nos.clone();
+    sorted.sort();
+    assert_eq!(nos, sorted);
+    assert_eq!(nos.len(), 45);
+
+    // Stock by warehouse, then the key (item, warehouse): pages do not
+    // repeat or skip a record.
+    let mut rows = Vec::new();
+    for page in 1..=4 {
+        let p = client
+            .list_page("/inventory", &[("SortBy", "Warehouse".into())], page, 150)
+            .await
+            .unwrap();
+        rows.extend(p.data.iter().map(|s| {
+            (
+                s["Warehouse"].as_str().unwrap().to_owned(),
+                s["ItemCode"].as_str().unwrap().to_owned(),
+            )
+        }));
+    }
+    let mut expected = rows.clone();
+    expected.sort();
+    assert_eq!(rows, expected);
+    assert_eq!(rows.len(), 600);
+
+    // Orders by a field and by LastModified (the default) after an update.
+    let a = client.create_order("s-1", &order("CO-S1")).await.unwrap();
+    let b = client.create_order("s-2", &order("CO-S2")).await.unwrap();
+    // LastModified has millisecond steps: the update must land on a later one.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut changed = order("CO-S1");
+    changed["Notes"] = json!("later");
+    client
+        .update_order("s-put", &a.sales_order_no, &changed, Some(1))
+        .await
+        .unwrap();
+    let list = |sort: Option<&'static str>| {
+        let client = &client;
+        async move {
+            let filters: Vec<(&str, String)> = sort
+                .map(|s| vec![("SortBy", s.to_owned())])
+                .unwrap_or_default();
+            client
+                .list_page("/orders", &filters, 1, 100)
+                .await
+                .unwrap()
+                .data
+                .iter()
+                .map(|o| o["SalesOrderNo"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_no = vec![a.sales_order_no.clone(), b.sales_order_no.clone()];
+    let by_change = vec![b.sales_order_no.clone(), a.sales_order_no.clone()];
+    assert_eq!(list(None).await, by_change, "LastModified by default");
+    assert_eq!(list(Some("LastModified")).await, by_change);
+    assert_eq!(list(Some("SalesOrderNo")).await, by_no);
+    assert_eq!(list(Some("RowVersion,SalesOrderNo")).await, by_change);
+    client
+        .create_invoice(
+            "s-3",
+            &InvoiceInput {
+                sales_order_no: Some(b.sales_order_no.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let invoices = client
+        .list_page("/invoices", &[("SortBy", "InvoiceDate".into())], 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(invoices.total_count, 1);
+
+    // Every list names the field it does not know.
+    for path in [
+        "/orders",
+        "/products",
+        "/customers",
+        "/inventory",
+        "/invoices",
+    ] {
+        let r = sim
+            .raw(reqwest::Method::GET, &format!("{path}?SortBy=Colour"))
+            .await
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["Error"]["Code"], "BAD_REQUEST", "{path}");
+        assert!(
+            body["Error"]["Message"]
+                .as_str()
+                .unwrap()
+                .contains("'Colour'"),
+            "{path}: {body}"
+        );
+        assert_eq!(body["Error"]["Details"][0]["Field"], "SortBy", "{path}");
+    }
+    let err = client
+        .list_page("/products", &[("SortBy", "ItemCode,Price".into())], 1, 10)
+        .await
+        .unwrap_err();
+    assert!(!err.is_transient());
+    assert_eq!(err.field(), Some("SortBy"), "{err:?}");
+    assert!(err.to_string().contains("'Price'"), "{err}");
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_the_api_key_that_sent_them() {
+    let sim = spawn_sim().await;
+    let other_key =
+        sagepro::issue_api_key(&sim.state.db, &sim.pair_id, &[sagepro::KeyScope::Write])
+            .await
+            .unwrap();
+    let mine = sim.client();
+    let theirs = sim.client_with_key(&other_key);
+
+    // One Idempotency-Key from two clients: two requests, two orders, and
+    // neither sees the other's body as a reuse.
+    let first = mine.create_order("shared-1", &order("CO-A")).await.unwrap();
+    let second = theirs
+        .create_order("shared-1", &order("CO-B"))
+        .await
+        .expect("another API key's Idempotency-Key is its own");
+    assert_ne!(first.sales_order_no, second.sales_order_no);
+    assert_eq!(second.body["CustomerPO"], "CO-B");
+
+    // Each client still gets its own answer replayed, and its own reuse refused.
+    let again = theirs
+        .create_order("shared-1", &order("CO-B"))
+        .await
+        .unwrap();
+    assert_eq!(again.sales_order_no, second.sales_order_no);
+    let again = mine.create_order("shared-1", &order("CO-A")).await.unwrap();
+    assert_eq!(again.sales_order_no, first.sales_order_no);
+    let err = mine
+        .create_order("shared-1", &order("CO-B"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("IDEMPOTENCY_KEY_REUSED"), "{err}");
+    assert_eq!(
+        sagepro::list_orders(&sim.state.db, &sim.pair_id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}

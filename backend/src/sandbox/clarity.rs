@@ -84,23 +84,19 @@ pub fn router(state: SandboxState) -> Router {
         )
         .route(
             "/{pair_id}/api/v1/products",
-            get(products::list).post(products::create),
+            docs::collection_routes(&products::PRODUCTS),
         )
         .route(
             "/{pair_id}/api/v1/products/{product_id}",
-            get(products::get_one)
-                .put(products::put)
-                .patch(products::patch),
+            get(products::get_one).merge(docs::write_routes(&products::PRODUCTS, true)),
         )
         .route(
             "/{pair_id}/api/v1/customers",
-            get(customers::list).post(customers::create),
+            docs::collection_routes(&customers::CUSTOMERS),
         )
         .route(
             "/{pair_id}/api/v1/customers/{customer_id}",
-            get(customers::get_one)
-                .put(customers::put)
-                .patch(customers::patch),
+            docs::document_routes(&customers::CUSTOMERS, true),
         )
         .route("/{pair_id}/api/v1/inventory", get(inventory::list))
         .route(
@@ -134,11 +130,11 @@ pub fn router(state: SandboxState) -> Router {
         )
         .route(
             "/{pair_id}/api/v1/coupons",
-            get(coupons::list).post(coupons::create),
+            docs::collection_routes(&coupons::COUPONS),
         )
         .route(
             "/{pair_id}/api/v1/coupons/{code}",
-            get(coupons::get_one).patch(coupons::patch),
+            docs::document_routes(&coupons::COUPONS, false),
         )
         .route(
             "/{pair_id}/api/v1/webhooks",
@@ -187,6 +183,11 @@ pub(crate) struct ApiError {
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+/// A request body read as `T`; anything else is 400 `BAD_REQUEST`.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))
+}
 
 impl ApiError {
     pub(crate) fn new(

@@ -24,6 +24,8 @@ mod access;
 mod customers;
 mod idempotency;
 mod invoices;
+mod listing;
+mod lookup;
 mod masters;
 mod orders;
 mod rules;
@@ -42,7 +44,6 @@ use connect_jobs::connectors::sagepro::wire::{ErrorBody, ErrorDetail, FieldDetai
 
 use super::faults::{FaultKind, RateLimit};
 use super::{FaultDecision, SandboxState, SimSystem};
-use crate::db::Db;
 
 pub use access::{KeyScope, issue_api_key};
 pub use orders::list_orders;
@@ -414,84 +415,7 @@ fn scripted_error(kind: FaultKind, target: &LockTarget) -> SpError {
 }
 
 // ---------------------------------------------------------------------------
-// Paging
-
-/// `Page` (1-based, default 1) and `PageSize` (default 100, at most 500).
-pub(crate) fn paging(params: &super::clarity::ListParams) -> SpResult<(u32, u32)> {
-    let page = match params.one("Page") {
-        Some(p) => p
-            .parse::<u32>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| SpError::bad_request("Page must be a positive integer"))?,
-        None => 1,
-    };
-    let size = match params.one("PageSize") {
-        Some(p) => p
-            .parse::<u32>()
-            .ok()
-            .filter(|p| *p >= 1)
-            .ok_or_else(|| SpError::bad_request("PageSize must be a positive integer"))?
-            .min(500),
-        None => 100,
-    };
-    Ok((page, size))
-}
-
-pub(crate) fn modified_since(params: &super::clarity::ListParams) -> SpResult<Option<i64>> {
-    match params.one("ModifiedSince") {
-        Some(s) => super::clarity::parse_time_ms(s)
-            .map(Some)
-            .ok_or_else(|| SpError::bad_request("ModifiedSince must be an RFC 3339 time")),
-        None => Ok(None),
-    }
-}
-
-/// Runs a paged list of the `body` JSON of `table`.
-pub(crate) async fn paged(
-    db: &Db,
-    table: &str,
-    filter: &super::clarity::Filter,
-    order_by: &str,
-    (page, size): (u32, u32),
-) -> SpResult<Response> {
-    use super::clarity::{Bind, Filter};
-    use sqlx::Row;
-    let where_sql = filter.where_sql();
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
-    let total: i64 = filter
-        .bind_all(sqlx::query(sqlx::AssertSqlSafe(count_sql)))
-        .fetch_one(db.pool())
-        .await?
-        .try_get(0)?;
-    let mut f = Filter {
-        clauses: filter.clauses.clone(),
-        binds: filter.binds.clone(),
-    };
-    let limit = f.push(Bind::Int(size as i64));
-    let offset = f.push(Bind::Int(size as i64 * (page as i64 - 1)));
-    let sql = format!(
-        "SELECT body FROM {table} WHERE {where_sql} ORDER BY {order_by} LIMIT {limit} OFFSET {offset}"
-    );
-    let rows = f
-        .bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)))
-        .fetch_all(db.pool())
-        .await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for r in rows {
-        let body: String = r.try_get(0)?;
-        data.push(serde_json::from_str::<serde_json::Value>(&body).map_err(SpError::internal)?);
-    }
-    let seen = size as i64 * (page as i64 - 1) + data.len() as i64;
-    Ok(Json(connect_jobs::connectors::sagepro::wire::ListPage {
-        data,
-        page,
-        page_size: size,
-        total_count: total.max(0) as u64,
-        has_more: seen < total,
-    })
-    .into_response())
-}
+// Answers
 
 /// A single record with its `ETag: "<RowVersion>"`.
 pub(crate) fn with_etag(status: StatusCode, value: &serde_json::Value) -> Response {

@@ -1,15 +1,11 @@
 //! Coupons (spec §3.7), named by a case-insensitive code. `timesUsed` is
 //! counted by the orders that use them, outside the coupon's version.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
-use super::docs::{self, IdRule, Kind, Write};
+use super::docs::{self, IdRule, Kind};
 use super::{ApiError, ApiResult, Bind};
-use crate::sandbox::SandboxState;
 
 pub(crate) static COUPONS: Kind = Kind {
     entity: "coupon",
@@ -128,48 +124,4 @@ fn validate(doc: &Value) -> ApiResult<()> {
     }
     docs::boolean(doc, "active")?;
     docs::string_list(doc, "appliesToSkus")
-}
-
-pub(super) async fn list(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    docs::list(&state, &pair_id, &COUPONS, &headers, raw.as_deref()).await
-}
-
-pub(super) async fn get_one(
-    State(state): State<SandboxState>,
-    Path((pair_id, code)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    docs::get(&state, &pair_id, &COUPONS, &headers, &code).await
-}
-
-pub(super) async fn create(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::create(&state, &pair_id, &COUPONS, &headers, &body).await
-}
-
-pub(super) async fn patch(
-    State(state): State<SandboxState>,
-    Path((pair_id, code)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::update(
-        &state,
-        &pair_id,
-        &COUPONS,
-        &headers,
-        &code,
-        &body,
-        Write::Patch,
-    )
-    .await
 }

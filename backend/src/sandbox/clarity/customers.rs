@@ -1,14 +1,10 @@
 //! Customers (spec §3.3). `email` is unique, case-insensitively: a second
 //! create with a known email is 409 `CONFLICT` naming the `existingId`.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::docs::{self, IdRule, Kind, Unique, Write};
+use super::docs::{self, IdRule, Kind, Unique};
 use super::{ApiError, ApiResult, Bind};
-use crate::sandbox::SandboxState;
 
 pub(crate) static CUSTOMERS: Kind = Kind {
     entity: "customer",
@@ -143,66 +139,4 @@ fn validate(doc: &Value) -> ApiResult<()> {
     docs::currency(doc, "currency", true)?;
     docs::one_of(doc, "status", &["active", "disabled"])?;
     docs::object(doc, "erpReferences")
-}
-
-pub(super) async fn list(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    docs::list(&state, &pair_id, &CUSTOMERS, &headers, raw.as_deref()).await
-}
-
-pub(super) async fn get_one(
-    State(state): State<SandboxState>,
-    Path((pair_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    docs::get(&state, &pair_id, &CUSTOMERS, &headers, &id).await
-}
-
-pub(super) async fn create(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::create(&state, &pair_id, &CUSTOMERS, &headers, &body).await
-}
-
-pub(super) async fn put(
-    State(state): State<SandboxState>,
-    Path((pair_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::update(
-        &state,
-        &pair_id,
-        &CUSTOMERS,
-        &headers,
-        &id,
-        &body,
-        Write::Replace,
-    )
-    .await
-}
-
-pub(super) async fn patch(
-    State(state): State<SandboxState>,
-    Path((pair_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::update(
-        &state,
-        &pair_id,
-        &CUSTOMERS,
-        &headers,
-        &id,
-        &body,
-        Write::Patch,
-    )
-    .await
 }

@@ -6,8 +6,11 @@
 //! bumps `version` and emits exactly one event in its transaction.
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
 use serde_json::{Map, Value};
 
 use super::idempotency::Idempotency;
@@ -127,6 +130,60 @@ pub(crate) fn with_etag(status: StatusCode, value: &Value) -> Response {
         r.headers_mut().insert(header::ETAG, h);
     }
     r
+}
+
+// ---------------------------------------------------------------------------
+// Routes: every document kind answers the same verbs through the functions
+// below, so its module only describes the kind.
+
+/// `GET` (list) and `POST` (create) on a kind's collection.
+pub(super) fn collection_routes(kind: &'static Kind) -> MethodRouter<SandboxState> {
+    routing::get(
+        move |State(state): State<SandboxState>,
+              Path(pair_id): Path<String>,
+              RawQuery(raw): RawQuery,
+              headers: HeaderMap| async move {
+            list(&state, &pair_id, kind, &headers, raw.as_deref()).await
+        },
+    )
+    .post(
+        move |State(state): State<SandboxState>,
+              Path(pair_id): Path<String>,
+              headers: HeaderMap,
+              body: Bytes| async move { create(&state, &pair_id, kind, &headers, &body).await },
+    )
+}
+
+/// `GET`, `PATCH` and, when the spec lists it for the kind (`replace`),
+/// `PUT` on one document.
+pub(super) fn document_routes(kind: &'static Kind, replace: bool) -> MethodRouter<SandboxState> {
+    routing::get(
+        move |State(state): State<SandboxState>,
+              Path((pair_id, id)): Path<(String, String)>,
+              headers: HeaderMap| async move {
+            get(&state, &pair_id, kind, &headers, &id).await
+        },
+    )
+    .merge(write_routes(kind, replace))
+}
+
+/// `PATCH` and, with `replace`, `PUT` on one document: for a kind whose
+/// single `GET` is its own.
+pub(super) fn write_routes(kind: &'static Kind, replace: bool) -> MethodRouter<SandboxState> {
+    let write = move |mode: Write| {
+        move |State(state): State<SandboxState>,
+              Path((pair_id, id)): Path<(String, String)>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            update(&state, &pair_id, kind, &headers, &id, &body, mode).await
+        }
+    };
+    let routes = routing::patch(write(Write::Patch));
+    if replace {
+        routes.put(write(Write::Replace))
+    } else {
+        routes
+    }
 }
 
 /// `GET /{collection}` with the Phoenix filters.

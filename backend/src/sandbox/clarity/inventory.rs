@@ -230,8 +230,7 @@ pub(super) async fn put(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "inventory:write").await?;
-    let input: InventorySet = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: InventorySet = super::json_body(&body)?;
     let on_hand = qty_e4(&input.quantity_on_hand, "quantityOnHand")?;
     if on_hand < 0 {
         return Err(ApiError::validation(
@@ -291,8 +290,7 @@ pub(super) async fn adjust(
     authorize(&state, &pair_id, &headers, "inventory:write").await?;
     let idem = Idempotency::from_request(&headers, "POST /inventory/adjustments".into(), &body)?;
     idem.require_key()?;
-    let input: Adjustment = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: Adjustment = super::json_body(&body)?;
     let delta = qty_e4(&input.delta, "delta")?;
     if delta == 0 {
         return Err(ApiError::validation(

@@ -61,8 +61,9 @@ fn cents(c: i64) -> Decimal {
 
 /// Places `count` realistic orders as shoppers would: catalog customers and
 /// SKUs, 1–4 lines of 1–3 units, 8.25 % tax, sometimes shipping, sometimes a
-/// coupon. Each order and its `order.created` event commit together; the
-/// dispatcher is woken afterwards. Returns the new order ids (`CO-100001`, …).
+/// coupon. Each order, its `order.created` event and, when it was paid at
+/// checkout, its `order.paid` event commit together; the dispatcher is
+/// woken afterwards. Returns the new order ids (`CO-100001`, …).
 pub async fn create_orders(
     state: &SandboxState,
     pair_id: &str,
@@ -121,10 +122,12 @@ pub async fn create_orders(
             PayloadMode::Full => body,
             PayloadMode::IdOnly => serde_json::json!({ "orderId": order.order_id }),
         };
-        // Spec §8 also wants `order.paid` here for card orders; it is sent
-        // only on a later capture (`/__sim/orders/{id}/capture`) because the
-        // pairs subscribe to it and every event they receive becomes a run.
-        webhooks::emit(&mut tx, pair_id, "order.created", object, None, now).await?;
+        // Spec §8: an order placed already paid (card captured at checkout)
+        // is also announced as paid; one on terms waits for its capture.
+        webhooks::emit(&mut tx, pair_id, "order.created", object.clone(), None, now).await?;
+        if order.payment_info.status == "captured" {
+            webhooks::emit(&mut tx, pair_id, "order.paid", object, None, now).await?;
+        }
         ids.push(order.order_id);
     }
     tx.commit().await?;

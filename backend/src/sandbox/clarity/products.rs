@@ -1,11 +1,11 @@
 //! Products (spec §3.2): the catalog the ERP keeps in step. `sku` is unique.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::docs::{self, IdRule, Kind, Unique, Write};
+use super::docs::{self, IdRule, Kind, Unique};
 use super::{ApiError, ApiResult, Bind};
 use crate::sandbox::SandboxState;
 
@@ -132,16 +132,7 @@ fn validate(doc: &Value) -> ApiResult<()> {
     docs::object(doc, "erpReferences")
 }
 
-pub(super) async fn list(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    docs::list(&state, &pair_id, &PRODUCTS, &headers, raw.as_deref()).await
-}
-
-/// By product id, or by SKU (the ERP's key).
+/// `GET /products/{id}`, by product id or by SKU (the ERP's key).
 pub(super) async fn get_one(
     State(state): State<SandboxState>,
     Path((pair_id, id)): Path<(String, String)>,
@@ -161,49 +152,4 @@ async fn product_id_of(state: &SandboxState, pair_id: &str, id: &str) -> ApiResu
     .fetch_optional(state.db.pool())
     .await?;
     Ok(row.map_or_else(|| id.to_owned(), |r| r.0))
-}
-
-pub(super) async fn create(
-    State(state): State<SandboxState>,
-    Path(pair_id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::create(&state, &pair_id, &PRODUCTS, &headers, &body).await
-}
-
-pub(super) async fn put(
-    State(state): State<SandboxState>,
-    Path((pair_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::update(
-        &state,
-        &pair_id,
-        &PRODUCTS,
-        &headers,
-        &id,
-        &body,
-        Write::Replace,
-    )
-    .await
-}
-
-pub(super) async fn patch(
-    State(state): State<SandboxState>,
-    Path((pair_id, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    docs::update(
-        &state,
-        &pair_id,
-        &PRODUCTS,
-        &headers,
-        &id,
-        &body,
-        Write::Patch,
-    )
-    .await
 }

@@ -147,8 +147,7 @@ pub(super) async fn create(
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "returns:write").await?;
     let idem = Idempotency::from_request(&headers, "POST /returns".into(), &body)?;
-    let input: ReturnInput = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: ReturnInput = super::json_body(&body)?;
     if input.lines.is_empty() {
         return Err(ApiError::validation(
             "lines",
@@ -376,8 +375,7 @@ pub(super) async fn refund(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "returns:write").await?;
-    let input: RefundInput = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: RefundInput = super::json_body(&body)?;
     docs::money(&json!({ "amount": input.amount }), "amount", true)?;
     let amount = money(input.amount.parse().unwrap_or_default());
     if amount <= Decimal::ZERO {

@@ -110,8 +110,7 @@ pub(super) async fn create(
         format!("POST /orders/{order_id}/shipments"),
         &body,
     )?;
-    let input: ShipmentInput = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: ShipmentInput = super::json_body(&body)?;
     if input.carrier.trim().is_empty() {
         return Err(ApiError::validation(
             "carrier",

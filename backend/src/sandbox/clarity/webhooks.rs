@@ -408,8 +408,7 @@ pub(super) async fn create(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "webhooks:manage").await?;
-    let input: WebhookCreate = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let input: WebhookCreate = super::json_body(&body)?;
     let url = url::Url::parse(&input.url)
         .map_err(|_| ApiError::validation("url", "INVALID_URL", "url must be an absolute URL"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

@@ -602,6 +602,28 @@ fn present(fields: &Map<String, Value>, path: &str) -> bool {
     }
 }
 
+/// **[P]** A customer's display contact prints as the customer's NAME unless
+/// told otherwise. Sage's JS SDK (`CustomerCreate`) means to send exactly that
+/// but, with no print-as name set, sends an empty or no `PRINTAS`; Intacct
+/// accepts that request, so the simulator fills the name in.
+fn default_print_as(fields: &mut Map<String, Value>) {
+    if present(fields, "DISPLAYCONTACT.PRINTAS") {
+        return;
+    }
+    let Some(name) = lookup(fields, "NAME").filter(|n| !n.trim().is_empty()) else {
+        return;
+    };
+    let contact = fields
+        .entry("DISPLAYCONTACT")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !contact.is_object() {
+        *contact = Value::Object(Map::new());
+    }
+    if let Value::Object(c) = contact {
+        c.insert("PRINTAS".into(), Value::String(name));
+    }
+}
+
 /// Checks a record before it is stored, filling defaults; object by object.
 async fn validate(
     ctx: &Ctx<'_>,
@@ -609,6 +631,9 @@ async fn validate(
     def: &ObjectDef,
     fields: &mut Map<String, Value>,
 ) -> Result<(), FnError> {
+    if def.name == "CUSTOMER" {
+        default_print_as(fields);
+    }
     for req in def.required {
         if !present(fields, req) {
             return Err(Fail::new(

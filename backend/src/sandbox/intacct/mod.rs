@@ -7,6 +7,7 @@
 //!    the envelope (control → authentication → functions) and the response.
 //! 2. [`sales`]: `create_sotransaction` / `update_sotransaction` and the
 //!    sales-order listing for the API.
+//!    [`adjustments`]: `create_aradjustment` (AR credit and debit memos).
 //! 3. [`generic`]: `read`, `readByName`, `readByQuery`, `readMore`, `query`,
 //!    `create`, `update`, `delete` over the objects in [`objects`].
 //! 4. [`query`]: the query-string parser and the filter grammar.
@@ -29,7 +30,12 @@
 //! - Scripted faults that need the request read are answered where Intacct
 //!   answers them ([`faults_in_place`]).
 //! - `Timeout` faults do the work and commit, then hold the answer.
+//! - Sage's published SDKs must work unmodified (`tests/intacct_sdk.rs`): the
+//!   session endpoint names the host the client called (the JS SDK refuses
+//!   any host outside `*.intacct.com`), and error texts quote element names
+//!   instead of writing `<tags>`, which the SDK strips out of messages.
 
+pub mod adjustments;
 mod faults_in_place;
 pub mod generic;
 pub mod objects;
@@ -46,7 +52,7 @@ use super::faults::FaultKind;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use connect_jobs::connectors::intacct::element::Element;
@@ -107,11 +113,19 @@ impl Sim {
         (self.config.clock)()
     }
 
-    fn endpoint(&self, pair_id: &str) -> String {
-        format!(
-            "{}/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml",
-            self.state.self_url.trim_end_matches('/')
-        )
+    /// The gateway URL a session is tied to: the host the client called, so a
+    /// client that only talks to hosts it trusts (Sage's SDKs accept
+    /// `*.intacct.com` only) can keep using it; the app's own URL otherwise.
+    fn endpoint(&self, pair_id: &str, host: Option<&str>) -> String {
+        let own = self.state.self_url.trim_end_matches('/');
+        let base = match host {
+            Some(h) if is_plain_host(h) => {
+                let scheme = own.split_once("://").map_or("http", |(s, _)| s);
+                format!("{scheme}://{h}")
+            }
+            _ => own.to_owned(),
+        };
+        format!("{base}/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml")
     }
 
     /// A concurrency slot for the pair's company, waiting at most `queue_wait`.
@@ -232,11 +246,21 @@ pub struct Ctx<'a> {
 // The gateway
 // ---------------------------------------------------------------------------
 
+/// A Host header that is a host name or address with an optional port, nothing else.
+fn is_plain_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
 async fn gateway(
     State(sim): State<Arc<Sim>>,
     Path(pair_id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     // The slot is taken first, so injected latency occupies it like slow work would.
     let permit = match sim.slot(&pair_id).await {
         Ok(p) => p,
@@ -260,7 +284,7 @@ async fn gateway(
             kind: FaultKind::Timeout,
             hang,
         } => {
-            let response = handle(&sim, &pair_id, &body).await;
+            let response = handle(&sim, &pair_id, host, &body).await;
             drop(permit);
             tokio::time::sleep(hang).await;
             response
@@ -275,9 +299,9 @@ async fn gateway(
             FaultKind::Reset => super::faults::reset_response(),
             FaultKind::RateLimited => rate_limited(1),
             FaultKind::ConcurrencyLimit => concurrency_limited(&sim, DEFAULT_CONCURRENCY),
-            _ => handle_with_fault(&sim, &pair_id, &body, Some(kind)).await,
+            _ => handle_with_fault(&sim, &pair_id, host, &body, Some(kind)).await,
         },
-        super::FaultDecision::Proceed => handle(&sim, &pair_id, &body).await,
+        super::FaultDecision::Proceed => handle(&sim, &pair_id, host, &body).await,
     }
 }
 
@@ -440,10 +464,12 @@ const WRITE_FUNCTIONS: &[&str] = &[
     "delete",
     "create_sotransaction",
     "update_sotransaction",
+    "create_aradjustment",
 ];
 
 const KNOWN_FUNCTIONS: &[&str] = &[
     "getAPISession",
+    "create_aradjustment",
     "create_sotransaction",
     "update_sotransaction",
     "read",
@@ -459,8 +485,8 @@ const KNOWN_FUNCTIONS: &[&str] = &[
 ];
 
 /// One request, from bytes to response.
-async fn handle(sim: &Sim, pair_id: &str, body: &[u8]) -> Response {
-    handle_with_fault(sim, pair_id, body, None).await
+async fn handle(sim: &Sim, pair_id: &str, host: Option<&str>, body: &[u8]) -> Response {
+    handle_with_fault(sim, pair_id, host, body, None).await
 }
 
 /// One request with, possibly, a scripted fault that needs the request read
@@ -468,6 +494,7 @@ async fn handle(sim: &Sim, pair_id: &str, body: &[u8]) -> Response {
 async fn handle_with_fault(
     sim: &Sim,
     pair_id: &str,
+    host: Option<&str>,
     body: &[u8],
     fault: Option<FaultKind>,
 ) -> Response {
@@ -487,14 +514,14 @@ async fn handle_with_fault(
         Err(e) => return gateway_xml_error(&e.to_string()),
     };
     if root.name != "request" {
-        return gateway_xml_error("the root element must be <request>");
+        return gateway_xml_error("the root element must be 'request'");
     }
     let Some(control_el) = root.find("control") else {
-        return gateway_xml_error("<control> is missing");
+        return gateway_xml_error("'control' is missing");
     };
     let control: Control = match control_el.deserialize() {
         Ok(c) => c,
-        Err(e) => return gateway_xml_error(&format!("<control> is invalid: {e}")),
+        Err(e) => return gateway_xml_error(&format!("'control' is invalid: {e}")),
     };
     let echo = ControlEcho {
         senderid: control.senderid.clone(),
@@ -524,7 +551,7 @@ async fn handle_with_fault(
 
     // The operation and its functions.
     let Some(operation) = root.find("operation") else {
-        return echo.failure(xml_error("<operation> is missing."));
+        return echo.failure(xml_error("'operation' is missing."));
     };
     let transaction = match operation.attr_value("transaction").map(str::trim) {
         None | Some("false") => false,
@@ -536,33 +563,33 @@ async fn handle_with_fault(
         }
     };
     let Some(auth_el) = operation.find("authentication") else {
-        return echo.failure(xml_error("<authentication> is missing."));
+        return echo.failure(xml_error("'authentication' is missing."));
     };
     let Some(content) = operation.find("content") else {
-        return echo.failure(xml_error("<content> is missing."));
+        return echo.failure(xml_error("'content' is missing."));
     };
     let mut functions: Vec<(String, &Element)> = Vec::new();
     for f in &content.children {
         if f.name != "function" {
-            return echo.failure(xml_error(&format!("unexpected <{}> in <content>.", f.name)));
+            return echo.failure(xml_error(&format!("unexpected '{}' in 'content'.", f.name)));
         }
         let id = f.attr_value("controlid").unwrap_or("").to_owned();
         let n = id.chars().count();
         if n == 0 || n > 256 {
             return echo.failure(xml_error(
-                "every <function> needs a controlid attribute of 1 to 256 characters.",
+                "every 'function' needs a controlid attribute of 1 to 256 characters.",
             ));
         }
         let [call] = f.children.as_slice() else {
-            return echo.failure(xml_error("a <function> must hold exactly one call."));
+            return echo.failure(xml_error("a 'function' must hold exactly one call."));
         };
         if !KNOWN_FUNCTIONS.contains(&call.name.as_str()) {
-            return echo.failure(xml_error(&format!("unknown function <{}>.", call.name)));
+            return echo.failure(xml_error(&format!("unknown function '{}'.", call.name)));
         }
         functions.push((id, call));
     }
     if functions.is_empty() {
-        return echo.failure(xml_error("<content> holds no <function>."));
+        return echo.failure(xml_error("'content' holds no 'function'."));
     }
     if functions.len() > sim.config.max_functions {
         return echo.failure(xml_error(&format!(
@@ -624,7 +651,7 @@ async fn handle_with_fault(
     let mut auth = auth;
     let results = if wants_session {
         let (_, call) = &functions[0];
-        match open_session(sim, pair_id, &mut auth, call, &functions[0].0, now).await {
+        match open_session(sim, pair_id, host, &mut auth, call, &functions[0].0, now).await {
             Ok(r) => vec![r],
             Err(e) => return internal(e),
         }
@@ -735,7 +762,7 @@ async fn authenticate(
         (None, Some(login_el)) => {
             let login: Login = login_el
                 .deserialize()
-                .map_err(|e| AuthError::Xml(format!("<login> is invalid: {e}")))?;
+                .map_err(|e| AuthError::Xml(format!("'login' is invalid: {e}")))?;
             let location = login
                 .locationid
                 .as_deref()
@@ -780,7 +807,7 @@ async fn authenticate(
             })
         }
         _ => Err(AuthError::Xml(
-            "<authentication> must hold either <sessionid> or <login>.".to_owned(),
+            "'authentication' must hold either 'sessionid' or 'login'.".to_owned(),
         )),
     }
 }
@@ -797,6 +824,7 @@ async fn is_entity(sim: &Sim, pair_id: &str, location: &str) -> Result<bool, sql
 async fn open_session(
     sim: &Sim,
     pair_id: &str,
+    host: Option<&str>,
     auth: &mut Auth,
     call: &Element,
     controlid: &str,
@@ -837,7 +865,7 @@ async fn open_session(
         Element::new("data").child(
             Element::new("api")
                 .child(Element::leaf("sessionid", session_id))
-                .child(Element::leaf("endpoint", sim.endpoint(pair_id)))
+                .child(Element::leaf("endpoint", sim.endpoint(pair_id, host)))
                 .child(Element::leaf("locationid", location)),
         ),
     ))
@@ -1041,6 +1069,7 @@ async fn run_one(
     match call.name.as_str() {
         "create_sotransaction" => sales::create(ctx, conn, call).await,
         "update_sotransaction" => sales::update(ctx, conn, call).await,
+        "create_aradjustment" => adjustments::create(ctx, conn, call).await,
         "read" => generic::read(ctx, conn, call, false).await,
         "readByName" => generic::read(ctx, conn, call, true).await,
         "readByQuery" => generic::read_by_query(ctx, conn, call).await,

@@ -36,28 +36,41 @@ pub struct Definition {
     pub name: &'static str,
     pub prefix: &'static str,
     pub posts_to_ar: bool,
+    /// Its AR record is a credit (negative), as for returns and credit memos.
+    pub credits_ar: bool,
     /// Which inventory total a line moves, and which way.
     pub inventory: Option<(&'static str, i64)>,
 }
 
-pub const DEFINITIONS: [Definition; 3] = [
+pub const DEFINITIONS: [Definition; 4] = [
     Definition {
         name: "Sales Order",
         prefix: "SO",
         posts_to_ar: false,
+        credits_ar: false,
         inventory: Some(("ONHOLD", 1)),
     },
     Definition {
         name: "Sales Invoice",
         prefix: "INV",
         posts_to_ar: true,
+        credits_ar: false,
         inventory: Some(("ONHAND", -1)),
     },
     Definition {
         name: "Sales Return",
         prefix: "RET",
         posts_to_ar: true,
+        credits_ar: true,
         inventory: Some(("ONHAND", 1)),
+    },
+    // Spec §6.7 option A without goods coming back: credits AR, moves no stock.
+    Definition {
+        name: "Sales Credit Memo",
+        prefix: "CM",
+        posts_to_ar: true,
+        credits_ar: true,
+        inventory: None,
     },
 ];
 
@@ -88,7 +101,7 @@ fn non_empty(s: &Option<String>) -> Option<&str> {
 }
 
 /// A reference to another record that must exist (and be active).
-async fn check_ref(
+pub(super) async fn check_ref(
     ctx: &Ctx<'_>,
     conn: &mut AnyConnection,
     object: &str,
@@ -112,7 +125,7 @@ async fn check_ref(
     }
 }
 
-fn collect(errors: &mut Option<Fail>, e: FnError) -> Result<(), FnError> {
+pub(super) fn collect(errors: &mut Option<Fail>, e: FnError) -> Result<(), FnError> {
     match e {
         FnError::Fail(f) => {
             *errors = Some(match errors.take() {
@@ -553,7 +566,7 @@ pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
 
     // Posting definitions create the AR record (spec §12).
     if def.posts_to_ar {
-        let sign = if def.name == "Sales Return" {
+        let sign = if def.credits_ar {
             Decimal::NEGATIVE_ONE
         } else {
             Decimal::ONE

@@ -32,8 +32,11 @@ impl KeyScope {
 }
 
 /// The authenticated caller, handed to handlers as a request extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Principal {
+    /// The hash of the key: what idempotency keys are scoped by (spec §6),
+    /// so two clients of one company cannot replay each other's answers.
+    pub key_id: String,
     pub write: bool,
     pub assign_numbers: bool,
 }
@@ -94,10 +97,12 @@ pub(crate) async fn authenticate(
     let creds = crate::sandbox::SandboxCredentials::load(db, pair_id)
         .await?
         .ok_or_else(unauthorized)?;
+    let key_id = hash(key);
     let a = sha2::Sha256::digest(key.trim().as_bytes());
     let b = sha2::Sha256::digest(creds.sagepro_api_key.as_bytes());
     let principal = if bool::from(a.as_slice().ct_eq(b.as_slice())) {
         Principal {
+            key_id,
             write: true,
             assign_numbers: false,
         }
@@ -105,7 +110,7 @@ pub(crate) async fn authenticate(
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT scopes FROM sim_sagepro_api_keys WHERE key_hash = $1 AND pair_id = $2",
         )
-        .bind(hash(key))
+        .bind(&key_id)
         .bind(pair_id)
         .fetch_optional(db.pool())
         .await?;
@@ -115,6 +120,7 @@ pub(crate) async fn authenticate(
             return Err(unauthorized());
         }
         Principal {
+            key_id,
             write: has(KeyScope::Write),
             assign_numbers: has(KeyScope::AssignNumbers),
         }

@@ -1,21 +1,23 @@
 //! Customer master (spec §3.3): create with a generated `CustomerNo` when none
 //! is sent, unique `Email`, updates with `If-Match`; lists and reads.
 
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use connect_jobs::connectors::sagepro::wire::{Customer, CustomerInput};
 use rust_decimal::Decimal;
 
+use super::access::Principal;
 use super::idempotency::{IdemKey, answer};
-use super::masters::{like_contains, one_body, upper_all};
+use super::listing::{ListQuery, Sorting};
+use super::lookup;
+use super::masters::one_body;
 use super::rules::{check_len, check_money, clean_address, one_of};
-use super::{
-    SpError, SpResult, check_version, if_match, modified_since, paged, paging, parse_body,
-};
+use super::{SpError, SpResult, check_version, if_match, parse_body};
 use crate::db::{is_unique_violation, now_ms};
 use crate::sandbox::SandboxState;
-use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
+use crate::sandbox::clarity::rfc3339_ms;
 
 const STATUSES: [&str; 2] = ["Active", "Inactive"];
 
@@ -25,39 +27,24 @@ pub(super) async fn list(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let page = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let nos = upper_all(params.all("CustomerNo"));
-    f.any_of(
-        "customer_no",
-        &nos.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    let emails: Vec<String> = params
+    const SORTING: Sorting = Sorting {
+        fields: &[("CustomerNo", "customer_no"), ("Email", "email_lower")],
+        key: "customer_no",
+    };
+    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    q.codes("CustomerNo", "customer_no");
+    let emails: Vec<String> = q
+        .params
         .all("Email")
         .iter()
         .map(|e| e.trim().to_lowercase())
         .collect();
-    f.any_of(
-        "email_lower",
-        &emails.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    if let Some(part) = params.one("NameContains") {
-        like_contains(&mut f, "body", part);
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    q.filter.any_of("email_lower", &emails, false);
+    if let Some(part) = q.params.one("NameContains").map(str::to_owned) {
+        q.contains("body", &part);
     }
-    paged(
-        &state.db,
-        "sim_sagepro_customers",
-        &f,
-        "last_modified ASC, customer_no ASC",
-        page,
-    )
-    .await
+    q.body_page(&state.db, "sim_sagepro_customers").await
 }
 
 pub(super) async fn get_one(
@@ -78,12 +65,13 @@ pub(super) async fn get_one(
 pub(super) async fn create(
     State(state): State<SandboxState>,
     Path(pair_id): Path<String>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /customers";
     let (raw, input): (_, CustomerInput) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, ROUTE.to_owned(), &raw, true)?
+    let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -151,13 +139,14 @@ pub(super) async fn create(
 pub(super) async fn update(
     State(state): State<SandboxState>,
     Path((pair_id, customer_no)): Path<(String, String)>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     let no = customer_no.trim().to_uppercase();
     let route = format!("PUT /customers/{no}");
     let (raw, input): (_, CustomerInput) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -349,19 +338,7 @@ async fn apply(
     }
     c.payment_terms = text(&input.payment_terms, &c.payment_terms).to_uppercase();
     check_len("PaymentTerms", &c.payment_terms, 20)?;
-    let known: Option<(String,)> =
-        sqlx::query_as("SELECT code FROM sim_sagepro_terms WHERE pair_id = $1 AND code = $2")
-            .bind(pair_id)
-            .bind(&c.payment_terms)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if known.is_none() {
-        return Err(SpError::validation(
-            "Invalid Payment Terms",
-            "PaymentTerms",
-            format!("Terms code '{}' does not exist", c.payment_terms),
-        ));
-    }
+    lookup::terms(conn, pair_id, &c.payment_terms).await?;
     c.tax_code = text(&input.tax_code, &c.tax_code).to_uppercase();
     check_len("TaxCode", &c.tax_code, 6)?;
     if !c.tax_code.is_empty() {

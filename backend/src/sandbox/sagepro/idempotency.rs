@@ -1,4 +1,4 @@
-//! Idempotency records (spec §6): `(company, Idempotency-Key)` → the route and
+//! Idempotency records (spec §6): `(ApiKey, Idempotency-Key)` → the route and
 //! body it was first used with, and the answer given. Kept 7 days, because
 //! Sage Pro work is batch-oriented and replays can come days later.
 //!
@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use sha2::Digest;
 
+use super::access::Principal;
 use super::{SpError, SpResult, with_etag};
 use crate::db::is_unique_violation;
 
@@ -21,7 +22,12 @@ type StoredRow = (String, String, String, Option<i64>, Option<String>, i64);
 
 /// The `Idempotency-Key` of one write and what it must match.
 pub(super) struct IdemKey {
+    /// The key as the client sent it, for messages.
     key: String,
+    /// The stored key: the API key's hash, then the client's key. The
+    /// table's primary key is (pair, stored key), so this scopes each client's
+    /// keys to its API key without a second key column.
+    scoped: String,
     route: String,
     hash: String,
 }
@@ -30,6 +36,7 @@ impl IdemKey {
     /// Reads the header: `required` on POST (a missing key is `400`), optional
     /// on PUT, where a key given is honoured the same way.
     pub(super) fn from_headers(
+        principal: &Principal,
         headers: &HeaderMap,
         route: String,
         body: &serde_json::Value,
@@ -55,6 +62,7 @@ impl IdemKey {
         h.update(canonical(body).as_bytes());
         Ok(Some(Self {
             key: key.to_owned(),
+            scoped: format!("{}/{key}", principal.key_id),
             route,
             hash: hex::encode(h.finalize()),
         }))
@@ -74,7 +82,7 @@ impl IdemKey {
                  FROM sim_sagepro_idempotency WHERE pair_id = $1 AND idem_key = $2",
         )
         .bind(pair_id)
-        .bind(&self.key)
+        .bind(&self.scoped)
         .fetch_optional(&mut *conn)
         .await?;
         let Some((route, hash, state, status, response, created_at)) = stored else {
@@ -83,7 +91,7 @@ impl IdemKey {
         if created_at < now - RETENTION_MS {
             sqlx::query("DELETE FROM sim_sagepro_idempotency WHERE pair_id = $1 AND idem_key = $2")
                 .bind(pair_id)
-                .bind(&self.key)
+                .bind(&self.scoped)
                 .execute(&mut *conn)
                 .await?;
             return Ok(None);
@@ -133,7 +141,7 @@ impl IdemKey {
              VALUES ($1,$2,$3,$4,'done',$5,$6,$7)",
         )
         .bind(pair_id)
-        .bind(&self.key)
+        .bind(&self.scoped)
         .bind(&self.route)
         .bind(&self.hash)
         .bind(i64::from(status.as_u16()))

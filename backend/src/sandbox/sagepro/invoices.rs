@@ -3,26 +3,28 @@
 //! Invoiced) or direct (an invoice ships from stock, a credit memo line with
 //! `Restock` returns stock). Numbers are always the server's.
 
-use std::collections::HashMap;
-
+use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use connect_jobs::connectors::sagepro::wire::{
-    Address, Customer, Invoice, InvoiceInput, LineItem, Product, SalesOrder,
+    Address, Invoice, InvoiceInput, LineItem, SalesOrder,
 };
 use rust_decimal::Decimal;
 
+use super::access::Principal;
 use super::idempotency::{IdemKey, answer};
+use super::listing::{ListQuery, Sorting};
+use super::lookup;
 use super::masters::one_body;
 use super::rules::{
     check_date, check_len, check_money, clean_address, one_of, qty_units, round2, trimmed,
 };
 use super::stock::{self, Demand};
-use super::{SpError, SpResult, modified_since, paged, paging, parse_body};
+use super::{SpError, SpResult, parse_body};
 use crate::db::now_ms;
 use crate::sandbox::SandboxState;
-use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
+use crate::sandbox::clarity::rfc3339_ms;
 
 const TYPES: [&str; 2] = ["Invoice", "CreditMemo"];
 const STATUSES: [&str; 4] = ["Open", "Paid", "PartiallyPaid", "Void"];
@@ -35,12 +37,13 @@ fn invalid_state(message: impl Into<String>, field: &str, detail: impl Into<Stri
 pub(super) async fn create(
     State(state): State<SandboxState>,
     Path(pair_id): Path<String>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /invoices";
     let (raw, input): (_, InvoiceInput) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, ROUTE.to_owned(), &raw, true)?
+    let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -319,21 +322,7 @@ async fn direct(
             "CustomerNo (or SalesOrderNo) is required",
         ));
     }
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT body FROM sim_sagepro_customers WHERE pair_id = $1 AND customer_no = $2",
-    )
-    .bind(pair_id)
-    .bind(&customer_no)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((body,)) = row else {
-        return Err(SpError::validation(
-            "Invalid Customer Number",
-            "CustomerNo",
-            format!("Customer '{customer_no}' does not exist"),
-        ));
-    };
-    let customer: Customer = serde_json::from_str(&body).map_err(SpError::internal)?;
+    let customer = lookup::customer(conn, pair_id, &customer_no).await?;
     if !credit && customer.on_hold {
         return Err(invalid_state(
             "Customer is on hold",
@@ -371,19 +360,7 @@ async fn direct(
         t if t.is_empty() => customer.payment_terms.clone(),
         t => t,
     };
-    let known: Option<(String,)> =
-        sqlx::query_as("SELECT code FROM sim_sagepro_terms WHERE pair_id = $1 AND code = $2")
-            .bind(pair_id)
-            .bind(&terms)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if known.is_none() {
-        return Err(SpError::validation(
-            "Invalid Payment Terms",
-            "PaymentTerms",
-            format!("Terms code '{terms}' does not exist"),
-        ));
-    }
+    lookup::terms(conn, pair_id, &terms).await?;
     let address = |field: &str, a: &Option<Address>, default: &Address| -> SpResult<Address> {
         match a {
             Some(a) if !a.is_blank() => clean_address(field, a),
@@ -407,32 +384,12 @@ async fn direct(
             format!("{} lines given", input.line_items.len()),
         ));
     }
-    let mut items: HashMap<String, Product> = HashMap::new();
+    let mut items = lookup::Items::default();
     let mut lines = Vec::with_capacity(input.line_items.len());
     for (i, l) in input.line_items.iter().enumerate() {
         let f = |name: &str| format!("LineItems[{i}].{name}");
         let code = trimmed(&l.item_code).to_uppercase();
-        if !items.contains_key(&code) {
-            let row: Option<(String,)> = sqlx::query_as(
-                "SELECT body FROM sim_sagepro_items WHERE pair_id = $1 AND item_code = $2",
-            )
-            .bind(pair_id)
-            .bind(&code)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some((body,)) = row else {
-                return Err(SpError::validation(
-                    "Invalid Item Code",
-                    &f("ItemCode"),
-                    format!("Item '{code}' does not exist"),
-                ));
-            };
-            items.insert(
-                code.clone(),
-                serde_json::from_str(&body).map_err(SpError::internal)?,
-            );
-        }
-        let item = &items[&code];
+        let item = items.get(conn, pair_id, &code, &f("ItemCode")).await?;
         let quantity = l.quantity.unwrap_or_default();
         if credit && quantity >= Decimal::ZERO {
             return Err(SpError::validation(
@@ -464,20 +421,7 @@ async fn direct(
             w if w.is_empty() => item.default_warehouse.clone(),
             w => w,
         };
-        let wh: Option<(String,)> = sqlx::query_as(
-            "SELECT code FROM sim_sagepro_warehouses WHERE pair_id = $1 AND code = $2",
-        )
-        .bind(pair_id)
-        .bind(&warehouse)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if wh.is_none() {
-            return Err(SpError::validation(
-                "Invalid Warehouse",
-                &f("Warehouse"),
-                format!("Warehouse '{warehouse}' does not exist"),
-            ));
-        }
+        lookup::warehouse(conn, pair_id, &warehouse, &f("Warehouse")).await?;
         let restock = l.restock.filter(|_| credit);
         if credit {
             if restock == Some(true) {
@@ -541,47 +485,24 @@ pub(super) async fn list(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let page = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let customers: Vec<String> = params
-        .all("CustomerNo")
-        .iter()
-        .map(|c| c.trim().to_uppercase())
-        .collect();
-    f.any_of(
-        "customer_no",
-        &customers.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    f.any_of("sales_order_no", &params.all("SalesOrderNo"), false);
-    let statuses = params.all("Status");
-    if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
-        return Err(SpError::bad_request(format!("Unknown Status '{bad}'")));
-    }
-    f.any_of("status", &statuses, false);
-    let types = params.all("InvoiceType");
-    if let Some(bad) = types.iter().find(|s| !TYPES.contains(s)) {
-        return Err(SpError::bad_request(format!("Unknown InvoiceType '{bad}'")));
-    }
-    f.any_of("invoice_type", &types, false);
-    if let Some(d) = params.one("InvoiceDateFrom") {
-        f.cond("invoice_date", ">=", Bind::Text(d.to_owned()));
-    }
-    if let Some(d) = params.one("InvoiceDateTo") {
-        f.cond("invoice_date", "<=", Bind::Text(d.to_owned()));
-    }
-    paged(
-        &state.db,
-        "sim_sagepro_invoices",
-        &f,
-        "last_modified ASC, invoice_no ASC",
-        page,
-    )
-    .await
+    const SORTING: Sorting = Sorting {
+        fields: &[
+            ("InvoiceNo", "invoice_no"),
+            ("InvoiceType", "invoice_type"),
+            ("InvoiceDate", "invoice_date"),
+            ("CustomerNo", "customer_no"),
+            ("SalesOrderNo", "sales_order_no"),
+            ("Status", "status"),
+        ],
+        key: "invoice_no",
+    };
+    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    q.codes("CustomerNo", "customer_no");
+    q.exact("SalesOrderNo", "sales_order_no");
+    q.one_of("Status", "status", &STATUSES)?;
+    q.one_of("InvoiceType", "invoice_type", &TYPES)?;
+    q.date_range("InvoiceDateFrom", "InvoiceDateTo", "invoice_date");
+    q.body_page(&state.db, "sim_sagepro_invoices").await
 }
 
 /// `GET /invoices/{InvoiceNo}`.

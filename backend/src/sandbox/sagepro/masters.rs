@@ -2,50 +2,25 @@
 //! `ModifiedSince` paging, product updates (items are created in Sage Pro
 //! only) and physical counts, which record an adjustment transaction.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use connect_jobs::connectors::sagepro::wire::{InventoryAdjustment, Product, ProductUpdate};
 use rust_decimal::Decimal;
+use sqlx::any::AnyRow;
 
+use super::access::Principal;
 use super::idempotency::{IdemKey, answer};
+use super::listing::{ListQuery, Sorting};
+use super::lookup;
 use super::rules::{check_len, check_money, one_of, qty_units};
 use super::seed::QTY_SCALE;
-use super::{
-    SpError, SpResult, check_version, if_match, modified_since, paged, paging, parse_body,
-    with_etag,
-};
+use super::{SpError, SpResult, check_version, if_match, parse_body, with_etag};
 use crate::db::now_ms;
 use crate::sandbox::SandboxState;
-use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
-
-fn like_prefix(f: &mut Filter, column: &str, prefix: &str) {
-    let escaped = prefix
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let p = f.push(Bind::Text(format!("{escaped}%")));
-    f.clauses.push(format!("{column} LIKE {p} ESCAPE '\\'"));
-}
-
-pub(super) fn like_contains(f: &mut Filter, expr: &str, part: &str) {
-    let escaped = part
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let p = f.push(Bind::Text(format!("%{escaped}%")));
-    f.clauses
-        .push(format!("LOWER({expr}) LIKE {p} ESCAPE '\\'"));
-}
-
-pub(super) fn upper_all(values: Vec<&str>) -> Vec<String> {
-    values
-        .into_iter()
-        .map(|v| v.trim().to_uppercase())
-        .collect()
-}
+use crate::sandbox::clarity::rfc3339_ms;
 
 pub(super) async fn one_body(
     state: &SandboxState,
@@ -70,40 +45,26 @@ pub(super) async fn list_products(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let page = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let codes = upper_all(params.all("ItemCode"));
-    f.any_of(
-        "item_code",
-        &codes.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    if let Some(prefix) = params.one("ItemCodeStartsWith") {
-        like_prefix(&mut f, "item_code", &prefix.trim().to_uppercase());
+    const SORTING: Sorting = Sorting {
+        fields: &[("ItemCode", "item_code")],
+        key: "item_code",
+    };
+    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    q.codes("ItemCode", "item_code");
+    if let Some(prefix) = q.params.one("ItemCodeStartsWith") {
+        let prefix = prefix.trim().to_uppercase();
+        q.starts_with("item_code", &prefix);
     }
     // Status and ProductLine live in the JSON body: filter in SQL on its text.
-    if let Some(status) = params.one("Status") {
-        like_contains(&mut f, "body", &format!("\"Status\":\"{status}\""));
+    if let Some(status) = q.params.one("Status") {
+        let pattern = format!("\"Status\":\"{status}\"");
+        q.contains("body", &pattern);
     }
-    if let Some(line) = params.one("ProductLine") {
-        like_contains(
-            &mut f,
-            "body",
-            &format!("\"ProductLine\":\"{}\"", line.to_uppercase()),
-        );
+    if let Some(line) = q.params.one("ProductLine") {
+        let pattern = format!("\"ProductLine\":\"{}\"", line.to_uppercase());
+        q.contains("body", &pattern);
     }
-    paged(
-        &state.db,
-        "sim_sagepro_items",
-        &f,
-        "last_modified ASC, item_code ASC",
-        page,
-    )
-    .await
+    q.body_page(&state.db, "sim_sagepro_items").await
 }
 
 pub(super) async fn get_product(
@@ -148,56 +109,26 @@ pub(super) async fn list_inventory(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let (page, size) = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let codes = upper_all(params.all("ItemCode"));
-    f.any_of(
-        "item_code",
-        &codes.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    let whs = upper_all(params.all("Warehouse"));
-    f.any_of(
-        "warehouse",
-        &whs.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    let where_sql = f.where_sql();
-    let (total,): (i64,) = {
-        let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM sim_sagepro_inventory WHERE {where_sql}"
-        )));
-        for b in &f.binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        q.fetch_one(state.db.pool()).await?
+    const SORTING: Sorting = Sorting {
+        fields: &[
+            ("ItemCode", "item_code"),
+            ("Warehouse", "warehouse"),
+            ("QtyOnHand", "qty_on_hand"),
+            ("QtyCommitted", "qty_committed"),
+            ("QtyOnOrder", "qty_on_order"),
+            ("QtyAvailable", "(qty_on_hand - qty_committed)"),
+            ("ReorderPoint", "reorder_point"),
+        ],
+        key: "item_code, warehouse",
     };
-    let limit = f.push(Bind::Int(size as i64));
-    let offset = f.push(Bind::Int(size as i64 * (page as i64 - 1)));
-    let mut q = sqlx::query_as::<_, StockRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {STOCK_COLUMNS} FROM sim_sagepro_inventory WHERE {where_sql} \
-         ORDER BY last_modified, item_code, warehouse LIMIT {limit} OFFSET {offset}"
-    )));
-    for b in &f.binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s.clone()),
-            Bind::Int(i) => q.bind(*i),
-        };
-    }
-    let rows = q.fetch_all(state.db.pool()).await?;
-    let seen = size as i64 * (page as i64 - 1) + rows.len() as i64;
-    Ok(Json(serde_json::json!({
-        "Data": rows.iter().map(stock_json).collect::<Vec<_>>(),
-        "Page": page, "PageSize": size, "TotalCount": total, "HasMore": seen < total,
-    }))
-    .into_response())
+    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    q.codes("ItemCode", "item_code");
+    q.codes("Warehouse", "warehouse");
+    q.page_of(&state.db, "sim_sagepro_inventory", STOCK_COLUMNS, |row| {
+        let r = <StockRow as sqlx::FromRow<'_, AnyRow>>::from_row(row)?;
+        Ok(stock_json(&r))
+    })
+    .await
 }
 
 /// `GET /inventory/{ItemCode}`: every warehouse of the item.
@@ -244,13 +175,14 @@ pub(super) async fn get_inventory(
 pub(super) async fn update_product(
     State(state): State<SandboxState>,
     Path((pair_id, item_code)): Path<(String, String)>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     let code = item_code.trim().to_uppercase();
     let route = format!("PUT /products/{code}");
     let (raw, input): (_, ProductUpdate) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
@@ -303,19 +235,7 @@ pub(super) async fn update_product(
         p.status = one_of("Status", status.trim(), &["Active", "Inactive"])?;
     }
     p.default_warehouse = text(&input.default_warehouse, &p.default_warehouse).to_uppercase();
-    let wh: Option<(String,)> =
-        sqlx::query_as("SELECT code FROM sim_sagepro_warehouses WHERE pair_id = $1 AND code = $2")
-            .bind(&pair_id)
-            .bind(&p.default_warehouse)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if wh.is_none() {
-        return Err(SpError::validation(
-            "Invalid Warehouse",
-            "DefaultWarehouse",
-            format!("Warehouse '{}' does not exist", p.default_warehouse),
-        ));
-    }
+    lookup::warehouse(&mut tx, &pair_id, &p.default_warehouse, "DefaultWarehouse").await?;
     if let Some(w) = input.web_enabled {
         p.web_enabled = w;
     }
@@ -348,6 +268,7 @@ pub(super) async fn update_product(
 pub(super) async fn adjust_inventory(
     State(state): State<SandboxState>,
     Path((pair_id, item_code, warehouse)): Path<(String, String, String)>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
@@ -355,7 +276,7 @@ pub(super) async fn adjust_inventory(
     let wh = warehouse.trim().to_uppercase();
     let route = format!("PUT /inventory/{code}/{wh}");
     let (raw, input): (_, InventoryAdjustment) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?.ok_or_else(|| {
         SpError::bad_request("If-Match is required on a stock adjustment")
             .detail("If-Match", "send the ETag of the stock record")

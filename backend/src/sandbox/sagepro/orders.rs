@@ -2,28 +2,24 @@
 //! validation, numbering and stock effects; full-replace updates while the
 //! order is Open or Backordered; lists and reads.
 
-use std::collections::HashMap;
-
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use connect_jobs::connectors::sagepro::wire::{
-    Customer, LineItem, OrderInput, Product, SalesOrder,
-};
+use connect_jobs::connectors::sagepro::wire::{LineItem, OrderInput, SalesOrder};
 use rust_decimal::Decimal;
 
 use super::access::Principal;
 use super::idempotency::{IdemKey, answer};
+use super::listing::{ListQuery, Sorting};
+use super::lookup;
+use super::masters::one_body;
 use super::rules::{check_date, check_len, check_money, clean_address, qty_units, round2, trimmed};
 use super::stock::{self, Demand};
-use super::{
-    SpError, SpResult, check_version, if_match, modified_since, paged, paging, parse_body,
-    with_etag,
-};
+use super::{SpError, SpResult, check_version, if_match, parse_body};
 use crate::db::{Db, is_unique_violation, now_ms};
 use crate::sandbox::SandboxState;
-use crate::sandbox::clarity::{Bind, Filter, ListParams, rfc3339_ms};
+use crate::sandbox::clarity::rfc3339_ms;
 
 const ORDER_TYPES: [&str; 3] = ["Standard", "Bid", "Backorder"];
 const ORDER_STATUSES: [&str; 6] = [
@@ -73,21 +69,7 @@ async fn validate(
         ));
     }
     check_len("CustomerNo", &customer_no, 10)?;
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT body FROM sim_sagepro_customers WHERE pair_id = $1 AND customer_no = $2",
-    )
-    .bind(pair_id)
-    .bind(&customer_no)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((customer_body,)) = row else {
-        return Err(SpError::validation(
-            "Invalid Customer Number",
-            "CustomerNo",
-            format!("Customer '{customer_no}' does not exist"),
-        ));
-    };
-    let customer: Customer = serde_json::from_str(&customer_body).map_err(SpError::internal)?;
+    let customer = lookup::customer(conn, pair_id, &customer_no).await?;
     if customer.on_hold || customer.status != "Active" {
         return Err(SpError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -129,19 +111,7 @@ async fn validate(
         t => t,
     };
     check_len("PaymentTerms", &terms, 20)?;
-    let known: Option<(String,)> =
-        sqlx::query_as("SELECT code FROM sim_sagepro_terms WHERE pair_id = $1 AND code = $2")
-            .bind(pair_id)
-            .bind(&terms)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if known.is_none() {
-        return Err(SpError::validation(
-            "Invalid Payment Terms",
-            "PaymentTerms",
-            format!("Terms code '{terms}' does not exist"),
-        ));
-    }
+    lookup::terms(conn, pair_id, &terms).await?;
 
     let customer_po = trimmed(&input.customer_po);
     check_len("CustomerPO", &customer_po, 20)?;
@@ -179,7 +149,7 @@ async fn validate(
     }
     let mut lines = Vec::with_capacity(input.line_items.len());
     let mut stock = Vec::with_capacity(input.line_items.len());
-    let mut items: HashMap<String, Product> = HashMap::new();
+    let mut items = lookup::Items::default();
     for (i, l) in input.line_items.iter().enumerate() {
         let f = |name: &str| format!("LineItems[{i}].{name}");
         let code = trimmed(&l.item_code).to_uppercase();
@@ -191,27 +161,7 @@ async fn validate(
             ));
         }
         check_len(&f("ItemCode"), &code, 20)?;
-        if !items.contains_key(&code) {
-            let row: Option<(String,)> = sqlx::query_as(
-                "SELECT body FROM sim_sagepro_items WHERE pair_id = $1 AND item_code = $2",
-            )
-            .bind(pair_id)
-            .bind(&code)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some((body,)) = row else {
-                return Err(SpError::validation(
-                    "Invalid Item Code",
-                    &f("ItemCode"),
-                    format!("Item '{code}' does not exist"),
-                ));
-            };
-            items.insert(
-                code.clone(),
-                serde_json::from_str(&body).map_err(SpError::internal)?,
-            );
-        }
-        let item = &items[&code];
+        let item = items.get(conn, pair_id, &code, &f("ItemCode")).await?;
         if item.status != "Active" {
             return Err(SpError::validation(
                 "Invalid Item Code",
@@ -244,20 +194,7 @@ async fn validate(
             w => w,
         };
         check_len(&f("Warehouse"), &warehouse, 6)?;
-        let wh: Option<(String,)> = sqlx::query_as(
-            "SELECT code FROM sim_sagepro_warehouses WHERE pair_id = $1 AND code = $2",
-        )
-        .bind(pair_id)
-        .bind(&warehouse)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if wh.is_none() {
-            return Err(SpError::validation(
-                "Invalid Warehouse",
-                &f("Warehouse"),
-                format!("Warehouse '{warehouse}' does not exist"),
-            ));
-        }
+        lookup::warehouse(conn, pair_id, &warehouse, &f("Warehouse")).await?;
         let extended = round2(quantity * unit_price) - discount;
         stock.push(Demand {
             line_no: (i + 1) as u32,
@@ -329,7 +266,7 @@ pub(super) async fn create(
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /orders";
     let (raw, input): (_, OrderInput) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, ROUTE.to_owned(), &raw, true)?
+    let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
 
@@ -398,13 +335,14 @@ pub(super) async fn create(
 pub(super) async fn update(
     State(state): State<SandboxState>,
     Path((pair_id, sales_order_no)): Path<(String, String)>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     let no = sales_order_no.trim().to_owned();
     let route = format!("PUT /orders/{no}");
     let (raw, input): (_, OrderInput) = parse_body(&body)?;
-    let idem = IdemKey::from_headers(&headers, route.clone(), &raw, false)?;
+    let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();
 
@@ -578,43 +516,24 @@ pub(super) async fn list(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
-    let params = ListParams::parse(raw.as_deref());
-    let page = paging(&params)?;
-    let mut f = Filter::new(&pair_id);
-    if let Some(t) = modified_since(&params)? {
-        f.cond("last_modified", ">=", Bind::Int(t));
-    }
-    let customers: Vec<String> = params
-        .all("CustomerNo")
-        .iter()
-        .map(|c| c.trim().to_uppercase())
-        .collect();
-    f.any_of(
-        "customer_no",
-        &customers.iter().map(String::as_str).collect::<Vec<_>>(),
-        false,
-    );
-    let statuses = params.all("Status");
-    if let Some(bad) = statuses.iter().find(|s| !ORDER_STATUSES.contains(s)) {
-        return Err(SpError::bad_request(format!("Unknown Status '{bad}'")));
-    }
-    f.any_of("status", &statuses, false);
-    f.any_of("customer_po", &params.all("CustomerPO"), false);
-    f.any_of("external_order_id", &params.all("ExternalOrderId"), false);
-    if let Some(d) = params.one("OrderDateFrom") {
-        f.cond("order_date", ">=", Bind::Text(d.to_owned()));
-    }
-    if let Some(d) = params.one("OrderDateTo") {
-        f.cond("order_date", "<=", Bind::Text(d.to_owned()));
-    }
-    paged(
-        &state.db,
-        "sim_sagepro_orders",
-        &f,
-        "last_modified ASC, sales_order_no ASC",
-        page,
-    )
-    .await
+    const SORTING: Sorting = Sorting {
+        fields: &[
+            ("SalesOrderNo", "sales_order_no"),
+            ("CustomerNo", "customer_no"),
+            ("Status", "status"),
+            ("OrderDate", "order_date"),
+            ("CustomerPO", "customer_po"),
+            ("ExternalOrderId", "external_order_id"),
+        ],
+        key: "sales_order_no",
+    };
+    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    q.codes("CustomerNo", "customer_no");
+    q.one_of("Status", "status", &ORDER_STATUSES)?;
+    q.exact("CustomerPO", "customer_po");
+    q.exact("ExternalOrderId", "external_order_id");
+    q.date_range("OrderDateFrom", "OrderDateTo", "order_date");
+    q.body_page(&state.db, "sim_sagepro_orders").await
 }
 
 /// `GET /orders/{SalesOrderNo}`.
@@ -622,15 +541,12 @@ pub(super) async fn get_one(
     State(state): State<SandboxState>,
     Path((pair_id, sales_order_no)): Path<(String, String)>,
 ) -> SpResult<Response> {
-    let row: Option<(String,)> = sqlx::query_as(
+    one_body(
+        &state,
         "SELECT body FROM sim_sagepro_orders WHERE pair_id = $1 AND sales_order_no = $2",
+        &pair_id,
+        &sales_order_no,
+        "Sales order",
     )
-    .bind(&pair_id)
-    .bind(sales_order_no.trim())
-    .fetch_optional(state.db.pool())
-    .await?;
-    let (body,) =
-        row.ok_or_else(|| SpError::not_found(format!("Sales order '{sales_order_no}' not found")))?;
-    let value: serde_json::Value = serde_json::from_str(&body).map_err(SpError::internal)?;
-    Ok(with_etag(StatusCode::OK, &value))
+    .await
 }

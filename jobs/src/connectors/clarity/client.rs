@@ -542,6 +542,15 @@ pub(super) fn path_segment(s: &str) -> String {
     out
 }
 
+impl ClarityClient {
+    /// The error a non-2xx answer becomes: what every call returns for one,
+    /// public so the mapping can be checked on bodies no server would send.
+    pub fn answer_error(status: u16, retry_after: Option<Duration>, body: &str) -> ConnectorError {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        status_error(status, retry_after, body)
+    }
+}
+
 /// Maps a non-2xx answer (problem+json when Clarity wrote it) onto the error model.
 fn status_error(status: StatusCode, retry_after: Option<Duration>, text: &str) -> ConnectorError {
     let problem: Option<Problem> = serde_json::from_str(text).ok();

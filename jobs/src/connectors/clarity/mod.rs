@@ -10,6 +10,6 @@ pub mod signature;
 pub mod wire;
 
 pub use client::{ClarityClient, ClarityConfig, Created, ListQuery, WebhookSubscription};
-pub use rotation::ROTATION_OVERLAP;
 pub use listing::{CHECKPOINT_OVERLAP, Changes, Cursor};
+pub use rotation::ROTATION_OVERLAP;
 pub use wire::Page;

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use super::client::{Call, ClarityClient, Created, ListQuery, path_segment};
 use super::wire::{
     Coupon, Customer, InventoryAdjustment, InventoryLevels, InventoryRecord, InventorySet,
-    NewReturn, NewShipment, Page, Product, Return, Shipment,
+    NewReturn, NewShipment, Page, Product, RefundRequest, Return, Shipment,
 };
 use crate::connectors::{ConnectorError, System};
 
@@ -325,7 +325,7 @@ impl ClarityClient {
     ) -> Result<Return, ConnectorError> {
         let mut amount = amount.round_dp(2);
         amount.rescale(2);
-        let body = serde_json::json!({ "amount": amount.to_string() });
+        let body = serde_json::to_value(RefundRequest { amount }).expect("static shape");
         self.return_step(return_id, "refund", Some(&body)).await
     }
 

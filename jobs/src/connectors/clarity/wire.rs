@@ -379,6 +379,12 @@ pub struct NewReturn {
     pub lines: Vec<ReturnLine>,
 }
 
+/// `POST /returns/{returnId}/refund` body (spec §3.6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    pub amount: Decimal,
+}
+
 /// Coupon (spec §3.7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -422,6 +428,8 @@ pub struct WebhookCreate {
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     pub webhook_id: String,
+    /// The spec's `201` body (§4.1) leaves the url out: the caller sent it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     pub events: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

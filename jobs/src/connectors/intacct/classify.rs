@@ -113,11 +113,33 @@ pub fn function_failure(em: &ErrorMessage, f: &ApiFunction) -> ConnectorError {
             message,
         };
     }
+    let field = field_named(em, &f.call).or_else(|| {
+        (f.name() == "create_aradjustment")
+            .then(|| ar_adjustment_line_field(&lower))
+            .flatten()
+    });
     ConnectorError::Validation {
         system: SYSTEM,
-        field: field_named(em, &f.call),
+        field,
         message,
     }
+}
+
+/// An AR adjustment line's field that was not sent but is needed ("Line 2: a
+/// location (entity) is required"), in the paths of what was sent.
+fn ar_adjustment_line_field(lower: &str) -> Option<String> {
+    let n = line_number(lower).filter(|n| *n >= 1)?;
+    let name = [
+        ("location", "locationid"),
+        ("entity", "locationid"),
+        ("gl account", "glaccountno"),
+        ("glaccountno", "glaccountno"),
+        ("amount", "amount"),
+    ]
+    .into_iter()
+    .find(|(k, _)| lower.contains(k))?
+    .1;
+    Some(format!("aradjustmentitems.lineitem[{}].{name}", n - 1))
 }
 
 /// The field of the sent call an error names, as a path into what was sent
@@ -198,7 +220,7 @@ fn collect_leaves(el: &Element, prefix: &str, out: &mut Vec<(String, String, Str
             || c.attr_value("line_num").is_some()
             || matches!(
                 c.name.as_str(),
-                "GLENTRY" | "ARPYMTDETAIL" | "sotransitem" | "updatesotransitem"
+                "GLENTRY" | "ARPYMTDETAIL" | "sotransitem" | "updatesotransitem" | "lineitem"
             );
         let segment = if repeated {
             let i = counts.entry(c.name.as_str()).or_default();

@@ -13,7 +13,7 @@ use crate::connectors::{ConnectorError, System};
 
 use super::element::Element;
 use super::wire::{
-    Function, FunctionCall, Query, Read, ReadByQuery, ReadMore, SoTransaction, Status,
+    ArAdjustment, Function, FunctionCall, Query, Read, ReadByQuery, ReadMore, SoTransaction, Status,
 };
 
 const SYSTEM: System = System::Intacct;
@@ -124,6 +124,12 @@ pub enum Resolve {
     },
     /// The key is known already (updates and deletes name their record).
     Key(String),
+    /// A record of an object outside [`Object`] (an AR adjustment), by a field.
+    Lookup {
+        object: &'static str,
+        field: &'static str,
+        value: String,
+    },
 }
 
 /// One function of a request: its control id, its call, and what it is about
@@ -177,6 +183,32 @@ impl ApiFunction {
 
     pub fn name(&self) -> &str {
         &self.call.name
+    }
+
+    /// `create_aradjustment` (spec §6.7): an AR credit memo (negative amounts)
+    /// or debit memo. A refused repeat is found again by its adjustment number.
+    pub fn create_ar_adjustment(controlid: &str, adjustment: &ArAdjustment) -> Self {
+        let call = typed(
+            controlid,
+            FunctionCall::CreateArAdjustment(Box::new(adjustment.clone())),
+        );
+        let number = non_empty(adjustment.adjustmentno.as_deref());
+        let mut f = Self::new(
+            controlid,
+            call,
+            format!(
+                "AR adjustment {} for customer {}",
+                number.unwrap_or("(unnumbered)"),
+                adjustment.customerid
+            ),
+            true,
+        );
+        f.resolve = number.map(|n| Resolve::Lookup {
+            object: "ARADJUSTMENT",
+            field: "RECORDID",
+            value: n.to_owned(),
+        });
+        f
     }
 
     /// `create_sotransaction` (spec §6.1).

@@ -22,5 +22,8 @@ pub mod writes;
 pub use client::{BatchMode, IntacctClient, IntacctConfig, MAX_FUNCTIONS_PER_REQUEST};
 pub use functions::{ApiFunction, Data, Done, Object, Record, SoLineUpdate, SoUpdate};
 pub use reads::{Checkpoint, InventoryLevel};
-pub use wire::{DateParts, SoTransItem, SoTransaction, Subtotal};
+pub use wire::{
+    ArAdjustment, ArAdjustmentItems, ArAdjustmentLine, DateParts, SoTransItem, SoTransaction,
+    Subtotal,
+};
 pub use writes::Created;

@@ -147,6 +147,8 @@ pub enum FunctionCall {
     ReadMore(ReadMore),
     #[serde(rename = "query")]
     Query(Box<Query>),
+    #[serde(rename = "create_aradjustment")]
+    CreateArAdjustment(Box<ArAdjustment>),
 }
 
 impl FunctionCall {
@@ -158,6 +160,7 @@ impl FunctionCall {
             FunctionCall::ReadByQuery(_) => "readByQuery",
             FunctionCall::ReadMore(_) => "readMore",
             FunctionCall::Query(_) => "query",
+            FunctionCall::CreateArAdjustment(_) => "create_aradjustment",
         }
     }
 }
@@ -477,6 +480,66 @@ pub struct Subtotal {
     pub departmentid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projectid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classid: Option<String>,
+}
+
+/// An AR adjustment (spec §6.7, option B): a credit memo when its line amounts
+/// are negative, a debit memo when positive. The JSON the mapping engine
+/// produces and the wire form are the same shape; elements go in the order of
+/// the SDK's writer (`ArAdjustmentCreate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArAdjustment {
+    pub customerid: String,
+    pub datecreated: DateParts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dateposted: Option<DateParts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batchkey: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjustmentno: Option<String>,
+    /// `Draft` or `Submit` (the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoiceno: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub externalid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basecurr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub aradjustmentitems: ArAdjustmentItems,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ArAdjustmentItems {
+    #[serde(default)]
+    pub lineitem: Vec<ArAdjustmentLine>,
+}
+
+/// One `<lineitem>`: an account (number or label) and a signed amount.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ArAdjustmentLine {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accountlabel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glaccountno: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsetglaccountno: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub amount: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locationid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departmentid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itemid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classid: Option<String>,
 }
@@ -982,6 +1045,36 @@ mod tests {
                 },
             },
         }
+    }
+
+    #[test]
+    fn create_aradjustment_serializes_like_the_spec_example() {
+        let memo: ArAdjustment = serde_json::from_value(serde_json::json!({
+            "customerid": "C-100",
+            "datecreated": {"year": "2024", "month": "06", "day": "05"},
+            "adjustmentno": "CM-RMA-5501",
+            "description": "Refund RMA-5501",
+            "aradjustmentitems": {"lineitem": [{"glaccountno": "4000", "amount": -19.99,
+                "memo": "Returned SKU-1001", "locationid": "US-EAST", "departmentid": "ECOM"}]}
+        }))
+        .unwrap();
+        let f = Function {
+            controlid: "cm-1".into(),
+            call: FunctionCall::CreateArAdjustment(Box::new(memo.clone())),
+        };
+        let xml = quick_xml::se::to_string_with_root("function", &f).unwrap();
+        assert_eq!(
+            xml,
+            "<function controlid=\"cm-1\"><create_aradjustment><customerid>C-100</customerid>\
+             <datecreated><year>2024</year><month>06</month><day>05</day></datecreated>\
+             <adjustmentno>CM-RMA-5501</adjustmentno><description>Refund RMA-5501</description>\
+             <aradjustmentitems><lineitem><glaccountno>4000</glaccountno><amount>-19.99</amount>\
+             <memo>Returned SKU-1001</memo><locationid>US-EAST</locationid>\
+             <departmentid>ECOM</departmentid></lineitem></aradjustmentitems>\
+             </create_aradjustment></function>"
+        );
+        let back: Function = quick_xml::de::from_str(&xml).unwrap();
+        assert_eq!(back.call, FunctionCall::CreateArAdjustment(Box::new(memo)));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::connectors::{ConnectorError, System};
 
 use super::client::{IntacctClient, non_empty};
 use super::functions::{ApiFunction, Data, Done, Object, Record, Resolve, SoUpdate, text};
-use super::wire::{ErrorMessage, SoTransaction};
+use super::wire::{ArAdjustment, ErrorMessage, SoTransaction};
 
 const SYSTEM: System = System::Intacct;
 
@@ -41,6 +41,37 @@ impl IntacctClient {
             system: SYSTEM,
             message: "create_sotransaction succeeded without a <key>".to_owned(),
         })
+    }
+
+    /// `create_aradjustment` with `<uniqueid>true</uniqueid>`: an AR credit memo
+    /// (negative line amounts) or debit memo. Returns its key (RECORDNO). A
+    /// refused repeat is found again by `adjustmentno`.
+    pub async fn create_ar_adjustment(
+        &self,
+        control_id: &str,
+        adjustment: &ArAdjustment,
+    ) -> Result<String, ConnectorError> {
+        let done = self
+            .call_one(ApiFunction::create_ar_adjustment(control_id, adjustment))
+            .await?;
+        done.key.ok_or_else(|| ConnectorError::Protocol {
+            system: SYSTEM,
+            message: "create_aradjustment succeeded without a <key>".to_owned(),
+        })
+    }
+
+    /// A sales credit memo (spec §6.7, option A): an Order Entry document of
+    /// the given credit definition ("Sales Credit Memo", or "Sales Return" when
+    /// the goods come back), written like a sales order. Returns its key.
+    pub async fn create_credit_memo(
+        &self,
+        control_id: &str,
+        definition: &str,
+        memo: &SoTransaction,
+    ) -> Result<String, ConnectorError> {
+        let mut memo = memo.clone();
+        memo.transactiontype = definition.to_owned();
+        self.create_sales_order(control_id, &memo).await
     }
 
     /// `update_sotransaction`: header fields, changed lines (1-based) and added
@@ -127,6 +158,14 @@ impl IntacctClient {
                 value,
             }) => self
                 .find_by(object.as_str(), field, value)
+                .await?
+                .and_then(|r| text(&r, "RECORDNO").map(|no| (no, Some(r)))),
+            Some(Resolve::Lookup {
+                object,
+                field,
+                value,
+            }) => self
+                .find_by(object, field, value)
                 .await?
                 .and_then(|r| text(&r, "RECORDNO").map(|no| (no, Some(r)))),
             None => None,

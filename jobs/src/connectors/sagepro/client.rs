@@ -617,6 +617,18 @@ fn path_segment(s: &str) -> String {
     out
 }
 
+/// The error a non-2xx answer of `record`'s call becomes, whatever its body:
+/// the spec's error shape is read when it is there and the raw text quoted
+/// when it is not.
+pub fn error_for_response(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    record: &str,
+    body: &str,
+) -> ConnectorError {
+    status_error(status, retry_after, record, body).into()
+}
+
 /// Maps a non-2xx answer onto the error model (see the module docs of
 /// `sagepro`). Permanent errors name the record and, from `Details`, the field.
 fn status_error(

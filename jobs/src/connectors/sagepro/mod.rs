@@ -11,4 +11,4 @@
 mod client;
 pub mod wire;
 
-pub use client::{SageProClient, SageProConfig, SalesOrderCreated};
+pub use client::{SageProClient, SageProConfig, SalesOrderCreated, error_for_response};

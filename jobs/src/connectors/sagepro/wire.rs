@@ -139,56 +139,84 @@ pub struct SalesOrder {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct OrderInput {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sales_order_no: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_no: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_date: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_type: Option<String>,
-    #[serde(default, rename = "CustomerPO")]
+    #[serde(
+        default,
+        rename = "CustomerPO",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub customer_po: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_order_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_to_address: Option<Address>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bill_to_address: Option<Address>,
     #[serde(default)]
     pub line_items: Vec<LineInput>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub freight_amount: Option<Decimal>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub total_amount: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_terms: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ship_via: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sales_rep: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LineInput {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub quantity: Option<Decimal>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unit_price: Option<Decimal>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tax_amount: Option<Decimal>,
-    #[serde(default, with = "opt_json_number")]
+    #[serde(
+        default,
+        with = "opt_json_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub discount: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warehouse: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restock: Option<bool>,
 }
 
@@ -326,7 +354,10 @@ pub struct Invoice {
     pub customer_po: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applies_to_invoice_no: Option<String>,
+    /// Absent in the spec's invoice example: read as blank.
+    #[serde(default)]
     pub ship_to_address: Address,
+    #[serde(default)]
     pub bill_to_address: Address,
     pub line_items: Vec<LineItem>,
     #[serde(with = "json_number")]
@@ -427,17 +458,25 @@ pub mod json_number {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(serde_json::Number),
-            Text(String),
+        Raw::deserialize(d)?.decimal()
+    }
+
+    /// A number as sent: a JSON number or a numeric string.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Raw {
+        Number(serde_json::Number),
+        Text(String),
+    }
+
+    impl Raw {
+        pub(super) fn decimal<E: Error>(self) -> Result<Decimal, E> {
+            let text = match self {
+                Raw::Number(n) => n.to_string(),
+                Raw::Text(s) => s,
+            };
+            parse(&text).ok_or_else(|| E::custom(format!("not a decimal number: {text}")))
         }
-        let text = match Raw::deserialize(d)? {
-            Raw::Number(n) => n.to_string(),
-            Raw::Text(s) => s,
-        };
-        parse(&text).ok_or_else(|| D::Error::custom(format!("not a decimal number: {text}")))
     }
 
     pub(super) fn parse(text: &str) -> Option<Decimal> {
@@ -451,7 +490,7 @@ pub mod json_number {
 /// `Option<Decimal>` as an optional JSON number; `null` and absence are `None`.
 pub mod opt_json_number {
     use rust_decimal::Decimal;
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
         match value {
@@ -461,21 +500,9 @@ pub mod opt_json_number {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(serde_json::Number),
-            Text(String),
-        }
-        match Option::<Raw>::deserialize(d)? {
-            None => Ok(None),
-            Some(Raw::Number(n)) => super::json_number::parse(&n.to_string())
-                .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("not a decimal number: {n}"))),
-            Some(Raw::Text(s)) => super::json_number::parse(&s)
-                .map(Some)
-                .ok_or_else(|| D::Error::custom(format!("not a decimal number: {s}"))),
-        }
+        Option::<super::json_number::Raw>::deserialize(d)?
+            .map(super::json_number::Raw::decimal)
+            .transpose()
     }
 }
 
