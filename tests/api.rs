@@ -500,3 +500,62 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() 
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn connection_tests_say_what_happened_in_plain_words() {
+    let app = spawn_app().await;
+    let token = app.tenant("Tested").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let test = |script: serde_json::Value| {
+        let (app, token, pair) = (&app, &token, &pair);
+        async move {
+            app.call(
+                "PUT",
+                &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+                Some(token),
+                Some(json!({"system": "sagepro", "hang_ms": 4000, "script": script})),
+                200,
+            )
+            .await;
+            app.call(
+                "POST",
+                &format!("/api/v1/pairs/{pair}/connections/sagepro/test"),
+                Some(token),
+                None,
+                200,
+            )
+            .await
+        }
+    };
+    let ok = test(json!([])).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert!(
+        ok["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("signed in to company"),
+        "{ok}"
+    );
+    // The tests' HTTP timeout is 2 s (CONNECT_HTTP_TIMEOUT_MS).
+    let slow = test(json!([{"fault": "timeout", "count": 1}])).await;
+    assert_eq!(slow["ok"], false);
+    assert_eq!(slow["detail"], "timed out after 2 s", "{slow}");
+    let refused = test(json!([{"fault": "unauthorized", "count": 1}])).await;
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["detail"].as_str().unwrap().starts_with("401: "),
+        "{refused}"
+    );
+    // The pair page shows the last result.
+    let pairs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert!(pairs.to_string().contains("401: "), "{pairs}");
+    app.stop().await;
+}

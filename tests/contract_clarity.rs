@@ -253,7 +253,10 @@ async fn a_token_is_cached_and_renewed_once_after_a_401() {
     let sim = spawn_sim().await;
     let client = sim.client();
     let detail = client.test_connection().await.expect("connection test");
-    assert!(detail.starts_with("token ok (scopes "), "{detail}");
+    assert!(
+        detail.starts_with("signed in as client ") && detail.contains("(scopes "),
+        "{detail}"
+    );
     assert!(detail.ends_with("; 0 orders visible"), "{detail}");
     assert_eq!(sim.meter.calls(), 2, "one token request, one read");
 

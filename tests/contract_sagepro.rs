@@ -192,7 +192,10 @@ fn order(external: &str) -> Value {
 async fn the_connection_test_reads_the_item_count() {
     let sim = spawn_sim().await;
     let detail = sim.client().test_connection().await.expect("connected");
-    assert_eq!(detail, "connected to company 01; 200 items");
+    assert_eq!(
+        detail,
+        "signed in to company 01 with the API key; 200 items in the catalog"
+    );
     assert_eq!(sim.meter.calls(), 1);
 
     let err = sim

@@ -707,9 +707,10 @@ pub async fn test(
 /// the status where there was one ("401: …", "timed out after 10 s").
 pub fn describe_failure(e: &ConnectorError) -> String {
     use ConnectorError::*;
+    // Whole seconds from 1 s up: a timeout measured at 2.004 s reads "2 s".
     let secs = |d: &std::time::Duration| {
         let s = d.as_secs_f64();
-        if s.fract() == 0.0 {
+        if s >= 1.0 {
             format!("{s:.0} s")
         } else {
             format!("{s:.1} s")

@@ -20,7 +20,6 @@ const SYSTEM: System = System::Clarity;
 /// A token is renewed this long before Clarity says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// Used for the error of a timed-out call: the shared client's total timeout.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to reach one Clarity store. Everything a real tenant might
 /// spell differently (paths, scopes) is configurable (spec §9).
@@ -171,7 +170,7 @@ impl ClarityClient {
         )
     }
 
-    /// Token and one read: `"token ok (scopes …); 137 orders visible"`.
+    /// Token and one read: `"signed in as client cli_… (scopes …); 137 orders visible"`.
     pub async fn test_connection(&self) -> Result<String, ConnectorError> {
         let scope = self.token_scope().await?;
         let page = self
@@ -186,8 +185,8 @@ impl ClarityClient {
             scope
         };
         Ok(format!(
-            "token ok (scopes {scope}); {} orders visible",
-            page.total_count
+            "signed in as client {} (scopes {scope}); {} orders visible",
+            self.config.client_id, page.total_count
         ))
     }
 
@@ -325,6 +324,7 @@ impl ClarityClient {
         let user = form_encode(&self.config.client_id);
         let pass = form_encode(self.config.client_secret.expose_secret());
         let _permit = self.gate.admit(SYSTEM).await?;
+        let started = std::time::Instant::now();
         let response = self
             .http
             .post(&token_url)
@@ -333,13 +333,13 @@ impl ClarityClient {
             .form(&form)
             .send()
             .await
-            .map_err(|e| transport_error(SYSTEM, e, CALL_TIMEOUT))?;
+            .map_err(|e| transport_error(SYSTEM, e, started.elapsed()))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers().get("retry-after"));
         let text = response
             .text()
             .await
-            .map_err(|e| transport_error(SYSTEM, e, CALL_TIMEOUT))?;
+            .map_err(|e| transport_error(SYSTEM, e, started.elapsed()))?;
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Err(status_error(status, retry_after, &text));
         }
@@ -436,10 +436,11 @@ impl ClarityClient {
                 request = request.header("If-Match", format!("\"{version}\""));
             }
             let _permit = self.gate.admit(SYSTEM).await?;
+            let started = std::time::Instant::now();
             let response = request
                 .send()
                 .await
-                .map_err(|e| transport_error(SYSTEM, e, CALL_TIMEOUT))?;
+                .map_err(|e| transport_error(SYSTEM, e, started.elapsed()))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 refreshed = true;
@@ -450,7 +451,7 @@ impl ClarityClient {
             let text = response
                 .text()
                 .await
-                .map_err(|e| transport_error(SYSTEM, e, CALL_TIMEOUT))?;
+                .map_err(|e| transport_error(SYSTEM, e, started.elapsed()))?;
             if status == StatusCode::CONFLICT
                 && let Ok(p) = serde_json::from_str::<Problem>(&text)
                 && p.code == "CONFLICT"

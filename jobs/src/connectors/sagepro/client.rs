@@ -21,7 +21,6 @@ use crate::connectors::http::transport_error;
 use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 const SYSTEM: System = System::Sagepro;
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The spec's largest page: fewer calls against a 60-a-minute limit.
 const PAGE_SIZE: u32 = 500;
 
@@ -123,11 +122,11 @@ impl SageProClient {
         }
     }
 
-    /// One authenticated read: `"connected to company 01; 200 items"`.
+    /// One authenticated read: `"signed in to company 01 with the API key; 200 items in the catalog"`.
     pub async fn test_connection(&self) -> Result<String, ConnectorError> {
         let page = self.list_page("/products", &[], 1, 1).await?;
         Ok(format!(
-            "connected to company {}; {} items",
+            "signed in to company {} with the API key; {} items in the catalog",
             self.config.company.as_deref().unwrap_or("01"),
             page.total_count
         ))
@@ -549,16 +548,17 @@ impl SageProClient {
             request = request.header("If-Match", format!("\"{v}\""));
         }
         let _permit = self.gate.admit(SYSTEM).await.map_err(Failure::Other)?;
+        let started = std::time::Instant::now();
         let response = request
             .send()
             .await
-            .map_err(|e| Failure::Other(transport_error(SYSTEM, e, CALL_TIMEOUT)))?;
+            .map_err(|e| Failure::Other(transport_error(SYSTEM, e, started.elapsed())))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers().get("retry-after"));
         let text = response
             .text()
             .await
-            .map_err(|e| Failure::Other(transport_error(SYSTEM, e, CALL_TIMEOUT)))?;
+            .map_err(|e| Failure::Other(transport_error(SYSTEM, e, started.elapsed())))?;
         if !status.is_success() {
             return Err(status_error(status, retry_after, &call.record, &text));
         }
