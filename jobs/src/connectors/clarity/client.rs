@@ -19,7 +19,6 @@ use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 const SYSTEM: System = System::Clarity;
 /// A token is renewed this long before Clarity says it expires.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
-/// Used for the error of a timed-out call: the shared client's total timeout.
 
 /// Where and how to reach one Clarity store. Everything a real tenant might
 /// spell differently (paths, scopes) is configurable (spec §9).
