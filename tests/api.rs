@@ -559,3 +559,73 @@ async fn connection_tests_say_what_happened_in_plain_words() {
     assert!(pairs.to_string().contains("401: "), "{pairs}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_simulator_concurrency_limit_refuses_what_is_over_it() {
+    let app = spawn_app().await;
+    let token = app.tenant("Crowded").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+        Some(&token),
+        Some(json!({"system": "clarity", "concurrency_limit": 1, "latency_ms": 400})),
+        200,
+    )
+    .await;
+    let info = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let c = &info["clarity"];
+    let bearer: serde_json::Value = app
+        .client
+        .post(c["token_url"].as_str().unwrap())
+        .basic_auth(
+            c["client_id"].as_str().unwrap(),
+            Some(c["client_secret"].as_str().unwrap()),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bearer = bearer["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{}/orders?pageSize=1", c["api_url"].as_str().unwrap());
+    let calls = (0..3).map(|_| app.client.get(&url).bearer_auth(&bearer).send());
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "one at a time: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "the rest refused: {statuses:?}"
+    );
+    let peak = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await["peak_in_flight"]["clarity"]
+        .as_u64()
+        .unwrap();
+    assert!(peak >= 2, "the refused calls were in flight too: {peak}");
+    app.stop().await;
+}

@@ -528,6 +528,16 @@ impl FaultRegistry {
         }
     }
 
+    /// Requests being served now for the pair (this one included, inside a
+    /// simulator's handlers).
+    pub fn in_flight(&self, pair_id: &str, system: SimSystem) -> u32 {
+        self.in_flight
+            .lock()
+            .expect("in-flight counts")
+            .get(&(pair_id.to_owned(), system))
+            .map_or(0, |s| s.0)
+    }
+
     /// The most requests the simulator served at once for the pair.
     pub fn peak_in_flight(&self, pair_id: &str, system: SimSystem) -> u32 {
         self.in_flight
