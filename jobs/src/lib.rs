@@ -1,4 +1,5 @@
 //! Clarity Connect data plane.
+pub mod canonical;
 pub mod connectors;
 pub mod egress;
 pub mod flows;

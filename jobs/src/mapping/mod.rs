@@ -16,10 +16,18 @@
 //! The pre-built templates live in `jobs/templates/` and are embedded here:
 //! [`builtin_template`] and [`builtin_flows`].
 
+pub mod address;
+pub mod currency;
 mod engine;
 mod money;
 mod paths;
+pub mod schema;
+pub mod similarity;
+pub mod sku;
+pub mod suggest;
+pub mod tax;
 pub mod template;
+pub mod validate;
 
 pub use template::CompiledTemplate;
 
