@@ -458,6 +458,16 @@ impl CurrencyCode {
     pub fn minor_units(&self) -> u32 {
         self.0.minor_units
     }
+
+    /// Round `amount` to this currency's minor unit, half away from zero
+    /// (0.125 USD → 0.13, -0.125 USD → -0.13), the rule most ERPs and card
+    /// processors apply to converted amounts.
+    pub fn round(&self, amount: rust_decimal::Decimal) -> rust_decimal::Decimal {
+        amount.round_dp_with_strategy(
+            self.minor_units(),
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        )
+    }
 }
 
 impl fmt::Debug for CurrencyCode {

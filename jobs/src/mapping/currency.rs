@@ -8,74 +8,16 @@
 //! rate the tenant published.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
 
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use time::Date;
 
-/// An ISO 4217 alphabetic code: three ASCII letters, stored upper case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CurrencyCode([u8; 3]);
-
-impl CurrencyCode {
-    /// Parse `"usd"`, `" EUR "`; anything but three ASCII letters is refused.
-    pub fn parse(text: &str) -> Result<Self, CurrencyError> {
-        match text.trim().as_bytes() {
-            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphabetic) => Ok(Self([
-                a.to_ascii_uppercase(),
-                b.to_ascii_uppercase(),
-                c.to_ascii_uppercase(),
-            ])),
-            _ => Err(CurrencyError::InvalidCode {
-                value: text.to_owned(),
-            }),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII letters are ever stored.
-        std::str::from_utf8(&self.0).expect("ASCII")
-    }
-
-    /// Digits after the decimal point in the currency's minor unit (ISO 4217
-    /// table A.1). Codes not listed below use 2, as most currencies do.
-    pub fn minor_units(&self) -> u32 {
-        match self.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
-            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
-            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
-            "CLF" | "UYW" => 4,
-            _ => 2,
-        }
-    }
-
-    /// Round `amount` to this currency's minor unit, half away from zero
-    /// (0.125 USD → 0.13, -0.125 USD → -0.13), the rule most ERPs and card
-    /// processors apply to converted amounts.
-    pub fn round(&self, amount: Decimal) -> Decimal {
-        amount.round_dp_with_strategy(self.minor_units(), RoundingStrategy::MidpointAwayFromZero)
-    }
-}
-
-impl FromStr for CurrencyCode {
-    type Err = CurrencyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for CurrencyCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::canonical::CurrencyCode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CurrencyError {
-    #[error("currency {value:?}: not a three-letter ISO 4217 code")]
-    InvalidCode { value: String },
+    #[error(transparent)]
+    InvalidCode(#[from] crate::canonical::CanonicalError),
     #[error("no {from}→{to} rate effective on {date} in the tenant's rate table")]
     MissingRate {
         from: CurrencyCode,
@@ -200,6 +142,7 @@ impl RateTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
     use time::macros::date;
 
     fn d(s: &str) -> Decimal {
@@ -233,14 +176,9 @@ mod tests {
     fn currency_codes_parse_three_letters_and_are_upper_case() {
         assert_eq!(c(" usd ").as_str(), "USD");
         assert_eq!(c("eur").to_string(), "EUR");
-        for bad in ["US", "USDX", "U5D", "", "€UR"] {
-            let err = CurrencyCode::parse(bad).unwrap_err();
-            assert_eq!(
-                err,
-                CurrencyError::InvalidCode {
-                    value: bad.to_owned()
-                }
-            );
+        for bad in ["US", "USDX", "U5D", "", "€UR", "XYZ"] {
+            let err = CurrencyError::from(CurrencyCode::parse(bad).unwrap_err());
+            assert!(err.to_string().starts_with("currency: "), "{err}");
         }
     }
 
