@@ -629,3 +629,171 @@ async fn a_simulator_concurrency_limit_refuses_what_is_over_it() {
     assert!(peak >= 2, "the refused calls were in flight too: {peak}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_template_preview_maps_and_validates_without_writing_anything() {
+    let app = spawn_app().await;
+    let token = app.tenant("Previewing").await;
+    // (erp, the field an unknown SKU lands in, the field a missing customerId names)
+    for (erp, item_field, customer_field) in [
+        ("intacct", "sotransitems[0].itemid", "customerid"),
+        ("sagepro", "LineItems[0].ItemCode", "CustomerNo"),
+    ] {
+        let pair = app.sandbox_pair(&token, erp).await;
+        app.call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(&token),
+            Some(json!({"count": 2})),
+            202,
+        )
+        .await;
+        let runs = format!("/api/v1/pairs/{pair}/runs");
+        app.eventually(
+            "two sandbox orders synced",
+            std::time::Duration::from_secs(30),
+            || async {
+                let r = app
+                    .call(
+                        "GET",
+                        &format!("{runs}?status=succeeded"),
+                        Some(&token),
+                        None,
+                        200,
+                    )
+                    .await;
+                r.as_array().map(Vec::len) == Some(2)
+            },
+        )
+        .await;
+        let erp_orders = format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders");
+        let count = |path: String| {
+            let (app, token) = (&app, &token);
+            async move {
+                app.call("GET", &path, Some(token), None, 200)
+                    .await
+                    .as_array()
+                    .unwrap()
+                    .len()
+            }
+        };
+        let (orders_before, runs_before) =
+            (count(erp_orders.clone()).await, count(runs.clone()).await);
+        assert_eq!(orders_before, 2, "{erp}");
+
+        let preview = format!("/api/v1/pairs/{pair}/templates/orders/preview");
+        let sampled = app
+            .call(
+                "POST",
+                &preview,
+                Some(&token),
+                Some(json!({"sample": 2})),
+                200,
+            )
+            .await;
+        assert_eq!(sampled["version"], 1, "{sampled}");
+        assert_eq!(
+            sampled["references"]["source"], "sandbox_catalog",
+            "{sampled}"
+        );
+        let kinds = sampled["references"]["kinds"].as_array().unwrap();
+        assert!(
+            kinds.contains(&json!("item")) && kinds.contains(&json!("customer")),
+            "{sampled}"
+        );
+        let results = sampled["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2, "{sampled}");
+        for r in results {
+            assert!(r["output"].is_object(), "{erp}: {r}");
+            assert_eq!(r["errors"], json!([]), "{erp}: {r}");
+            assert!(r["source"]["lineItems"].is_array(), "{erp}: {r}");
+        }
+
+        let good = results[0]["source"].clone();
+        let mut unknown_sku = good.clone();
+        unknown_sku["orderId"] = json!("CO-BAD-SKU");
+        unknown_sku["lineItems"][0]["sku"] = json!("NO-SUCH-SKU");
+        let mut no_customer = good.clone();
+        no_customer["orderId"] = json!("CO-NO-CUST");
+        no_customer.as_object_mut().unwrap().remove("customerId");
+        let given = app
+            .call(
+                "POST",
+                &preview,
+                Some(&token),
+                Some(json!({"records": [good, unknown_sku, no_customer], "version": 1})),
+                200,
+            )
+            .await;
+        let results = given["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3, "{given}");
+        assert!(results[0]["output"].is_object(), "{given}");
+        assert_eq!(results[0]["errors"], json!([]), "{given}");
+
+        let sku_errors = results[1]["errors"].as_array().unwrap();
+        assert!(results[1]["output"].is_object(), "{given}");
+        assert_eq!(sku_errors.len(), 1, "{erp}: {sku_errors:?}");
+        assert_eq!(sku_errors[0]["field"], item_field, "{erp}: {sku_errors:?}");
+        assert_eq!(sku_errors[0]["rule"], "reference", "{erp}: {sku_errors:?}");
+        assert_eq!(
+            sku_errors[0]["record"], "CO-BAD-SKU",
+            "{erp}: {sku_errors:?}"
+        );
+        assert_eq!(
+            sku_errors[0]["value"], "NO-SUCH-SKU",
+            "{erp}: {sku_errors:?}"
+        );
+
+        let customer_errors = results[2]["errors"].as_array().unwrap();
+        assert!(results[2]["output"].is_null(), "{given}");
+        assert_eq!(customer_errors.len(), 1, "{erp}: {customer_errors:?}");
+        assert_eq!(
+            customer_errors[0]["field"], customer_field,
+            "{erp}: {customer_errors:?}"
+        );
+        assert_eq!(
+            customer_errors[0]["record"], "CO-NO-CUST",
+            "{erp}: {customer_errors:?}"
+        );
+
+        // A preview sends nothing to the ERP and starts no run.
+        assert_eq!(count(erp_orders.clone()).await, orders_before, "{erp}");
+        assert_eq!(count(runs.clone()).await, runs_before, "{erp}");
+
+        let too_many: Vec<_> = (0..51).map(|_| json!({})).collect();
+        for (body, field) in [
+            (json!({}), "records"),
+            (json!({"records": []}), "records"),
+            (json!({"records": too_many}), "records"),
+            (json!({"records": "order"}), "records"),
+            (json!({"records": [{}], "sample": 1}), "records"),
+            (json!({"sample": 0}), "sample"),
+            (json!({"sample": 51}), "sample"),
+            (json!({"sample": "two"}), "sample"),
+            (json!({"sample": 1, "version": 99}), "version"),
+        ] {
+            let e = app
+                .call("POST", &preview, Some(&token), Some(body.clone()), 422)
+                .await;
+            assert_eq!(e["error"]["field"], field, "{erp}: {body} → {e}");
+        }
+        let e = app
+            .call(
+                "POST",
+                &format!("/api/v1/pairs/{pair}/templates/nonsense/preview"),
+                Some(&token),
+                Some(json!({"sample": 1})),
+                422,
+            )
+            .await;
+        assert_eq!(e["error"]["field"], "flow", "{e}");
+    }
+    let spec = app
+        .call("GET", "/api/v1/openapi.json", None, None, 200)
+        .await;
+    assert!(
+        spec["paths"]["/api/v1/pairs/{id}/templates/{flow}/preview"]["post"].is_object(),
+        "openapi lacks the preview"
+    );
+    app.stop().await;
+}

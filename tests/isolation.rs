@@ -238,6 +238,15 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             )),
         ),
         (
+            "post",
+            "/api/v1/pairs/{id}/templates/{flow}/preview",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/preview"),
+                Some(json!({"sample": 1})),
+                404,
+            )),
+        ),
+        (
             "get",
             "/api/v1/pairs/{id}/sandbox",
             Some((format!("/api/v1/pairs/{p}/sandbox"), None, 404)),

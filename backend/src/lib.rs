@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod ids;
 pub mod inbox;
 pub mod pairs;
+pub mod preview;
 pub mod private_targets;
 pub mod runs;
 pub mod sandbox;

@@ -242,3 +242,33 @@ pub async fn restore(
     let doc: Value = serde_json::from_str(&doc).map_err(|e| ApiError::Internal(e.into()))?;
     save(state, who, pair_id, flow, doc, "template.restored").await
 }
+
+/// One stored version of a flow's template, pinned or not.
+pub async fn at_version(
+    state: &AppState,
+    tenant_id: &str,
+    pair_id: &str,
+    flow: &str,
+    version: i64,
+) -> Result<Option<TemplateVersion>, ApiError> {
+    let row: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT document, author, created_at FROM templates \
+         WHERE tenant_id = $1 AND pair_id = $2 AND flow = $3 AND version = $4",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(flow)
+    .bind(version)
+    .fetch_optional(state.db.pool())
+    .await?;
+    row.map(|(doc, author, created_at)| {
+        Ok(TemplateVersion {
+            flow: flow.to_owned(),
+            version,
+            author,
+            created_at,
+            document: serde_json::from_str(&doc).map_err(|e| ApiError::Internal(e.into()))?,
+        })
+    })
+    .transpose()
+}

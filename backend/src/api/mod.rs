@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(pairs::get_template, pairs::put_template))
         .routes(routes!(pairs::template_versions))
         .routes(routes!(pairs::restore_template))
+        .routes(routes!(pairs::preview_template))
         .routes(routes!(sandbox::info))
         .routes(routes!(sandbox::orders))
         .routes(routes!(sandbox::erp_sales_orders))

@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::pairs::connections::{self, ConnectionInput, TestResult};
 use crate::pairs::{self, NewPair, Pair, ParsedPair};
+use crate::preview::{self, PreviewRequest, PreviewResponse};
 use crate::runs::{self, DeadLetter, Run};
 use crate::state::AppState;
 use crate::templates::{self, TemplateInfo, TemplateVersion};
@@ -228,5 +229,22 @@ pub async fn restore_template(
 ) -> ApiResult<Json<TemplateInfo>> {
     Ok(Json(
         templates::restore(&state, &who, &id, &flow, version).await?,
+    ))
+}
+
+/// Dry run: maps the given records (or the last `sample` order events) with the
+/// template and validates what would be sent. Writes nothing and calls nothing.
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/templates/{flow}/preview", tag = "templates",
+    params(("id" = String, Path), ("flow" = String, Path)), request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResponse), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn preview_template(
+    State(state): State<AppState>,
+    who: Principal,
+    Path((id, flow)): Path<(String, String)>,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> ApiResult<Json<PreviewResponse>> {
+    Ok(Json(
+        preview::run(&state, &who.tenant_id, &id, &flow, body).await?,
     ))
 }
