@@ -48,7 +48,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 field: Some("body".into()),
             };
         }
-        // "missing field `email`" names the field itself, one level below `path`.
+        // "missing field `email`" names the field itself, one level below
+        // `path` (an unknown field is already the last step of `path`).
         let field = match message.split('`').nth(1) {
             Some(name) if message.starts_with("missing field") => {
                 if path == "." {
@@ -93,6 +94,20 @@ mod tests {
     fn a_wrong_type_is_named() {
         let e = parse::<Body>(br#"{"email": "a@b.co", "count": "many"}"#).unwrap_err();
         assert_eq!(e.field(), Some("count"));
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        records: Vec<u32>,
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let e = parse::<Strict>(br#"{"recods": [1]}"#).unwrap_err();
+        assert_eq!(e.field(), Some("recods"));
+        assert!(e.to_string().contains("expected"), "{e}");
     }
 
     #[test]
