@@ -13,7 +13,12 @@ use serde_json::{Number, Value};
 pub(crate) fn parse(value: &Value) -> Option<Decimal> {
     match value {
         Value::String(s) => parse_str(s.trim()),
-        Value::Number(n) => parse_str(&n.to_string()),
+        // Integers (quantities, mostly) need no detour through text.
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Some(Decimal::from(u)),
+            (None, Some(i)) => Some(Decimal::from(i)),
+            _ => parse_str(&n.to_string()),
+        },
         _ => None,
     }
 }
@@ -29,8 +34,41 @@ fn parse_str(s: &str) -> Option<Decimal> {
 
 /// A JSON number with exactly the digits of `d` (trailing zeros dropped).
 pub(crate) fn to_number(d: Decimal) -> Option<Value> {
-    let text = d.normalize().to_string();
+    let d = d.normalize();
+    if let Some(n) = number_without_text(d) {
+        return Some(Value::Number(n));
+    }
+    let text = d.to_string();
     Number::from_str(&text).ok().map(Value::Number)
+}
+
+/// Exact powers of ten as `f64` (every one up to 1e22 is representable).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The number serde_json would parse from the decimal text of a normalized
+/// `d`, computed the way its parser does (integer → integer; otherwise the
+/// significand as `f64` divided by an exact power of ten), without building
+/// the text. `None` for the cases it does differently (negative zero, a
+/// significand beyond `u64`, more than 22 decimals): those take the text path.
+fn number_without_text(d: Decimal) -> Option<Number> {
+    if d.is_zero() {
+        return d.is_sign_positive().then(|| Number::from(0u64));
+    }
+    let significand = u64::try_from(d.mantissa().unsigned_abs()).ok()?;
+    let negative = d.is_sign_negative();
+    let scale = d.scale() as usize;
+    if scale == 0 {
+        return Some(if !negative {
+            Number::from(significand)
+        } else {
+            Number::from(i64::try_from(significand).ok()?.checked_neg()?)
+        });
+    }
+    let f = significand as f64 / *POW10.get(scale)?;
+    Number::from_f64(if negative { -f } else { f })
 }
 
 /// A decimal string with at least two decimal places (`"5"` → `"5.00"`).
@@ -100,11 +138,71 @@ mod tests {
     }
 
     #[test]
+    fn cents_round_half_away_from_zero() {
+        assert_eq!(round_cents(d("2.345")), d("2.35"));
+        assert_eq!(round_cents(d("-2.345")), d("-2.35"));
+        assert_eq!(round_cents(d("2.3449")), d("2.34"));
+        assert_eq!(round_cents(d("0.005")), d("0.01"));
+    }
+
+    #[test]
     fn allocation_adds_up_to_the_cent_and_gives_the_rest_to_the_last_line() {
         let parts = allocate(d("10.00"), &[d("1"), d("1"), d("1")]);
         assert_eq!(parts, vec![d("3.33"), d("3.33"), d("3.34")]);
         let parts = allocate(d("0.01"), &[d("0"), d("0")]);
         assert_eq!(parts.iter().copied().sum::<Decimal>(), d("0.01"));
         assert!(allocate(d("1"), &[]).is_empty());
+    }
+
+    #[test]
+    fn numbers_built_without_text_equal_the_ones_parsed_from_text() {
+        let via_text = |x: Decimal| {
+            Number::from_str(&x.normalize().to_string())
+                .ok()
+                .map(Value::Number)
+        };
+        let mut cases: Vec<Decimal> = [
+            "0",
+            "-0.00",
+            "0.00",
+            "1",
+            "-1",
+            "19.99",
+            "-19.99",
+            "3.20",
+            "0.1",
+            "0.3",
+            "12.77",
+            "101.26",
+            "1e-22",
+            "123456789.123456789",
+            "-9223372036854775808",
+            "9223372036854775807",
+            "18446744073709551615",
+            "18446744073709551616",
+            "0.0000000000000000000000001",
+            "79228162514264337593543950335",
+        ]
+        .iter()
+        .map(|s| parse_str(s).unwrap())
+        .collect();
+        // Every cent amount from -50.00 to 50.00 and every third of a cent
+        // rounded at a handful of scales.
+        for cents in -5000..=5000 {
+            cases.push(Decimal::new(cents, 2));
+            cases.push(Decimal::new(cents, 2) / Decimal::from(3));
+            cases.push((Decimal::new(cents, 2) / Decimal::from(7)).round_dp(5));
+        }
+        for x in cases {
+            let (fast, slow) = (to_number(x), via_text(x));
+            assert_eq!(
+                fast.as_ref().map(Value::to_string),
+                slow.as_ref().map(Value::to_string),
+                "{x}"
+            );
+            assert_eq!(fast, slow, "{x}");
+        }
+        assert_eq!(parse(&json!(-3)), Some(d("-3")));
+        assert_eq!(parse(&json!(u64::MAX)), Some(Decimal::from(u64::MAX)));
     }
 }

@@ -649,9 +649,38 @@ fn compile_format(text: &str) -> Result<Vec<Piece>, String> {
 // ---------------------------------------------------------------- applying
 
 /// What a source produced: a value, or nothing (with the reason).
-enum Found {
+enum Found<'t> {
     Value(Value),
-    Nothing(String),
+    Nothing(Why<'t>),
+}
+
+/// Why a source produced nothing. Kept as data and rendered only when it
+/// becomes an error: optional targets are often absent, and formatting a
+/// message for each of them was a measurable share of a mapping.
+enum Why<'t> {
+    Absent(&'t SourcePath),
+    Said(&'static str),
+    NotInTable {
+        key: String,
+        table: &'t str,
+    },
+    MapsToNull(&'t str),
+    /// The rule's own source, then its fallback's.
+    Both(Box<Why<'t>>, Box<Why<'t>>),
+}
+
+impl std::fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Absent(p) => write!(f, "`{}` is absent", p.as_str()),
+            Why::Said(text) => f.write_str(text),
+            Why::NotInTable { key, table } => {
+                write!(f, "`{key}` is not in lookup table `{table}`")
+            }
+            Why::MapsToNull(table) => write!(f, "lookup table `{table}` maps it to null"),
+            Why::Both(first, second) => write!(f, "{first}; {second}"),
+        }
+    }
 }
 
 struct JaqEnv<'t> {
@@ -694,7 +723,7 @@ fn apply_rules(rules: &[Rule], scope: &Scope<'_>) -> Result<Map<String, Value>, 
 }
 
 impl Spec {
-    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found, MappingError> {
+    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found<'_>, MappingError> {
         let found = self.producer.eval(scope, label)?;
         let found = match found {
             Found::Value(mut v) => {
@@ -711,7 +740,10 @@ impl Spec {
         };
         match (found, &self.fallback) {
             (Found::Nothing(reason), Some(fallback)) => match fallback.eval(scope, label)? {
-                Found::Nothing(second) => Ok(Found::Nothing(format!("{reason}; {second}"))),
+                Found::Nothing(second) => Ok(Found::Nothing(Why::Both(
+                    Box::new(reason),
+                    Box::new(second),
+                ))),
                 value => Ok(value),
             },
             (found, _) => Ok(found),
@@ -720,13 +752,13 @@ impl Spec {
 }
 
 impl Producer {
-    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found, MappingError> {
+    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found<'_>, MappingError> {
         Ok(match self {
             Producer::Path(p) => match p.get(scope.current) {
                 Some(v) => Found::Value(v.clone()),
-                None => Found::Nothing(format!("`{}` is absent", p.as_str())),
+                None => Found::Nothing(Why::Absent(p)),
             },
-            Producer::Const(v) if v.is_null() => Found::Nothing("the constant is null".into()),
+            Producer::Const(v) if v.is_null() => Found::Nothing(Why::Said("the constant is null")),
             Producer::Const(v) => Found::Value(v.clone()),
             Producer::Lookup {
                 table_name,
@@ -735,15 +767,22 @@ impl Producer {
                 default,
             } => {
                 let hit = match key.get(scope.current) {
-                    None => Err(format!("`{}` is absent", key.as_str())),
-                    Some(Value::String(s)) => table
-                        .get(s.as_str())
-                        .ok_or_else(|| format!("`{s}` is not in lookup table `{table_name}`")),
+                    None => Err(Why::Absent(key)),
+                    Some(Value::String(s)) => {
+                        table.get(s.as_str()).ok_or_else(|| Why::NotInTable {
+                            key: s.clone(),
+                            table: table_name,
+                        })
+                    }
                     Some(v @ (Value::Number(_) | Value::Bool(_))) => {
                         let k = v.to_string();
-                        table
-                            .get(&k)
-                            .ok_or_else(|| format!("`{k}` is not in lookup table `{table_name}`"))
+                        match table.get(&k) {
+                            Some(hit) => Ok(hit),
+                            None => Err(Why::NotInTable {
+                                key: k,
+                                table: table_name,
+                            }),
+                        }
                     }
                     Some(other) => {
                         return Err(MappingError {
@@ -759,9 +798,7 @@ impl Producer {
                 match (hit, default) {
                     (Ok(v), _) if !v.is_null() => Found::Value(v.clone()),
                     (_, Some(d)) => Found::Value(d.clone()),
-                    (Ok(_), None) => {
-                        Found::Nothing(format!("lookup table `{table_name}` maps it to null"))
-                    }
+                    (Ok(_), None) => Found::Nothing(Why::MapsToNull(table_name)),
                     (Err(reason), None) => Found::Nothing(reason),
                 }
             }
@@ -787,17 +824,14 @@ impl Producer {
                             }
                             None if *optional => {}
                             None => {
-                                return Ok(Found::Nothing(format!(
-                                    "`{}` is absent",
-                                    path.as_str()
-                                )));
+                                return Ok(Found::Nothing(Why::Absent(path)));
                             }
                         },
                     }
                 }
                 let trimmed = text.trim();
                 if trimmed.is_empty() {
-                    Found::Nothing("the formatted text is empty".into())
+                    Found::Nothing(Why::Said("the formatted text is empty"))
                 } else if trimmed.len() == text.len() {
                     Found::Value(Value::String(text))
                 } else {
@@ -830,7 +864,7 @@ impl Producer {
                 };
                 match expr.eval(input, [settings, lookups, record]) {
                     Ok(Some(v)) => Found::Value(v),
-                    Ok(None) => Found::Nothing("the expression produced no value".into()),
+                    Ok(None) => Found::Nothing(Why::Said("the expression produced no value")),
                     Err(message) => {
                         return Err(MappingError {
                             target: label.to_string(),
@@ -846,7 +880,7 @@ impl Producer {
                 distribute,
             } => {
                 let Some(list) = source.get(scope.current) else {
-                    return Ok(Found::Nothing(format!("`{}` is absent", source.as_str())));
+                    return Ok(Found::Nothing(Why::Absent(source)));
                 };
                 let Some(elements) = list.as_array() else {
                     return Err(MappingError {
@@ -999,7 +1033,16 @@ fn apply_transform(t: Transform, v: Value) -> Result<Value, (String, Value)> {
     let fail = |what: &str, v: Value| Err((format!("cannot apply `{}`: {what}", name_of(t)), v));
     match t {
         Transform::Upper | Transform::Lower | Transform::Trim => match v {
-            Value::String(s) => Ok(Value::String(match t {
+            Value::String(mut s) => Ok(Value::String(match t {
+                // ASCII text (SKUs, ids) is cased in place, without a new string.
+                Transform::Upper if s.is_ascii() => {
+                    s.make_ascii_uppercase();
+                    s
+                }
+                Transform::Lower if s.is_ascii() => {
+                    s.make_ascii_lowercase();
+                    s
+                }
                 Transform::Upper => s.to_uppercase(),
                 Transform::Lower => s.to_lowercase(),
                 _ if s.trim().len() == s.len() => s,
@@ -1085,4 +1128,20 @@ fn parse_utc_date(s: &str) -> Option<time::Date> {
     OffsetDateTime::parse(s, &Rfc3339)
         .ok()
         .map(|t| t.to_offset(time::UtcOffset::UTC).date())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn casing_handles_ascii_in_place_and_other_text_by_unicode_rules() {
+        let case = |t, s: &str| apply_transform(t, json!(s)).unwrap();
+        assert_eq!(case(Transform::Upper, "sku-3003"), json!("SKU-3003"));
+        assert_eq!(case(Transform::Lower, "CUS-5002"), json!("cus-5002"));
+        assert_eq!(case(Transform::Upper, "straße"), json!("STRASSE"));
+        assert_eq!(case(Transform::Lower, "ÉTÉ"), json!("été"));
+        assert!(apply_transform(Transform::Upper, json!(3)).is_err());
+    }
 }
