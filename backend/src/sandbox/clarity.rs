@@ -345,18 +345,18 @@ async fn fault_gate(
     let pair_id = params.get("pair_id").cloned().unwrap_or_default();
     let token_call = request.uri().path().ends_with("/oauth/token");
     // A set concurrency limit refuses what is over it at once (the store has
-    // no queue): the in-flight count already includes this request.
+    // no queue); the slot is held until the answer is ready.
     let limit = state
         .faults
         .get(&state.db, &pair_id, SimSystem::Clarity)
         .await
         .ok()
         .and_then(|s| s.concurrency_limit);
-    if let Some(limit) = limit
-        && state.faults.in_flight(&pair_id, SimSystem::Clarity) > limit
-    {
-        return scripted_error(FaultKind::ConcurrencyLimit).into_response();
-    }
+    let _slot = match limit.map(|l| state.faults.try_slot(&pair_id, SimSystem::Clarity, l)) {
+        Some(None) => return scripted_error(FaultKind::ConcurrencyLimit).into_response(),
+        Some(Some(slot)) => Some(slot),
+        None => None,
+    };
     let fate = state
         .faults
         .before_call(

@@ -350,6 +350,26 @@ pub struct FaultRegistry {
     /// Requests being served now, and the most at once, per pair and system:
     /// how a test sees whether clients kept to a concurrency limit.
     in_flight: Mutex<HashMap<Key, (u32, u32)>>,
+    /// Requests admitted under a set `concurrency_limit`, per pair and system.
+    slots: Mutex<HashMap<Key, u32>>,
+}
+
+/// One admitted request under a concurrency limit; freed when dropped.
+pub struct Slot {
+    registry: std::sync::Arc<FaultRegistry>,
+    key: Key,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = self.registry.slots.lock().expect("concurrency slots");
+        if let Some(n) = slots.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                slots.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// One request being served; counted out when dropped.
@@ -528,14 +548,26 @@ impl FaultRegistry {
         }
     }
 
-    /// Requests being served now for the pair (this one included, inside a
-    /// simulator's handlers).
-    pub fn in_flight(&self, pair_id: &str, system: SimSystem) -> u32 {
-        self.in_flight
-            .lock()
-            .expect("in-flight counts")
-            .get(&(pair_id.to_owned(), system))
-            .map_or(0, |s| s.0)
+    /// A slot under the pair's `concurrency_limit`, or `None` when `limit`
+    /// requests are already admitted. Checked and taken in one step, so
+    /// simultaneous requests cannot all see room, nor all see none.
+    pub fn try_slot(
+        self: &std::sync::Arc<Self>,
+        pair_id: &str,
+        system: SimSystem,
+        limit: u32,
+    ) -> Option<Slot> {
+        let key = (pair_id.to_owned(), system);
+        let mut slots = self.slots.lock().expect("concurrency slots");
+        let n = slots.entry(key.clone()).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            registry: self.clone(),
+            key,
+        })
     }
 
     /// The most requests the simulator served at once for the pair.

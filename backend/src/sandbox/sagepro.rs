@@ -241,7 +241,7 @@ async fn gate(
         .await
         .ok()
         .and_then(|s| s.concurrency_limit);
-    let slot = limit.map(|l| access::Slot::try_take(&pair_id, l));
+    let slot = limit.map(|l| state.faults.try_slot(&pair_id, SimSystem::Sagepro, l));
     let fate = state
         .faults
         .before_call(
@@ -307,7 +307,7 @@ async fn gate(
 fn admit(
     pair_id: &str,
     write: bool,
-    slot: &Option<Option<access::Slot>>,
+    slot: &Option<Option<super::faults::Slot>>,
     target: &LockTarget,
 ) -> SpResult<Option<access::WriteLock>> {
     if matches!(slot, Some(None)) {

@@ -2,7 +2,7 @@
 //! the company's write lock (one write at a time, as a desktop Sage Pro
 //! allows) with the optional cap on concurrent requests.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
@@ -139,8 +139,6 @@ pub(crate) async fn authenticate(
 /// Companies with a write in progress, in this process (the simulator's
 /// agent is one process, like the one agent beside a Sage Pro install).
 static WRITING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
-/// Requests in progress per company, for `FaultSettings::concurrency_limit`.
-static IN_FLIGHT: LazyLock<Mutex<HashMap<String, u32>>> = LazyLock::new(Default::default);
 
 /// The company's write lock, released when dropped.
 pub(crate) struct WriteLock(String);
@@ -161,33 +159,5 @@ impl Drop for WriteLock {
             .lock()
             .expect("sage pro write locks")
             .remove(&self.0);
-    }
-}
-
-/// One of the company's concurrent request slots, released when dropped.
-pub(crate) struct Slot(String);
-
-impl Slot {
-    /// `None` when `limit` requests of the company are already in progress.
-    pub(crate) fn try_take(pair_id: &str, limit: u32) -> Option<Self> {
-        let mut in_flight = IN_FLIGHT.lock().expect("sage pro slots");
-        let n = in_flight.entry(pair_id.to_owned()).or_default();
-        if *n >= limit {
-            return None;
-        }
-        *n += 1;
-        Some(Slot(pair_id.to_owned()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut in_flight = IN_FLIGHT.lock().expect("sage pro slots");
-        if let Some(n) = in_flight.get_mut(&self.0) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                in_flight.remove(&self.0);
-            }
-        }
     }
 }
