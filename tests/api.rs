@@ -154,26 +154,10 @@ async fn webhooks_with_a_bad_signature_or_an_old_timestamp_store_nothing() {
     let app = spawn_app().await;
     let token = app.tenant("Hooked").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let sandbox = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(&token),
-            None,
-            200,
-        )
-        .await;
-    let secret = sandbox["clarity"]["webhook_secret"].as_str().unwrap();
+    let secret = &webhook_secret(&app, &token, &pair).await;
     let body = json!({"id": "evt_1", "type": "order.created", "data": {"id": "ord_1"}}).to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let send = |header: String| {
-        app.client
-            .post(app.url(&format!("/hooks/clarity/{pair}")))
-            .header("content-type", "application/json")
-            .header(signature::SIGNATURE_HEADER, header)
-            .body(body.clone())
-            .send()
-    };
+    let send = |header: String| post_hook(&app, &pair, header, &body);
     let inbox = || async {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM inbox WHERE pair_id = $1")
             .bind(&pair)
@@ -197,16 +181,14 @@ async fn webhooks_with_a_bad_signature_or_an_old_timestamp_store_nothing() {
             signature::signature_header(&[secret], now + 600, body.as_bytes()),
         ),
     ] {
-        let resp = send(header).await.unwrap();
+        let resp = send(header).await;
         assert_eq!(resp.status().as_u16(), 401, "{what}");
         assert_eq!(inbox().await, 0, "{what} stored an event");
     }
     // The same event, signed now with the right secret, is taken once; a
     // redelivery is answered 200 and recognised as a duplicate.
     for duplicate in [false, true] {
-        let resp = send(signature::signature_header(&[secret], now, body.as_bytes()))
-            .await
-            .unwrap();
+        let resp = send(signature::signature_header(&[secret], now, body.as_bytes())).await;
         assert_eq!(resp.status().as_u16(), 200);
         let v: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(v["duplicate"], duplicate, "{v}");
@@ -370,31 +352,17 @@ async fn events_no_flow_handles_are_kept_in_the_inbox_without_a_run() {
     let app = spawn_app().await;
     let token = app.tenant("Quiet").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let sandbox = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(&token),
-            None,
-            200,
-        )
-        .await;
-    let secret = sandbox["clarity"]["webhook_secret"].as_str().unwrap();
+    let secret = &webhook_secret(&app, &token, &pair).await;
     let body = json!({"id": "evt_cust_1", "type": "customer.updated", "data": {"id": "cus_1"}})
         .to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let resp = app
-        .client
-        .post(app.url(&format!("/hooks/clarity/{pair}")))
-        .header("content-type", "application/json")
-        .header(
-            signature::SIGNATURE_HEADER,
-            signature::signature_header(&[secret], now, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = post_hook(
+        &app,
+        &pair,
+        signature::signature_header(&[secret], now, body.as_bytes()),
+        &body,
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 200);
     let status = || async {
         let row: (String, Option<String>) =
@@ -435,14 +403,7 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() 
     let app = spawn_app().await;
     let token = app.tenant("Rotating").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let info = format!("/api/v1/pairs/{pair}/sandbox");
-    let secret_now = || async {
-        app.call("GET", &info, Some(&token), None, 200).await["clarity"]["webhook_secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let old = secret_now().await;
+    let old = webhook_secret(&app, &token, &pair).await;
     let rotated = app
         .call(
             "POST",
@@ -455,28 +416,23 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() 
     let until = rotated["previous_valid_until"].as_i64().unwrap();
     let in_a_day = (time::OffsetDateTime::now_utc().unix_timestamp() + 24 * 3600) * 1000;
     assert!((until - in_a_day).abs() < 60_000, "{rotated}");
-    let new = secret_now().await;
+    let new = webhook_secret(&app, &token, &pair).await;
     assert_ne!(new, old, "the store signs with a new secret");
 
+    let (app_ref, pair_ref) = (&app, &pair);
     let deliver = |id: &str, secret: &str| {
         let body =
             json!({"id": id, "type": "customer.updated", "data": {"id": "cus_1"}}).to_string();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        app.client
-            .post(app.url(&format!("/hooks/clarity/{pair}")))
-            .header(
-                signature::SIGNATURE_HEADER,
-                signature::signature_header(&[secret], now, body.as_bytes()),
-            )
-            .body(body)
-            .send()
+        let header = signature::signature_header(&[secret], now, body.as_bytes());
+        async move { post_hook(app_ref, pair_ref, header, &body).await }
     };
     for (id, secret, status) in [
         ("evt_old", old.as_str(), 200),
         ("evt_new", new.as_str(), 200),
         ("evt_forged", "whsec_someone_else", 401),
     ] {
-        let r = deliver(id, secret).await.unwrap();
+        let r = deliver(id, secret).await;
         assert_eq!(r.status().as_u16(), status, "{id}");
     }
     // The simulator's own deliveries (signed with both) still arrive.
@@ -796,4 +752,41 @@ async fn a_template_preview_maps_and_validates_without_writing_anything() {
         "openapi lacks the preview"
     );
     app.stop().await;
+}
+
+/// The secret the pair's Clarity simulator signs its webhooks with now.
+async fn webhook_secret(app: &common::TestApp, token: &str, pair: &str) -> String {
+    let info = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(token),
+            None,
+            200,
+        )
+        .await;
+    info["clarity"]["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Posts `body` to the pair's webhook endpoint with this signature header.
+async fn post_hook(
+    app: &common::TestApp,
+    pair: &str,
+    signature_header: String,
+    body: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/hooks/clarity/{pair}")))
+        .header("content-type", "application/json")
+        .header(
+            connect_jobs::connectors::clarity::signature::SIGNATURE_HEADER,
+            signature_header,
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
 }
