@@ -228,6 +228,18 @@ pub async fn exists(db: &Db, tenant_id: &str) -> Result<bool, sqlx::Error> {
 
 /// Every tenant with its plan, pairs, usage this period and open failures (operators).
 pub async fn summaries(db: &Db) -> Result<Vec<TenantSummary>, sqlx::Error> {
+    select_summaries(db, None).await
+}
+
+/// One tenant's summary (operators).
+pub async fn summary(db: &Db, tenant_id: &str) -> Result<Option<TenantSummary>, sqlx::Error> {
+    Ok(select_summaries(db, Some(tenant_id)).await?.pop())
+}
+
+async fn select_summaries(
+    db: &Db,
+    tenant_id: Option<&str>,
+) -> Result<Vec<TenantSummary>, sqlx::Error> {
     type Row = (
         String,
         String,
@@ -245,9 +257,10 @@ pub async fn summaries(db: &Db) -> Result<Vec<TenantSummary>, sqlx::Error> {
            (SELECT u.count FROM usage_counters u WHERE u.tenant_id = t.id AND u.period = $1 AND u.metric = 'transactions'), \
            (SELECT u.count FROM usage_counters u WHERE u.tenant_id = t.id AND u.period = $1 AND u.metric = 'api_calls'), \
            (SELECT COUNT(*) FROM dead_letters d WHERE d.tenant_id = t.id AND d.replayed_at IS NULL) \
-         FROM tenants t ORDER BY t.created_at DESC",
+         FROM tenants t WHERE ($2 = '' OR t.id = $2) ORDER BY t.created_at DESC",
     )
     .bind(crate::usage::current_period())
+    .bind(tenant_id.unwrap_or(""))
     .fetch_all(db.pool())
     .await?;
     Ok(rows

@@ -37,11 +37,9 @@ async fn page(
     form: Option<(AllowForm, ApiError)>,
 ) -> Result<Response, Response> {
     let internal = |e: sqlx::Error| ApiError::from(e).into_response();
-    let tenant = tenants::summaries(&state.db)
+    let tenant = tenants::summary(&state.db, tenant_id)
         .await
         .map_err(internal)?
-        .into_iter()
-        .find(|t| t.id == tenant_id)
         .ok_or_else(|| ApiError::NotFound("tenant").into_response())?;
     let targets = private_targets::list(&state.db, tenant_id)
         .await
