@@ -33,8 +33,6 @@ pub struct FaultsForm {
     pub error_field: String,
 }
 
-pub const KINDS: [FaultKind; 12] = FaultKind::ALL;
-
 impl FaultsForm {
     fn from_settings(system: SimSystem, s: &FaultSettings, calls_received: u64) -> Self {
         let percent = |r: f64| format!("{}", (r * 100.0 * 100.0).round() / 100.0);
@@ -76,7 +74,7 @@ impl FaultsForm {
     }
 
     pub fn kinds(&self) -> Vec<&'static str> {
-        KINDS.iter().map(|k| k.as_str()).collect()
+        FaultKind::ALL.iter().map(|k| k.as_str()).collect()
     }
 }
 
