@@ -590,10 +590,11 @@ async fn a_simulator_concurrency_limit_refuses_what_is_over_it() {
 async fn a_template_preview_maps_and_validates_without_writing_anything() {
     let app = spawn_app().await;
     let token = app.tenant("Previewing").await;
-    // (erp, the field an unknown SKU lands in, the field a missing customerId names)
+    // (erp, the field an unknown SKU is reported on — the default templates
+    // resolve SKUs before mapping —, the field a missing customerId names)
     for (erp, item_field, customer_field) in [
-        ("intacct", "sotransitems[0].itemid", "customerid"),
-        ("sagepro", "LineItems[0].ItemCode", "CustomerNo"),
+        ("intacct", "lineItems[0].sku", "customerid"),
+        ("sagepro", "lineItems[0].sku", "CustomerNo"),
     ] {
         let pair = app.sandbox_pair(&token, erp).await;
         app.call(

@@ -185,6 +185,19 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
 
+    async fn attribute(&self, css: &str, name: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd(
+            "GET",
+            &format!("/element/{e}/attribute/{name}"),
+            Value::Null,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
     async fn url(&self) -> String {
         self.cmd("GET", "/url", Value::Null)
             .await
@@ -337,5 +350,107 @@ async fn a_new_user_signs_up_and_watches_sandbox_orders_arrive() {
         b.url().await.ends_with("/login"),
         "signed out: pages redirect to the login"
     );
+    app.stop().await;
+}
+
+/// The mapping editor: edit a rule and see the preview change, have a bad
+/// rule refused beside its row (and flagged while typing), compare two
+/// versions, and restore the first one.
+#[tokio::test]
+async fn a_user_edits_a_mapping_rule_sees_the_preview_and_restores_a_version() {
+    let app = common::spawn_app().await;
+    let b = Browser::start().await;
+    b.goto(&app.url("/signup")).await;
+    b.fill("input[name=company]", "Mapping Co").await;
+    b.fill("input[name=email]", "mapper@browser.test").await;
+    b.fill("input[name=password]", common::PASSWORD).await;
+    b.click("form button").await;
+    b.wait_until(|_, url| url.ends_with("/pairs")).await;
+    b.fill("input[name=name]", "Mapped store").await;
+    b.submit("form.card button").await;
+    let pair_url = pair_url_of(&b.url().await);
+    b.fill("input[name=count]", "2").await;
+    b.submit("form.row button").await;
+
+    b.click("a[href$='/templates/orders']").await;
+    b.wait_until(|page, _| page.contains("id=\"rules\"")).await;
+    let editor = pair_url_of(&b.url().await);
+    assert_eq!(editor, format!("{pair_url}/templates/orders"));
+    // The preview beside the rules maps the simulator's orders.
+    let start = Instant::now();
+    loop {
+        let page = b.source().await;
+        if page.contains("preview-result") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no preview results: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        b.goto(&editor).await;
+    }
+    let page = b.source().await;
+    assert!(
+        page.contains("Clarity order CO-"),
+        "the output column shows the mapped message"
+    );
+
+    // Edit the `message` rule in its row and save it.
+    let row = b
+        .attribute("input[data-rule-target][value=message]", "id")
+        .await;
+    let index = row.trim_start_matches("target-").to_owned();
+    b.fill(&format!("#text-{index}"), "Web order {orderId}")
+        .await;
+    b.submit(&format!("#rule-form-{index} button:not(.secondary)"))
+        .await;
+    let page = b.source().await;
+    assert!(page.contains("Rule saved as version 2"), "{page}");
+    assert!(
+        page.contains("Web order CO-") && !page.contains("Clarity order CO-"),
+        "the preview shows the edited rule's output"
+    );
+    b.screenshot("mapping-editor").await;
+
+    // While typing, a rule that does not compile is flagged beside its row…
+    b.fill("#target-new", "externalid").await;
+    b.click("#kind-new option[value=expr]").await;
+    b.fill("#text-new", ".orderId |||").await;
+    b.wait_until(|page, _| page.contains("class=\"bad\"")).await;
+    // …and a rule naming a field the ERP lacks is refused, beside the row.
+    b.fill("#target-new", "custmerid").await;
+    b.click("#kind-new option[value=source]").await;
+    b.fill("#text-new", "customerId").await;
+    b.submit("#new-rule-form button").await;
+    let page = b.source().await;
+    assert!(
+        page.contains("<title>Error:") && page.contains("did you mean `customerid`"),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"custmerid\""),
+        "what was typed is kept"
+    );
+    b.screenshot("mapping-editor-refused").await;
+
+    // Compare v1 and v2, then restore v1.
+    b.goto(&format!("{editor}?from=1&to=2")).await;
+    let page = b.source().await;
+    assert!(
+        page.contains("Changes from v1 to v2") && page.contains("Web order {orderId}"),
+        "{page}"
+    );
+    b.submit("form[action$='/versions/1/restore'] button").await;
+    let page = b.source().await;
+    assert!(page.contains("Restored as version 3"), "{page}");
+    assert_eq!(
+        b.attribute(&format!("#text-{index}"), "value").await,
+        "Clarity order {orderId}"
+    );
+    assert!(b.source().await.contains("Clarity order CO-"));
+    b.screenshot("mapping-editor-restored").await;
+    b.goto(&format!("{editor}#suggestions")).await;
+    b.screenshot("mapping-editor-suggestions").await;
     app.stop().await;
 }

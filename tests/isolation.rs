@@ -41,6 +41,8 @@ async fn snapshot(app: &TestApp, token: &str, t: &Target) -> Value {
         format!("/api/v1/pairs/{}/templates/orders/versions", t.pair),
         format!("/api/v1/pairs/{}/sandbox", t.pair),
         format!("/api/v1/pairs/{}/sandbox/erp/sales-orders", t.pair),
+        "/api/v1/currency-rates".to_owned(),
+        "/api/v1/currency-rates.csv".to_owned(),
     ] {
         let mut v = app.call("GET", &path, Some(token), None, 200).await;
         // Reading the API moves these along; they are not Alice's data.
@@ -246,6 +248,134 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
                 404,
             )),
         ),
+        // The mapping editor's API (tests/template_editor.rs).
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/versions/{version}",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/versions/1"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/diff",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/diff?from=1&to=1"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/suggestions",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/suggestions"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/pairs/{id}/templates/{flow}/suggestions/accept",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/suggestions/accept"),
+                Some(json!({"target": "ShipVia", "source": "shippingAmount"})),
+                404,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/pairs/{id}/templates/{flow}/suggestions/reject",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/suggestions/reject"),
+                Some(json!({"target": "ShipVia", "source": "shippingAmount"})),
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/lookups",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/lookups"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/lookups/{table}",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/lookups/payment_terms.csv"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "put",
+            "/api/v1/pairs/{id}/templates/{flow}/lookups/{table}",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/lookups/payment_terms"),
+                Some(json!({"card": "stolen"})),
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/templates/{flow}/builtin",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/builtin"),
+                None,
+                404,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/pairs/{id}/templates/{flow}/builtin",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/builtin"),
+                Some(json!({"variant": "default"})),
+                404,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/pairs/{id}/templates/{flow}/check",
+            Some((
+                format!("/api/v1/pairs/{p}/templates/orders/check"),
+                Some(json!({"rule": {"target": "CustomerNo", "source": "customerId"}})),
+                404,
+            )),
+        ),
+        // The rate table is one per tenant, found by the caller's tenant: Bob
+        // reads and replaces his own, and Alice's reads back unchanged.
+        (
+            "get",
+            "/api/v1/currency-rates",
+            Some(("/api/v1/currency-rates?from=EUR".into(), None, 200)),
+        ),
+        (
+            "put",
+            "/api/v1/currency-rates",
+            Some((
+                "/api/v1/currency-rates".into(),
+                Some(
+                    json!({"rates": [{"from": "EUR", "to": "USD", "date": "2024-06-01", "rate": "9.99"}]}),
+                ),
+                200,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/currency-rates.csv",
+            Some(("/api/v1/currency-rates.csv".into(), None, 200)),
+        ),
+        (
+            "put",
+            "/api/v1/currency-rates.csv",
+            Some(("/api/v1/currency-rates.csv".into(), None, 422)),
+        ),
         (
             "get",
             "/api/v1/pairs/{id}/sandbox",
@@ -299,7 +429,18 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             format!("/pairs/{p}/connections/clarity/rotate")
         }
         "/pairs/{id}/dead-letters/{dl}/replay" => format!("/pairs/{p}/dead-letters/dl_none/replay"),
+        // The mapping editor: every route under one pair's template.
+        _ if path.starts_with("/pairs/{id}/templates/{flow}") => path
+            .replace("{id}", p)
+            .replace("{flow}", "orders")
+            .replace("{index}", "0")
+            .replace("{table}", "payment_terms")
+            .replace("{decision}", "accept")
+            .replace("{version}", "1"),
         "/tokens/{id}/revoke" => format!("/tokens/{}/revoke", t.token_id),
+        // Alice has this rate; Bob's tenant has none, so there is nothing to remove.
+        "/rates/{from}/{to}/{date}/remove" => "/rates/EUR/USD/2024-01-01/remove".to_owned(),
+        "/rates" | "/rates.csv" | "/rates/import" => path.to_owned(),
         "/admin/tenants/{id}/{action}" => format!("/admin/tenants/{}/suspend", t.tenant_id),
         "/admin/tenants/{id}" | "/admin/tenants/{id}/private-targets" => {
             path.replace("{id}", &t.tenant_id)
@@ -359,6 +500,17 @@ async fn setup_alice(app: &TestApp) -> (String, Target) {
         )
         .await["document"]
         .clone();
+    app.call(
+        "PUT",
+        "/api/v1/currency-rates",
+        Some(&alice),
+        Some(json!({"rates": [
+            {"from": "EUR", "to": "USD", "date": "2024-01-01", "rate": "1.0825"},
+            {"from": "GBP", "to": "USD", "date": "2024-01-01", "rate": "1.27"}
+        ]})),
+        200,
+    )
+    .await;
     (
         alice,
         Target {
@@ -460,6 +612,17 @@ async fn every_tenant_scoped_route_refuses_another_tenant_and_changes_nothing() 
             );
         }
     }
+
+    // Bob's rate table is his own: only the row his PUT above wrote.
+    let bobs_rates = app
+        .call("GET", "/api/v1/currency-rates", Some(&bob), None, 200)
+        .await;
+    assert_eq!(
+        bobs_rates["rates"].as_array().map(Vec::len),
+        Some(1),
+        "{bobs_rates}"
+    );
+    assert_eq!(bobs_rates["rates"][0]["rate"], "9.99", "{bobs_rates}");
 
     // The pages, as the router's table lists them, with Bob's session and CSRF token.
     let web = BobBrowser::login(&app, &bob_email).await;

@@ -1,13 +1,15 @@
-//! Dry run of a flow's template: maps source records and validates the output
-//! against the ERP's record schema, so a customer sees what would be sent and
-//! what would be refused before going live. It reads only — no run, no inbox
-//! row, no call to Clarity or the ERP.
+//! Dry run of a flow's template: maps source records through the same
+//! pipeline as the worker ([`map_record`]: conversions, rules, validation
+//! against the target record's schema, anomaly flags) with the same rates,
+//! catalog, references and history ([`crate::worker::inputs`]), so a
+//! customer sees what would be sent, what would be refused and what would be
+//! flagged before going live. It reads only — no run, no inbox row, no call
+//! to Clarity or the ERP (a production pair's catalog is used only when the
+//! worker has listed it already).
 
-use std::collections::BTreeMap;
-
-use connect_jobs::mapping::schema::{RefKind, TargetSchema, schema_for};
-use connect_jobs::mapping::validate::{InMemoryReferences, validate};
-use connect_jobs::mapping::{CompiledTemplate, MappingError};
+use connect_jobs::mapping::pipeline::{Flag, map_record};
+use connect_jobs::mapping::schema::{TargetSchema, schema_for};
+use connect_jobs::mapping::{CompiledTemplate, flow_record_id, flow_target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -15,6 +17,7 @@ use crate::error::ApiError;
 use crate::pairs::{self, Environment, Erp, FLOWS};
 use crate::state::AppState;
 use crate::templates;
+use crate::worker::inputs::{self, MappingData, PairData};
 
 /// The most records one preview maps, given or sampled.
 pub const MAX_RECORDS: usize = 50;
@@ -41,7 +44,7 @@ pub struct PreviewResponse {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReferenceCoverage {
-    /// `sandbox_catalog` or `none`.
+    /// `sandbox_catalog`, `erp_catalog` (the items the worker listed) or `none`.
     pub source: &'static str,
     /// The kinds checked (item, customer, warehouse …); others are taken as existing.
     pub kinds: Vec<&'static str>,
@@ -58,6 +61,27 @@ pub struct PreviewResult {
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     pub errors: Vec<PreviewIssue>,
+    /// What the worker would flag on the run without blocking: fuzzy SKU
+    /// matches (`fuzzy_sku`) and anomalies (`anomaly:<kind>`).
+    pub flags: Vec<PreviewFlag>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewFlag {
+    pub kind: String,
+    /// The source field (`lineItems[1].sku`).
+    pub field: String,
+    pub message: String,
+}
+
+impl From<Flag> for PreviewFlag {
+    fn from(f: Flag) -> Self {
+        Self {
+            kind: f.kind,
+            field: f.field,
+            message: f.message,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -67,21 +91,24 @@ pub struct PreviewIssue {
     pub field: String,
     #[schema(value_type = Option<Object>)]
     pub value: Option<Value>,
-    /// required, type, max_len, enum, reference, unknown — or `mapping` when
-    /// the template could not produce the field, `source` when the record
-    /// itself could not be read.
+    /// required, type, max_len, enum, reference, unknown — or `source` when
+    /// the stored event could not be read.
     pub rule: String,
     pub message: String,
     pub suggestion: Option<String>,
 }
 
-/// The ERP record a flow's output is, for validation.
-fn target_record(flow: &str, erp: Erp) -> Option<&'static str> {
-    match (flow, erp) {
-        ("orders", Erp::Intacct) => Some("sotransaction"),
-        ("orders", Erp::Sagepro) => Some("SalesOrder"),
-        _ => None,
-    }
+/// The schema a flow's output is validated against: the record the
+/// template names, else the flow's default record for the ERP.
+fn target_schema(
+    template: &CompiledTemplate,
+    flow: &str,
+    erp: Erp,
+) -> Option<&'static TargetSchema> {
+    template
+        .record()
+        .and_then(|r| schema_for(erp.as_str(), r))
+        .or_else(|| flow_target(flow, erp.as_str()))
 }
 
 pub async fn run(
@@ -98,14 +125,6 @@ pub async fn run(
             format!("'{flow}' is not a flow; flows are {}", FLOWS.join(", ")),
         ));
     }
-    let schema = target_record(flow, pair.erp)
-        .and_then(|record| schema_for(pair.erp.as_str(), record))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "flow",
-                format!("no preview for the {flow} flow yet: only orders can be previewed"),
-            )
-        })?;
     let sources = sources(state, tenant_id, &pair, &body).await?;
     let template = match body.version {
         Some(v) => templates::at_version(state, tenant_id, pair_id, flow, v)
@@ -124,11 +143,36 @@ pub async fn run(
             ),
         )
     })?;
-    let (refs, references) = references(state, &pair).await?;
+    let schema = target_schema(&compiled, flow, pair.erp).ok_or_else(|| {
+        ApiError::invalid(
+            "flow",
+            format!(
+                "no preview for the {flow} flow: no target schema for its {} record",
+                pair.erp.label()
+            ),
+        )
+    })?;
+    let data = mapping_data(state, tenant_id, &pair).await?;
+    let references = ReferenceCoverage {
+        source: data.pair.source,
+        kinds: data.pair.kinds.clone(),
+        note: match data.pair.source {
+            "none" if pair.environment == Environment::Sandbox => None,
+            "none" => Some(
+                "references and SKUs are not checked against the ERP catalog: a preview does not call the production ERP, and the worker has not listed its items yet"
+                    .into(),
+            ),
+            "erp_catalog" => Some(
+                "items (and SKU resolution) are checked against the catalog the worker listed from the ERP; other references are not checked"
+                    .into(),
+            ),
+            _ => None,
+        },
+    };
     let results = sources
         .into_iter()
         .enumerate()
-        .map(|(i, source)| preview_one(&compiled, schema, &refs, i, source))
+        .map(|(i, source)| preview_one(&compiled, schema, &data, flow, i, source))
         .collect();
     Ok(PreviewResponse {
         version: template.version,
@@ -140,16 +184,18 @@ pub async fn run(
 fn preview_one(
     template: &CompiledTemplate,
     schema: &TargetSchema,
-    refs: &InMemoryReferences,
+    data: &MappingData,
+    flow: &str,
     index: usize,
     source: Result<Value, (Value, String)>,
 ) -> PreviewResult {
     let source = match source {
         Ok(s) => s,
         Err((source, message)) => {
-            let record = order_id(&source).unwrap_or_else(|| format!("records[{index}]"));
+            let record =
+                flow_record_id(flow, &source).unwrap_or_else(|| format!("records[{index}]"));
             return PreviewResult {
-                source_id: order_id(&source),
+                source_id: flow_record_id(flow, &source),
                 source,
                 output: None,
                 errors: vec![PreviewIssue {
@@ -160,55 +206,54 @@ fn preview_one(
                     message,
                     suggestion: None,
                 }],
+                flags: Vec::new(),
             };
         }
     };
-    let record = order_id(&source).unwrap_or_else(|| format!("records[{index}]"));
-    match template.apply(&source) {
-        Ok(output) => {
-            let errors = validate(schema, &output, refs, &record)
-                .into_iter()
-                .map(|i| PreviewIssue {
-                    record: i.record,
-                    field: i.field,
-                    value: i.value,
-                    rule: i.rule.as_str().to_owned(),
-                    message: i.message,
-                    suggestion: i.suggestion,
-                })
-                .collect();
-            PreviewResult {
-                source_id: order_id(&source),
-                source,
-                output: Some(output),
-                errors,
-            }
-        }
-        Err(MappingError {
-            target,
-            message,
-            value,
-        }) => PreviewResult {
-            source_id: order_id(&source),
-            errors: vec![PreviewIssue {
-                record,
-                field: target,
-                value,
-                rule: "mapping".into(),
-                message,
-                suggestion: None,
-            }],
-            source,
-            output: None,
-        },
+    let source_id = flow_record_id(flow, &source);
+    let record = source_id
+        .clone()
+        .unwrap_or_else(|| format!("records[{index}]"));
+    let mapped = map_record(template, Some(schema), &record, &source, &data.inputs());
+    PreviewResult {
+        source_id,
+        source,
+        output: mapped.output,
+        errors: mapped
+            .issues
+            .into_iter()
+            .map(|i| PreviewIssue {
+                record: i.record,
+                field: i.field,
+                value: i.value,
+                rule: i.rule.as_str().to_owned(),
+                message: i.message,
+                suggestion: i.suggestion,
+            })
+            .collect(),
+        flags: mapped.flags.into_iter().map(PreviewFlag::from).collect(),
     }
 }
 
-fn order_id(source: &Value) -> Option<String> {
-    source
-        .get("orderId")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// Rates, catalog, references and history as the worker would load them.
+async fn mapping_data(
+    state: &AppState,
+    tenant_id: &str,
+    pair: &pairs::Pair,
+) -> Result<MappingData, ApiError> {
+    let rates = inputs::rates(&state.db, tenant_id, pair.environment).await?;
+    let history = crate::history::load(&state.db, tenant_id).await?;
+    let pair_data = match pair.environment {
+        Environment::Sandbox => inputs::sandbox_pair_data(&state.db, &pair.id, pair.erp).await?,
+        Environment::Production => {
+            inputs::production_cached(&pair.id).unwrap_or_else(PairData::none)
+        }
+    };
+    Ok(MappingData {
+        rates,
+        pair: pair_data,
+        history,
+    })
 }
 
 /// The records to map, each either a source record or (the stored event, why
@@ -315,91 +360,4 @@ async fn sampled(
         }));
     }
     Ok(out)
-}
-
-/// The Intacct simulator's object for each reference kind.
-const INTACCT_OBJECTS: [(RefKind, &str); 9] = [
-    (RefKind::Item, "ITEM"),
-    (RefKind::Customer, "CUSTOMER"),
-    (RefKind::GlAccount, "GLACCOUNT"),
-    (RefKind::Location, "LOCATION"),
-    (RefKind::Department, "DEPARTMENT"),
-    (RefKind::Class, "CLASS"),
-    (RefKind::Project, "PROJECT"),
-    (RefKind::Warehouse, "WAREHOUSE"),
-    (RefKind::Term, "ARTERM"),
-];
-
-/// The sandbox ERP simulator's master data, for a sandbox pair. A production
-/// pair's ERP is not called, so its references go unchecked and the answer
-/// says so. A kind the catalog holds nothing of is left unchecked too rather
-/// than flagging every id of it.
-async fn references(
-    state: &AppState,
-    pair: &pairs::Pair,
-) -> Result<(InMemoryReferences, ReferenceCoverage), ApiError> {
-    if pair.environment != Environment::Sandbox {
-        return Ok((
-            InMemoryReferences::new(),
-            ReferenceCoverage {
-                source: "none",
-                kinds: Vec::new(),
-                note: Some(
-                    "references (items, customers …) are not checked: a preview does not call the production ERP"
-                        .into(),
-                ),
-            },
-        ));
-    }
-    let pool = state.db.pool();
-    let mut ids: BTreeMap<RefKind, Vec<String>> = BTreeMap::new();
-    match pair.erp {
-        Erp::Intacct => {
-            let rows: Vec<(String, String)> = sqlx::query_as(
-                "SELECT object, object_id FROM sim_intacct_objects WHERE pair_id = $1 \
-                 AND object IN ('ITEM','CUSTOMER','GLACCOUNT','LOCATION','DEPARTMENT','CLASS','PROJECT','WAREHOUSE','ARTERM')",
-            )
-            .bind(&pair.id)
-            .fetch_all(pool)
-            .await?;
-            for (object, id) in rows {
-                if let Some((kind, _)) = INTACCT_OBJECTS.iter().find(|(_, o)| *o == object) {
-                    ids.entry(*kind).or_default().push(id);
-                }
-            }
-        }
-        Erp::Sagepro => {
-            for (kind, sql) in [
-                (
-                    RefKind::Item,
-                    "SELECT item_code FROM sim_sagepro_items WHERE pair_id = $1",
-                ),
-                (
-                    RefKind::Customer,
-                    "SELECT customer_no FROM sim_sagepro_customers WHERE pair_id = $1",
-                ),
-                (
-                    RefKind::Warehouse,
-                    "SELECT DISTINCT warehouse FROM sim_sagepro_inventory WHERE pair_id = $1",
-                ),
-            ] {
-                let rows: Vec<(String,)> =
-                    sqlx::query_as(sql).bind(&pair.id).fetch_all(pool).await?;
-                ids.insert(kind, rows.into_iter().map(|(id,)| id).collect());
-            }
-        }
-    }
-    ids.retain(|_, v| !v.is_empty());
-    let kinds = ids.keys().map(|k| k.as_str()).collect();
-    let refs = ids
-        .into_iter()
-        .fold(InMemoryReferences::new(), |r, (kind, v)| r.with(kind, v));
-    Ok((
-        refs,
-        ReferenceCoverage {
-            source: "sandbox_catalog",
-            kinds,
-            note: None,
-        },
-    ))
 }

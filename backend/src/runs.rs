@@ -1,6 +1,7 @@
 //! Runs (one per inbox event, with its attempts) and dead letters, tenant-scoped.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::db::{Db, now_ms};
 use crate::error::ApiError;
@@ -17,9 +18,48 @@ pub struct Run {
     pub error: Option<String>,
     pub error_field: Option<String>,
     pub template_version: Option<i64>,
+    /// What the mapping flagged without blocking the write: fuzzy SKU
+    /// matches (`fuzzy_sku`) and anomalies (`anomaly:<kind>`).
+    pub flags: Vec<RunFlag>,
     pub started_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+}
+
+/// A flag on a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunFlag {
+    /// `fuzzy_sku`, or `anomaly:totals_mismatch`, `anomaly:amount_outlier` …
+    pub kind: String,
+    /// The source field (`lineItems[1].sku`).
+    pub field: String,
+    pub message: String,
+}
+
+/// One validation issue of a record the mapping refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IssueDetail {
+    /// The record's id (the Clarity order id).
+    pub record: String,
+    /// The field, with element indexes: a source field the conversions read
+    /// (`lineItems[1].sku`, `currency`) or a target field (`sotransitems[0].itemid`).
+    pub field: String,
+    /// The offending value; null when the field is missing.
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
+    /// required, type, max_len, enum, reference or unknown.
+    pub rule: String,
+    pub message: String,
+    /// How to fix it, when that can be said (for an unknown SKU: the three
+    /// closest catalog items).
+    pub suggestion: Option<String>,
+}
+
+/// A JSON list column; a value that does not parse reads as empty rather
+/// than failing the whole listing.
+fn json_list<T: for<'de> Deserialize<'de>>(text: Option<String>) -> Vec<T> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 type RunRow = (
@@ -35,6 +75,7 @@ type RunRow = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
 );
 
 pub async fn list(
@@ -45,7 +86,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Run>, sqlx::Error> {
     let base = "SELECT id, flow, status, source_id, target_id, attempts, error, error_field, template_version, \
-                started_at, updated_at, finished_at FROM runs WHERE tenant_id = $1 AND pair_id = $2";
+                started_at, updated_at, finished_at, flags FROM runs WHERE tenant_id = $1 AND pair_id = $2";
     let rows: Vec<RunRow> = match status {
         Some(s) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -81,6 +122,7 @@ pub async fn list(
             error: r.6,
             error_field: r.7,
             template_version: r.8,
+            flags: json_list(r.12),
             started_at: r.9,
             updated_at: r.10,
             finished_at: r.11,
@@ -95,6 +137,9 @@ pub struct DeadLetter {
     pub source_id: Option<String>,
     pub reason: String,
     pub field: Option<String>,
+    /// Every validation issue when the mapping refused the record (empty for
+    /// other failures): what to fix before replaying.
+    pub details: Vec<IssueDetail>,
     pub run_id: Option<String>,
     pub created_at: i64,
     pub replayed_at: Option<i64>,
@@ -114,9 +159,10 @@ pub async fn dead_letters(
         Option<String>,
         i64,
         Option<i64>,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, flow, source_id, reason, field, run_id, created_at, replayed_at FROM dead_letters \
+        "SELECT id, flow, source_id, reason, field, run_id, created_at, replayed_at, details FROM dead_letters \
          WHERE tenant_id = $1 AND pair_id = $2 ORDER BY created_at DESC, id DESC LIMIT 500",
     )
     .bind(tenant_id)
@@ -131,6 +177,7 @@ pub async fn dead_letters(
             source_id: r.2,
             reason: r.3,
             field: r.4,
+            details: json_list(r.8),
             run_id: r.5,
             created_at: r.6,
             replayed_at: r.7,

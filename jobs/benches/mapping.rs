@@ -2,6 +2,10 @@
 //! product target is ≥ 100k orders/s/core), and of a jaq expression rule for
 //! comparison. `cargo bench -p connect-jobs --bench mapping`.
 
+use connect_jobs::mapping::currency::RateTable;
+use connect_jobs::mapping::pipeline::{MappingInputs, catalog_resolver, map_record};
+use connect_jobs::mapping::sku::CatalogItem;
+use connect_jobs::mapping::validate::InMemoryReferences;
 use connect_jobs::mapping::{CompiledTemplate, builtin_template};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
@@ -29,6 +33,38 @@ fn bench(c: &mut Criterion) {
         let t = compiled(erp);
         group.bench_function(format!("default_template_{erp}_3_lines"), |b| {
             b.iter(|| t.apply(black_box(&order)).unwrap())
+        });
+    }
+    // The whole pipeline the worker runs: conversions (addresses, SKUs
+    // against a 200-item catalog, the base currency) then the rules.
+    let mut items: Vec<CatalogItem> = (1001..1201)
+        .map(|i| CatalogItem {
+            sku: format!("SKU-{i}"),
+            name: format!("Catalog item {i}"),
+        })
+        .collect();
+    for sku in ["SKU-2002", "SKU-3003"] {
+        items.push(CatalogItem {
+            sku: sku.into(),
+            name: "Fixture item".into(),
+        });
+    }
+    let catalog = catalog_resolver(items);
+    let (rates, refs) = (RateTable::default(), InMemoryReferences::new());
+    let inputs = MappingInputs {
+        rates: &rates,
+        catalog: Some(&catalog),
+        references: &refs,
+        history: None,
+    };
+    for erp in ["intacct", "sagepro"] {
+        let t = compiled(erp);
+        group.bench_function(format!("default_pipeline_{erp}_3_lines"), |b| {
+            b.iter(|| {
+                let m = map_record(&t, None, "CO-100046", black_box(&order), &inputs);
+                assert!(m.issues.is_empty());
+                m
+            })
         });
     }
     let expr = CompiledTemplate::compile(&json!({

@@ -6,6 +6,8 @@ pub mod admin;
 pub mod extract;
 mod pairs;
 pub mod sandbox;
+mod templates;
+mod tenant_data;
 
 use axum::Json;
 use axum::Router;
@@ -56,11 +58,25 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(pairs::list_runs))
         .routes(routes!(pairs::dead_letters))
         .routes(routes!(pairs::replay))
-        .routes(routes!(pairs::list_templates))
-        .routes(routes!(pairs::get_template, pairs::put_template))
-        .routes(routes!(pairs::template_versions))
-        .routes(routes!(pairs::restore_template))
-        .routes(routes!(pairs::preview_template))
+        .routes(routes!(templates::list_templates))
+        .routes(routes!(templates::get_template, templates::put_template))
+        .routes(routes!(templates::template_versions))
+        .routes(routes!(templates::template_version))
+        .routes(routes!(templates::restore_template))
+        .routes(routes!(templates::diff))
+        .routes(routes!(templates::preview_template))
+        .routes(routes!(templates::list_suggestions))
+        .routes(routes!(templates::accept_suggestion))
+        .routes(routes!(templates::reject_suggestion))
+        .routes(routes!(templates::list_lookups))
+        .routes(routes!(templates::get_lookup, templates::put_lookup))
+        .routes(routes!(
+            templates::list_builtins,
+            templates::start_from_builtin
+        ))
+        .routes(routes!(templates::check_rule))
+        .routes(routes!(tenant_data::list_rates, tenant_data::put_rates))
+        .routes(routes!(tenant_data::export_csv, tenant_data::import_csv))
         .routes(routes!(sandbox::info))
         .routes(routes!(sandbox::orders))
         .routes(routes!(sandbox::erp_sales_orders))

@@ -1,20 +1,17 @@
-//! Pairs, their connections, runs, dead letters and templates.
+//! Pairs, their connections, runs and dead letters (templates: [`super::templates`]).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::extract::ApiJson;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::pairs::connections::{self, ConnectionInput, TestResult};
 use crate::pairs::{self, NewPair, Pair, ParsedPair};
-use crate::preview::{self, PreviewRequest, PreviewResponse};
 use crate::runs::{self, DeadLetter, Run};
 use crate::state::AppState;
-use crate::templates::{self, TemplateInfo, TemplateVersion};
 
 /// Creates a pair. A sandbox pair comes connected to the built-in simulators, with default templates.
 #[utoipa::path(post, path = "/api/v1/pairs", tag = "pairs", request_body = NewPair,
@@ -168,83 +165,4 @@ pub async fn replay(
         tracing::warn!(error = %e, "push after replay failed; the reconciler will retry");
     }
     Ok(StatusCode::ACCEPTED)
-}
-
-#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates", tag = "templates", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<TemplateInfo>)), security(("bearer" = [])))]
-pub async fn list_templates(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Vec<TemplateInfo>>> {
-    Ok(Json(templates::list(&state, &who.tenant_id, &id).await?))
-}
-
-#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates/{flow}", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
-    responses((status = 200, body = TemplateVersion)), security(("bearer" = [])))]
-pub async fn get_template(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((id, flow)): Path<(String, String)>,
-) -> ApiResult<Json<TemplateVersion>> {
-    pairs::get(&state, &who.tenant_id, &id).await?;
-    Ok(Json(
-        templates::current(&state, &who.tenant_id, &id, &flow).await?,
-    ))
-}
-
-/// Saves a new version of the flow's template (refused when it does not compile).
-#[utoipa::path(put, path = "/api/v1/pairs/{id}/templates/{flow}", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
-    request_body = Object, responses((status = 200, body = TemplateInfo), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
-pub async fn put_template(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((id, flow)): Path<(String, String)>,
-    ApiJson(doc): ApiJson<Value>,
-) -> ApiResult<Json<TemplateInfo>> {
-    Ok(Json(
-        templates::save(&state, &who, &id, &flow, doc, "template.saved").await?,
-    ))
-}
-
-#[utoipa::path(get, path = "/api/v1/pairs/{id}/templates/{flow}/versions", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
-    responses((status = 200, body = Vec<TemplateInfo>)), security(("bearer" = [])))]
-pub async fn template_versions(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((id, flow)): Path<(String, String)>,
-) -> ApiResult<Json<Vec<TemplateInfo>>> {
-    Ok(Json(
-        templates::versions(&state, &who.tenant_id, &id, &flow).await?,
-    ))
-}
-
-/// Pins an old version again (as a new version).
-#[utoipa::path(post, path = "/api/v1/pairs/{id}/templates/{flow}/versions/{version}/restore", tag = "templates",
-    params(("id" = String, Path), ("flow" = String, Path), ("version" = i64, Path)), responses((status = 200, body = TemplateInfo)), security(("bearer" = [])))]
-pub async fn restore_template(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((id, flow, version)): Path<(String, String, i64)>,
-) -> ApiResult<Json<TemplateInfo>> {
-    Ok(Json(
-        templates::restore(&state, &who, &id, &flow, version).await?,
-    ))
-}
-
-/// Dry run: maps the given records (or the last `sample` order events) with the
-/// template and validates what would be sent. Writes nothing and calls nothing.
-#[utoipa::path(post, path = "/api/v1/pairs/{id}/templates/{flow}/preview", tag = "templates",
-    params(("id" = String, Path), ("flow" = String, Path)), request_body = PreviewRequest,
-    responses((status = 200, body = PreviewResponse), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
-    security(("bearer" = [])))]
-pub async fn preview_template(
-    State(state): State<AppState>,
-    who: Principal,
-    Path((id, flow)): Path<(String, String)>,
-    ApiJson(body): ApiJson<PreviewRequest>,
-) -> ApiResult<Json<PreviewResponse>> {
-    Ok(Json(
-        preview::run(&state, &who.tenant_id, &id, &flow, body).await?,
-    ))
 }

@@ -5,6 +5,8 @@ mod admin_tenant;
 mod connection_forms;
 mod pages;
 mod sandbox_faults;
+mod template_editor;
+mod tenant_data;
 mod tokens;
 
 use axum::Router;
@@ -107,6 +109,82 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
         (
             r("POST", "/pairs/{id}/dead-letters/{dl}/replay", Tenant),
             post(pages::replay),
+        ),
+        // The mapping editor (template_editor.rs).
+        (
+            r("GET", "/pairs/{id}/templates/{flow}", Tenant),
+            get(template_editor::show),
+        ),
+        (
+            r("POST", "/pairs/{id}/templates/{flow}/rules", Tenant),
+            post(template_editor::add_rule),
+        ),
+        (
+            r("POST", "/pairs/{id}/templates/{flow}/rules/{index}", Tenant),
+            post(template_editor::save_rule),
+        ),
+        (
+            r("POST", "/pairs/{id}/templates/{flow}/preview", Tenant),
+            post(template_editor::preview_pasted),
+        ),
+        (
+            r("POST", "/pairs/{id}/templates/{flow}/lookups", Tenant),
+            post(template_editor::upload_new_lookup),
+        ),
+        (
+            r(
+                "POST",
+                "/pairs/{id}/templates/{flow}/lookups/{table}",
+                Tenant,
+            ),
+            post(template_editor::save_lookup),
+        ),
+        (
+            r(
+                "GET",
+                "/pairs/{id}/templates/{flow}/lookups/{table}/csv",
+                Tenant,
+            ),
+            get(template_editor::download_lookup),
+        ),
+        (
+            r(
+                "POST",
+                "/pairs/{id}/templates/{flow}/lookups/{table}/csv",
+                Tenant,
+            ),
+            post(template_editor::upload_lookup),
+        ),
+        (
+            r(
+                "POST",
+                "/pairs/{id}/templates/{flow}/suggestions/{decision}",
+                Tenant,
+            ),
+            post(template_editor::decide_suggestion),
+        ),
+        (
+            r(
+                "POST",
+                "/pairs/{id}/templates/{flow}/versions/{version}/restore",
+                Tenant,
+            ),
+            post(template_editor::restore),
+        ),
+        (
+            r("POST", "/pairs/{id}/templates/{flow}/builtin", Tenant),
+            post(template_editor::builtin),
+        ),
+        (r("GET", "/rates", Tenant), get(tenant_data::list)),
+        (r("POST", "/rates", Tenant), post(tenant_data::add)),
+        (r("GET", "/rates.csv", Tenant), get(tenant_data::export)),
+        (
+            r("POST", "/rates/import", Tenant),
+            post(tenant_data::import),
+        ),
+        (
+            r("POST", "/rates/{from}/{to}/{date}/remove", Tenant),
+            post(tenant_data::remove),
         ),
         (r("GET", "/usage", Tenant), get(pages::usage)),
         (r("GET", "/tokens", Tenant), get(tokens::list)),

@@ -3,8 +3,11 @@
 //! The queue only says which row to look at. The outcome of every attempt is
 //! written here, in one transaction with the inbox state: done (run succeeded,
 //! usage counted), retry later (backoff with jitter, `Retry-After` honoured),
-//! or dead letter (reason and field).
+//! or dead letter (reason, field, and every validation issue when the mapping
+//! refused the record). Flags the mapping raised (fuzzy SKUs, anomalies) are
+//! kept on the run.
 
+pub mod inputs;
 mod ledger;
 pub mod reconciler;
 
@@ -16,7 +19,9 @@ use connect_jobs::connectors::ErrorClass;
 use connect_jobs::connectors::clarity::ClarityClient;
 use connect_jobs::flows::orders::{self, OrderContext, OrderOutcome};
 use connect_jobs::flows::{ErpTarget, FlowError};
-use connect_jobs::mapping::CompiledTemplate;
+use connect_jobs::mapping::pipeline::Flag;
+use connect_jobs::mapping::schema::{TargetSchema, schema_for};
+use connect_jobs::mapping::{CompiledTemplate, flow_target};
 use connect_jobs::retry::Backoff;
 use serde_json::Value;
 use tracing::Instrument;
@@ -24,7 +29,7 @@ use tracing::Instrument;
 use crate::db::now_ms;
 use crate::ids::new_id;
 use crate::inbox::{self, InboxRow};
-use crate::pairs::{Erp, connections};
+use crate::pairs::{Environment, Erp, connections};
 use crate::state::AppState;
 use crate::usage::TenantGate;
 pub use ledger::PairLedger;
@@ -34,6 +39,10 @@ pub use ledger::PairLedger;
 #[derive(Clone)]
 struct PairClients {
     stamp: (i64, i64),
+    /// A client for another Intacct entity or Sage Pro company (`_route`).
+    route: Arc<dyn Fn(&str) -> ErpTarget + Send + Sync>,
+    kind: Erp,
+    environment: Environment,
     clarity: ClarityClient,
     erp: ErpTarget,
 }
@@ -183,15 +192,24 @@ impl Worker {
             Ok(c) => c,
             Err(e) => return (Outcome::Failed(e), Some(version)),
         };
+        let data = match self.mapping_data(row, &clients, &template).await {
+            Ok(d) => d,
+            Err(e) => return (Outcome::Failed(e), Some(version)),
+        };
+        let schema = target_schema(&template, clients.kind, "orders");
         let ledger = PairLedger {
             db: self.state.db.clone(),
             tenant_id: row.tenant_id.clone(),
             pair_id: row.pair_id.clone(),
         };
+        let router = |route: &str| Some((clients.route)(route));
         let ctx = OrderContext {
             clarity: &clients.clarity,
             erp: &clients.erp,
+            router: Some(&router),
             template: &template,
+            schema,
+            inputs: data.inputs(),
             ledger: &ledger,
         };
         let outcome = match orders::sync_order(&ctx, &event).await {
@@ -199,6 +217,41 @@ impl Worker {
             Err(e) => Outcome::Failed(e),
         };
         (outcome, Some(version))
+    }
+
+    /// The tenant's rates and history and the pair's catalog, for the mapping.
+    async fn mapping_data(
+        &self,
+        row: &InboxRow,
+        clients: &PairClients,
+        template: &CompiledTemplate,
+    ) -> Result<inputs::MappingData, FlowError> {
+        let db = &self.state.db;
+        let store = |e: sqlx::Error| FlowError::Store(e.into());
+        let rates = inputs::rates(db, &row.tenant_id, clients.environment)
+            .await
+            .map_err(store)?;
+        let history = crate::history::load_for_event(db, &row.tenant_id, &row.payload)
+            .await
+            .map_err(store)?;
+        let pair = match clients.environment {
+            Environment::Sandbox => inputs::sandbox_pair_data(db, &row.pair_id, clients.kind)
+                .await
+                .map_err(store)?,
+            // Listing a production ERP's items costs calls: only when the
+            // template resolves SKUs.
+            Environment::Production if template.conversions().resolves_skus() => {
+                inputs::production_pair_data(&row.pair_id, &clients.erp).await
+            }
+            Environment::Production => {
+                inputs::production_cached(&row.pair_id).unwrap_or_else(inputs::PairData::none)
+            }
+        };
+        Ok(inputs::MappingData {
+            rates,
+            pair,
+            history,
+        })
     }
 
     async fn template(
@@ -237,14 +290,15 @@ impl Worker {
 
     async fn clients(&self, row: &InboxRow) -> Result<PairClients, FlowError> {
         let store = |e: crate::error::ApiError| FlowError::Store(anyhow::anyhow!("{e}"));
-        let (erp,): (String,) =
-            sqlx::query_as("SELECT erp FROM pairs WHERE id = $1 AND tenant_id = $2")
+        let (erp, environment): (String, String) =
+            sqlx::query_as("SELECT erp, environment FROM pairs WHERE id = $1 AND tenant_id = $2")
                 .bind(&row.pair_id)
                 .bind(&row.tenant_id)
                 .fetch_one(self.state.db.pool())
                 .await
                 .map_err(|e| FlowError::Store(e.into()))?;
         let erp = Erp::parse(&erp).unwrap_or(Erp::Intacct);
+        let environment = Environment::parse(&environment).unwrap_or(Environment::Production);
         let clarity = connections::load(&self.state, &row.tenant_id, &row.pair_id, "clarity")
             .await
             .map_err(store)?
@@ -254,11 +308,14 @@ impl Worker {
             .map_err(store)?
             .ok_or_else(|| FlowError::Event(format!("{} is not connected", erp.label())))?;
         let stamp = (clarity.updated_at, target.updated_at);
+        let target = Arc::new(target);
         if let Some(c) = self.clients.lock().expect("clients").get(&row.pair_id)
             && c.stamp == stamp
         {
             return Ok(c.clone());
         }
+        // A changed connection may point at another company: its catalog too.
+        inputs::forget(&row.pair_id);
         // A worker waits a moment for its turn; longer, and the job goes back.
         let meter = TenantGate::shared(
             self.state.db.clone(),
@@ -266,8 +323,43 @@ impl Worker {
             &row.tenant_id,
             Duration::from_secs(2),
         );
+        let route: Arc<dyn Fn(&str) -> ErpTarget + Send + Sync> = {
+            let (state, meter, target) = (self.state.clone(), meter.clone(), target.clone());
+            Arc::new(move |to: &str| {
+                let mut settings = target.settings.clone();
+                let key = match erp {
+                    Erp::Intacct => "entity_id",
+                    Erp::Sagepro => "company",
+                };
+                settings.insert(key.into(), Value::String(to.to_owned()));
+                let routed = connections::Loaded {
+                    system: target.system.clone(),
+                    base_url: target.base_url.clone(),
+                    settings,
+                    secrets: target.secrets.clone(),
+                    webhook_id: target.webhook_id.clone(),
+                    updated_at: target.updated_at,
+                    egress: target.egress.clone(),
+                };
+                match erp {
+                    Erp::Intacct => ErpTarget::Intacct(connections::intacct_client(
+                        &state,
+                        &routed,
+                        meter.clone(),
+                    )),
+                    Erp::Sagepro => ErpTarget::Sagepro(connections::sagepro_client(
+                        &state,
+                        &routed,
+                        meter.clone(),
+                    )),
+                }
+            })
+        };
         let built = PairClients {
+            route,
             stamp,
+            kind: erp,
+            environment,
             clarity: connections::clarity_client(&self.state, &clarity, meter.clone()),
             erp: match erp {
                 Erp::Intacct => {
@@ -359,14 +451,26 @@ impl Worker {
                     .await?;
                 sqlx::query(
                     "UPDATE runs SET status = 'succeeded', source_id = $1, target_id = $2, attempts = attempts + 1, error = NULL, \
-                     error_field = NULL, updated_at = $3, finished_at = $3 WHERE id = $4",
+                     error_field = NULL, flags = $3, updated_at = $4, finished_at = $4 WHERE id = $5",
                 )
                 .bind(&o.source_id)
                 .bind(&o.target_id)
+                .bind(flags_json(&o.flags))
                 .bind(now)
                 .bind(&run_id)
                 .execute(&mut *tx)
                 .await?;
+                // Only what was written counts in the tenant's history.
+                if let Some(order) = &o.order {
+                    crate::history::record_order(
+                        &mut tx,
+                        &row.tenant_id,
+                        &row.pair_id,
+                        &o.source_id,
+                        order,
+                    )
+                    .await?;
+                }
                 tracing::info!(source_id = %o.source_id, target_id = %o.target_id, created = o.created, "order synced");
                 ("succeeded", None)
             }
@@ -419,19 +523,27 @@ impl Worker {
                         .bind(&row.id)
                         .execute(&mut *tx)
                         .await?;
+                    let (details, flags) = match err {
+                        FlowError::Invalid { issues, flags } => (
+                            Some(serde_json::to_string(issues).unwrap_or_else(|_| "[]".into())),
+                            flags_json(flags),
+                        ),
+                        _ => (None, None),
+                    };
                     sqlx::query(
-                        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3, \
-                         finished_at = $3 WHERE id = $4",
+                        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, flags = $3, \
+                         updated_at = $4, finished_at = $4 WHERE id = $5",
                     )
                     .bind(&message)
                     .bind(err.field())
+                    .bind(&flags)
                     .bind(now)
                     .bind(&run_id)
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
-                        "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, created_at) \
-                         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9)",
+                        "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, details, created_at) \
+                         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9,$10)",
                     )
                     .bind(new_id("dl"))
                     .bind(&row.tenant_id)
@@ -441,6 +553,7 @@ impl Worker {
                     .bind(&source_id)
                     .bind(&message)
                     .bind(err.field())
+                    .bind(&details)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
@@ -467,4 +580,22 @@ impl Worker {
             .record(elapsed.as_secs_f64());
         Ok(())
     }
+}
+
+/// The schema a flow's output is checked against: the record the template
+/// names (`Invoice`), else the flow's default record for the ERP.
+fn target_schema(
+    template: &CompiledTemplate,
+    erp: Erp,
+    flow: &str,
+) -> Option<&'static TargetSchema> {
+    template
+        .record()
+        .and_then(|r| schema_for(erp.as_str(), r))
+        .or_else(|| flow_target(flow, erp.as_str()))
+}
+
+/// A run's flags as its JSON column; NULL for none.
+fn flags_json(flags: &[Flag]) -> Option<String> {
+    (!flags.is_empty()).then(|| serde_json::to_string(flags).unwrap_or_else(|_| "[]".into()))
 }

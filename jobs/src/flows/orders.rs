@@ -1,25 +1,47 @@
-//! Orders → sales orders: Clarity `order.created` into Intacct or Sage Pro.
+//! Orders → sales orders (or invoices): Clarity `order.created` into Intacct
+//! or Sage Pro, through the whole mapping pipeline
+//! ([`crate::mapping::pipeline::map_record`]): a record with any validation
+//! issue is refused before anything is written.
 
 use serde_json::Value;
 
 use super::ledger::{LedgerKey, LedgerStore, idempotency_key};
 use super::{ErpTarget, FlowError};
 use crate::connectors::clarity::ClarityClient;
+use crate::connectors::sagepro::wire::InvoiceInput;
 use crate::mapping::CompiledTemplate;
+use crate::mapping::pipeline::{Flag, MappingInputs, map_record};
+use crate::mapping::schema::TargetSchema;
+
+/// The ERP client for another Intacct entity or Sage Pro company, chosen by
+/// the output's `_route` (`None`: that route cannot be served).
+pub type Router<'a> = &'a (dyn Fn(&str) -> Option<ErpTarget> + Send + Sync);
 
 pub struct OrderContext<'a> {
     pub clarity: &'a ClarityClient,
     pub erp: &'a ErpTarget,
+    /// Clients for the entity or company a template routes a record to
+    /// (`_route.entity`, `_route.company`); without one, routed records go
+    /// through `erp` as connected.
+    pub router: Option<Router<'a>>,
     pub template: &'a CompiledTemplate,
+    /// The target record's schema, to validate the output against.
+    pub schema: Option<&'a TargetSchema>,
+    pub inputs: MappingInputs<'a>,
     pub ledger: &'a dyn LedgerStore,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrderOutcome {
     pub source_id: String,
     pub target_id: String,
     /// False when the ledger already knew the order: nothing was written.
     pub created: bool,
+    /// Fuzzy SKU matches and anomalies, recorded on the run.
+    pub flags: Vec<Flag>,
+    /// The order as the tenant's history should remember it (normalized,
+    /// in its own currency); `None` when nothing was written.
+    pub order: Option<Value>,
 }
 
 /// The order id an event is about, if it names one.
@@ -28,6 +50,13 @@ pub fn order_id(event: &Value) -> Option<&str> {
         .pointer("/data/object/orderId")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
+}
+
+/// Whether a template's output is a Sage Pro invoice (`POST /invoices`)
+/// rather than a sales order.
+fn is_invoice(template: &CompiledTemplate, schema: Option<&TargetSchema>) -> bool {
+    let named = |r: &str| r.eq_ignore_ascii_case("Invoice");
+    template.record().is_some_and(named) || schema.is_some_and(|s| named(&s.record))
 }
 
 pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOutcome, FlowError> {
@@ -44,6 +73,8 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
             source_id,
             target_id: done,
             created: false,
+            flags: Vec::new(),
+            order: None,
         });
     }
     let object = &event["data"]["object"];
@@ -53,7 +84,34 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
     } else {
         ctx.clarity.get_order(&source_id).await?
     };
-    let output = ctx.template.apply(&order)?;
+    let mapped = map_record(ctx.template, ctx.schema, &source_id, &order, &ctx.inputs);
+    let mut output = match mapped.output {
+        Some(output) if mapped.issues.is_empty() => output,
+        _ => {
+            return Err(FlowError::Invalid {
+                issues: mapped.issues,
+                flags: mapped.flags,
+            });
+        }
+    };
+    // `_route` chooses where the record goes; it is never sent.
+    let route = output
+        .as_object_mut()
+        .and_then(|o| o.remove("_route"))
+        .and_then(|r| {
+            ["entity", "company"]
+                .iter()
+                .find_map(|k| r.get(k).and_then(Value::as_str).map(str::to_owned))
+        })
+        .filter(|r| !r.trim().is_empty());
+    let routed = match (&route, ctx.router) {
+        (Some(route), Some(router)) => Some(router(route).ok_or_else(|| FlowError::Mapping {
+            target: "_route".into(),
+            message: format!("the record is routed to `{route}`, which this pair cannot reach"),
+        })?),
+        _ => None,
+    };
+    let erp = routed.as_ref().unwrap_or(ctx.erp);
     let entry = ctx
         .ledger
         .reserve(
@@ -61,7 +119,7 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
             &idempotency_key("clarity", "orders", &source_id, "create"),
         )
         .await?;
-    let target_id = match ctx.erp {
+    let target_id = match erp {
         ErpTarget::Intacct(client) => {
             let so = serde_json::from_value(output).map_err(|e| FlowError::Mapping {
                 target: "sales order".into(),
@@ -70,6 +128,17 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
             client
                 .create_sales_order(&entry.idempotency_key, &so)
                 .await?
+        }
+        ErpTarget::Sagepro(client) if is_invoice(ctx.template, ctx.schema) => {
+            let invoice: InvoiceInput =
+                serde_json::from_value(output).map_err(|e| FlowError::Mapping {
+                    target: "invoice".into(),
+                    message: format!("the template's output is not a Sage Pro invoice: {e}"),
+                })?;
+            client
+                .create_invoice(&entry.idempotency_key, &invoice)
+                .await?
+                .invoice_no
         }
         ErpTarget::Sagepro(client) => {
             client
@@ -83,5 +152,7 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
         source_id,
         target_id,
         created: true,
+        flags: mapped.flags,
+        order: Some(mapped.normalized.unwrap_or(order)),
     })
 }

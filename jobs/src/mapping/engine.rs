@@ -77,17 +77,67 @@ enum Limit {
     Depth,
 }
 
+/// What one evaluation may spend.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    steps: u32,
+    time: Duration,
+}
+
+impl Limits {
+    const DEFAULT: Self = Self {
+        steps: MAX_STEPS,
+        time: MAX_TIME,
+    };
+}
+
+/// Where the deadline reads the time. Tests use a clock they control: on a
+/// loaded machine the wall clock would decide which limit stops a program, or
+/// stop an honest one.
+enum Clock {
+    Wall(Instant),
+    /// Time advances by a fixed amount at each reading, as if every 1024
+    /// steps took that long.
+    #[cfg(test)]
+    Stepping {
+        per_reading: Duration,
+        readings: Cell<u32>,
+    },
+}
+
+impl Clock {
+    fn elapsed(&self) -> Duration {
+        match self {
+            Clock::Wall(start) => start.elapsed(),
+            #[cfg(test)]
+            Clock::Stepping {
+                per_reading,
+                readings,
+            } => {
+                readings.set(readings.get() + 1);
+                *per_reading * readings.get()
+            }
+        }
+    }
+}
+
 pub(crate) struct Budget {
+    limits: Limits,
     steps: Cell<u32>,
-    deadline: Instant,
+    clock: Clock,
     stack_base: usize,
 }
 
 impl Budget {
     fn new() -> Self {
+        Self::with(Limits::DEFAULT, Clock::Wall(Instant::now()))
+    }
+
+    fn with(limits: Limits, clock: Clock) -> Self {
         Self {
-            steps: Cell::new(MAX_STEPS),
-            deadline: Instant::now() + MAX_TIME,
+            limits,
+            steps: Cell::new(limits.steps),
+            clock,
             stack_base: stack_position(),
         }
     }
@@ -98,12 +148,17 @@ impl Budget {
             resume_unwind(Box::new(Limit::Steps));
         }
         self.steps.set(left - 1);
-        if left.is_multiple_of(1024) && Instant::now() > self.deadline {
+        if left.is_multiple_of(1024) && self.clock.elapsed() > self.limits.time {
             resume_unwind(Box::new(Limit::Time));
         }
         if self.stack_base.abs_diff(stack_position()) > MAX_STACK_BYTES {
             resume_unwind(Box::new(Limit::Depth));
         }
+    }
+
+    #[cfg(test)]
+    fn spent(&self) -> u32 {
+        self.limits.steps - self.steps.get()
     }
 }
 
@@ -167,11 +222,19 @@ impl Expr {
 
     /// Run the program on `input`; `Ok(None)` when it yields no output or null.
     pub(crate) fn eval(&self, input: Val, globals: [Val; 3]) -> Result<Option<Value>, String> {
-        let budget = Budget::new();
+        self.eval_within(input, globals, &Budget::new())
+    }
+
+    fn eval_within(
+        &self,
+        input: Val,
+        globals: [Val; 3],
+        budget: &Budget,
+    ) -> Result<Option<Value>, String> {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let data = Metered {
                 lut: &self.filter.lut,
-                budget: &budget,
+                budget,
             };
             let ctx = Ctx::<Mapping>::new(data, Vars::new(globals));
             let first = self.filter.id.run((ctx, input)).next();
@@ -189,11 +252,12 @@ impl Expr {
             Err(payload) => match payload.downcast::<Limit>() {
                 Ok(limit) => Err(match *limit {
                     Limit::Steps => format!(
-                        "expression stopped after {MAX_STEPS} steps (endless loop or too much work)"
+                        "expression stopped after {} steps (endless loop or too much work)",
+                        budget.limits.steps
                     ),
                     Limit::Time => format!(
                         "expression stopped after {} ms (endless loop or too much work)",
-                        MAX_TIME.as_millis()
+                        budget.limits.time.as_millis()
                     ),
                     Limit::Depth => "expression stopped: recursion too deep".to_string(),
                 }),
@@ -388,16 +452,43 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn globals(input: &Value) -> [Val; 3] {
+        [
+            to_val(&json!({"wh": "WH1"})),
+            to_val(&json!({"t": {"a": "b"}})),
+            to_val(input),
+        ]
+    }
+
     fn eval(code: &str, input: Value) -> Result<Option<Value>, String> {
         let e = Expr::compile(code)?;
-        e.eval(
-            to_val(&input),
-            [
-                to_val(&json!({"wh": "WH1"})),
-                to_val(&json!({"t": {"a": "b"}})),
-                to_val(&input),
-            ],
-        )
+        e.eval(to_val(&input), globals(&input))
+    }
+
+    /// A clock that advances `per_reading` each time the deadline is checked.
+    fn stepping(per_reading: Duration) -> Clock {
+        Clock::Stepping {
+            per_reading,
+            readings: Cell::new(0),
+        }
+    }
+
+    /// Runs `code` under the real limits on a clock that never moves, so the
+    /// outcome does not depend on how busy the machine is; also gives the
+    /// steps spent.
+    fn eval_frozen(code: &str, input: Value) -> (Result<Option<Value>, String>, u32) {
+        eval_frozen_within(code, input, Limits::DEFAULT)
+    }
+
+    fn eval_frozen_within(
+        code: &str,
+        input: Value,
+        limits: Limits,
+    ) -> (Result<Option<Value>, String>, u32) {
+        let budget = Budget::with(limits, stepping(Duration::ZERO));
+        let e = Expr::compile(code).unwrap();
+        let out = e.eval_within(to_val(&input), globals(&input), &budget);
+        (out, budget.spent())
     }
 
     #[test]
@@ -419,20 +510,81 @@ mod tests {
         assert_eq!(eval("repeat(1)", json!(null)), Ok(Some(json!(1))));
     }
 
+    const ENDLESS: [&str; 7] = [
+        "def f: f; f",
+        "[repeat(1)]",
+        "last(range(1e15))",
+        "until(false; .)",
+        "[limit(1e9; repeat(.))] | length",
+        "def f: [f]; f",
+        "[recurse(. + 1)] | length",
+    ];
+
     #[test]
-    fn endless_loops_are_stopped() {
-        for code in [
-            "def f: f; f",
-            "[repeat(1)]",
-            "last(range(1e15))",
-            "until(false; .)",
-            "[limit(1e9; repeat(.))] | length",
-            "def f: [f]; f",
-            "[recurse(. + 1)] | length",
-        ] {
-            let err = eval(code, json!(0)).unwrap_err();
-            assert!(err.contains("stopped"), "{code}: {err}");
+    fn endless_loops_are_stopped_by_the_step_or_depth_limit() {
+        // A smaller step budget than MAX_STEPS keeps this quick in a debug
+        // build; the guard is the same.
+        let limits = Limits {
+            steps: 100_000,
+            ..Limits::DEFAULT
+        };
+        for code in ENDLESS {
+            let (out, spent) = eval_frozen_within(code, json!(0), limits);
+            let err = out.unwrap_err();
+            assert!(
+                err.contains("stopped after 100000 steps")
+                    || err == "expression stopped: recursion too deep",
+                "{code}: {err}"
+            );
+            assert!(spent <= limits.steps, "{code}: {spent} steps");
         }
+    }
+
+    #[test]
+    fn endless_loops_are_stopped_on_the_real_clock() {
+        // Which limit fires first depends on the machine; that one does is not.
+        for code in ENDLESS {
+            let err = eval(code, json!(0)).unwrap_err();
+            assert!(err.starts_with("expression stopped"), "{code}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_deadline_stops_a_program_whose_steps_are_slow() {
+        // 1 ms per 1024 steps: 250 ms pass long before the step budget does.
+        let budget = Budget::with(Limits::DEFAULT, stepping(Duration::from_millis(1)));
+        let e = Expr::compile("last(range(1e15))").unwrap();
+        let err = e
+            .eval_within(to_val(&json!(0)), globals(&json!(0)), &budget)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "expression stopped after 250 ms (endless loop or too much work)"
+        );
+        let spent = budget.spent();
+        assert!(
+            (250 * 1024..252 * 1024).contains(&spent),
+            "stopped after {spent} steps"
+        );
+    }
+
+    #[test]
+    fn the_deadline_reads_the_wall_clock() {
+        // With no practical step limit only the wall-clock deadline can stop
+        // this; u32::MAX steps take seconds even in an optimised build.
+        let limits = Limits {
+            steps: u32::MAX,
+            time: Duration::from_millis(20),
+        };
+        let budget = Budget::with(limits, Clock::Wall(Instant::now()));
+        let e = Expr::compile("last(range(1e15))").unwrap();
+        let err = e
+            .eval_within(to_val(&json!(0)), globals(&json!(0)), &budget)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "expression stopped after 20 ms (endless loop or too much work)"
+        );
     }
 
     #[test]
@@ -448,7 +600,10 @@ mod tests {
                 json!(23889),
             ),
         ] {
-            assert_eq!(eval(code, json!(null)), Ok(Some(expected)), "{code}");
+            let (out, spent) = eval_frozen(code, json!(null));
+            assert_eq!(out, Ok(Some(expected)), "{code}");
+            // Room to spare, so a template doing this is not near the edge.
+            assert!(spent < MAX_STEPS / 2, "{code}: {spent} steps");
         }
     }
 
@@ -483,7 +638,13 @@ mod tests {
 
     #[test]
     fn huge_outputs_are_refused() {
-        let err = eval("[range(200000)]", json!(null)).unwrap_err();
-        assert!(err.contains("too large"), "{err}");
+        // 200000 values fit the step budget, so only the output check can stop it.
+        let (out, _) = eval_frozen("[range(200000)]", json!(null));
+        assert_eq!(
+            out,
+            Err(format!(
+                "expression output is too large (more than {MAX_OUTPUT_NODES} values)"
+            ))
+        );
     }
 }

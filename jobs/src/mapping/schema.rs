@@ -2,8 +2,9 @@
 //! required, maximum length, allowed values, and which master data a value
 //! must name (an item, a customer, a GL account, a dimension …).
 //!
-//! The schemas are data files in `jobs/schemas/{intacct,sagepro}/`, one per
-//! target record, written from the specs in `shared/specs/` and the
+//! The schemas are data files in `jobs/schemas/{intacct,sagepro,clarity}/`,
+//! one per target record (the `clarity/` ones are what the flows coming back
+//! from the ERP write into the store), written from the specs in `shared/specs/` and the
 //! connectors' wire types. They are embedded in the binary and parsed once.
 //! [`super::validate`] checks a mapped record against one before anything is
 //! sent; template saving uses [`TargetSchema::is_known_target`] to refuse a
@@ -393,7 +394,30 @@ const FILES: &[(&str, &str)] = &[
         "sagepro/Invoice.json",
         include_str!("../../schemas/sagepro/Invoice.json"),
     ),
+    (
+        "clarity/product.json",
+        include_str!("../../schemas/clarity/product.json"),
+    ),
+    (
+        "clarity/inventory.json",
+        include_str!("../../schemas/clarity/inventory.json"),
+    ),
+    (
+        "clarity/shipment.json",
+        include_str!("../../schemas/clarity/shipment.json"),
+    ),
+    (
+        "clarity/customer.json",
+        include_str!("../../schemas/clarity/customer.json"),
+    ),
+    (
+        "clarity/order_update.json",
+        include_str!("../../schemas/clarity/order_update.json"),
+    ),
 ];
+
+/// How the names of Clarity target records begin.
+const CLARITY_PREFIX: &str = "clarity.";
 
 static SCHEMAS: LazyLock<Vec<TargetSchema>> = LazyLock::new(|| {
     FILES
@@ -409,7 +433,20 @@ pub fn schemas() -> &'static [TargetSchema] {
 
 /// The schema for an ERP (`intacct`, `sagepro`) and a record, by its name or
 /// an alias, ignoring case (`sotransaction`, `ARPYMT`, `SalesOrder`).
+///
+/// The records the flows coming back from the ERP write into Clarity are
+/// named `clarity.<record>` (`clarity.product`); such a name is found
+/// whichever system is asked, so a template document's own `erp` and
+/// `record` always find its schema.
 pub fn schema_for(erp: &str, record: &str) -> Option<&'static TargetSchema> {
+    let record = record.trim();
+    let erp = if record.len() > CLARITY_PREFIX.len()
+        && record[..CLARITY_PREFIX.len()].eq_ignore_ascii_case(CLARITY_PREFIX)
+    {
+        "clarity"
+    } else {
+        erp
+    };
     SCHEMAS.iter().find(|s| {
         s.erp.eq_ignore_ascii_case(erp)
             && (s.record.eq_ignore_ascii_case(record)
@@ -440,6 +477,22 @@ mod tests {
             let schema = schema_for(erp, record).unwrap_or_else(|| panic!("{erp}/{record}"));
             assert_eq!(schema.erp, erp);
         }
+        for record in [
+            "clarity.product",
+            "clarity.inventory",
+            "clarity.shipment",
+            "clarity.customer",
+            "clarity.order_update",
+        ] {
+            let schema = schema_for("clarity", record).unwrap_or_else(|| panic!("{record}"));
+            assert_eq!(schema.erp, "clarity");
+            // A template for an Intacct pair names its Clarity record the same way.
+            assert_eq!(schema_for("intacct", record), Some(schema));
+            assert_eq!(schema_for("sagepro", &record.to_uppercase()), Some(schema));
+        }
+        // A bare Clarity record name is not taken for the ERP's own record.
+        assert_eq!(schema_for("intacct", "customer").unwrap().erp, "intacct");
+        assert!(schema_for("intacct", "clarity.").is_none());
         assert_eq!(schema_for("INTACCT", "arpymt").unwrap().record, "arpayment");
         assert!(schema_for("sagepro", "sotransaction").is_none());
         assert!(schema_for("sap", "SalesOrder").is_none());

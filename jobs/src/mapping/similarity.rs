@@ -12,6 +12,10 @@
 //!
 //! Everything here is plain arithmetic over the inputs: the same names always
 //! give the same score.
+//!
+//! [`closest_match`] answers the other question the engine asks about names:
+//! which of a set of known ids or field paths a mistyped one was meant to be
+//! ("did you mean `customerid`?").
 
 /// Abbreviations and spellings replaced by the tokens they stand for.
 const SYNONYMS: &[(&str, &[&str])] = &[
@@ -138,6 +142,34 @@ impl PathForm {
         LEAF_WEIGHT * self.leaf.similarity(&other.leaf)
             + (1.0 - LEAF_WEIGHT) * self.whole.similarity(&other.whole)
     }
+}
+
+/// Largest share of the longer string that may differ (in edits) for a
+/// candidate to still count as a likely typo.
+const TYPO_SHARE: (usize, usize) = (2, 5);
+
+/// The candidate most like `wanted`, ignoring case, if it is alike enough to
+/// be a likely typo: at most 40 % of the longer string differs (Levenshtein).
+/// Ties go to the alphabetically first, so suggestions are stable.
+pub fn closest_match<'a>(
+    candidates: impl IntoIterator<Item = &'a str>,
+    wanted: &str,
+) -> Option<&'a str> {
+    let wanted_lower = wanted.to_lowercase();
+    let wanted_len = wanted_lower.chars().count();
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let lower = candidate.to_lowercase();
+        let distance = strsim::levenshtein(&lower, &wanted_lower);
+        let longest = lower.chars().count().max(wanted_len);
+        if longest == 0 || distance * TYPO_SHARE.1 > longest * TYPO_SHARE.0 {
+            continue;
+        }
+        if best.is_none_or(|(d, c)| distance < d || (distance == d && candidate < c)) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
 }
 
 /// Share of `a`'s tokens that have a match in `b`, each weighted by how good
@@ -326,6 +358,18 @@ mod tests {
             let s = name_similarity(a, b);
             assert!((0.0..=1.0).contains(&s), "{a} {b} {s}");
         }
+    }
+
+    #[test]
+    fn closest_match_prefers_small_edits_and_gives_up_on_unrelated_text() {
+        let ids = ["SKU-1001", "SKU-2002", "WIDGET"];
+        assert_eq!(closest_match(ids, "sku-1001"), Some("SKU-1001"));
+        assert_eq!(closest_match(ids, "SKU-1010"), Some("SKU-1001"));
+        assert_eq!(closest_match(ids, "WIDGETS"), Some("WIDGET"));
+        assert_eq!(closest_match(ids, "GIFT-WRAP"), None);
+        assert_eq!(closest_match([], "x"), None);
+        // Equally close candidates: the alphabetically first wins.
+        assert_eq!(closest_match(["ab1", "aa1"], "ac1"), Some("aa1"));
     }
 
     #[test]

@@ -29,6 +29,7 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime};
 
+use super::schema::{FieldKind, TargetSchema};
 use super::similarity::PathForm;
 
 /// What kind of value a target field takes.
@@ -154,6 +155,9 @@ pub struct Candidate {
     /// Share of the records in which the field holds a non-empty value.
     pub filled_share: f64,
     pub accepted: u32,
+    /// Why, one short clause each ("name 0.82", "type ok", …).
+    pub reasons: Vec<String>,
+    /// The reasons as one sentence.
     pub explanation: String,
 }
 
@@ -299,7 +303,154 @@ fn score(
         filled_share,
         accepted,
         explanation: parts.join(", "),
+        reasons: parts,
     }
+}
+
+/// One target path a template document writes, and the top-level rule
+/// (0-based index in `rules`) that writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateTarget {
+    pub rule: usize,
+    /// Schema-style path: `shipto.zip`, `sotransitems[].itemid`.
+    pub path: String,
+    /// Whether the rule produces the whole value, fields inside it included
+    /// (an `expr` building `shipto`); false for `each` and `items`, whose
+    /// nested rules are listed on their own.
+    pub whole: bool,
+}
+
+/// Every target path a template document's rules write, nested `each` and
+/// `items` rules (and `distribute` targets) under `list[]`. Reads the
+/// document as it is, without compiling it, so it also works for one that
+/// does not compile.
+pub fn template_targets(document: &Value) -> Vec<TemplateTarget> {
+    let mut out = Vec::new();
+    if let Some(rules) = document.get("rules").and_then(Value::as_array) {
+        for (index, rule) in rules.iter().enumerate() {
+            collect_rule_targets(rule, index, "", &mut out);
+        }
+    }
+    out
+}
+
+fn collect_rule_targets(rule: &Value, index: usize, prefix: &str, out: &mut Vec<TemplateTarget>) {
+    let Some(target) = rule.get("target").and_then(Value::as_str) else {
+        return;
+    };
+    let path = format!("{prefix}{target}");
+    let element = format!("{path}[].");
+    if let Some(each) = rule.get("each") {
+        for nested in each
+            .get("rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_rule_targets(nested, index, &element, out);
+        }
+        for spread in each
+            .get("distribute")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = spread.get("target").and_then(Value::as_str) {
+                out.push(TemplateTarget {
+                    rule: index,
+                    path: format!("{element}{t}"),
+                    whole: true,
+                });
+            }
+        }
+    }
+    for item in rule
+        .get("items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for nested in item
+            .get("rules")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            collect_rule_targets(nested, index, &element, out);
+        }
+    }
+    let whole = rule.get("each").is_none() && rule.get("items").is_none();
+    out.push(TemplateTarget {
+        rule: index,
+        path,
+        whole,
+    });
+}
+
+/// Whether every object or list a field sits in must be there: a field
+/// required inside an optional `shipto` is only required when a rule builds
+/// `shipto`.
+fn containers_required(schema: &TargetSchema, path: &str) -> bool {
+    let mut rest = path;
+    while let Some((container, _)) = rest.rsplit_once('.') {
+        let holder = container.strip_suffix("[]").unwrap_or(container);
+        if !schema.fields.get(holder).is_some_and(|spec| spec.required) {
+            return false;
+        }
+        rest = holder;
+    }
+    true
+}
+
+/// A target field of a schema that no rule fills yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTarget {
+    pub field: TargetField,
+    pub required: bool,
+}
+
+/// The schema's value fields (not objects or lists) that none of `filled`
+/// writes, itself or through a rule that builds a whole object around it
+/// (an `expr` producing `shipto`). Required fields first, then by path.
+pub fn unmapped_targets(schema: &TargetSchema, filled: &[TemplateTarget]) -> Vec<OpenTarget> {
+    let covered = |path: &str| {
+        filled.iter().any(|f| {
+            path == f.path
+                || (f.whole
+                    && path
+                        .strip_prefix(f.path.as_str())
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with("[]")))
+        })
+    };
+    let mut open: Vec<OpenTarget> = schema
+        .fields
+        .iter()
+        .filter(|(path, spec)| {
+            !matches!(spec.kind, FieldKind::Object | FieldKind::Array) && !covered(path)
+        })
+        .map(|(path, spec)| OpenTarget {
+            field: TargetField {
+                path: path.clone(),
+                field_type: match spec.kind {
+                    FieldKind::Date => TargetType::Date,
+                    FieldKind::Bool => TargetType::Bool,
+                    FieldKind::Integer => TargetType::Number,
+                    // Two decimals is how ERPs keep money; quantities and
+                    // rates keep more.
+                    FieldKind::Decimal if spec.scale == Some(2) => TargetType::Money,
+                    FieldKind::Decimal => TargetType::Number,
+                    _ => TargetType::String,
+                },
+            },
+            required: spec.required && containers_required(schema, path),
+        })
+        .collect();
+    open.sort_by(|a, b| {
+        b.required
+            .cmp(&a.required)
+            .then_with(|| a.field.path.cmp(&b.field.path))
+    });
+    open
 }
 
 fn percent(share: f64) -> u32 {
@@ -689,6 +840,54 @@ mod tests {
         for c in got.iter().flat_map(|s| &s.candidates) {
             assert!((0.0..=1.0).contains(&c.score), "{} {}", c.source, c.score);
         }
+    }
+
+    #[test]
+    fn template_targets_walk_nested_rules_and_unmapped_fields_are_what_is_left() {
+        let doc = json!({"rules": [
+            {"target": "customerid", "source": "customerId"},
+            {"target": "shipto", "expr": "{contactname: .name}"},
+            {"target": "sotransitems", "each": {"source": "lineItems",
+                "rules": [{"target": "itemid", "source": "sku"}],
+                "distribute": [{"target": "discount", "total": "discountAmount"}]}},
+            {"target": "subtotals", "items": [{"rules": [{"target": "total", "value": "1"}]}]}
+        ]});
+        let paths: Vec<(usize, String)> = template_targets(&doc)
+            .into_iter()
+            .map(|t| (t.rule, t.path))
+            .collect();
+        for want in [
+            (0, "customerid"),
+            (1, "shipto"),
+            (2, "sotransitems[].itemid"),
+            (2, "sotransitems[].discount"),
+            (2, "sotransitems"),
+            (3, "subtotals[].total"),
+        ] {
+            assert!(
+                paths.contains(&(want.0, want.1.to_string())),
+                "{want:?} in {paths:?}"
+            );
+        }
+        let schema = super::super::schema::schema_for("intacct", "sotransaction").unwrap();
+        let open = unmapped_targets(schema, &template_targets(&doc));
+        let open_paths: Vec<&str> = open.iter().map(|o| o.field.path.as_str()).collect();
+        assert!(!open_paths.contains(&"customerid"));
+        assert!(!open_paths.contains(&"sotransitems[].itemid"));
+        assert!(
+            !open_paths.iter().any(|p| p.starts_with("shipto.")),
+            "an expr building shipto fills its fields: {open_paths:?}"
+        );
+        assert!(open_paths.contains(&"sotransitems[].quantity"));
+        assert!(
+            !open_paths.contains(&"sotransitems"),
+            "lists are not value fields"
+        );
+        let first_optional = open.iter().position(|o| !o.required).unwrap_or(open.len());
+        assert!(
+            open[first_optional..].iter().all(|o| !o.required),
+            "required fields come first"
+        );
     }
 
     #[test]

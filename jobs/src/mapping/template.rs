@@ -16,8 +16,9 @@
 //!
 //! and may add `transform` (one name or a list, applied in order: `upper`,
 //! `lower`, `trim`, `string`, `decimal`, `number`, `money`, `negate`, `date`,
-//! `date_parts`), `when` (`{"nonzero": path}`, `{"present": path}`,
-//! `{"equals": {"source": path, "value": x}}`, `{"not": cond}`), `fallback`
+//! `date_parts`, `date_us`, `timestamp`), `when` (`{"nonzero": path}`, `{"present": path}`,
+//! `{"equals": {"source": path, "value": x}}`, `{"setting": {"name": n,
+//! "equals": x}}`, `{"not": cond}`), `fallback`
 //! (another source tried when this one yields nothing), `default` (a constant
 //! used when nothing was found) or `optional: true` (leave the target out).
 //! A value that is absent or null counts as nothing; a rule that finds nothing
@@ -28,7 +29,19 @@
 //! "discount", "weight": ["quantity", "unitPrice"], "as": "number"}` gives each
 //! line its own `discount` plus a share of what the order total adds to the
 //! lines' sum, in proportion to quantity × unit price, the last line taking the
-//! rounding rest, so the lines add up to `total` exactly.
+//! rounding rest, so the lines add up to `total` exactly. `"negate": true`
+//! writes the shares with the opposite sign (credit memo lines).
+//!
+//! `each` may also `append` items after the lines (`[{when?, rules}]`, built
+//! from the record like `items`): a coupon as its own discount line, or the
+//! tax and shipping subtotals after per-line ones.
+//!
+//! A `setting` condition compares a template setting and is decided once,
+//! when the template is compiled: it lets one document offer alternatives
+//! (a coupon as a line or allocated over the lines) chosen by a setting.
+//! Dates: `date` gives `YYYY-MM-DD`, `date_us` `MM/DD/YYYY` (Intacct's
+//! generic functions), `timestamp` `YYYY-MM-DDT00:00:00Z` for a date or the
+//! UTC form of a timestamp; all three also read Intacct's `MM/DD/YYYY`.
 
 use std::cell::OnceCell;
 use std::sync::Arc;
@@ -43,6 +56,7 @@ use time::format_description::well_known::Rfc3339;
 use super::engine::{self, Expr};
 use super::money;
 use super::paths::{SourcePath, TargetPath};
+use super::pipeline::Conversions;
 use super::{MappingError, TemplateError};
 
 /// A template checked and compiled once; cheap to clone and share between
@@ -55,6 +69,8 @@ pub struct CompiledTemplate {
 struct Inner {
     flow: Option<String>,
     erp: Option<String>,
+    record: Option<String>,
+    conversions: Conversions,
     rules: Vec<Rule>,
     settings: Value,
     lookups: Value,
@@ -90,6 +106,21 @@ impl CompiledTemplate {
                 )));
             }
         }
+        let conversions = match &doc.conversions {
+            Some(c) => Conversions::compile(c, &doc.settings, &doc.lookups)?,
+            None => Conversions::default(),
+        };
+        if let Some(record) = &doc.record
+            && record.trim().is_empty()
+        {
+            return Err(TemplateError {
+                rule: 0,
+                target: "record".into(),
+                message:
+                    "`record` must name the target record (sotransaction, SalesOrder, Invoice …)"
+                        .into(),
+            });
+        }
         let ctx = CompileCtx {
             settings: &doc.settings,
             lookups: &doc.lookups,
@@ -103,6 +134,8 @@ impl CompiledTemplate {
             inner: Arc::new(Inner {
                 flow: doc.flow,
                 erp: doc.erp,
+                record: doc.record.map(|r| r.trim().to_owned()),
+                conversions,
                 rules,
                 settings: Value::Object(doc.settings),
                 lookups: Value::Object(doc.lookups),
@@ -118,6 +151,26 @@ impl CompiledTemplate {
     /// The ERP this template is for (`intacct`, `sagepro`), if the document says.
     pub fn erp(&self) -> Option<&str> {
         self.inner.erp.as_deref()
+    }
+
+    /// The target record the document names (`sotransaction`, `SalesOrder`,
+    /// `Invoice` …), if it does.
+    pub fn record(&self) -> Option<&str> {
+        self.inner.record.as_deref()
+    }
+
+    /// The conversions applied to the source before the rules
+    /// ([`super::pipeline`]); empty when the document has none.
+    pub fn conversions(&self) -> &Conversions {
+        &self.inner.conversions
+    }
+
+    /// The template's lookup tables (`lookups`), table name → object.
+    pub fn lookups(&self) -> &Map<String, Value> {
+        self.inner
+            .lookups
+            .as_object()
+            .expect("lookups are an object")
     }
 
     /// The top-level target paths the template writes, in rule order.
@@ -148,6 +201,8 @@ impl CompiledTemplate {
 struct TemplateDoc {
     flow: Option<String>,
     erp: Option<String>,
+    record: Option<String>,
+    conversions: Option<Value>,
     #[serde(default)]
     settings: Map<String, Value>,
     #[serde(default)]
@@ -201,6 +256,8 @@ struct EachDoc {
     rules: Vec<Value>,
     #[serde(default)]
     distribute: Vec<DistributeDoc>,
+    #[serde(default)]
+    append: Vec<ItemDoc>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +270,8 @@ struct DistributeDoc {
     weight: Vec<String>,
     #[serde(rename = "as", default)]
     as_: AmountAs,
+    #[serde(default)]
+    negate: bool,
 }
 
 #[derive(Deserialize, Default, Clone, Copy)]
@@ -243,6 +302,7 @@ enum CondDoc {
     Nonzero(String),
     Present(String),
     Equals { source: String, value: Value },
+    Setting { name: String, equals: Value },
     Not(Box<CondDoc>),
 }
 
@@ -279,6 +339,7 @@ enum Producer {
         source: SourcePath,
         rules: Vec<Rule>,
         distribute: Vec<Distribute>,
+        append: Vec<Item>,
     },
     Items(Vec<Item>),
 }
@@ -300,9 +361,12 @@ struct Distribute {
     line: Option<SourcePath>,
     weight: Vec<SourcePath>,
     as_: AmountAs,
+    negate: bool,
 }
 
 enum Cond {
+    /// A `setting` condition, decided at compile time.
+    Const(bool),
     Nonzero(SourcePath),
     Present(SourcePath),
     Equals(SourcePath, Value),
@@ -321,11 +385,12 @@ enum Transform {
     Negate,
     Date,
     DateParts,
+    DateUs,
+    Timestamp,
 }
 
 impl Transform {
-    const NAMES: &'static str =
-        "upper, lower, trim, string, decimal, number, money, negate, date, date_parts";
+    const NAMES: &'static str = "upper, lower, trim, string, decimal, number, money, negate, date, date_parts, date_us, timestamp";
 
     fn parse(name: &str) -> Option<Self> {
         Some(match name {
@@ -339,6 +404,8 @@ impl Transform {
             "negate" => Self::Negate,
             "date" => Self::Date,
             "date_parts" => Self::DateParts,
+            "date_us" => Self::DateUs,
+            "timestamp" => Self::Timestamp,
             _ => return None,
         })
     }
@@ -371,7 +438,7 @@ impl CompileCtx<'_> {
         let when = parsed
             .when
             .as_ref()
-            .map(compile_cond)
+            .map(|c| compile_cond(c, self.settings))
             .transpose()
             .map_err(err)?;
         let spec = self.spec(&parsed, index, &label)?;
@@ -498,33 +565,17 @@ impl CompileCtx<'_> {
                         .collect::<Result<_, _>>()
                         .map_err(derr)?,
                     as_: d.as_,
+                    negate: d.negate,
                 });
             }
             Producer::Each {
                 source: path(&each.source)?,
                 rules,
                 distribute,
+                append: self.items(&each.append, index, &inner)?,
             }
         } else if let Some(items) = &doc.items {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let inner = format!("{label}[{i}]");
-                let mut rules = Vec::with_capacity(item.rules.len());
-                for r in &item.rules {
-                    rules.push(self.rule(r, index, &inner)?);
-                }
-                check_overlaps(&rules, |_| index)?;
-                out.push(Item {
-                    when: item
-                        .when
-                        .as_ref()
-                        .map(compile_cond)
-                        .transpose()
-                        .map_err(err)?,
-                    rules,
-                });
-            }
-            Producer::Items(out)
+            Producer::Items(self.items(items, index, label)?)
         } else {
             unreachable!("exactly one source kind was counted")
         };
@@ -561,6 +612,36 @@ impl CompileCtx<'_> {
             fallback,
         })
     }
+
+    /// `items`, and the items an `each` appends after its lines.
+    fn items(
+        &self,
+        items: &[ItemDoc],
+        index: usize,
+        label: &str,
+    ) -> Result<Vec<Item>, TemplateError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let inner = format!("{label}[{i}]");
+            let mut rules = Vec::with_capacity(item.rules.len());
+            for r in &item.rules {
+                rules.push(self.rule(r, index, &inner)?);
+            }
+            check_overlaps(&rules, |_| index)?;
+            let when = item
+                .when
+                .as_ref()
+                .map(|c| compile_cond(c, self.settings))
+                .transpose()
+                .map_err(|message| TemplateError {
+                    rule: index,
+                    target: inner.clone(),
+                    message,
+                })?;
+            out.push(Item { when, rules });
+        }
+        Ok(out)
+    }
 }
 
 fn join_label(prefix: &str, target: &str) -> String {
@@ -590,14 +671,18 @@ fn check_overlaps(rules: &[Rule], index_of: impl Fn(usize) -> usize) -> Result<(
     Ok(())
 }
 
-fn compile_cond(doc: &CondDoc) -> Result<Cond, String> {
+fn compile_cond(doc: &CondDoc, settings: &Map<String, Value>) -> Result<Cond, String> {
     Ok(match doc {
+        CondDoc::Setting { name, equals } => match settings.get(name) {
+            Some(v) => Cond::Const(v == equals),
+            None => return Err(format!("condition names unknown setting `{name}`")),
+        },
         CondDoc::Nonzero(p) => Cond::Nonzero(SourcePath::parse(p)?),
         CondDoc::Present(p) => Cond::Present(SourcePath::parse(p)?),
         CondDoc::Equals { source, value } => {
             Cond::Equals(SourcePath::parse(source)?, value.clone())
         }
-        CondDoc::Not(c) => Cond::Not(Box::new(compile_cond(c)?)),
+        CondDoc::Not(c) => Cond::Not(Box::new(compile_cond(c, settings)?)),
     })
 }
 
@@ -878,6 +963,7 @@ impl Producer {
                 source,
                 rules,
                 distribute,
+                append,
             } => {
                 let Some(list) = source.get(scope.current) else {
                     return Ok(Found::Nothing(Why::Absent(source)));
@@ -901,6 +987,12 @@ impl Producer {
                 }
                 for d in distribute {
                     d.apply(scope, elements, &mut outs, label)?;
+                }
+                for item in append {
+                    if item.when.as_ref().is_none_or(|c| c.holds(scope.current)) {
+                        let i = outs.len();
+                        outs.push(apply_rules(&item.rules, scope).map_err(|e| nest(e, label, i))?);
+                    }
                 }
                 Found::Value(Value::Array(outs.into_iter().map(Value::Object).collect()))
             }
@@ -1002,7 +1094,11 @@ impl Distribute {
         }
         let shares = money::allocate(rest, &weights);
         for (i, (out, (f, share))) in outs.iter_mut().zip(fixed.iter().zip(shares)).enumerate() {
-            let amount = *f + share;
+            let amount = if self.negate {
+                -(*f + share)
+            } else {
+                *f + share
+            };
             let value = match self.as_ {
                 AmountAs::String => Value::String(money::to_money_string(amount)),
                 AmountAs::Number => money::to_number(amount)
@@ -1017,6 +1113,7 @@ impl Distribute {
 impl Cond {
     fn holds(&self, current: &Value) -> bool {
         match self {
+            Cond::Const(b) => *b,
             Cond::Nonzero(p) => p
                 .get(current)
                 .and_then(money::parse)
@@ -1082,7 +1179,7 @@ fn apply_transform(t: Transform, v: Value) -> Result<Value, (String, Value)> {
             },
             None => fail("the value is not a decimal", v),
         },
-        Transform::Date | Transform::DateParts => {
+        Transform::Date | Transform::DateParts | Transform::DateUs | Transform::Timestamp => {
             let Some(date) = v.as_str().and_then(parse_utc_date) else {
                 return fail(
                     "the value is not an RFC 3339 timestamp or YYYY-MM-DD date",
@@ -1092,6 +1189,10 @@ fn apply_transform(t: Transform, v: Value) -> Result<Value, (String, Value)> {
             let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
             Ok(if matches!(t, Transform::Date) {
                 Value::String(format!("{y:04}-{m:02}-{d:02}"))
+            } else if matches!(t, Transform::DateUs) {
+                Value::String(format!("{m:02}/{d:02}/{y:04}"))
+            } else if matches!(t, Transform::Timestamp) {
+                Value::String(format!("{y:04}-{m:02}-{d:02}T00:00:00Z"))
             } else {
                 let mut parts = Map::new();
                 parts.insert("year".into(), Value::String(format!("{y:04}")));
@@ -1115,6 +1216,8 @@ fn name_of(t: Transform) -> &'static str {
         Transform::Negate => "negate",
         Transform::Date => "date",
         Transform::DateParts => "date_parts",
+        Transform::DateUs => "date_us",
+        Transform::Timestamp => "timestamp",
     }
 }
 
@@ -1123,7 +1226,14 @@ fn parse_utc_date(s: &str) -> Option<time::Date> {
     let s = s.trim();
     if s.len() == 10 {
         let format = time::macros::format_description!("[year]-[month]-[day]");
-        return time::Date::parse(s, &format).ok();
+        let us = time::macros::format_description!("[month]/[day]/[year]");
+        return time::Date::parse(s, &format)
+            .or_else(|_| time::Date::parse(s, &us))
+            .ok();
+    }
+    // Intacct's generic timestamps: `MM/DD/YYYY HH:MM:SS`, no zone (read as UTC).
+    if s.len() == 19 && s.as_bytes()[2] == b'/' {
+        return parse_utc_date(&s[..10]);
     }
     OffsetDateTime::parse(s, &Rfc3339)
         .ok()

@@ -20,6 +20,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::schema::{DateFormat, FieldKind, FieldSpec, RefKind, TargetSchema, split_path};
+// One "did you mean" for the whole mapping engine; re-exported for the
+// schema module, which reaches it through here.
+pub(crate) use super::similarity::closest_match;
 
 /// Which rule a value broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -601,43 +604,6 @@ fn erp_name(erp: &str) -> &str {
     }
 }
 
-/// The candidate most like `wanted`, ignoring case, if it is alike enough to
-/// be a likely typo: at most 40 % of the longer string differs (Levenshtein).
-/// Ties go to the alphabetically first, so suggestions are stable.
-pub(crate) fn closest_match<'a>(
-    candidates: impl IntoIterator<Item = &'a str>,
-    wanted: &str,
-) -> Option<&'a str> {
-    let wanted_lower: Vec<char> = wanted.to_lowercase().chars().collect();
-    let mut best: Option<(usize, &str)> = None;
-    for candidate in candidates {
-        let lower: Vec<char> = candidate.to_lowercase().chars().collect();
-        let distance = edit_distance(&lower, &wanted_lower);
-        let longest = lower.len().max(wanted_lower.len());
-        if longest == 0 || distance * 5 > longest * 2 {
-            continue;
-        }
-        if best.is_none_or(|(d, c)| distance < d || (distance == d && candidate < c)) {
-            best = Some((distance, candidate));
-        }
-    }
-    best.map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous[j] + usize::from(ca != cb);
-            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1112,15 +1078,5 @@ mod tests {
 
         let issue = only(check("intacct", "sotransaction", &json!([1, 2]), &refs));
         assert_eq!((issue.field.as_str(), issue.rule), ("", Rule::Type));
-    }
-
-    #[test]
-    fn closest_match_prefers_small_edits_and_gives_up_on_unrelated_text() {
-        let ids = ["SKU-1001", "SKU-2002", "WIDGET"];
-        assert_eq!(closest_match(ids, "sku-1001"), Some("SKU-1001"));
-        assert_eq!(closest_match(ids, "SKU-1010"), Some("SKU-1001"));
-        assert_eq!(closest_match(ids, "WIDGETS"), Some("WIDGET"));
-        assert_eq!(closest_match(ids, "GIFT-WRAP"), None);
-        assert_eq!(closest_match([], "x"), None);
     }
 }

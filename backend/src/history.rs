@@ -1,0 +1,293 @@
+//! Tenant mapping history: what anomaly checks compare a mapped record with.
+//!
+//! Each synced order leaves a summary row ([`OrderSummary`]) in
+//! `order_history`; the loads read the newest [`WINDOW`] of them and
+//! customers' all-time currency counts, two indexed queries. The worker
+//! checks one order per job, so it loads only that order's customer's
+//! counts ([`load_for`], [`load_for_event`]); [`load`], for the preview of
+//! many records, loads the [`CUSTOMERS`] most recently seen.
+//! [`record_order`] keeps the table at about twice the window per tenant.
+
+use connect_jobs::mapping::anomaly::{self, History, OrderSummary};
+use rust_decimal::Decimal;
+use serde::de::{Deserialize, Deserializer, IgnoredAny};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::db::{Db, now_ms};
+
+/// Orders per tenant the anomaly checks look back over.
+pub const WINDOW: i64 = 500;
+/// Customers whose currency counts are loaded, the most recently seen first.
+pub const CUSTOMERS: i64 = 5_000;
+
+type SummaryRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<i64>,
+);
+type CurrencyRow = (String, String, i64);
+
+/// The tenant's recent orders and the usual currencies of the
+/// [`CUSTOMERS`] customers seen most recently: for checking records of any
+/// customer (the preview).
+pub async fn load(db: &Db, tenant_id: &str) -> Result<History, sqlx::Error> {
+    let recent = recent(db, tenant_id).await?;
+    let customers: Vec<CurrencyRow> = sqlx::query_as(
+        "SELECT customer_id, currency, orders FROM customer_currencies WHERE tenant_id = $1 \
+         ORDER BY last_seen_at DESC, customer_id, currency LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(CUSTOMERS)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(history(recent, customers))
+}
+
+/// The tenant's recent orders and one customer's currency counts: what
+/// checking one order needs. `None`, an order that names no customer, has
+/// no usual currency to compare with, so no counts are read.
+pub async fn load_for(
+    db: &Db,
+    tenant_id: &str,
+    customer_id: Option<&str>,
+) -> Result<History, sqlx::Error> {
+    let recent = recent(db, tenant_id).await?;
+    let customers: Vec<CurrencyRow> = match customer_id {
+        Some(customer) => {
+            sqlx::query_as(
+                "SELECT customer_id, currency, orders FROM customer_currencies \
+                 WHERE tenant_id = $1 AND customer_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(customer)
+            .fetch_all(db.pool())
+            .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(history(recent, customers))
+}
+
+/// [`load_for`] the customer an `order.created` event's stored payload
+/// names. An event that carries only the order id (no `lineItems`: the
+/// worker fetches the order later) does not say whose it is, so it gets
+/// [`load`]'s recent customers rather than none.
+pub async fn load_for_event(
+    db: &Db,
+    tenant_id: &str,
+    payload: &str,
+) -> Result<History, sqlx::Error> {
+    match event_customer(payload) {
+        Some(customer) => load_for(db, tenant_id, customer.as_deref()).await,
+        None => load(db, tenant_id).await,
+    }
+}
+
+/// The customer an event's order names (`Some(None)`: it names none), or
+/// `None` when the event does not carry the order. Reads only those two
+/// fields, skipping the rest of the payload without building it.
+pub fn event_customer(payload: &str) -> Option<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        object: Object,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(rename = "customerId", default)]
+        customer_id: Option<Value>,
+        // Present at all, as `flows::orders` decides whether to fetch.
+        #[serde(rename = "lineItems", default, deserialize_with = "present")]
+        line_items: bool,
+    }
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        IgnoredAny::deserialize(d).map(|_| true)
+    }
+    let object = serde_json::from_str::<Event>(payload).ok()?.data.object;
+    object
+        .line_items
+        .then(|| object.customer_id.as_ref().and_then(anomaly::customer_key))
+}
+
+/// The newest [`WINDOW`] summaries, read in index order.
+async fn recent(db: &Db, tenant_id: &str) -> Result<Vec<SummaryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT source_id, customer_id, currency, total, max_quantity, fingerprint, placed_at \
+         FROM order_history WHERE tenant_id = $1 \
+         ORDER BY recorded_at DESC, source_id DESC LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(WINDOW)
+    .fetch_all(db.pool())
+    .await
+}
+
+fn history(rows: Vec<SummaryRow>, customers: Vec<CurrencyRow>) -> History {
+    let recent = rows.into_iter().map(
+        |(source_id, customer_id, currency, total, max_quantity, fingerprint, placed_at)| {
+            OrderSummary {
+                source_id,
+                customer_id,
+                currency,
+                total: total.as_deref().and_then(parse_decimal),
+                max_quantity: max_quantity.as_deref().and_then(parse_decimal),
+                fingerprint,
+                placed_at: placed_at.and_then(from_ms),
+            }
+        },
+    );
+    let customers = customers
+        .into_iter()
+        .map(|(customer, currency, n)| (customer, currency, n.max(0) as u64));
+    History::new(recent, customers)
+}
+
+/// Stores the summary of an order the tenant synced, on the caller's
+/// connection (the run's transaction). Recording the same `source_id` again
+/// (a replay, an updated order) replaces its summary and counts the customer
+/// once.
+pub async fn record_order(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    pair_id: &str,
+    source_id: &str,
+    order: &Value,
+) -> Result<(), sqlx::Error> {
+    let summary = OrderSummary::of(source_id, order);
+    let now = now_ms();
+    let previous: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT customer_id, currency FROM order_history WHERE tenant_id = $1 AND source_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(source_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO order_history (tenant_id, source_id, pair_id, customer_id, currency, total, \
+         max_quantity, fingerprint, placed_at, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) \
+         ON CONFLICT (tenant_id, source_id) DO UPDATE SET pair_id = excluded.pair_id, \
+         customer_id = excluded.customer_id, currency = excluded.currency, total = excluded.total, \
+         max_quantity = excluded.max_quantity, fingerprint = excluded.fingerprint, \
+         placed_at = excluded.placed_at, recorded_at = excluded.recorded_at",
+    )
+    .bind(tenant_id)
+    .bind(source_id)
+    .bind(pair_id)
+    .bind(summary.customer_id.as_deref())
+    .bind(summary.currency.as_deref())
+    .bind(summary.total.map(|d| d.to_string()))
+    .bind(summary.max_quantity.map(|d| d.to_string()))
+    .bind(&summary.fingerprint)
+    .bind(summary.placed_at.map(to_ms))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+
+    let current = (summary.customer_id.clone(), summary.currency.clone());
+    let first_time = previous.is_none();
+    if !first_time && previous.as_ref() == Some(&current) {
+        return prune(conn, tenant_id).await;
+    }
+    if let Some((Some(customer), Some(currency))) = previous {
+        sqlx::query(
+            "UPDATE customer_currencies SET orders = orders - 1 \
+             WHERE tenant_id = $1 AND customer_id = $2 AND currency = $3 AND orders > 0",
+        )
+        .bind(tenant_id)
+        .bind(&customer)
+        .bind(&currency)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let (Some(customer), Some(currency)) = current {
+        sqlx::query(
+            "INSERT INTO customer_currencies (tenant_id, customer_id, currency, orders, last_seen_at) \
+             VALUES ($1,$2,$3,1,$4) ON CONFLICT (tenant_id, customer_id, currency) \
+             DO UPDATE SET orders = customer_currencies.orders + 1, last_seen_at = excluded.last_seen_at",
+        )
+        .bind(tenant_id)
+        .bind(&customer)
+        .bind(&currency)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    prune(conn, tenant_id).await
+}
+
+/// Drops summaries older than twice the window, so the table stays bounded
+/// without a pass on every insert deciding row by row.
+async fn prune(conn: &mut sqlx::AnyConnection, tenant_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM order_history WHERE tenant_id = $1 AND recorded_at < \
+         (SELECT recorded_at FROM order_history WHERE tenant_id = $1 \
+          ORDER BY recorded_at DESC LIMIT 1 OFFSET $2)",
+    )
+    .bind(tenant_id)
+    .bind(WINDOW * 2)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn parse_decimal(raw: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(raw).ok()
+}
+
+fn to_ms(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn from_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_customer;
+
+    #[test]
+    fn an_event_names_its_orders_customer_as_the_summary_would() {
+        let full = |object: &str| format!(r#"{{"id":"evt_1","data":{{"object":{object}}}}}"#);
+        assert_eq!(
+            event_customer(&full(
+                r#"{"orderId":"CO-1","customerId":" CUS-1 ","lineItems":[{"sku":"A","x":{"y":[1,2]}}]}"#
+            )),
+            Some(Some("CUS-1".to_owned()))
+        );
+        assert_eq!(
+            event_customer(&full(r#"{"lineItems":[],"customerId":42}"#)),
+            Some(Some("42".to_owned())),
+            "a numeric id is the text record_order stores"
+        );
+        assert_eq!(
+            event_customer(&full(
+                r#"{"orderId":"CO-1","lineItems":[],"customerId":""}"#
+            )),
+            Some(None)
+        );
+        assert_eq!(
+            event_customer(&full(r#"{"orderId":"CO-1","lineItems":null}"#)),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn an_event_without_the_order_names_no_customer() {
+        assert_eq!(
+            event_customer(r#"{"data":{"object":{"orderId":"CO-1","customerId":"CUS-1"}}}"#),
+            None,
+            "the order is fetched later; its customer may differ"
+        );
+        assert_eq!(event_customer(r#"{"data":{}}"#), None);
+        assert_eq!(event_customer("not json"), None);
+    }
+}

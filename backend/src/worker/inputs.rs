@@ -1,0 +1,381 @@
+//! What a mapping consults besides its template ([`MappingInputs`]), loaded
+//! per tenant and pair the same way for the worker and the preview, so both
+//! give the same answer.
+//!
+//! - Rates: the tenant's rate table ([`crate::rates::load`]). A sandbox pair
+//!   also knows the rates its sample company uses (CAD↔USD, for the sample
+//!   Canadian customers) unless the tenant set that pair of currencies
+//!   itself; a production pair knows only the tenant's.
+//! - The ERP item catalog, for SKU resolution, and the master data that
+//!   references are validated against. A sandbox pair reads its simulator's
+//!   tables; a production pair lists the ERP's items through the connector.
+//!   Both are cached per pair for a while ([`SANDBOX_TTL`],
+//!   [`PRODUCTION_TTL`]) in a bounded map ([`MAX_PAIRS`] pairs, at most
+//!   [`MAX_ITEMS`] items each). A production catalog that cannot be listed
+//!   is not fatal: SKUs then go through the template's table only, and the
+//!   ERP itself refuses an unknown item.
+//! - History: the tenant's recent orders ([`crate::history::load`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use connect_jobs::connectors::ConnectorError;
+use connect_jobs::flows::ErpTarget;
+use connect_jobs::mapping::anomaly::History;
+use connect_jobs::mapping::currency::{CurrencyCode, RateRow, RateTable};
+use connect_jobs::mapping::pipeline::{MappingInputs, catalog_resolver};
+use connect_jobs::mapping::schema::RefKind;
+use connect_jobs::mapping::sku::{CatalogItem, SkuResolver};
+use connect_jobs::mapping::validate::InMemoryReferences;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::db::Db;
+use crate::pairs::{Environment, Erp};
+
+/// How long a sandbox pair's catalog and master data are reused: the
+/// simulator's tables are cheap to read, and tests change them.
+pub const SANDBOX_TTL: Duration = Duration::from_secs(2);
+/// How long a production pair's catalog is reused before the ERP is listed
+/// again: new items appear within this time.
+pub const PRODUCTION_TTL: Duration = Duration::from_secs(600);
+/// Pairs whose catalogs are kept; the oldest goes first.
+pub const MAX_PAIRS: usize = 256;
+/// Items kept of one catalog; a bigger catalog is cut (and logged).
+pub const MAX_ITEMS: usize = 50_000;
+
+/// Rates the sandbox's sample company uses: 1 `from` = `rate` `to` from 2000-01-01.
+const SANDBOX_RATES: [(&str, &str, &str); 2] = [("CAD", "USD", "0.73"), ("USD", "CAD", "1.37")];
+
+/// The Intacct simulator's object for each reference kind.
+const INTACCT_OBJECTS: [(RefKind, &str); 9] = [
+    (RefKind::Item, "ITEM"),
+    (RefKind::Customer, "CUSTOMER"),
+    (RefKind::GlAccount, "GLACCOUNT"),
+    (RefKind::Location, "LOCATION"),
+    (RefKind::Department, "DEPARTMENT"),
+    (RefKind::Class, "CLASS"),
+    (RefKind::Project, "PROJECT"),
+    (RefKind::Warehouse, "WAREHOUSE"),
+    (RefKind::Term, "ARTERM"),
+];
+
+/// A pair's ERP catalog and master data.
+#[derive(Clone)]
+pub struct PairData {
+    pub catalog: Option<Arc<SkuResolver>>,
+    pub references: Arc<InMemoryReferences>,
+    /// `sandbox_catalog`, `erp_catalog` or `none`.
+    pub source: &'static str,
+    /// The reference kinds checked; others are taken as existing.
+    pub kinds: Vec<&'static str>,
+}
+
+impl PairData {
+    pub fn none() -> Self {
+        Self {
+            catalog: None,
+            references: Arc::new(InMemoryReferences::new()),
+            source: "none",
+            kinds: Vec::new(),
+        }
+    }
+}
+
+/// Everything one mapping needs, owned; [`Self::inputs`] lends it.
+pub struct MappingData {
+    pub rates: RateTable,
+    pub pair: PairData,
+    pub history: History,
+}
+
+impl MappingData {
+    pub fn inputs(&self) -> MappingInputs<'_> {
+        MappingInputs {
+            rates: &self.rates,
+            catalog: self.pair.catalog.as_deref(),
+            references: self.pair.references.as_ref(),
+            history: Some(&self.history),
+        }
+    }
+}
+
+static CACHE: LazyLock<Mutex<HashMap<String, (Instant, PairData)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn cached(pair_id: &str, ttl: Duration) -> Option<PairData> {
+    let cache = CACHE.lock().expect("catalog cache");
+    cache
+        .get(pair_id)
+        .filter(|(at, _)| at.elapsed() < ttl)
+        .map(|(_, d)| d.clone())
+}
+
+fn remember(pair_id: &str, data: &PairData) {
+    let mut cache = CACHE.lock().expect("catalog cache");
+    if cache.len() >= MAX_PAIRS && !cache.contains_key(pair_id) {
+        cache.retain(|_, (at, _)| at.elapsed() < PRODUCTION_TTL);
+        if cache.len() >= MAX_PAIRS
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            cache.remove(&oldest);
+        }
+    }
+    cache.insert(pair_id.to_owned(), (Instant::now(), data.clone()));
+}
+
+/// Forget a pair's catalog (its connection changed, or it was deleted).
+pub fn forget(pair_id: &str) {
+    CACHE.lock().expect("catalog cache").remove(pair_id);
+}
+
+/// The tenant's rates, plus the sandbox company's for a sandbox pair.
+pub async fn rates(
+    db: &Db,
+    tenant_id: &str,
+    environment: Environment,
+) -> Result<RateTable, sqlx::Error> {
+    let table = crate::rates::load(db, tenant_id).await?;
+    Ok(match environment {
+        Environment::Sandbox => with_sandbox_rates(table),
+        Environment::Production => table,
+    })
+}
+
+/// The sandbox company's rates added to a tenant's table, for the pairs of
+/// currencies the tenant has not set.
+fn with_sandbox_rates(mut table: RateTable) -> RateTable {
+    let since = time::macros::date!(2000 - 01 - 01);
+    for (from, to, rate) in SANDBOX_RATES {
+        let (from, to) = (
+            CurrencyCode::parse(from).expect("a valid code"),
+            CurrencyCode::parse(to).expect("a valid code"),
+        );
+        // The tenant's own rates for this pair of currencies win outright.
+        if table.rate_on(from, to, time::Date::MAX).is_ok() {
+            continue;
+        }
+        table
+            .insert(RateRow {
+                from,
+                to,
+                date: since,
+                rate: Decimal::from_str(rate).expect("a valid rate"),
+            })
+            .expect("a new pair of currencies");
+    }
+    table
+}
+
+/// A sandbox pair's catalog and master data, from its simulator's tables.
+/// A kind the simulator holds nothing of is left unchecked rather than
+/// flagging every id of it.
+pub async fn sandbox_pair_data(db: &Db, pair_id: &str, erp: Erp) -> Result<PairData, sqlx::Error> {
+    if let Some(d) = cached(pair_id, SANDBOX_TTL) {
+        return Ok(d);
+    }
+    let pool = db.pool();
+    let mut ids: BTreeMap<RefKind, Vec<String>> = BTreeMap::new();
+    let mut items = Vec::new();
+    match erp {
+        Erp::Intacct => {
+            let rows: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT object, object_id, fields FROM sim_intacct_objects WHERE pair_id = $1 \
+                 AND object IN ('ITEM','CUSTOMER','GLACCOUNT','LOCATION','DEPARTMENT','CLASS','PROJECT','WAREHOUSE','ARTERM')",
+            )
+            .bind(pair_id)
+            .fetch_all(pool)
+            .await?;
+            for (object, id, fields) in rows {
+                if object == "ITEM" {
+                    let name = serde_json::from_str::<Value>(&fields)
+                        .ok()
+                        .and_then(|f| f.get("NAME").and_then(Value::as_str).map(str::to_owned))
+                        .unwrap_or_default();
+                    items.push(CatalogItem {
+                        sku: id.clone(),
+                        name,
+                    });
+                }
+                if let Some((kind, _)) = INTACCT_OBJECTS.iter().find(|(_, o)| *o == object) {
+                    ids.entry(*kind).or_default().push(id);
+                }
+            }
+        }
+        Erp::Sagepro => {
+            let rows: Vec<(String, String)> =
+                sqlx::query_as("SELECT item_code, body FROM sim_sagepro_items WHERE pair_id = $1")
+                    .bind(pair_id)
+                    .fetch_all(pool)
+                    .await?;
+            for (code, body) in rows {
+                let name = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|b| {
+                        b.get("Description")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
+                items.push(CatalogItem {
+                    sku: code.clone(),
+                    name,
+                });
+                ids.entry(RefKind::Item).or_default().push(code);
+            }
+            for (kind, sql) in [
+                (
+                    RefKind::Customer,
+                    "SELECT customer_no FROM sim_sagepro_customers WHERE pair_id = $1",
+                ),
+                (
+                    RefKind::Warehouse,
+                    "SELECT DISTINCT warehouse FROM sim_sagepro_inventory WHERE pair_id = $1",
+                ),
+            ] {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as(sql).bind(pair_id).fetch_all(pool).await?;
+                ids.insert(kind, rows.into_iter().map(|(id,)| id).collect());
+            }
+        }
+    }
+    ids.retain(|_, v| !v.is_empty());
+    let data = PairData {
+        catalog: (!items.is_empty()).then(|| Arc::new(catalog_resolver(items))),
+        kinds: ids.keys().map(|k| k.as_str()).collect(),
+        references: Arc::new(
+            ids.into_iter()
+                .fold(InMemoryReferences::new(), |r, (kind, v)| r.with(kind, v)),
+        ),
+        source: "sandbox_catalog",
+    };
+    remember(pair_id, &data);
+    Ok(data)
+}
+
+/// A production pair's item catalog, listed from the ERP (cached). Items are
+/// also the references checked; other master data is not listed.
+pub async fn production_pair_data(pair_id: &str, erp: &ErpTarget) -> PairData {
+    if let Some(d) = cached(pair_id, PRODUCTION_TTL) {
+        return d;
+    }
+    match list_items(erp).await {
+        Ok(mut items) => {
+            if items.len() > MAX_ITEMS {
+                tracing::warn!(
+                    items = items.len(),
+                    kept = MAX_ITEMS,
+                    "the ERP catalog is larger than the bound; SKU resolution sees part of it"
+                );
+                items.truncate(MAX_ITEMS);
+            }
+            let skus: Vec<String> = items.iter().map(|i| i.sku.clone()).collect();
+            let data = PairData {
+                catalog: Some(Arc::new(catalog_resolver(items))),
+                references: Arc::new(InMemoryReferences::new().with(RefKind::Item, skus)),
+                source: "erp_catalog",
+                kinds: vec![RefKind::Item.as_str()],
+            };
+            remember(pair_id, &data);
+            data
+        }
+        Err(e) => {
+            // Not cached: the next job tries the listing again.
+            tracing::warn!(error = %e, "could not list the ERP's items; SKUs resolve through the template's table only");
+            PairData::none()
+        }
+    }
+}
+
+/// What a production preview can use without calling the ERP: the catalog
+/// the worker listed, if it still holds one.
+pub fn production_cached(pair_id: &str) -> Option<PairData> {
+    cached(pair_id, PRODUCTION_TTL)
+}
+
+async fn list_items(erp: &ErpTarget) -> Result<Vec<CatalogItem>, ConnectorError> {
+    Ok(match erp {
+        ErpTarget::Intacct(client) => client
+            .read_by_query("ITEM", &["ITEMID", "NAME"], "", 1000)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let sku = r.get("ITEMID")?.as_str()?.to_owned();
+                let name = r
+                    .get("NAME")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some(CatalogItem { sku, name })
+            })
+            .collect(),
+        ErpTarget::Sagepro(client) => client
+            .list_products(None, &[])
+            .await?
+            .into_iter()
+            .map(|p| CatalogItem {
+                sku: p.item_code,
+                name: p.description,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(c: &str) -> CurrencyCode {
+        CurrencyCode::parse(c).unwrap()
+    }
+
+    #[test]
+    fn sandbox_rates_fill_in_but_never_override_the_tenants() {
+        let on = time::macros::date!(2024 - 06 - 01);
+        let filled = with_sandbox_rates(RateTable::default());
+        assert_eq!(
+            filled.rate_on(code("CAD"), code("USD"), on).unwrap().1,
+            Decimal::from_str("0.73").unwrap()
+        );
+        assert!(filled.rate_on(code("EUR"), code("USD"), on).is_err());
+        let own = RateTable::from_rows([RateRow {
+            from: code("CAD"),
+            to: code("USD"),
+            date: time::macros::date!(2024 - 05 - 01),
+            rate: Decimal::from_str("0.7412").unwrap(),
+        }])
+        .unwrap();
+        let kept = with_sandbox_rates(own);
+        assert_eq!(
+            kept.rate_on(code("CAD"), code("USD"), on).unwrap().1,
+            Decimal::from_str("0.7412").unwrap()
+        );
+        // Before the tenant's first CAD rate there is none: no sample rate sneaks in.
+        assert!(
+            kept.rate_on(
+                code("CAD"),
+                code("USD"),
+                time::macros::date!(2024 - 01 - 01)
+            )
+            .is_err()
+        );
+        assert!(kept.rate_on(code("USD"), code("CAD"), on).is_ok());
+    }
+
+    #[test]
+    fn the_catalog_cache_is_bounded_and_expires() {
+        for i in 0..MAX_PAIRS + 10 {
+            remember(&format!("test-pair-{i}"), &PairData::none());
+        }
+        assert!(CACHE.lock().unwrap().len() <= MAX_PAIRS);
+        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), PRODUCTION_TTL).is_some());
+        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), Duration::ZERO).is_none());
+        forget(&format!("test-pair-{}", MAX_PAIRS + 9));
+        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), PRODUCTION_TTL).is_none());
+    }
+}

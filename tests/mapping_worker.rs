@@ -1,0 +1,491 @@
+//! The mapping pipeline in the worker, end to end over real HTTP on sandbox
+//! pairs of both ERPs: signed `order.created` webhooks in, and then
+//! - a SKU with a typo is matched to the catalog item, written, and flagged
+//!   on the run;
+//! - an unknown SKU dead-letters with every issue (field, value, rule,
+//!   message, the closest items as the suggestion); adding it to the
+//!   template's `skus` table and replaying writes exactly one ERP record,
+//!   and the run records the new template version;
+//! - a foreign-currency order with no rate dead-letters naming `currency`;
+//! - the flags and issues show in the API and on the pair's page.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PASSWORD, TestApp, spawn_app};
+use connect_jobs::connectors::clarity::signature;
+use serde_json::{Value, json};
+
+/// A sandbox order: the sample customer CUS-5001 and the given lines
+/// (sku, name, quantity, unit price), totals that add up.
+fn order(id: &str, currency: &str, lines: &[(&str, &str, i64, &str)]) -> Value {
+    let mut items = Vec::new();
+    let mut subtotal = rust_decimal::Decimal::ZERO;
+    for (i, (sku, name, qty, price)) in lines.iter().enumerate() {
+        let p: rust_decimal::Decimal = price.parse().unwrap();
+        let amount = p * rust_decimal::Decimal::from(*qty);
+        subtotal += amount;
+        items.push(json!({"lineId": (i + 1).to_string(), "sku": sku, "name": name, "quantity": qty,
+            "unitPrice": price, "tax": "0.00", "discount": "0.00", "lineTotal": format!("{amount:.2}")}));
+    }
+    let total = format!("{subtotal:.2}");
+    let address = json!({"firstName": "Jane", "lastName": "Doe", "line1": "100 Main St", "city": "austin",
+        "region": "Texas", "postalCode": "78701", "country": "United States"});
+    json!({
+        "orderId": id, "customerId": "CUS-5001", "orderDate": "2026-01-15T10:00:00Z", "status": "processing",
+        "currency": currency, "subtotalAmount": total, "discountAmount": "0.00", "shippingAmount": "0.00",
+        "taxAmount": "0.00", "totalAmount": total, "email": "jane@example.com",
+        "shippingAddress": address, "billingAddress": address, "lineItems": items,
+        "paymentInfo": {"method": "credit_card", "status": "captured", "amount": total},
+        "couponCode": null, "erpReferences": {}, "version": 1,
+        "createdDate": "2026-01-15T10:00:00Z", "updatedDate": "2026-01-15T10:00:00Z"
+    })
+}
+
+/// A new tenant's owner: their email and an API token.
+async fn owner(app: &TestApp) -> (String, String) {
+    let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
+    app.call(
+        "POST",
+        "/api/v1/signup",
+        None,
+        Some(json!({"company": "Mapping Co", "email": email, "password": PASSWORD})),
+        201,
+    )
+    .await;
+    let t = app
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"email": email, "password": PASSWORD})),
+            200,
+        )
+        .await;
+    (email, t["token"].as_str().unwrap().to_owned())
+}
+
+/// A page as the signed-in owner sees it.
+async fn page(app: &TestApp, email: &str, path: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .post(app.url("/login"))
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303, "signs in");
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let resp = client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{path}");
+    resp.text().await.unwrap()
+}
+
+async fn webhook_secret(app: &TestApp, token: &str, pair: &str) -> String {
+    let info = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(token),
+            None,
+            200,
+        )
+        .await;
+    info["clarity"]["webhook_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Delivers `order.created` for `order` as Clarity would, signed.
+async fn deliver(app: &TestApp, token: &str, pair: &str, order: &Value) {
+    let secret = webhook_secret(app, token, pair).await;
+    let id = order["orderId"].as_str().unwrap();
+    let body =
+        json!({"id": format!("evt_{id}"), "type": "order.created", "data": {"object": order}})
+            .to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let resp = app
+        .client
+        .post(app.url(&format!("/hooks/clarity/{pair}")))
+        .header("content-type", "application/json")
+        .header(
+            signature::SIGNATURE_HEADER,
+            signature::signature_header(&[&secret], now, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
+}
+
+async fn runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
+    app.call(
+        "GET",
+        &format!("/api/v1/pairs/{pair}/runs"),
+        Some(token),
+        None,
+        200,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap()
+}
+
+async fn run_of(app: &TestApp, token: &str, pair: &str, source: &str, status: &str) -> Value {
+    let find = || async {
+        runs(app, token, pair)
+            .await
+            .into_iter()
+            .find(|r| r["source_id"] == source && r["status"] == status)
+    };
+    app.eventually(
+        &format!("run of {source} is {status}"),
+        Duration::from_secs(60),
+        || async { find().await.is_some() },
+    )
+    .await;
+    find().await.unwrap()
+}
+
+async fn dead_letters(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
+    app.call(
+        "GET",
+        &format!("/api/v1/pairs/{pair}/dead-letters"),
+        Some(token),
+        None,
+        200,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap()
+}
+
+/// The ERP records that came from a Clarity order.
+async fn erp_records(app: &TestApp, token: &str, pair: &str, source: &str) -> Vec<Value> {
+    let all = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders"),
+            Some(token),
+            None,
+            200,
+        )
+        .await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.to_string().contains(&format!("\"{source}\"")))
+        .cloned()
+        .collect()
+}
+
+async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
+    let app = spawn_app().await;
+    let (email, token) = owner(&app).await;
+    let pair = app.sandbox_pair(&token, erp).await;
+
+    // A typo of SKU-1001 ("Classic Widget" in the sandbox catalog): used, flagged.
+    deliver(
+        &app,
+        &token,
+        &pair,
+        &order(
+            "CO-900001",
+            "USD",
+            &[("SKU-1O01", "Classic Widget", 2, "12.50")],
+        ),
+    )
+    .await;
+    let run = run_of(&app, &token, &pair, "CO-900001", "succeeded").await;
+    let flags = run["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "{run}");
+    assert_eq!(flags[0]["kind"], "fuzzy_sku");
+    assert_eq!(flags[0]["field"], "lineItems[0].sku");
+    assert!(
+        flags[0]["message"].as_str().unwrap().contains("`SKU-1001`"),
+        "{run}"
+    );
+    let written = erp_records(&app, &token, &pair, "CO-900001").await;
+    assert_eq!(written.len(), 1);
+    assert!(
+        written[0].to_string().contains("SKU-1001"),
+        "{}",
+        written[0]
+    );
+    assert!(
+        !written[0].to_string().contains("SKU-1O01"),
+        "{}",
+        written[0]
+    );
+
+    // Nothing like ZZ-404 in the catalog: a dead letter with every detail.
+    deliver(
+        &app,
+        &token,
+        &pair,
+        &order(
+            "CO-900002",
+            "USD",
+            &[
+                ("SKU-1002", "Classic Lantern", 1, "9.99"),
+                ("ZZ-404", "Classic Widget", 1, "5.00"),
+            ],
+        ),
+    )
+    .await;
+    let dead = run_of(&app, &token, &pair, "CO-900002", "dead").await;
+    let before = dead["template_version"].as_i64().unwrap();
+    assert_eq!(dead["error_field"], "lineItems[1].sku", "{dead}");
+    let letters = dead_letters(&app, &token, &pair).await;
+    let letter = letters
+        .iter()
+        .find(|d| d["source_id"] == "CO-900002")
+        .expect("a dead letter");
+    let details = letter["details"].as_array().unwrap();
+    let sku = details
+        .iter()
+        .find(|i| i["field"] == "lineItems[1].sku")
+        .expect("the SKU issue");
+    assert_eq!(sku["record"], "CO-900002");
+    assert_eq!(sku["value"], "ZZ-404");
+    assert_eq!(sku["rule"], "reference");
+    let suggestion = sku["suggestion"].as_str().unwrap();
+    assert!(suggestion.starts_with("did you mean `SKU-"), "{suggestion}");
+    assert_eq!(
+        suggestion.matches("`SKU-").count(),
+        3,
+        "three candidates: {suggestion}"
+    );
+    assert!(
+        erp_records(&app, &token, &pair, "CO-900002")
+            .await
+            .is_empty(),
+        "nothing written"
+    );
+
+    // The page shows the issue and its fix next to the dead letter, and the flag on the run.
+    let html = page(&app, &email, &format!("/pairs/{pair}")).await;
+    assert!(
+        html.contains("<code>lineItems[1].sku</code> (reference)"),
+        "the page lists the issue"
+    );
+    assert!(
+        html.contains("did you mean `SKU-"),
+        "the page shows the suggested fix"
+    );
+    assert!(
+        html.contains("Flagged fuzzy_sku"),
+        "the page lists the flag"
+    );
+
+    // The fix: map ZZ-404 in the template's skus table, then replay.
+    let mut doc = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/templates/orders"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await["document"]
+        .clone();
+    doc["lookups"]["skus"]["ZZ-404"] = json!("SKU-1001");
+    let saved = app
+        .call(
+            "PUT",
+            &format!("/api/v1/pairs/{pair}/templates/orders"),
+            Some(&token),
+            Some(doc.clone()),
+            200,
+        )
+        .await;
+    let after = saved["version"].as_i64().unwrap();
+    assert!(after > before);
+    app.call(
+        "POST",
+        &format!(
+            "/api/v1/pairs/{pair}/dead-letters/{}/replay",
+            letter["id"].as_str().unwrap()
+        ),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    let done = run_of(&app, &token, &pair, "CO-900002", "succeeded").await;
+    assert_eq!(done["template_version"].as_i64(), Some(after), "{done}");
+    assert!(done["flags"].as_array().unwrap().is_empty(), "{done}");
+    let written = erp_records(&app, &token, &pair, "CO-900002").await;
+    assert_eq!(written.len(), 1, "exactly one ERP record after the replay");
+
+    // A bad conversion is refused when saved, naming the key.
+    doc["conversions"]["sku"]["treshold"] = json!(0.5);
+    let refused = app
+        .call(
+            "PUT",
+            &format!("/api/v1/pairs/{pair}/templates/orders"),
+            Some(&token),
+            Some(doc),
+            422,
+        )
+        .await;
+    assert_eq!(
+        refused["error"]["field"], "conversions.sku.treshold",
+        "{refused}"
+    );
+
+    // A EUR order and no EUR rate: refused naming the currency, never guessed.
+    deliver(
+        &app,
+        &token,
+        &pair,
+        &order(
+            "CO-900003",
+            "EUR",
+            &[("SKU-1002", "Classic Lantern", 1, "9.99")],
+        ),
+    )
+    .await;
+    let dead = run_of(&app, &token, &pair, "CO-900003", "dead").await;
+    assert_eq!(dead["error_field"], "currency", "{dead}");
+    let letters = dead_letters(&app, &token, &pair).await;
+    let letter = letters
+        .iter()
+        .find(|d| d["source_id"] == "CO-900003")
+        .unwrap();
+    let issue = &letter["details"][0];
+    assert_eq!(
+        (issue["field"].as_str(), issue["rule"].as_str()),
+        (Some("currency"), Some("reference"))
+    );
+    assert_eq!(issue["value"], "EUR");
+    assert!(
+        issue["message"].as_str().unwrap().contains("EUR→USD"),
+        "{issue}"
+    );
+    assert!(
+        erp_records(&app, &token, &pair, "CO-900003")
+            .await
+            .is_empty()
+    );
+
+    // The preview gives the same answer as the worker, flags included.
+    let preview = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/templates/orders/preview"),
+            Some(&token),
+            Some(json!({"records": [order("CO-900004", "USD", &[("SKU-1O01", "Classic Widget", 1, "12.50")])]})),
+            200,
+        )
+        .await;
+    let result = &preview["results"][0];
+    assert!(result["errors"].as_array().unwrap().is_empty(), "{result}");
+    assert_eq!(result["flags"][0]["kind"], "fuzzy_sku", "{result}");
+
+    // The contract documents both.
+    let spec = app
+        .call("GET", "/api/v1/openapi.json", None, None, 200)
+        .await;
+    let schemas = &spec["components"]["schemas"];
+    assert!(
+        schemas["Run"]["properties"]["flags"].is_object(),
+        "Run.flags"
+    );
+    assert!(
+        schemas["DeadLetter"]["properties"]["details"].is_object(),
+        "DeadLetter.details"
+    );
+    assert!(
+        schemas["IssueDetail"]["properties"]["suggestion"].is_object(),
+        "IssueDetail"
+    );
+    assert!(
+        schemas["RunFlag"]["properties"]["kind"].is_object(),
+        "RunFlag"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn intacct_unknown_skus_dead_letter_and_replay_after_the_fix() {
+    unknown_skus_dead_letter_and_replay_after_the_fix("intacct").await;
+}
+
+#[tokio::test]
+async fn sagepro_unknown_skus_dead_letter_and_replay_after_the_fix() {
+    unknown_skus_dead_letter_and_replay_after_the_fix("sagepro").await;
+}
+
+/// A Sage Pro orders template whose record is `Invoice` (the pre-built
+/// invoice variant) writes invoices, not sales orders, and its `_route`
+/// (the company) is not sent.
+#[tokio::test]
+async fn a_sagepro_invoice_template_creates_invoices() {
+    let app = spawn_app().await;
+    let (_, token) = owner(&app).await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let invoice = connect_jobs::mapping::builtin_variants("orders", "sagepro")
+        .iter()
+        .find(|v| v.variant == "invoice")
+        .expect("an invoice variant");
+    let doc: Value = serde_json::from_str(invoice.document).unwrap();
+    assert_eq!(doc["record"], "Invoice");
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/templates/orders"),
+        Some(&token),
+        Some(doc),
+        200,
+    )
+    .await;
+    deliver(
+        &app,
+        &token,
+        &pair,
+        &order(
+            "CO-900010",
+            "USD",
+            &[("SKU-1002", "Classic Lantern", 2, "9.99")],
+        ),
+    )
+    .await;
+    let run = run_of(&app, &token, &pair, "CO-900010", "succeeded").await;
+    let target = run["target_id"].as_str().unwrap().to_owned();
+    let invoices: Vec<(String, String)> =
+        sqlx::query_as("SELECT invoice_no, body FROM sim_sagepro_invoices WHERE pair_id = $1")
+            .bind(&pair)
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(invoices.len(), 1, "{invoices:?}");
+    assert_eq!(invoices[0].0, target);
+    assert!(invoices[0].1.contains("CO-900010"), "{}", invoices[0].1);
+    assert!(!invoices[0].1.contains("_route"), "{}", invoices[0].1);
+    assert!(
+        erp_records(&app, &token, &pair, "CO-900010")
+            .await
+            .is_empty(),
+        "no sales order"
+    );
+    app.stop().await;
+}
