@@ -162,7 +162,14 @@ async fn saved_secrets_never_appear_in_responses_pages_logs_or_the_database() {
             continue;
         }
         for pair in [&sp, &ia] {
-            let url = path.replace("{id}", pair).replace("{flow}", "orders");
+            let mut url = path
+                .replace("{id}", pair)
+                .replace("{flow}", "orders")
+                .replace("{version}", "1")
+                .replace("{table}", "skus");
+            if path.ends_with("/diff") {
+                url.push_str("?from=1&to=1");
+            }
             let resp = api
                 .client
                 .get(api.url(&url))

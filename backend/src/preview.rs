@@ -244,10 +244,13 @@ async fn mapping_data(
     let rates = inputs::rates(&state.db, tenant_id, pair.environment).await?;
     let history = crate::history::load(&state.db, tenant_id).await?;
     let pair_data = match pair.environment {
-        Environment::Sandbox => inputs::sandbox_pair_data(&state.db, &pair.id, pair.erp).await?,
-        Environment::Production => {
-            inputs::production_cached(&pair.id).unwrap_or_else(PairData::none)
+        Environment::Sandbox => {
+            inputs::sandbox_pair_data(&state.catalogs, &state.db, &pair.id, pair.erp).await?
         }
+        Environment::Production => state
+            .catalogs
+            .production_cached(&pair.id)
+            .unwrap_or_else(PairData::none),
     };
     Ok(MappingData {
         rates,

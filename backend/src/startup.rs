@@ -130,6 +130,7 @@ impl Application {
             queue,
             limiter,
             sandbox,
+            catalogs: Default::default(),
             metrics: crate::telemetry::metrics(),
             http,
         });

@@ -21,6 +21,8 @@ pub struct Inner {
     /// Outbound limits per (tenant, system); shared through Redis when the queue is.
     pub limiter: Arc<dyn connect_jobs::limits::Limiter>,
     pub sandbox: SandboxState,
+    /// ERP catalogs and master data per pair, for SKU resolution and validation.
+    pub catalogs: crate::worker::inputs::CatalogCache,
     pub metrics: PrometheusHandle,
     /// For connectors: no redirects, bounded timeouts.
     pub http: reqwest::Client,

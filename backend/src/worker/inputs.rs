@@ -14,11 +14,13 @@
 //!   [`MAX_ITEMS`] items each). A production catalog that cannot be listed
 //!   is not fatal: SKUs then go through the template's table only, and the
 //!   ERP itself refuses an unknown item.
-//! - History: the tenant's recent orders ([`crate::history::load`]).
+//! - History: the tenant's recent orders and the order's customer's currencies
+//!   ([`crate::history::load_for_event`]; the preview, mapping many customers'
+//!   records at once, uses [`crate::history::load`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ConnectorError;
@@ -102,36 +104,49 @@ impl MappingData {
     }
 }
 
-static CACHE: LazyLock<Mutex<HashMap<String, (Instant, PairData)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn cached(pair_id: &str, ttl: Duration) -> Option<PairData> {
-    let cache = CACHE.lock().expect("catalog cache");
-    cache
-        .get(pair_id)
-        .filter(|(at, _)| at.elapsed() < ttl)
-        .map(|(_, d)| d.clone())
+/// Pairs' catalogs and master data, kept for a while so that a burst of
+/// orders lists them once. Owned by the application state, so a test's
+/// server and its worker see one cache and two servers in one process don't.
+#[derive(Default)]
+pub struct CatalogCache {
+    entries: Mutex<HashMap<String, (Instant, PairData)>>,
 }
 
-fn remember(pair_id: &str, data: &PairData) {
-    let mut cache = CACHE.lock().expect("catalog cache");
-    if cache.len() >= MAX_PAIRS && !cache.contains_key(pair_id) {
-        cache.retain(|_, (at, _)| at.elapsed() < PRODUCTION_TTL);
-        if cache.len() >= MAX_PAIRS
-            && let Some(oldest) = cache
-                .iter()
-                .min_by_key(|(_, (at, _))| *at)
-                .map(|(k, _)| k.clone())
-        {
-            cache.remove(&oldest);
-        }
+impl CatalogCache {
+    fn get(&self, pair_id: &str, ttl: Duration) -> Option<PairData> {
+        let cache = self.entries.lock().expect("catalog cache");
+        cache
+            .get(pair_id)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, d)| d.clone())
     }
-    cache.insert(pair_id.to_owned(), (Instant::now(), data.clone()));
-}
 
-/// Forget a pair's catalog (its connection changed, or it was deleted).
-pub fn forget(pair_id: &str) {
-    CACHE.lock().expect("catalog cache").remove(pair_id);
+    fn remember(&self, pair_id: &str, data: &PairData) {
+        let mut cache = self.entries.lock().expect("catalog cache");
+        if cache.len() >= MAX_PAIRS && !cache.contains_key(pair_id) {
+            cache.retain(|_, (at, _)| at.elapsed() < PRODUCTION_TTL);
+            if cache.len() >= MAX_PAIRS
+                && let Some(oldest) = cache
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(k, _)| k.clone())
+            {
+                cache.remove(&oldest);
+            }
+        }
+        cache.insert(pair_id.to_owned(), (Instant::now(), data.clone()));
+    }
+
+    /// Forget a pair's catalog (its connection changed, or it was deleted).
+    pub fn forget(&self, pair_id: &str) {
+        self.entries.lock().expect("catalog cache").remove(pair_id);
+    }
+
+    /// What a production preview can use without calling the ERP: the
+    /// catalog the worker listed, if it still holds one.
+    pub fn production_cached(&self, pair_id: &str) -> Option<PairData> {
+        self.get(pair_id, PRODUCTION_TTL)
+    }
 }
 
 /// The tenant's rates, plus the sandbox company's for a sandbox pair.
@@ -175,8 +190,13 @@ fn with_sandbox_rates(mut table: RateTable) -> RateTable {
 /// A sandbox pair's catalog and master data, from its simulator's tables.
 /// A kind the simulator holds nothing of is left unchecked rather than
 /// flagging every id of it.
-pub async fn sandbox_pair_data(db: &Db, pair_id: &str, erp: Erp) -> Result<PairData, sqlx::Error> {
-    if let Some(d) = cached(pair_id, SANDBOX_TTL) {
+pub async fn sandbox_pair_data(
+    cache: &CatalogCache,
+    db: &Db,
+    pair_id: &str,
+    erp: Erp,
+) -> Result<PairData, sqlx::Error> {
+    if let Some(d) = cache.get(pair_id, SANDBOX_TTL) {
         return Ok(d);
     }
     let pool = db.pool();
@@ -254,14 +274,18 @@ pub async fn sandbox_pair_data(db: &Db, pair_id: &str, erp: Erp) -> Result<PairD
         ),
         source: "sandbox_catalog",
     };
-    remember(pair_id, &data);
+    cache.remember(pair_id, &data);
     Ok(data)
 }
 
 /// A production pair's item catalog, listed from the ERP (cached). Items are
 /// also the references checked; other master data is not listed.
-pub async fn production_pair_data(pair_id: &str, erp: &ErpTarget) -> PairData {
-    if let Some(d) = cached(pair_id, PRODUCTION_TTL) {
+pub async fn production_pair_data(
+    cache: &CatalogCache,
+    pair_id: &str,
+    erp: &ErpTarget,
+) -> PairData {
+    if let Some(d) = cache.get(pair_id, PRODUCTION_TTL) {
         return d;
     }
     match list_items(erp).await {
@@ -281,7 +305,7 @@ pub async fn production_pair_data(pair_id: &str, erp: &ErpTarget) -> PairData {
                 source: "erp_catalog",
                 kinds: vec![RefKind::Item.as_str()],
             };
-            remember(pair_id, &data);
+            cache.remember(pair_id, &data);
             data
         }
         Err(e) => {
@@ -290,12 +314,6 @@ pub async fn production_pair_data(pair_id: &str, erp: &ErpTarget) -> PairData {
             PairData::none()
         }
     }
-}
-
-/// What a production preview can use without calling the ERP: the catalog
-/// the worker listed, if it still holds one.
-pub fn production_cached(pair_id: &str) -> Option<PairData> {
-    cached(pair_id, PRODUCTION_TTL)
 }
 
 async fn list_items(erp: &ErpTarget) -> Result<Vec<CatalogItem>, ConnectorError> {
@@ -369,13 +387,15 @@ mod tests {
 
     #[test]
     fn the_catalog_cache_is_bounded_and_expires() {
+        let cache = CatalogCache::default();
         for i in 0..MAX_PAIRS + 10 {
-            remember(&format!("test-pair-{i}"), &PairData::none());
+            cache.remember(&format!("test-pair-{i}"), &PairData::none());
         }
-        assert!(CACHE.lock().unwrap().len() <= MAX_PAIRS);
-        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), PRODUCTION_TTL).is_some());
-        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), Duration::ZERO).is_none());
-        forget(&format!("test-pair-{}", MAX_PAIRS + 9));
-        assert!(cached(&format!("test-pair-{}", MAX_PAIRS + 9), PRODUCTION_TTL).is_none());
+        assert!(cache.entries.lock().unwrap().len() <= MAX_PAIRS);
+        let newest = format!("test-pair-{}", MAX_PAIRS + 9);
+        assert!(cache.get(&newest, PRODUCTION_TTL).is_some());
+        assert!(cache.get(&newest, Duration::ZERO).is_none());
+        cache.forget(&newest);
+        assert!(cache.get(&newest, PRODUCTION_TTL).is_none());
     }
 }

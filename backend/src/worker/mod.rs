@@ -235,17 +235,21 @@ impl Worker {
             .await
             .map_err(store)?;
         let pair = match clients.environment {
-            Environment::Sandbox => inputs::sandbox_pair_data(db, &row.pair_id, clients.kind)
-                .await
-                .map_err(store)?,
+            Environment::Sandbox => {
+                inputs::sandbox_pair_data(&self.state.catalogs, db, &row.pair_id, clients.kind)
+                    .await
+                    .map_err(store)?
+            }
             // Listing a production ERP's items costs calls: only when the
             // template resolves SKUs.
             Environment::Production if template.conversions().resolves_skus() => {
-                inputs::production_pair_data(&row.pair_id, &clients.erp).await
+                inputs::production_pair_data(&self.state.catalogs, &row.pair_id, &clients.erp).await
             }
-            Environment::Production => {
-                inputs::production_cached(&row.pair_id).unwrap_or_else(inputs::PairData::none)
-            }
+            Environment::Production => self
+                .state
+                .catalogs
+                .production_cached(&row.pair_id)
+                .unwrap_or_else(inputs::PairData::none),
         };
         Ok(inputs::MappingData {
             rates,
@@ -315,7 +319,7 @@ impl Worker {
             return Ok(c.clone());
         }
         // A changed connection may point at another company: its catalog too.
-        inputs::forget(&row.pair_id);
+        self.state.catalogs.forget(&row.pair_id);
         // A worker waits a moment for its turn; longer, and the job goes back.
         let meter = TenantGate::shared(
             self.state.db.clone(),
