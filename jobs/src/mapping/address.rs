@@ -10,7 +10,7 @@
 //! The country and subdivision tables are `jobs/data/countries.json` and
 //! `jobs/data/subdivisions.json`, embedded and indexed on first use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -140,6 +140,110 @@ pub fn standardize(
     })
 }
 
+/// True when [`standardize`] would give back every field exactly as it is
+/// given, so a caller can skip it: the common case of an address that was
+/// standardized before, checked without allocating. Every `Some` field must
+/// be non-blank; `None` is an absent field. `false` only means "not sure",
+/// never "invalid": [`standardize`] then decides.
+pub fn is_standard(
+    lines: &[&str],
+    city: Option<&str>,
+    region: Option<&str>,
+    postal_code: Option<&str>,
+    country: Option<&str>,
+    limits: LineLimits,
+) -> bool {
+    if lines.len() > limits.max_lines
+        || !lines
+            .iter()
+            .all(|l| is_collapsed(l) && l.chars().count() <= limits.max_len)
+    {
+        return false;
+    }
+    let country = match country {
+        None => None,
+        Some(c) if STANDARD_COUNTRIES.contains(c) => Some(c),
+        Some(_) => return false,
+    };
+    // Mixed case is what `city_case` leaves alone; one-case cities would be
+    // re-cased, so they take the full path.
+    if let Some(c) = city
+        && !(is_collapsed(c)
+            && c.chars().any(char::is_uppercase)
+            && c.chars().any(char::is_lowercase))
+    {
+        return false;
+    }
+    if let Some(r) = region {
+        let ok = match country {
+            Some(c @ ("US" | "CA")) => STANDARD_REGIONS.get(c).is_some_and(|s| s.contains(r)),
+            _ => is_collapsed(r),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    match postal_code {
+        None => true,
+        Some(p) => match country {
+            Some("US") => {
+                let b = p.as_bytes();
+                let digits = |t: &[u8]| t.iter().all(u8::is_ascii_digit);
+                match b.len() {
+                    5 => digits(b),
+                    10 => digits(&b[..5]) && b[5] == b'-' && digits(&b[6..]),
+                    _ => false,
+                }
+            }
+            Some("CA") => {
+                let b = p.as_bytes();
+                b.len() == 7 && b[3] == b' ' && {
+                    let mut compact = [0u8; 6];
+                    compact[..3].copy_from_slice(&b[..3]);
+                    compact[3..].copy_from_slice(&b[4..]);
+                    canadian_shape(&compact)
+                }
+            }
+            Some("GB" | "GG" | "JE" | "IM") => {
+                let b = p.as_bytes();
+                if p == "GIR 0AA" {
+                    return true;
+                }
+                if !(6..=8).contains(&b.len()) || b[b.len() - 4] != b' ' {
+                    return false;
+                }
+                let mut compact = [0u8; 7];
+                let n = b.len() - 1;
+                compact[..n - 3].copy_from_slice(&b[..n - 3]);
+                compact[n - 3..n].copy_from_slice(&b[n - 2..]);
+                // The slow path upper-cases and drops whitespace first.
+                compact[..n]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                    && uk_shape(&compact[..n])
+            }
+            _ => is_collapsed(p),
+        },
+    }
+}
+
+/// Non-empty and equal to its [`collapse_whitespace`]: no leading, trailing
+/// or repeated whitespace, and no whitespace but a plain space.
+fn is_collapsed(text: &str) -> bool {
+    let mut prev_space = true;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if c != ' ' || prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space
+}
+
 /// The ISO 3166-1 alpha-2 code for a country name, alias, alpha-2 or
 /// alpha-3 code, ignoring case, accents, dots and a leading "the".
 pub fn country_code(text: &str) -> Option<&'static str> {
@@ -222,41 +326,52 @@ fn us_zip(s: &str) -> Option<String> {
 
 fn canadian_postal_code(s: &str) -> Option<String> {
     let s = s.replace('-', "");
-    let b = s.as_bytes();
+    canadian_shape(s.as_bytes()).then(|| format!("{} {}", &s[..3], &s[3..]))
+}
+
+/// `A1A1A1` (no space), upper case, with the letters Canada Post uses.
+fn canadian_shape(b: &[u8]) -> bool {
     // Canada Post never uses D, F, I, O, Q or U, nor W or Z as the first letter.
     let letter = |c: u8| c.is_ascii_uppercase() && !b"DFIOQU".contains(&c);
-    let ok = b.len() == 6
+    b.len() == 6
         && letter(b[0])
         && !b"WZ".contains(&b[0])
         && b[1].is_ascii_digit()
         && letter(b[2])
         && b[3].is_ascii_digit()
         && letter(b[4])
-        && b[5].is_ascii_digit();
-    ok.then(|| format!("{} {}", &s[..3], &s[3..]))
+        && b[5].is_ascii_digit()
 }
 
 fn uk_postcode(s: &str) -> Option<String> {
     if s == "GIR0AA" {
         return Some("GIR 0AA".to_owned());
     }
-    if !(5..=7).contains(&s.len()) || !s.is_ascii() {
+    if !s.is_ascii() || !uk_shape(s.as_bytes()) {
         return None;
     }
     let (outward, inward) = s.split_at(s.len() - 3);
-    let i = inward.as_bytes();
+    Some(format!("{outward} {inward}"))
+}
+
+/// A compact (no space) UK postcode's shape, ASCII only.
+fn uk_shape(s: &[u8]) -> bool {
+    if !(5..=7).contains(&s.len()) || !s.is_ascii() {
+        return false;
+    }
+    let (outward, i) = s.split_at(s.len() - 3);
     let inward_ok =
         i[0].is_ascii_digit() && i[1].is_ascii_alphabetic() && i[2].is_ascii_alphabetic();
     // Outward codes: A9, A99, AA9, AA99, A9A, AA9A.
-    let shape: String = outward
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '9' } else { 'A' })
-        .collect();
+    let mut shape = [0u8; 4];
+    for (to, c) in shape.iter_mut().zip(outward) {
+        *to = if c.is_ascii_digit() { b'9' } else { b'A' };
+    }
     let outward_ok = matches!(
-        shape.as_str(),
-        "A9" | "A99" | "AA9" | "AA99" | "A9A" | "AA9A"
+        &shape[..outward.len()],
+        b"A9" | b"A99" | b"AA9" | b"AA99" | b"A9A" | b"AA9A"
     );
-    (inward_ok && outward_ok).then(|| format!("{outward} {inward}"))
+    inward_ok && outward_ok
 }
 
 /// Title-case a city typed all in one case; leave mixed case ("McAllen",
@@ -479,6 +594,38 @@ static SUBDIVISIONS: LazyLock<HashMap<String, HashMap<String, &'static str>>> =
                     );
                 }
                 (country, index)
+            })
+            .collect()
+    });
+
+/// The alpha-2 codes that look themselves up (`US` → `US`; `UK` is an
+/// alias of `GB`, so it is not here).
+static STANDARD_COUNTRIES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COUNTRIES
+        .names
+        .keys()
+        .copied()
+        .filter(|&c| country_code(c) == Some(c))
+        .collect()
+});
+
+/// Per country, the subdivision codes that look themselves up.
+static STANDARD_REGIONS: LazyLock<HashMap<&'static str, HashSet<&'static str>>> =
+    LazyLock::new(|| {
+        ["US", "CA"]
+            .into_iter()
+            .map(|c| {
+                let codes = SUBDIVISIONS
+                    .get(c)
+                    .map(|index| {
+                        index
+                            .values()
+                            .copied()
+                            .filter(|&code| region_code(c, code) == Some(code))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (c, codes)
             })
             .collect()
     });
@@ -753,5 +900,112 @@ mod tests {
                 country: Some("US".into()),
             }
         );
+    }
+
+    #[test]
+    fn is_standard_only_when_standardize_changes_nothing() {
+        let lim = LineLimits::SAGE_PRO;
+        // Lines, city, region, postal code, country.
+        type Case<'a> = (&'a [&'a str], [Option<&'a str>; 4]);
+        let cases: &[Case<'_>] = &[
+            (
+                &["22 Oak Ave", "Apt 4"],
+                [Some("Denver"), Some("CO"), Some("80202"), Some("US")],
+            ),
+            (
+                &["1 Main St"],
+                [Some("Toronto"), Some("ON"), Some("K1A 0B1"), Some("CA")],
+            ),
+            (
+                &["10 Downing St"],
+                [Some("London"), None, Some("SW1A 2AA"), Some("GB")],
+            ),
+            (
+                &["10 Downing St"],
+                [Some("London"), None, Some("GIR 0AA"), Some("GB")],
+            ),
+            (
+                &["Hauptstr. 1"],
+                [Some("Berlin"), Some("Berlin"), Some("10115"), Some("DE")],
+            ),
+            (&[], [None, None, None, None]),
+            (
+                &["x"],
+                [Some("Denver"), Some("CO"), Some("80202-1234"), Some("US")],
+            ),
+            (
+                &[" 22 Oak Ave"],
+                [Some("Denver"), Some("CO"), Some("80202"), Some("US")],
+            ),
+            (
+                &["22  Oak Ave"],
+                [Some("Denver"), Some("CO"), Some("80202"), Some("US")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("DENVER"), Some("CO"), Some("80202"), Some("US")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("Denver"), Some("co"), Some("80202"), Some("US")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("Denver"), Some("Colorado"), Some("80202"), Some("US")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("Denver"), Some("CO"), Some("802021234"), Some("US")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("Denver"), Some("CO"), Some("80202"), Some("UK")],
+            ),
+            (
+                &["22 Oak Ave"],
+                [Some("Denver"), Some("CO"), Some("80202"), Some("us")],
+            ),
+            (
+                &["1 Main St"],
+                [Some("Toronto"), Some("ON"), Some("k1a 0b1"), Some("CA")],
+            ),
+            (
+                &["1 Main St"],
+                [Some("Toronto"), Some("ON"), Some("K1A0B1"), Some("CA")],
+            ),
+            (&["1"], [Some("London"), None, Some("A 9 9AA"), Some("GB")]),
+            (&["1"], [Some("London"), None, Some("sw1a 2aa"), Some("GB")]),
+            (
+                &["a street line that is much longer than thirty chars"],
+                [None, None, None, None],
+            ),
+            (&["one", "two", "three"], [None, None, None, None]),
+            (&[""], [None, None, None, None]),
+            (
+                &["x"],
+                [Some("Paris"), Some(" Idf"), Some("75001"), Some("FR")],
+            ),
+        ];
+        let mut standard = 0;
+        for &(lines, [city, region, postal_code, country]) in cases {
+            if !is_standard(lines, city, region, postal_code, country, lim) {
+                continue;
+            }
+            standard += 1;
+            let input = AddressInput {
+                lines: lines.to_vec(),
+                city,
+                region,
+                postal_code,
+                country,
+            };
+            let std = standardize(&input, lim).expect("a standard address standardizes");
+            assert_eq!(std.lines, lines, "{lines:?}");
+            assert_eq!(std.city.as_deref(), city);
+            assert_eq!(std.region.as_deref(), region);
+            assert_eq!(std.postal_code.as_deref(), postal_code);
+            assert_eq!(std.country.as_deref(), country);
+        }
+        assert_eq!(standard, 7, "the clean cases take the fast path");
     }
 }

@@ -59,10 +59,39 @@ impl SourcePath {
         &self.text
     }
 
+    /// True for `.`, the record itself.
+    pub(crate) fn is_root(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// [`Self::get`] on an object `root` whose top-level keys in `over`
+    /// replace its own. `.` reads `root` as it is.
+    pub(crate) fn get_over<'v>(
+        &self,
+        over: Option<&'v Map<String, Value>>,
+        root: &'v Value,
+    ) -> Option<&'v Value> {
+        let (Some(over), Some((first, rest))) = (over, self.segments.split_first()) else {
+            return self.get(root);
+        };
+        let key = match first {
+            Segment::Key(k) | Segment::Index(_, k) => &**k,
+        };
+        let top = match over.get(key) {
+            Some(v) => v,
+            None => root.as_object()?.get(key)?,
+        };
+        Self::walk(rest, top)
+    }
+
     /// The value at this path; `None` when any step is absent or the value is null.
     pub(crate) fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        Self::walk(&self.segments, root)
+    }
+
+    fn walk<'v>(segments: &[Segment], root: &'v Value) -> Option<&'v Value> {
         let mut cur = root;
-        for seg in self.segments.iter() {
+        for seg in segments {
             cur = match (seg, cur) {
                 (Segment::Key(k), Value::Object(m)) => m.get(&**k)?,
                 (Segment::Index(_, k), Value::Object(m)) => m.get(&**k)?,

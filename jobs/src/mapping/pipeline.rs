@@ -10,7 +10,7 @@
 //! # Conversions
 //!
 //! A template document may hold a `conversions` object. Each conversion is
-//! optional; they are applied to a copy of the SOURCE record, before the
+//! optional; they are applied to the SOURCE record (copy-on-write), before the
 //! rules, in this order, so the rules read standardized, tax-exclusive,
 //! base-currency amounts and ERP item ids:
 //!
@@ -84,8 +84,10 @@
 //!   closest items. Without a catalog (none could be loaded) only the table
 //!   applies.
 //!
-//! A template with no `conversions` maps the source record as it is, with no
-//! copy made.
+//! A template with no `conversions` maps the source record as it is. With
+//! them, nothing is copied but the top-level values a conversion rewrites
+//! (`lineItems` when a SKU changes, an address that was not standard yet):
+//! the rules read those in place of the source's.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -178,9 +180,30 @@ pub fn map_record(
     let conversions = template.conversions();
     let mut normalized = None;
     let mut unresolved = HashSet::new();
-    let record: Cow<'_, Value> = if conversions.is_empty() {
-        Cow::Borrowed(source)
+    let output = if conversions.is_empty() {
+        template.apply(source)
+    } else if let Some(base) = source.as_object() {
+        let mut o = Overlay {
+            base,
+            record: Value::Object(Map::new()),
+        };
+        let mut run = Stage {
+            record_id,
+            issues: &mut issues,
+            flags: &mut flags,
+            unresolved: &mut unresolved,
+        };
+        conversions.normalize_over(&mut o, &mut run);
+        // Only anomaly checks and the history read it.
+        if inputs.history.is_some() && (conversions.address.is_some() || conversions.tax.is_some())
+        {
+            normalized = Some(o.merged());
+        }
+        conversions.convert_over(&mut o, inputs, &mut run);
+        template.apply_over(source, o.over())
     } else {
+        // Not an object: no conversion finds anything to change, but they
+        // still report what is missing.
         let mut record = source.clone();
         let mut run = Stage {
             record_id,
@@ -189,16 +212,14 @@ pub fn map_record(
             unresolved: &mut unresolved,
         };
         conversions.normalize(&mut record, &mut run);
-        // Only anomaly checks and the history read it.
         if inputs.history.is_some() && (conversions.address.is_some() || conversions.tax.is_some())
         {
             normalized = Some(record.clone());
         }
         conversions.convert(&mut record, inputs, &mut run);
-        Cow::Owned(record)
+        template.apply(&record)
     };
-
-    let output = match template.apply(&record) {
+    let output = match output {
         Ok(output) => Some(output),
         Err(e) => {
             issues.push(mapping_issue(record_id, e));
@@ -846,6 +867,137 @@ impl Balance {
 
 // ---------------------------------------------------------------- applying
 
+/// The record as the conversions so far left it: top-level keys in `over`
+/// replace the source's.
+#[derive(Clone, Copy)]
+struct View<'v> {
+    over: &'v Map<String, Value>,
+    base: &'v Map<String, Value>,
+}
+
+impl<'v> View<'v> {
+    fn get(&self, key: &str) -> Option<&'v Value> {
+        self.over.get(key).or_else(|| self.base.get(key))
+    }
+}
+
+/// A copy-on-write view of the source: a conversion about to write under a
+/// top-level key first copies that key's value (only that one) into
+/// `record`, and works on `record` as on a whole record. Keys no conversion
+/// writes are never copied.
+struct Overlay<'s> {
+    base: &'s Map<String, Value>,
+    /// Always an object: the copied (and created) top-level keys.
+    record: Value,
+}
+
+impl Overlay<'_> {
+    fn view(&self) -> View<'_> {
+        View {
+            over: self.over(),
+            base: self.base,
+        }
+    }
+
+    fn over(&self) -> &Map<String, Value> {
+        self.record.as_object().expect("the overlay is an object")
+    }
+
+    /// Copy the top-level keys the paths start with, unless copied already.
+    fn ensure<'p>(&mut self, paths: impl IntoIterator<Item = &'p FieldPath>) {
+        let over = self
+            .record
+            .as_object_mut()
+            .expect("the overlay is an object");
+        for p in paths {
+            let key = p.first_key();
+            if !over.contains_key(key)
+                && let Some(v) = self.base.get(key)
+            {
+                over.insert(key.to_owned(), v.clone());
+            }
+        }
+    }
+
+    /// The whole record: the source with the overlay's keys in place.
+    fn merged(&self) -> Value {
+        let mut all = self.base.clone();
+        for (k, v) in self.over() {
+            all.insert(k.clone(), v.clone());
+        }
+        Value::Object(all)
+    }
+}
+
+impl OrderNames {
+    fn paths(&self) -> [&FieldPath; 7] {
+        [
+            &self.lines,
+            &self.quantity,
+            &self.unit_price,
+            &self.discount,
+            &self.line_total,
+            &self.subtotal,
+            &self.currency,
+        ]
+    }
+}
+
+impl Conversions {
+    /// Address and tax on the overlay, copying only what they rewrite.
+    fn normalize_over(&self, o: &mut Overlay<'_>, run: &mut Stage<'_>) {
+        if let Some(a) = &self.address {
+            for path in &a.paths {
+                if a.needs_work(path, o.view()) {
+                    o.ensure([path]);
+                    a.apply_path(path, &mut o.record, run);
+                }
+            }
+        }
+        if let Some(t) = &self.tax {
+            // Exclusive prices without codes: nothing to do.
+            if t.inclusive || t.codes.is_some() {
+                let n = &t.names;
+                o.ensure(n.paths());
+                o.ensure([&t.tax, &t.rate, &t.order_tax, &t.order_discount]);
+                if let Some(c) = &t.codes {
+                    o.ensure([&c.code, &c.write]);
+                }
+                t.apply(&mut o.record, run);
+            }
+        }
+    }
+
+    /// Currency and SKU on the overlay.
+    fn convert_over(&self, o: &mut Overlay<'_>, inputs: &MappingInputs<'_>, run: &mut Stage<'_>) {
+        if let Some(c) = &self.currency {
+            let same = c
+                .from
+                .get_view(o.view())
+                .and_then(Value::as_str)
+                .and_then(|s| CurrencyCode::parse(s).ok())
+                .is_some_and(|from| from == c.to);
+            // In the same currency only `from` and `store_as` may be written.
+            o.ensure([&c.from, &c.date].into_iter().chain(&c.store_as));
+            if !same {
+                o.ensure(&c.amounts);
+                if let Some(b) = &c.balance {
+                    o.ensure(b.names.paths());
+                    o.ensure([&b.total].into_iter().chain(&b.plus).chain(&b.minus));
+                }
+            }
+            c.apply(&mut o.record, inputs.rates, run);
+        }
+        if let Some(s) = &self.sku {
+            let changes = s.changes(o.view(), inputs.catalog, run);
+            if changes.iter().any(Option::is_some) {
+                o.ensure([&s.path]);
+                s.write(&mut o.record, changes);
+            }
+        }
+    }
+}
+
 /// Where a stage reports.
 struct Stage<'r> {
     record_id: &'r str,
@@ -878,10 +1030,30 @@ impl Stage<'_> {
 impl AddressConv {
     fn apply(&self, record: &mut Value, run: &mut Stage<'_>) {
         for path in &self.paths {
+            self.apply_path(path, record, run);
+        }
+    }
+
+    /// Whether some address at `path` would change (or be refused).
+    fn needs_work(&self, path: &FieldPath, view: View<'_>) -> bool {
+        let mut needed = false;
+        path.visit_view(view, &mut |_, v| {
+            if let Some(fields) = v.as_object() {
+                needed = needed || !already_standard(fields, self.limits);
+            }
+        });
+        needed
+    }
+
+    fn apply_path(&self, path: &FieldPath, record: &mut Value, run: &mut Stage<'_>) {
+        {
             path.visit_mut(record, &mut |at, value| {
                 let Some(fields) = value.as_object_mut() else {
                     return;
                 };
+                if already_standard(fields, self.limits) {
+                    return;
+                }
                 let standardized = {
                     let text = |k: &str| fields.get(k).and_then(Value::as_str);
                     let input = AddressInput {
@@ -956,6 +1128,41 @@ impl AddressConv {
             });
         }
     }
+}
+
+/// Whether standardizing the address in `fields` would write nothing: every
+/// field absent, null or text that [`address::is_standard`] accepts. Most
+/// orders come from a shop that already stores clean addresses.
+fn already_standard(fields: &Map<String, Value>, limits: LineLimits) -> bool {
+    let mut texts: [Option<&str>; 6] = [None; 6];
+    for (slot, key) in
+        texts
+            .iter_mut()
+            .zip(["line1", "line2", "city", "region", "postalCode", "country"])
+    {
+        match fields.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => *slot = Some(s),
+            // Standardizing drops a value that is not text.
+            Some(_) => return false,
+        }
+    }
+    let [line1, line2, city, region, postal_code, country] = texts;
+    let (both, one);
+    let lines: &[&str] = match (line1, line2) {
+        (Some(a), Some(b)) => {
+            both = [a, b];
+            &both
+        }
+        (Some(a), None) => {
+            one = [a];
+            &one
+        }
+        (None, None) => &[],
+        // A lone `line2` moves up to `line1`.
+        (None, Some(_)) => return false,
+    };
+    address::is_standard(lines, city, region, postal_code, country, limits)
 }
 
 /// The minor units of the record's currency (2 when it has none or an
@@ -1335,8 +1542,10 @@ impl CurrencyConv {
                 );
             }
         }
-        self.from
-            .set(record, Value::String(self.to.as_str().to_owned()));
+        if from_value.as_ref().and_then(Value::as_str) != Some(self.to.as_str()) {
+            self.from
+                .set(record, Value::String(self.to.as_str().to_owned()));
+        }
         if let Some(store) = &self.store_as {
             let mut info = Map::new();
             info.insert("from".into(), Value::String(from.as_str().to_owned()));
@@ -1441,48 +1650,42 @@ impl SkuConv {
     }
 
     fn apply(&self, record: &mut Value, catalog: Option<&SkuResolver>, run: &mut Stage<'_>) {
-        // Resolved on a read-only pass (names and SKUs borrowed, nothing
-        // copied for a SKU that needs no change), written on a second pass
-        // that visits the same values in the same order.
+        let empty = Map::new();
+        let changes = match record.as_object() {
+            Some(base) => self.changes(View { over: &empty, base }, catalog, run),
+            None => return,
+        };
+        self.write(record, changes);
+    }
+
+    /// Resolved on a read-only pass (names and SKUs borrowed, nothing copied
+    /// for a SKU that needs no change): the new value of every SKU at the
+    /// path, in visiting order, `None` for one that stays.
+    fn changes(
+        &self,
+        view: View<'_>,
+        catalog: Option<&SkuResolver>,
+        run: &mut Stage<'_>,
+    ) -> Vec<Option<String>> {
         let mut changes: Vec<Option<String>> = Vec::new();
-        {
-            let record: &Value = record;
-            let mut skus: Vec<(Vec<usize>, std::borrow::Cow<'_, str>)> = Vec::new();
-            self.path.visit(record, &mut |at, v| match v {
-                Value::String(s) => skus.push((at.to_vec(), std::borrow::Cow::Borrowed(s))),
-                Value::Number(n) => {
-                    skus.push((at.to_vec(), std::borrow::Cow::Owned(n.to_string())))
-                }
-                _ => {}
-            });
-            let mut names: Option<Vec<(Vec<usize>, &str)>> = None;
-            for (at, sku) in &skus {
-                if let Some(hit) = self
-                    .exact
-                    .get(sku.as_ref())
-                    .or_else(|| self.normalized.get(&sku_key(sku)))
-                {
-                    changes.push(Some(hit.clone()));
-                    continue;
-                }
-                let Some(catalog) = catalog else {
-                    changes.push(None);
-                    continue;
-                };
-                let names = names.get_or_insert_with(|| {
-                    let mut found = Vec::new();
-                    if let Some(p) = &self.name {
-                        p.visit(record, &mut |at, v| {
-                            if let Some(s) = v.as_str() {
-                                found.push((at.to_vec(), s));
-                            }
-                        });
-                    }
-                    found
-                });
-                let name = names.iter().find(|(a, _)| a == at).map(|(_, n)| *n);
-                changes.push(self.resolve(catalog, sku, name, at, run));
-            }
+        let mut names: Option<Vec<(Vec<usize>, &str)>> = None;
+        self.path.visit_view(view, &mut |at, v| {
+            let sku: Cow<'_, str> = match v {
+                Value::String(s) => Cow::Borrowed(s),
+                Value::Number(n) => Cow::Owned(n.to_string()),
+                _ => return,
+            };
+            let change = self.change_for(&sku, at, view, &mut names, catalog, run);
+            changes.push(change);
+        });
+        changes
+    }
+
+    /// Written on a second pass that visits the same values in the same
+    /// order, only when a SKU changes.
+    fn write(&self, record: &mut Value, changes: Vec<Option<String>>) {
+        if changes.iter().all(Option::is_none) {
+            return;
         }
         let mut next = changes.into_iter();
         self.path.visit_mut(record, &mut |_, v| {
@@ -1493,6 +1696,46 @@ impl SkuConv {
                 *v = Value::String(erp);
             }
         });
+    }
+
+    /// The new value of one SKU, `None` when it stays as it is.
+    fn change_for<'r>(
+        &self,
+        sku: &str,
+        at: &[usize],
+        view: View<'r>,
+        names: &mut Option<Vec<(Vec<usize>, &'r str)>>,
+        catalog: Option<&SkuResolver>,
+        run: &mut Stage<'_>,
+    ) -> Option<String> {
+        let from_table = self.exact.get(sku).or_else(|| {
+            // Normalizing allocates; an empty table cannot match anyway.
+            (!self.normalized.is_empty())
+                .then(|| self.normalized.get(&sku_key(sku)))
+                .flatten()
+        });
+        if let Some(hit) = from_table {
+            return Some(hit.clone());
+        }
+        let catalog = catalog?;
+        // The common case, an item's own SKU, needs neither the names nor
+        // a normalized key.
+        if catalog.exact_hit(sku) == Some(sku) {
+            return None;
+        }
+        let names = names.get_or_insert_with(|| {
+            let mut found = Vec::new();
+            if let Some(p) = &self.name {
+                p.visit_view(view, &mut |at, v| {
+                    if let Some(s) = v.as_str() {
+                        found.push((at.to_vec(), s));
+                    }
+                });
+            }
+            found
+        });
+        let name = names.iter().find(|(a, _)| a == at).map(|(_, n)| *n);
+        self.resolve(catalog, sku, name, at, run)
     }
 
     /// The ERP SKU for a source SKU that is not in the table: `None` when
@@ -1710,7 +1953,39 @@ impl FieldPath {
         }
     }
 
-    fn visit<'v>(&self, root: &'v Value, f: &mut dyn FnMut(&[usize], &'v Value)) {
+    /// The top-level key the path starts with.
+    fn first_key(&self) -> &str {
+        self.steps.first().map_or("", |(k, _)| k.as_str())
+    }
+
+    /// [`Self::get`] through an overlay.
+    fn get_view<'v>(&self, view: View<'v>) -> Option<&'v Value> {
+        let ((first, _), rest) = self.steps.split_first()?;
+        let mut cur = view.get(first)?;
+        for (key, _) in rest {
+            cur = cur.as_object()?.get(key)?;
+        }
+        (!cur.is_null()).then_some(cur)
+    }
+
+    /// [`Self::visit`] through an overlay.
+    fn visit_view<'v>(&self, view: View<'v>, f: &mut dyn FnMut(&[usize], &'v Value)) {
+        let Some(((first, _), _)) = self.steps.split_first() else {
+            return;
+        };
+        let Some(top) = view.get(first) else {
+            return;
+        };
+        Self::walk_ref(&self.steps, top, &mut Vec::new(), f);
+    }
+
+    /// Walk `steps` from `top`, the value of the first step's key.
+    fn walk_ref<'v>(
+        steps: &[(String, bool)],
+        top: &'v Value,
+        at: &mut Vec<usize>,
+        f: &mut dyn FnMut(&[usize], &'v Value),
+    ) {
         fn walk<'v>(
             steps: &[(String, bool)],
             cur: &'v Value,
@@ -1726,7 +2001,16 @@ impl FieldPath {
             let Some(next) = cur.as_object().and_then(|m| m.get(key)) else {
                 return;
             };
-            if *each {
+            step(*each, rest, next, at, f);
+        }
+        fn step<'v>(
+            each: bool,
+            rest: &[(String, bool)],
+            next: &'v Value,
+            at: &mut Vec<usize>,
+            f: &mut dyn FnMut(&[usize], &'v Value),
+        ) {
+            if each {
                 if let Some(items) = next.as_array() {
                     for (i, item) in items.iter().enumerate() {
                         at.push(i);
@@ -1738,7 +2022,9 @@ impl FieldPath {
                 walk(rest, next, at, f);
             }
         }
-        walk(&self.steps, root, &mut Vec::new(), f);
+        if let Some(((_, each), rest)) = steps.split_first() {
+            step(*each, rest, top, at, f);
+        }
     }
 
     fn visit_mut(&self, root: &mut Value, f: &mut dyn FnMut(&[usize], &mut Value)) {
@@ -2291,5 +2577,76 @@ mod tests {
         assert_eq!(seen, [(vec![0, 0], json!(1)), (vec![1, 0], json!(2))]);
         assert!(FieldPath::parse("a..b").is_err());
         assert!(FieldPath::parse("a[0].b").is_err());
+    }
+
+    /// The overlay copies only what conversions rewrite; the result must be
+    /// what converting a whole copy of the record gives.
+    #[test]
+    fn the_overlay_maps_like_a_whole_copy_of_the_record() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/orders");
+        let mut orders: Vec<Value> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".clarity.json"))
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect();
+        assert!(orders.len() >= 4);
+        let mut variants = Vec::new();
+        for o in &orders {
+            let mut messy = o.clone();
+            messy["shippingAddress"]["country"] = json!("usa");
+            messy["shippingAddress"]["city"] = json!("  DENVER ");
+            messy["billingAddress"]["postalCode"] = json!("802011234");
+            messy["currency"] = json!("EUR");
+            messy["lineItems"][0]["sku"] = json!("gadget 100");
+            variants.push(messy);
+            let mut odd = o.clone();
+            odd["currency"] = json!("usd");
+            odd["shippingAddress"]["region"] = json!("Atlantis");
+            odd["lineItems"][0]["sku"] = json!(12345);
+            variants.push(odd);
+        }
+        orders.extend(variants);
+        let cat = catalog();
+        for erp in ["intacct", "sagepro"] {
+            for tax in ["exclusive", "inclusive"] {
+                let mut doc: Value =
+                    serde_json::from_str(crate::mapping::builtin_template("orders", erp).unwrap())
+                        .unwrap();
+                doc["settings"]["tax_prices"] = json!(tax);
+                let t = compile(doc).unwrap();
+                for order in &orders {
+                    let got = run(&t, order, Some(&cat));
+                    let (mut issues, mut flags, mut unresolved) =
+                        (Vec::new(), Vec::new(), HashSet::new());
+                    let mut whole = order.clone();
+                    let mut stage = Stage {
+                        record_id: "CO-1",
+                        issues: &mut issues,
+                        flags: &mut flags,
+                        unresolved: &mut unresolved,
+                    };
+                    let refs = InMemoryReferences::new();
+                    let rates = rates();
+                    let inputs = MappingInputs {
+                        rates: &rates,
+                        catalog: Some(&cat),
+                        references: &refs,
+                        history: None,
+                    };
+                    t.conversions().normalize(&mut whole, &mut stage);
+                    t.conversions().convert(&mut whole, &inputs, &mut stage);
+                    let want = t.apply(&whole);
+                    let id = &order["orderId"];
+                    assert_eq!(got.output, want.as_ref().ok().cloned(), "{erp} {tax} {id}");
+                    assert_eq!(got.flags, flags, "{erp} {tax} {id}");
+                    let mut want_issues = issues;
+                    if let Err(e) = want {
+                        want_issues.push(mapping_issue("CO-1", e));
+                    }
+                    assert_eq!(got.issues, want_issues, "{erp} {tax} {id}");
+                }
+            }
+        }
     }
 }

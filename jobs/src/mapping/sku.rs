@@ -91,6 +91,8 @@ pub struct SkuResolver {
     normalized_table: HashMap<String, String>,
     catalog: Vec<Entry>,
     by_key: HashMap<String, usize>,
+    /// Catalog SKU as written → the item `by_key` gives for it.
+    by_sku: HashMap<String, usize>,
     threshold: f64,
 }
 
@@ -134,13 +136,37 @@ impl SkuResolver {
         for (i, entry) in catalog.iter().enumerate() {
             by_key.entry(entry.key.clone()).or_insert(i);
         }
+        // Only the item each key resolves to: another item whose SKU is the
+        // same up to case resolves to that one, not to itself.
+        let by_sku = by_key
+            .values()
+            .map(|&i| (catalog[i].item.sku.clone(), i))
+            .collect();
         Self {
             table: exact_table,
             normalized_table,
             catalog,
             by_key,
+            by_sku,
             threshold,
         }
+    }
+
+    /// What [`Self::resolve`] answers for `sku` when that is an exact hit
+    /// found without normalizing: the lookup table's entry for `sku` as
+    /// written, or, with no normalized table entries, the catalog item whose
+    /// SKU is `sku` as written. `None` means "ask [`Self::resolve`]", not
+    /// "unknown". No allocation.
+    pub fn exact_hit(&self, sku: &str) -> Option<&str> {
+        if let Some(erp) = self.table.get(sku) {
+            return Some(erp);
+        }
+        if !self.normalized_table.is_empty() {
+            return None;
+        }
+        self.by_sku
+            .get(sku)
+            .map(|&i| self.catalog[i].item.sku.as_str())
     }
 
     /// Resolve a source SKU, using the line's product name (when there is

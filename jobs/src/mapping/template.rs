@@ -74,6 +74,9 @@ struct Inner {
     rules: Vec<Rule>,
     settings: Value,
     lookups: Value,
+    /// Some rule reads the record as one value (an expression, a `.` path
+    /// at the top), so an overlay must be merged before applying.
+    whole_record: bool,
 }
 
 impl std::fmt::Debug for CompiledTemplate {
@@ -130,6 +133,7 @@ impl CompiledTemplate {
             rules.push(ctx.rule(rule, index, "")?);
         }
         check_overlaps(&rules, |i| i)?;
+        let whole_record = rules_read_whole_record(&rules, true);
         Ok(Self {
             inner: Arc::new(Inner {
                 flow: doc.flow,
@@ -139,6 +143,7 @@ impl CompiledTemplate {
                 rules,
                 settings: Value::Object(doc.settings),
                 lookups: Value::Object(doc.lookups),
+                whole_record,
             }),
         })
     }
@@ -190,6 +195,40 @@ impl CompiledTemplate {
             record: source,
             current: source,
             env: &env,
+            over: None,
+        };
+        apply_rules(&self.inner.rules, &scope).map(Value::Object)
+    }
+
+    /// [`Self::apply`] to `base` with its top-level keys in `over` replaced
+    /// (or added): what the pipeline's conversions changed, without a copy
+    /// of the rest of the record. `base` must be an object.
+    pub(crate) fn apply_over(
+        &self,
+        base: &Value,
+        over: &Map<String, Value>,
+    ) -> Result<Value, MappingError> {
+        if self.inner.whole_record {
+            // An expression or a `.` path sees the record as one value.
+            let mut merged = base.clone();
+            if let Some(m) = merged.as_object_mut() {
+                for (k, v) in over {
+                    m.insert(k.clone(), v.clone());
+                }
+            }
+            return self.apply(&merged);
+        }
+        let env = JaqEnv {
+            inner: &self.inner,
+            record: OnceCell::new(),
+            settings: OnceCell::new(),
+            lookups: OnceCell::new(),
+        };
+        let scope = Scope {
+            record: base,
+            current: base,
+            env: &env,
+            over: Some(over),
         };
         apply_rules(&self.inner.rules, &scope).map(Value::Object)
     }
@@ -779,13 +818,31 @@ struct Scope<'s> {
     record: &'s Value,
     current: &'s Value,
     env: &'s JaqEnv<'s>,
+    /// Top-level keys that replace the record's own ([`CompiledTemplate::apply_over`]).
+    over: Option<&'s Map<String, Value>>,
+}
+
+impl<'s> Scope<'s> {
+    /// A path read where the rule is: the element in an `each`, else the
+    /// record as the overlay shows it.
+    fn get(&self, p: &SourcePath) -> Option<&'s Value> {
+        if std::ptr::eq(self.current, self.record) {
+            p.get_over(self.over, self.record)
+        } else {
+            p.get(self.current)
+        }
+    }
+
+    fn get_root(&self, p: &SourcePath) -> Option<&'s Value> {
+        p.get_over(self.over, self.record)
+    }
 }
 
 fn apply_rules(rules: &[Rule], scope: &Scope<'_>) -> Result<Map<String, Value>, MappingError> {
     let mut out = Map::new();
     for rule in rules {
         if let Some(cond) = &rule.when
-            && !cond.holds(scope.current)
+            && !cond.holds(scope)
         {
             continue;
         }
@@ -839,7 +896,7 @@ impl Spec {
 impl Producer {
     fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found<'_>, MappingError> {
         Ok(match self {
-            Producer::Path(p) => match p.get(scope.current) {
+            Producer::Path(p) => match scope.get(p) {
                 Some(v) => Found::Value(v.clone()),
                 None => Found::Nothing(Why::Absent(p)),
             },
@@ -851,7 +908,7 @@ impl Producer {
                 key,
                 default,
             } => {
-                let hit = match key.get(scope.current) {
+                let hit = match scope.get(key) {
                     None => Err(Why::Absent(key)),
                     Some(Value::String(s)) => {
                         table.get(s.as_str()).ok_or_else(|| Why::NotInTable {
@@ -892,7 +949,7 @@ impl Producer {
                 for piece in pieces {
                     match piece {
                         Piece::Text(t) => text.push_str(t),
-                        Piece::Path { path, optional } => match path.get(scope.current) {
+                        Piece::Path { path, optional } => match scope.get(path) {
                             Some(Value::String(s)) => text.push_str(s),
                             Some(v @ (Value::Number(_) | Value::Bool(_))) => {
                                 text.push_str(&v.to_string())
@@ -965,7 +1022,7 @@ impl Producer {
                 distribute,
                 append,
             } => {
-                let Some(list) = source.get(scope.current) else {
+                let Some(list) = scope.get(source) else {
                     return Ok(Found::Nothing(Why::Absent(source)));
                 };
                 let Some(elements) = list.as_array() else {
@@ -981,6 +1038,7 @@ impl Producer {
                         record: scope.record,
                         current: element,
                         env: scope.env,
+                        over: scope.over,
                     };
                     let out = apply_rules(rules, &inner).map_err(|e| nest(e, label, i))?;
                     outs.push(out);
@@ -989,7 +1047,7 @@ impl Producer {
                     d.apply(scope, elements, &mut outs, label)?;
                 }
                 for item in append {
-                    if item.when.as_ref().is_none_or(|c| c.holds(scope.current)) {
+                    if item.when.as_ref().is_none_or(|c| c.holds(scope)) {
                         let i = outs.len();
                         outs.push(apply_rules(&item.rules, scope).map_err(|e| nest(e, label, i))?);
                     }
@@ -1000,7 +1058,7 @@ impl Producer {
                 let mut outs = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     if let Some(cond) = &item.when
-                        && !cond.holds(scope.current)
+                        && !cond.holds(scope)
                     {
                         continue;
                     }
@@ -1011,6 +1069,52 @@ impl Producer {
             }
         })
     }
+}
+
+/// Whether rules at the top (`top`) or in an `each` element read the whole
+/// record: any expression (it sees `$record`), or a `.` path at the top.
+fn rules_read_whole_record(rules: &[Rule], top: bool) -> bool {
+    rules.iter().any(|r| {
+        r.when.as_ref().is_some_and(|c| c.whole_record(top))
+            || spec_reads_whole_record(&r.spec, top)
+    })
+}
+
+fn spec_reads_whole_record(spec: &Spec, top: bool) -> bool {
+    let at_top = |p: &SourcePath| top && p.is_root();
+    let items = |items: &[Item]| {
+        items.iter().any(|i| {
+            i.when.as_ref().is_some_and(|c| c.whole_record(top))
+                || rules_read_whole_record(&i.rules, top)
+        })
+    };
+    let producer = match &spec.producer {
+        Producer::Path(p) => at_top(p),
+        Producer::Const(_) => false,
+        Producer::Lookup { key, .. } => at_top(key),
+        Producer::Format(pieces) => pieces.iter().any(|piece| match piece {
+            Piece::Text(_) => false,
+            Piece::Path { path, .. } => at_top(path),
+        }),
+        Producer::Expr(_) => true,
+        Producer::Each {
+            source,
+            rules,
+            distribute,
+            append,
+        } => {
+            at_top(source)
+                || rules_read_whole_record(rules, false)
+                || distribute.iter().any(|d| d.total.is_root())
+                || items(append)
+        }
+        Producer::Items(list) => items(list),
+    };
+    producer
+        || spec
+            .fallback
+            .as_ref()
+            .is_some_and(|f| spec_reads_whole_record(f, top))
 }
 
 /// Prefix a nested rule's error target with its element: `sotransitems[1].itemid`.
@@ -1074,7 +1178,7 @@ impl Distribute {
             weights.push(w);
         }
         let fixed_sum: Decimal = fixed.iter().copied().sum();
-        let total = match self.total.get(scope.record) {
+        let total = match scope.get_root(&self.total) {
             Some(v) => decimal(v, self.total.as_str(), None)?,
             None => fixed_sum,
         };
@@ -1111,16 +1215,25 @@ impl Distribute {
 }
 
 impl Cond {
-    fn holds(&self, current: &Value) -> bool {
+    fn holds(&self, scope: &Scope<'_>) -> bool {
         match self {
             Cond::Const(b) => *b,
-            Cond::Nonzero(p) => p
-                .get(current)
+            Cond::Nonzero(p) => scope
+                .get(p)
                 .and_then(money::parse)
                 .is_some_and(|d| !d.is_zero()),
-            Cond::Present(p) => p.get(current).is_some(),
-            Cond::Equals(p, v) => p.get(current) == Some(v),
-            Cond::Not(c) => !c.holds(current),
+            Cond::Present(p) => scope.get(p).is_some(),
+            Cond::Equals(p, v) => scope.get(p) == Some(v),
+            Cond::Not(c) => !c.holds(scope),
+        }
+    }
+
+    /// Whether it reads the whole record (a `.` path at the top).
+    fn whole_record(&self, top: bool) -> bool {
+        match self {
+            Cond::Const(_) => false,
+            Cond::Nonzero(p) | Cond::Present(p) | Cond::Equals(p, _) => top && p.is_root(),
+            Cond::Not(c) => c.whole_record(top),
         }
     }
 }
