@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, TestApp, WebSession};
 use connect::web::{Access, page_routes};
 use serde_json::{Value, json};
 
@@ -736,39 +736,11 @@ struct BobBrowser<'a> {
 
 impl<'a> BobBrowser<'a> {
     async fn login(app: &'a TestApp, email: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let login = client
-            .post(app.url("/login"))
-            .form(&[("email", email), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status().as_u16(), 303, "Bob signs in");
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let page = client
-            .get(app.url("/pairs"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = page
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("a CSRF token on Bob's page")
-            .to_owned();
+        let WebSession {
+            client,
+            cookie,
+            csrf,
+        } = WebSession::sign_in(app, email).await;
         BobBrowser {
             app,
             client,

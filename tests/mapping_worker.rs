@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp, spawn_app};
+use common::{PASSWORD, TestApp, WebSession, spawn_app};
 use connect_jobs::connectors::clarity::signature;
 use serde_json::{Value, json};
 
@@ -68,32 +68,9 @@ async fn owner(app: &TestApp) -> (String, String) {
 
 /// A page as the signed-in owner sees it.
 async fn page(app: &TestApp, email: &str, path: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .post(app.url("/login"))
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status().as_u16(), 303, "signs in");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let resp = client
-        .get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "{path}");
-    resp.text().await.unwrap()
+    let (status, body) = WebSession::sign_in(app, email).await.get(app, path).await;
+    assert_eq!(status, 200, "{path}");
+    body
 }
 
 async fn webhook_secret(app: &TestApp, token: &str, pair: &str) -> String {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, WebSession};
 use serde_json::{Value, json};
 
 /// A sandbox pair with a few orders in its Clarity simulator (the samples
@@ -644,118 +644,6 @@ async fn the_editor_routes_are_in_the_openapi_document() {
     app.stop().await;
 }
 
-/// A signed-in browser without JavaScript: a session cookie and the CSRF
-/// token of its pages.
-struct Session {
-    client: reqwest::Client,
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(app: &TestApp, email: &str) -> Session {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .post(app.url("/login"))
-        .form(&[("email", email), ("password", common::PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status().as_u16(), 303);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = client
-        .get(app.url("/pairs"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
-    Session {
-        client,
-        cookie,
-        csrf,
-    }
-}
-
-impl Session {
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(app.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn post(&self, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &self.csrf)];
-        form.extend_from_slice(fields);
-        let resp = self
-            .client
-            .post(app.url(path))
-            .header("cookie", &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    /// A file upload form (multipart/form-data), as a browser sends it.
-    async fn upload(
-        &self,
-        app: &TestApp,
-        path: &str,
-        table: Option<&str>,
-        csv: &str,
-    ) -> (u16, String) {
-        let boundary = "----editor-test-boundary";
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n",
-            self.csrf
-        );
-        if let Some(t) = table {
-            body.push_str(&format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"table\"\r\n\r\n{t}\r\n"
-            ));
-        }
-        body.push_str(&format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"t.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-        ));
-        let resp = self
-            .client
-            .post(app.url(path))
-            .header("cookie", &self.cookie)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     let app = common::spawn_app().await;
@@ -781,7 +669,7 @@ async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
         .unwrap()
         .to_owned();
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let web = sign_in(&app, &email).await;
+    let web = WebSession::sign_in(&app, &email).await;
     let page_path = format!("/pairs/{pair}/templates/orders");
 
     let (status, page) = web.get(&app, &page_path).await;
@@ -822,11 +710,13 @@ async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     );
 
     // A CSV upload with an error saves nothing and says where the error is.
-    let (status, page) = web
+    let (status, _, page) = web
         .upload(
             &app,
             &format!("{page_path}/lookups/payment_terms/csv"),
-            None,
+            &web.csrf,
+            &[],
+            "t.csv",
             "key,value\nA,1\nB\n",
         )
         .await;
@@ -838,11 +728,13 @@ async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     assert_eq!(version_count(&app, &token, &pair).await, 2);
 
     // A new table from a CSV file, then downloaded again.
-    let (status, _) = web
+    let (status, _, _) = web
         .upload(
             &app,
             &format!("{page_path}/lookups"),
-            Some("skus"),
+            &web.csrf,
+            &[("table", "skus")],
+            "t.csv",
             "key,value\nSKU-1,ITEM-1\n",
         )
         .await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, TestApp, WebSession};
 use connect_jobs::mapping::anomaly::{AnomalyKind, check_order};
 use connect_jobs::mapping::currency::CurrencyCode;
 use rust_decimal::Decimal;
@@ -330,115 +330,30 @@ async fn members_read_rates_and_only_owners_and_admins_change_them() {
     app.stop().await;
 }
 
-/// A signed-in browser: the session cookie and the page's CSRF token.
-struct Browser {
-    client: reqwest::Client,
-    cookie: String,
-    csrf: String,
+/// A new tenant's owner, signed in to the web UI.
+async fn sign_up(app: &TestApp) -> WebSession {
+    let email = format!("rates-{}@example.com", uuid::Uuid::now_v7().simple());
+    app.call(
+        "POST",
+        "/api/v1/signup",
+        None,
+        Some(json!({"company": "Rates Co", "email": email, "password": PASSWORD})),
+        201,
+    )
+    .await;
+    WebSession::sign_in(app, &email).await
 }
 
-impl Browser {
-    async fn sign_up(app: &TestApp) -> Browser {
-        let email = format!("rates-{}@example.com", uuid::Uuid::now_v7().simple());
-        app.call(
-            "POST",
-            "/api/v1/signup",
-            None,
-            Some(json!({"company": "Rates Co", "email": email, "password": PASSWORD})),
-            201,
-        )
-        .await;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let login = client
-            .post(app.url("/login"))
-            .form(&[("email", email.as_str()), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status().as_u16(), 303);
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let mut b = Browser {
-            client,
-            cookie,
-            csrf: String::new(),
-        };
-        let page = b.get(app, "/rates").await.1;
-        b.csrf = page
-            .split("name=\"csrf\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("a CSRF token on the page")
-            .to_owned();
-        b
-    }
-
-    async fn get(&self, app: &TestApp, path: &str) -> (u16, String) {
-        let resp = self
-            .client
-            .get(app.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn post(&self, app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-        let mut fields = vec![("csrf", self.csrf.as_str())];
-        fields.extend_from_slice(form);
-        let resp = self
-            .client
-            .post(app.url(path))
-            .header("cookie", &self.cookie)
-            .form(&fields)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
-    async fn upload(&self, app: &TestApp, csrf: &str, csv: &str) -> (u16, String, String) {
-        let boundary = "----connect-test-boundary";
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"rates.csv\"\r\n\
-             Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-        );
-        let resp = self
-            .client
-            .post(app.url("/rates/import"))
-            .header("cookie", &self.cookie)
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, location, resp.text().await.unwrap())
-    }
+/// The rates page's CSV import, with the given CSRF token.
+async fn import(app: &TestApp, b: &WebSession, csrf: &str, csv: &str) -> (u16, String, String) {
+    b.upload(app, "/rates/import", csrf, &[], "rates.csv", csv)
+        .await
 }
 
 #[tokio::test]
 async fn the_rates_page_adds_removes_imports_and_exports_without_javascript() {
     let app = common::spawn_app().await;
-    let b = Browser::sign_up(&app).await;
+    let b = sign_up(&app).await;
     let (status, page) = b.get(&app, "/rates").await;
     assert_eq!(status, 200);
     assert!(page.contains("No rates yet"), "{page}");
@@ -500,28 +415,28 @@ async fn the_rates_page_adds_removes_imports_and_exports_without_javascript() {
     assert_eq!(status, 404, "already removed");
 
     // A bad file is named by line, and nothing is saved.
-    let (status, _, page) = b
-        .upload(
-            &app,
-            &b.csrf,
-            "from,to,date,rate\nGBP,USD,2024-01-01,1.27\nGBP,USD,2024-02-01,zero\n",
-        )
-        .await;
+    let (status, _, page) = import(
+        &app,
+        &b,
+        &b.csrf,
+        "from,to,date,rate\nGBP,USD,2024-01-01,1.27\nGBP,USD,2024-02-01,zero\n",
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(page.contains("line 3, rate"), "{page}");
     assert!(page.contains("Nothing was saved"), "{page}");
-    let (status, location, _) = b
-        .upload(
-            &app,
-            &b.csrf,
-            "from,to,date,rate\nGBP,USD,2024-01-01,1.27\nGBP,USD,2024-02-01,1.26\n",
-        )
-        .await;
+    let (status, location, _) = import(
+        &app,
+        &b,
+        &b.csrf,
+        "from,to,date,rate\nGBP,USD,2024-01-01,1.27\nGBP,USD,2024-02-01,1.26\n",
+    )
+    .await;
     assert_eq!(
         (status, location.as_str()),
         (303, "/rates?done=imported&n=2")
     );
-    let (status, _, _) = b.upload(&app, "forged", "from,to,date,rate\n").await;
+    let (status, _, _) = import(&app, &b, "forged", "from,to,date,rate\n").await;
     assert_eq!(status, 403);
 
     let audit = connect::audit::list(&app.state.db, None, 50).await.unwrap();

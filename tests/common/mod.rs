@@ -278,3 +278,118 @@ impl Api {
         panic!("timed out after {within:?} waiting for: {what}");
     }
 }
+
+/// A browser without JavaScript, signed in: its session cookie and the CSRF
+/// token its pages carry.
+pub struct WebSession {
+    pub client: reqwest::Client,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl WebSession {
+    /// Sign in with the test password and read the CSRF token off `/pairs`.
+    pub async fn sign_in(api: &Api, email: &str) -> WebSession {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let login = client
+            .post(api.url("/login"))
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status().as_u16(), 303, "{email} signs in");
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut session = WebSession {
+            client,
+            cookie,
+            csrf: String::new(),
+        };
+        let page = session.get(api, "/pairs").await.1;
+        session.csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a CSRF token on the page")
+            .to_owned();
+        session
+    }
+
+    pub async fn get(&self, api: &Api, path: &str) -> (u16, String) {
+        let resp = self
+            .client
+            .get(api.url(path))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// A form post with the session's CSRF token first.
+    pub async fn post(&self, api: &Api, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let resp = self
+            .client
+            .post(api.url(path))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// A file upload form (multipart/form-data) as a browser sends it, with
+    /// the given CSRF token (a test may forge one) and text fields before the
+    /// file: (status, Location header or "", body).
+    pub async fn upload(
+        &self,
+        api: &Api,
+        path: &str,
+        csrf: &str,
+        fields: &[(&str, &str)],
+        filename: &str,
+        content: &str,
+    ) -> (u16, String, String) {
+        let boundary = "----connect-test-boundary";
+        let mut body = String::new();
+        for (name, value) in std::iter::once(&("csrf", csrf)).chain(fields) {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        ));
+        let resp = self
+            .client
+            .post(api.url(path))
+            .header("cookie", &self.cookie)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, resp.text().await.unwrap())
+    }
+}
