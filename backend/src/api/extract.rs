@@ -1,6 +1,7 @@
 //! A JSON body extractor whose errors name the field and the reason.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
@@ -16,22 +17,25 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::BadRequest {
-                    code: "too_large",
-                    message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
-                    field: Some("body".into()),
-                }
-            } else {
-                ApiError::BadRequest {
-                    code: "malformed",
-                    message: format!("could not read the body: {e}"),
-                    field: Some("body".into()),
-                }
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse(&bytes).map(ApiJson)
+    }
+}
+
+/// A request body that could not be read: too large, or cut off.
+pub fn body_error(e: BytesRejection) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::BadRequest {
+            code: "too_large",
+            message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
+            field: Some("body".into()),
+        }
+    } else {
+        ApiError::BadRequest {
+            code: "malformed",
+            message: format!("could not read the body: {e}"),
+            field: Some("body".into()),
+        }
     }
 }
 

@@ -9,11 +9,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, body_error};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::rates::{self, RateInput, RatesError, StoredRate};
@@ -144,21 +144,7 @@ pub async fn import_csv(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<RateTableResponse>> {
     who.require_manager()?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BadRequest {
-                code: "too_large",
-                message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
-                field: Some("body".into()),
-            }
-        } else {
-            ApiError::BadRequest {
-                code: "malformed",
-                message: format!("could not read the body: {e}"),
-                field: Some("body".into()),
-            }
-        }
-    })?;
+    let body = body.map_err(body_error)?;
     let checked = rates::parse_csv(&body)?;
     rates::replace(&state.db, &who.tenant_id, &who.actor(), &checked, "csv").await?;
     Ok(Json(RateTableResponse {

@@ -67,16 +67,7 @@ impl Environment {
 }
 
 /// The flows a pair runs; templates exist per flow.
-pub const FLOWS: [&str; 8] = [
-    "orders",
-    "customers",
-    "products",
-    "inventory",
-    "shipments",
-    "payments",
-    "returns",
-    "invoices",
-];
+pub use connect_jobs::mapping::FLOWS;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Pair {

@@ -348,18 +348,22 @@ const REGISTRY: &[FlowEntry] = &[
     },
 ];
 
-/// The flows that have pre-built templates, in the order of the flows table.
+/// The flows a pair runs, in the order of design.md's flows table; every one
+/// has pre-built templates for both ERPs.
+pub const FLOWS: [&str; 8] = [
+    "orders",
+    "customers",
+    "products",
+    "inventory",
+    "shipments",
+    "payments",
+    "returns",
+    "invoices",
+];
+
+/// The flows that have pre-built templates: all of [`FLOWS`].
 pub fn builtin_flows() -> &'static [&'static str] {
-    &[
-        "orders",
-        "customers",
-        "products",
-        "inventory",
-        "shipments",
-        "payments",
-        "returns",
-        "invoices",
-    ]
+    &FLOWS
 }
 
 fn entry(flow: &str, erp: &str) -> Option<&'static FlowEntry> {
