@@ -7,6 +7,7 @@
 //!   template's `skus` table and replaying writes exactly one ERP record,
 //!   and the run records the new template version;
 //! - a foreign-currency order with no rate dead-letters naming `currency`;
+//! - orders routed to another Intacct entity reuse one session for it;
 //! - the flags and issues show in the API and on the pair's page.
 
 mod common;
@@ -464,5 +465,42 @@ async fn a_sagepro_invoice_template_creates_invoices() {
             .is_empty(),
         "no sales order"
     );
+    app.stop().await;
+}
+
+/// Orders routed to another Intacct entity (`_route.entity`) go through one
+/// client per entity, kept with the pair's: the second order reuses the
+/// entity-level session the first one opened.
+#[tokio::test]
+async fn orders_routed_to_the_same_intacct_entity_share_one_session() {
+    let app = spawn_app().await;
+    let (_, token) = owner(&app).await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let path = format!("/api/v1/pairs/{pair}/templates/orders");
+    let mut doc = app.call("GET", &path, Some(&token), None, 200).await["document"].clone();
+    doc["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"target": "_route.entity", "value": "US-WEST"}));
+    app.call("PUT", &path, Some(&token), Some(doc), 200).await;
+
+    for id in ["CO-900020", "CO-900021"] {
+        deliver(
+            &app,
+            &token,
+            &pair,
+            &order(id, "USD", &[("SKU-1002", "Classic Lantern", 1, "9.99")]),
+        )
+        .await;
+        run_of(&app, &token, &pair, id, "succeeded").await;
+    }
+    let (sessions,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM sim_intacct_sessions WHERE pair_id = $1 AND location_id = 'US-WEST'",
+    )
+    .bind(&pair)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(sessions, 1, "one US-WEST session for both orders");
     app.stop().await;
 }

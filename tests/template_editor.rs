@@ -834,3 +834,219 @@ async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     assert_eq!(resp.status().as_u16(), 403);
     app.stop().await;
 }
+
+/// A new tenant's owner: (email, API token).
+async fn owner(app: &TestApp, company: &str) -> (String, String) {
+    let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
+    app.call(
+        "POST",
+        "/api/v1/signup",
+        None,
+        Some(json!({"company": company, "email": email, "password": common::PASSWORD})),
+        201,
+    )
+    .await;
+    let token = app
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"email": email, "password": common::PASSWORD})),
+            200,
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (email, token)
+}
+
+/// A member (the role that reads but does not change configuration) of the
+/// owner's tenant, with the test password; their email.
+async fn member_of(app: &TestApp, owner_token: &str) -> String {
+    let tenant = app
+        .call("GET", "/api/v1/me", Some(owner_token), None, 200)
+        .await["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = format!("usr_member_{}", uuid::Uuid::now_v7().simple());
+    let email = format!("{id}@example.com");
+    let hash = connect::auth::password::hash(common::PASSWORD.to_owned())
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, email_lower, password_hash, role, created_at) \
+         VALUES ($1, $2, $3, $3, $4, 'member', 0)",
+    )
+    .bind(&id)
+    .bind(&tenant)
+    .bind(&email)
+    .bind(&hash)
+    .execute(app.state.db.pool())
+    .await
+    .unwrap();
+    email
+}
+
+/// Every form's `action` on a page, without its `#anchor`.
+fn form_actions(page: &str) -> Vec<String> {
+    page.split("<form")
+        .skip(1)
+        .filter_map(|form| {
+            let tag = form.split('>').next()?;
+            let action = tag.split("action=\"").nth(1)?.split('"').next()?;
+            Some(action.split('#').next().unwrap_or(action).to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_member_sees_the_mapping_read_only_and_their_edits_are_refused() {
+    let app = common::spawn_app().await;
+    let (owner_email, token) = owner(&app, "Roles Co").await;
+    let pair = pair_with_orders(&app, &token, "intacct").await;
+    // A second version, so that the first can be restored.
+    let doc = document(&app, &token, &pair).await;
+    app.call("PUT", &tpl(&pair, ""), Some(&token), Some(doc), 200)
+        .await;
+    let base = format!("/pairs/{pair}/templates/orders");
+    let edit_forms = [
+        format!("{base}/rules"),
+        format!("{base}/rules/0"),
+        format!("{base}/lookups/payment_terms"),
+        format!("{base}/lookups/payment_terms/csv"),
+        format!("{base}/lookups"),
+        format!("{base}/versions/1/restore"),
+        format!("{base}/builtin"),
+    ];
+
+    let admin = WebSession::sign_in(&app, &owner_email).await;
+    let (status, page) = admin.get(&app, &base).await;
+    assert_eq!(status, 200);
+    let actions = form_actions(&page);
+    for form in &edit_forms {
+        assert!(actions.contains(form), "the owner's page lacks {form}");
+    }
+    assert!(!page.contains("id=\"read-only\""));
+
+    let member = WebSession::sign_in(&app, &member_of(&app, &token).await).await;
+    let (status, page) = member.get(&app, &base).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"read-only\""), "{page}");
+    assert!(page.contains("Your role (member) is read-only"), "{page}");
+    // Everything is still there to read…
+    for part in [
+        "id=\"rules\"",
+        "<code>customerid</code>",
+        "id=\"lookup-payment_terms\"",
+        &format!("{base}/lookups/payment_terms/csv\">Download CSV"),
+        "id=\"suggestions\"",
+        "id=\"versions\"",
+        "Show changes",
+        "id=\"preview-title\"",
+    ] {
+        assert!(page.contains(part), "{part} missing");
+    }
+    // …and the only forms are the preview, the diff and signing out.
+    for action in form_actions(&page) {
+        assert!(
+            [
+                base.clone(),
+                format!("{base}/preview"),
+                "/logout".to_owned()
+            ]
+            .contains(&action),
+            "a member's page has a form to {action}"
+        );
+    }
+    assert!(!page.contains("data-check-url"), "no inline rule checks");
+    let (status, diff) = member.get(&app, &format!("{base}?from=1&to=2")).await;
+    assert_eq!(status, 200);
+    assert!(diff.contains("id=\"diff\""), "{diff}");
+    let (status, preview) = member
+        .post(
+            &app,
+            &format!("{base}/preview"),
+            &[(
+                "records",
+                r#"{"orderId": "CO-1", "customerId": "CUS-5001", "currency": "USD"}"#,
+            )],
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "the preview writes nothing: members may run it"
+    );
+    assert!(preview.contains("preview-result"), "{preview}");
+
+    // The server refuses a member's edits whatever the page shows.
+    for (path, fields) in [
+        (
+            format!("{base}/rules"),
+            vec![
+                ("target", "externalid"),
+                ("kind", "source"),
+                ("text", "orderId"),
+            ],
+        ),
+        (
+            format!("{base}/rules/0"),
+            vec![("target", "customerid"), ("kind", "source"), ("text", "x")],
+        ),
+        (
+            format!("{base}/lookups/payment_terms"),
+            vec![("key_0", "credit_card"), ("value_0", "Net 15")],
+        ),
+        (
+            format!("{base}/suggestions/accept"),
+            vec![("target", "externalid"), ("source", "orderId")],
+        ),
+        (format!("{base}/versions/1/restore"), vec![]),
+        (format!("{base}/builtin"), vec![("variant", "default")]),
+    ] {
+        let (status, _) = member.post(&app, &path, &fields).await;
+        assert_eq!(status, 403, "{path}");
+    }
+    let (status, _, _) = member
+        .upload(
+            &app,
+            &format!("{base}/lookups"),
+            &member.csrf,
+            &[("table", "skus")],
+            "t.csv",
+            "key,value\nSKU-1,ITEM-1\n",
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(version_count(&app, &token, &pair).await, 2, "nothing saved");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_pair_page_links_every_flows_mapping_editor_with_its_version() {
+    let app = common::spawn_app().await;
+    let (email, token) = owner(&app, "Flows Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let doc = document(&app, &token, &pair).await;
+    app.call("PUT", &tpl(&pair, ""), Some(&token), Some(doc), 200)
+        .await;
+
+    let web = WebSession::sign_in(&app, &email).await;
+    let (status, page) = web.get(&app, &format!("/pairs/{pair}")).await;
+    assert_eq!(status, 200);
+    for flow in connect::pairs::FLOWS {
+        assert!(
+            page.contains(&format!("href=\"/pairs/{pair}/templates/{flow}\"")),
+            "no link to the {flow} editor"
+        );
+        let row = page
+            .split(&format!("id=\"flow-{flow}\""))
+            .nth(1)
+            .and_then(|r| r.split("</tr>").next())
+            .unwrap_or_else(|| panic!("no row for {flow}"));
+        let version = if flow == "orders" { "v2" } else { "v1" };
+        assert!(row.contains(version), "{flow}: {row}");
+    }
+    app.stop().await;
+}

@@ -646,8 +646,20 @@ async fn the_worker_load_reads_only_the_orders_customer_and_still_sees_the_windo
 }
 
 /// Delivers a signed `order.created` carrying the whole order and waits for
-/// its run to end; returns the run.
+/// its run to succeed; returns the run.
 async fn sync_through_the_worker(app: &TestApp, token: &str, pair: &str, order: &Value) -> Value {
+    run_through_the_worker(app, token, pair, order, "succeeded").await
+}
+
+/// Delivers a signed `order.created` carrying the whole order and waits for
+/// its run to reach `status`; returns the run.
+async fn run_through_the_worker(
+    app: &TestApp,
+    token: &str,
+    pair: &str,
+    order: &Value,
+    status: &str,
+) -> Value {
     use connect_jobs::connectors::clarity::signature;
     let info = app
         .call(
@@ -683,11 +695,11 @@ async fn sync_through_the_worker(app: &TestApp, token: &str, pair: &str, order: 
         runs.as_array()
             .unwrap()
             .iter()
-            .find(|r| r["source_id"] == id && r["status"] == "succeeded")
+            .find(|r| r["source_id"] == id && r["status"] == status)
             .cloned()
     };
     app.eventually(
-        &format!("run of {id} succeeded"),
+        &format!("run of {id} {status}"),
         std::time::Duration::from_secs(60),
         || async { find().await.is_some() },
     )
@@ -719,5 +731,175 @@ async fn the_worker_flags_a_customers_unusual_currency_from_its_own_history() {
         flags[0]["message"],
         "currency CAD differs from customer CUS-5001's usual USD (3 of their 3 orders)"
     );
+    app.stop().await;
+}
+
+/// The tenant's rows as `FROM→TO DATE RATE BY`, in the table's order.
+async fn rate_rows(app: &TestApp, token: &str) -> Vec<String> {
+    app.call("GET", RATES, Some(token), None, 200).await["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let by = r["created_by"].as_str().unwrap();
+            let by = if by.contains('@') { "owner" } else { by };
+            format!(
+                "{}→{} {} {} {by}",
+                r["from"].as_str().unwrap(),
+                r["to"].as_str().unwrap(),
+                r["date"].as_str().unwrap(),
+                r["rate"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sandbox_pair_adds_its_sample_rates_to_the_tenants_visible_table_once() {
+    let app = common::spawn_app().await;
+    let t = app.tenant("Sandbox Rates Co").await;
+    assert_eq!(rate_rows(&app, &t).await, Vec::<String>::new());
+
+    app.sandbox_pair(&t, "intacct").await;
+    let seeded = [
+        "CAD→USD 2000-01-01 0.73 sandbox",
+        "USD→CAD 2000-01-01 1.37 sandbox",
+    ];
+    assert_eq!(rate_rows(&app, &t).await, seeded);
+    assert_eq!(
+        get_csv(&app, &t, "?from=CAD").await,
+        "from,to,date,rate\nCAD,USD,2000-01-01,0.73\n"
+    );
+
+    // A second sandbox pair finds them there and adds nothing.
+    app.sandbox_pair(&t, "sagepro").await;
+    assert_eq!(rate_rows(&app, &t).await, seeded);
+    let audit = app.call("GET", "/api/v1/audit", Some(&t), None, 200).await;
+    let added: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "currency_rates.sandbox_added")
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["CAD→USD 0.73, USD→CAD 1.37"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sandbox_pair_never_overrides_the_tenants_own_rate() {
+    let app = common::spawn_app().await;
+    let t = app.tenant("Own Rates Co").await;
+    app.call(
+        "PUT",
+        RATES,
+        Some(&t),
+        Some(json!({"rates": [row("CAD", "USD", "2024-01-01", "0.7412")]})),
+        200,
+    )
+    .await;
+    app.sandbox_pair(&t, "intacct").await;
+    // Only the missing direction is added; the tenant's CAD→USD is untouched,
+    // with no sample rate before it either.
+    assert_eq!(
+        rate_rows(&app, &t).await,
+        [
+            "CAD→USD 2024-01-01 0.7412 owner",
+            "USD→CAD 2000-01-01 1.37 sandbox"
+        ]
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn removed_sandbox_rates_stay_removed_and_the_worker_converts_only_with_the_table() {
+    let app = common::spawn_app().await;
+    let t = app.tenant("Replaced Rates Co").await;
+    let pair = app.sandbox_pair(&t, "intacct").await;
+    app.call(
+        "PUT",
+        RATES,
+        Some(&t),
+        Some(json!({"rates": [row("EUR", "USD", "2024-01-01", "1.08")]})),
+        200,
+    )
+    .await;
+
+    // A CAD order now has no rate: refused naming the currency, not
+    // converted with a hidden sample rate…
+    let mut o = order("CO-971001", "CUS-5001", "CAD", &[(1, "12.50")]);
+    o["lineItems"][0]["sku"] = json!("SKU-1001");
+    let run = run_through_the_worker(&app, &t, &pair, &o, "dead").await;
+    assert_eq!(run["error_field"], "currency", "{run}");
+    // …and neither the worker nor the preview put the sample rates back.
+    let preview = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/templates/orders/preview"),
+            Some(&t),
+            Some(json!({"records": [o]})),
+            200,
+        )
+        .await;
+    assert!(
+        preview["results"][0]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "currency"),
+        "{preview}"
+    );
+    assert_eq!(rate_rows(&app, &t).await, ["EUR→USD 2024-01-01 1.08 owner"]);
+
+    // The tenant's own CAD rate is what converts from then on.
+    app.call(
+        "PUT",
+        RATES,
+        Some(&t),
+        Some(json!({"rates": [row("CAD", "USD", "2024-01-01", "0.7")]})),
+        200,
+    )
+    .await;
+    let mut o = order("CO-971002", "CUS-5001", "CAD", &[(1, "12.50")]);
+    o["lineItems"][0]["sku"] = json!("SKU-1001");
+    run_through_the_worker(&app, &t, &pair, &o, "succeeded").await;
+    app.stop().await;
+}
+
+/// Tenants whose sandbox pairs predate the visible sample rates get them from
+/// migration 0011, without losing a rate of their own.
+#[tokio::test]
+async fn the_migration_gives_older_sandbox_tenants_the_sample_rates_they_lack() {
+    let app = common::spawn_app().await;
+    let old = app.tenant("Old Sandbox Co").await;
+    app.sandbox_pair(&old, "intacct").await;
+    let own = row("CAD", "USD", "2024-01-01", "0.7412");
+    // As such a tenant's table was: no sample rows, one rate of their own.
+    app.call("PUT", RATES, Some(&old), Some(json!({"rates": [own]})), 200)
+        .await;
+    let bystander = app.tenant("No Sandbox Co").await;
+    let sql = if common::backend() == "postgres" {
+        include_str!("../migrations/postgres/0011_sandbox_rates.sql")
+    } else {
+        include_str!("../migrations/sqlite/0011_sandbox_rates.sql")
+    };
+    sqlx::raw_sql(sql)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        rate_rows(&app, &old).await,
+        [
+            "CAD→USD 2024-01-01 0.7412 owner",
+            "USD→CAD 2000-01-01 1.37 sandbox"
+        ]
+    );
+    assert_eq!(rate_rows(&app, &bystander).await, Vec::<String>::new());
+    // Run again (as on a database that had it already): nothing more.
+    sqlx::raw_sql(sql)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(rate_rows(&app, &old).await.len(), 2);
     app.stop().await;
 }

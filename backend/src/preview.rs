@@ -241,7 +241,7 @@ async fn mapping_data(
     tenant_id: &str,
     pair: &pairs::Pair,
 ) -> Result<MappingData, ApiError> {
-    let rates = inputs::rates(&state.db, tenant_id, pair.environment).await?;
+    let rates = crate::rates::load(&state.db, tenant_id).await?;
     let history = crate::history::load(&state.db, tenant_id).await?;
     let pair_data = match pair.environment {
         Environment::Sandbox => {

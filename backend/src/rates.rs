@@ -6,6 +6,11 @@
 //! table names the row (`rates[3]`, or the CSV line) and the field, and
 //! nothing is saved. Rates are kept as the decimal text the tenant gave, so
 //! what they export is what they imported.
+//!
+//! The worker and the preview convert with this table and nothing else. A
+//! sandbox pair's sample company needs CAD↔USD rates, so creating one adds
+//! them here ([`seed_sandbox`]) as ordinary rows the tenant can see, change
+//! or delete.
 
 use connect_jobs::mapping::currency::{CurrencyCode, RateRow, RateTable};
 use rust_decimal::Decimal;
@@ -20,6 +25,14 @@ use crate::db::{Db, is_unique_violation, now_ms};
 pub const MAX_ROWS: usize = 20_000;
 /// The CSV header, in this order.
 pub const CSV_HEADER: [&str; 4] = ["from", "to", "date", "rate"];
+
+/// The rates the sandbox's sample company uses (some of its customers pay in
+/// CAD): (from, to, rate) from [`SANDBOX_RATES_SINCE`].
+pub const SANDBOX_RATES: [(&str, &str, &str); 2] = [("CAD", "USD", "0.73"), ("USD", "CAD", "1.37")];
+/// Early enough that every sample order, whatever its date, has a rate.
+pub const SANDBOX_RATES_SINCE: &str = "2000-01-01";
+/// `created_by` of the rows a sandbox pair adds, so the table says where they came from.
+pub const SANDBOX_AUTHOR: &str = "sandbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RatesError {
@@ -60,7 +73,8 @@ pub struct StoredRate {
     pub rate: String,
     /// Unix milliseconds.
     pub created_at: i64,
-    /// Who added the row (their email), or `system`.
+    /// Who added the row (their email), `system`, or `sandbox` for the
+    /// sample rates a sandbox pair added.
     pub created_by: String,
 }
 
@@ -362,6 +376,65 @@ async fn insert(
     Ok(())
 }
 
+/// Adds the sandbox company's rates ([`SANDBOX_RATES`]) to the tenant's
+/// table, on the connection (transaction) that creates a sandbox pair, for
+/// each pair of currencies the tenant has no rate for yet: the tenant's own
+/// rows are never touched, and a second sandbox pair adds nothing. Returns
+/// what was added (`CAD→USD 0.73`), audited as one entry.
+pub async fn seed_sandbox(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    actor: &Actor<'_>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let now = now_ms();
+    let mut added = Vec::new();
+    for (from, to, rate) in SANDBOX_RATES {
+        let (existing,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM currency_rates WHERE tenant_id = $1 AND from_currency = $2 \
+             AND to_currency = $3",
+        )
+        .bind(tenant_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await?;
+        if existing > 0 {
+            continue;
+        }
+        // Two sandbox pairs created at once (Postgres) may both find none:
+        // the one that loses adds nothing rather than failing the pair.
+        let done = sqlx::query(
+            "INSERT INTO currency_rates (tenant_id, from_currency, to_currency, effective_date, rate, \
+             created_at, created_by) VALUES ($1,$2,$3,$4,$5,$6,$7) \
+             ON CONFLICT (tenant_id, from_currency, to_currency, effective_date) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(from)
+        .bind(to)
+        .bind(SANDBOX_RATES_SINCE)
+        .bind(rate)
+        .bind(now)
+        .bind(SANDBOX_AUTHOR)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() > 0 {
+            added.push(format!("{from}→{to} {rate}"));
+        }
+    }
+    if !added.is_empty() {
+        audit::record(
+            conn,
+            Some(tenant_id),
+            actor,
+            "currency_rates.sandbox_added",
+            None,
+            Some(&added.join(", ")),
+        )
+        .await?;
+    }
+    Ok(added)
+}
+
 /// Replaces the whole table with `rates` (already checked), audited, in one
 /// transaction: a failure leaves the old table as it was.
 pub async fn replace(
@@ -626,6 +699,16 @@ mod tests {
             assert_eq!(f, field, "{m}");
             assert!(m.contains(why), "{f}: {m}");
         }
+    }
+
+    #[test]
+    fn the_sandbox_rates_are_valid_rows() {
+        let rows: Vec<RateInput> = SANDBOX_RATES
+            .iter()
+            .map(|(from, to, rate)| input(from, to, SANDBOX_RATES_SINCE, rate))
+            .collect();
+        let checked = check_rows(&rows, |i| format!("rates[{i}]"), "rates").unwrap();
+        assert_eq!(checked[0].text, "0.73");
     }
 
     #[test]

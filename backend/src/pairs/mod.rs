@@ -291,6 +291,8 @@ pub async fn create(
         sandbox::clarity::seed(&mut tx, &id).await?;
         sandbox::intacct::seed(&mut tx, &id).await?;
         sandbox::sagepro::seed(&mut tx, &id).await?;
+        // The sample company's rates, as rows the tenant sees on /rates.
+        crate::rates::seed_sandbox(&mut tx, &who.tenant_id, &who.actor()).await?;
         Some(creds)
     } else {
         None

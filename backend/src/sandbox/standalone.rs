@@ -39,6 +39,7 @@ pub async fn ensure(db: &Db) -> Result<SandboxCredentials, sqlx::Error> {
     super::clarity::seed(&mut tx, PAIR_ID).await?;
     super::intacct::seed(&mut tx, PAIR_ID).await?;
     super::sagepro::seed(&mut tx, PAIR_ID).await?;
+    crate::rates::seed_sandbox(&mut tx, TENANT_ID, &crate::audit::Actor::system()).await?;
     tx.commit().await?;
     Ok(creds)
 }

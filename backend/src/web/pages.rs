@@ -334,8 +334,17 @@ struct PairPage {
     faults: Vec<FaultsForm>,
     runs: Vec<Run>,
     dead_letters: Vec<DeadLetter>,
+    /// Every flow, with the template version the pair uses for it.
+    flows: Vec<FlowRow>,
     flash: Option<String>,
     flash_error: bool,
+}
+
+/// One flow on the pair page: its editor, and what it runs with.
+struct FlowRow {
+    flow: &'static str,
+    /// The pinned template: (version, saved by, when); none before one is saved.
+    template: Option<(i64, String, String)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -444,10 +453,22 @@ pub(super) async fn render_pair(
             *slot = f.clone();
         }
     }
+    let pinned = crate::templates::list(state, &u.who.tenant_id, id).await?;
+    let flows = pairs::FLOWS
+        .iter()
+        .map(|&flow| FlowRow {
+            flow,
+            template: pinned
+                .iter()
+                .find(|t| t.flow == flow)
+                .map(|t| (t.version, t.author.clone(), super::when(t.updated_at))),
+        })
+        .collect();
     let flash = flash(&pair);
     Ok(PairPage {
         nav: u.nav,
         faults,
+        flows,
         connections,
         runs,
         dead_letters,

@@ -8,6 +8,10 @@
 //! post, save a new version through the same checks as the API, and redirect
 //! back; a refused edit re-renders the page with the error beside the row
 //! and what was typed. `static/editor.js` only adds the inline rule check.
+//!
+//! A role that cannot change templates (a member) gets the same page without
+//! the edit forms, which the server would refuse: rules, lookups,
+//! suggestions, history, diff and the preview (which writes nothing) stay.
 
 use std::collections::HashMap;
 
@@ -59,6 +63,9 @@ const INLINE_LOOKUP_MAX: usize = 200;
 #[template(path = "template_editor.html")]
 struct EditorPage {
     nav: Nav,
+    /// Whether the user's role may save; without it the page is read-only.
+    can_edit: bool,
+    role: &'static str,
     pair: Pair,
     flow: String,
     flows: Vec<TemplateInfo>,
@@ -103,6 +110,14 @@ impl EditorPage {
 
     fn error_text(&self) -> &str {
         self.error.as_ref().map_or("", |e| e.message.as_str())
+    }
+
+    /// How the read-only page names a row's kind (`Expression (jq)`).
+    fn kind_label<'a>(&self, kind: &'a str) -> &'a str {
+        KINDS
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(kind, |(_, label)| label)
     }
 }
 
@@ -350,6 +365,7 @@ async fn render(
     r: Render<'_>,
 ) -> Result<Response, ApiError> {
     let tenant = u.who.tenant_id.clone();
+    let can_edit = u.who.role.can_manage();
     let pair = pairs::get(state, &tenant, id).await?;
     if !FLOWS.contains(&flow) {
         return Err(ApiError::NotFound("flow"));
@@ -501,7 +517,7 @@ async fn render(
                 .take(INLINE_LOOKUP_MAX)
                 .map(|(k, v)| (k.clone(), compact(Some(v))))
                 .collect();
-            if editable {
+            if editable && can_edit {
                 rows.extend((0..BLANK_LOOKUP_ROWS).map(|_| (String::new(), String::new())));
             }
             LookupView {
@@ -566,6 +582,8 @@ async fn render(
 
     Ok(EditorPage {
         nav: u.nav,
+        can_edit,
+        role: u.who.role.as_str(),
         flows: templates::list(state, &tenant, id).await?,
         flow: flow.to_owned(),
         version: current.version,
@@ -745,6 +763,18 @@ async fn guard(
     check_csrf(field(form, "csrf"), &u.nav.csrf).map_err(IntoResponse::into_response)
 }
 
+/// [`guard`], and the user's role may change templates: a member's post is
+/// refused before its content is looked at (their page offers no such form).
+async fn guard_edit(
+    state: &AppState,
+    u: &WebUser,
+    id: &str,
+    form: &HashMap<String, String>,
+) -> Result<(), Response> {
+    guard(state, u, id, form).await?;
+    u.who.require_manager().map_err(IntoResponse::into_response)
+}
+
 fn typed_row(form: &HashMap<String, String>) -> RowInput {
     RowInput {
         target: field(form, "target").to_owned(),
@@ -760,7 +790,7 @@ pub async fn save_rule(
     Path((id, flow, index)): Path<(String, String, usize)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     let place = format!("rule-{index}");
     let typed = typed_row(&form);
     let outcome = async {
@@ -806,7 +836,7 @@ pub async fn add_rule(
     Path((id, flow)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     let typed = typed_row(&form);
     let outcome = async {
         let mut doc = templates::current(&state, &u.who.tenant_id, &id, &flow)
@@ -885,7 +915,7 @@ pub async fn save_lookup(
     Path((id, flow, table)): Path<(String, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     let mut rows: Vec<(usize, &str, &str)> = form
         .iter()
         .filter_map(|(k, v)| {
@@ -1007,6 +1037,9 @@ async fn upload(
             .unwrap_or_default()
     };
     check_csrf(&text("csrf"), &u.nav.csrf).map_err(IntoResponse::into_response)?;
+    u.who
+        .require_manager()
+        .map_err(IntoResponse::into_response)?;
     let (table, place) = match table {
         Some(t) => (t.clone(), format!("lookup-{t}")),
         None => (text("table"), "lookup-new".to_owned()),
@@ -1039,7 +1072,7 @@ pub async fn decide_suggestion(
     Path((id, flow, decision)): Path<(String, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     let d = Decision {
         target: field(&form, "target").to_owned(),
         source: field(&form, "source").to_owned(),
@@ -1065,7 +1098,7 @@ pub async fn restore(
     Path((id, flow, version)): Path<(String, String, i64)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     match templates::restore(&state, &u.who, &id, &flow, version).await {
         Ok(info) => Ok(back(&id, &flow, "restored", Some(info.version), "versions")),
         Err(e) => Err(refused(&state, u, &id, &flow, e, "versions", None).await),
@@ -1078,7 +1111,7 @@ pub async fn builtin(
     Path((id, flow)): Path<(String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
-    guard(&state, &u, &id, &form).await?;
+    guard_edit(&state, &u, &id, &form).await?;
     let variant = field(&form, "variant").to_owned();
     match templates::start_from_builtin(&state, &u.who, &id, &flow, &variant).await {
         Ok(info) => Ok(back(&id, &flow, "builtin", Some(info.version), "versions")),

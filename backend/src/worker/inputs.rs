@@ -2,10 +2,11 @@
 //! per tenant and pair the same way for the worker and the preview, so both
 //! give the same answer.
 //!
-//! - Rates: the tenant's rate table ([`crate::rates::load`]). A sandbox pair
-//!   also knows the rates its sample company uses (CAD↔USD, for the sample
-//!   Canadian customers) unless the tenant set that pair of currencies
-//!   itself; a production pair knows only the tenant's.
+//! - Rates: the tenant's rate table ([`crate::rates::load`]), and nothing
+//!   else, sandbox or production: the sample company's CAD↔USD rates are
+//!   rows a sandbox pair adds to that table when it is created
+//!   ([`crate::rates::seed_sandbox`]), so what converts is what the tenant
+//!   sees.
 //! - The ERP item catalog, for SKU resolution, and the master data that
 //!   references are validated against. A sandbox pair reads its simulator's
 //!   tables; a production pair lists the ERP's items through the connector.
@@ -19,23 +20,21 @@
 //!   records at once, uses [`crate::history::load`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ConnectorError;
 use connect_jobs::flows::ErpTarget;
 use connect_jobs::mapping::anomaly::History;
-use connect_jobs::mapping::currency::{CurrencyCode, RateRow, RateTable};
+use connect_jobs::mapping::currency::RateTable;
 use connect_jobs::mapping::pipeline::{MappingInputs, catalog_resolver};
 use connect_jobs::mapping::schema::RefKind;
 use connect_jobs::mapping::sku::{CatalogItem, SkuResolver};
 use connect_jobs::mapping::validate::InMemoryReferences;
-use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::db::Db;
-use crate::pairs::{Environment, Erp};
+use crate::pairs::Erp;
 
 /// How long a sandbox pair's catalog and master data are reused: the
 /// simulator's tables are cheap to read, and tests change them.
@@ -47,9 +46,6 @@ pub const PRODUCTION_TTL: Duration = Duration::from_secs(600);
 pub const MAX_PAIRS: usize = 256;
 /// Items kept of one catalog; a bigger catalog is cut (and logged).
 pub const MAX_ITEMS: usize = 50_000;
-
-/// Rates the sandbox's sample company uses: 1 `from` = `rate` `to` from 2000-01-01.
-const SANDBOX_RATES: [(&str, &str, &str); 2] = [("CAD", "USD", "0.73"), ("USD", "CAD", "1.37")];
 
 /// The Intacct simulator's object for each reference kind.
 const INTACCT_OBJECTS: [(RefKind, &str); 9] = [
@@ -147,44 +143,6 @@ impl CatalogCache {
     pub fn production_cached(&self, pair_id: &str) -> Option<PairData> {
         self.get(pair_id, PRODUCTION_TTL)
     }
-}
-
-/// The tenant's rates, plus the sandbox company's for a sandbox pair.
-pub async fn rates(
-    db: &Db,
-    tenant_id: &str,
-    environment: Environment,
-) -> Result<RateTable, sqlx::Error> {
-    let table = crate::rates::load(db, tenant_id).await?;
-    Ok(match environment {
-        Environment::Sandbox => with_sandbox_rates(table),
-        Environment::Production => table,
-    })
-}
-
-/// The sandbox company's rates added to a tenant's table, for the pairs of
-/// currencies the tenant has not set.
-fn with_sandbox_rates(mut table: RateTable) -> RateTable {
-    let since = time::macros::date!(2000 - 01 - 01);
-    for (from, to, rate) in SANDBOX_RATES {
-        let (from, to) = (
-            CurrencyCode::parse(from).expect("a valid code"),
-            CurrencyCode::parse(to).expect("a valid code"),
-        );
-        // The tenant's own rates for this pair of currencies win outright.
-        if table.rate_on(from, to, time::Date::MAX).is_ok() {
-            continue;
-        }
-        table
-            .insert(RateRow {
-                from,
-                to,
-                date: since,
-                rate: Decimal::from_str(rate).expect("a valid rate"),
-            })
-            .expect("a new pair of currencies");
-    }
-    table
 }
 
 /// A sandbox pair's catalog and master data, from its simulator's tables.
@@ -347,43 +305,6 @@ async fn list_items(erp: &ErpTarget) -> Result<Vec<CatalogItem>, ConnectorError>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn code(c: &str) -> CurrencyCode {
-        CurrencyCode::parse(c).unwrap()
-    }
-
-    #[test]
-    fn sandbox_rates_fill_in_but_never_override_the_tenants() {
-        let on = time::macros::date!(2024 - 06 - 01);
-        let filled = with_sandbox_rates(RateTable::default());
-        assert_eq!(
-            filled.rate_on(code("CAD"), code("USD"), on).unwrap().1,
-            Decimal::from_str("0.73").unwrap()
-        );
-        assert!(filled.rate_on(code("EUR"), code("USD"), on).is_err());
-        let own = RateTable::from_rows([RateRow {
-            from: code("CAD"),
-            to: code("USD"),
-            date: time::macros::date!(2024 - 05 - 01),
-            rate: Decimal::from_str("0.7412").unwrap(),
-        }])
-        .unwrap();
-        let kept = with_sandbox_rates(own);
-        assert_eq!(
-            kept.rate_on(code("CAD"), code("USD"), on).unwrap().1,
-            Decimal::from_str("0.7412").unwrap()
-        );
-        // Before the tenant's first CAD rate there is none: no sample rate sneaks in.
-        assert!(
-            kept.rate_on(
-                code("CAD"),
-                code("USD"),
-                time::macros::date!(2024 - 01 - 01)
-            )
-            .is_err()
-        );
-        assert!(kept.rate_on(code("USD"), code("CAD"), on).is_ok());
-    }
 
     #[test]
     fn the_catalog_cache_is_bounded_and_expires() {

@@ -10,6 +10,7 @@
 pub mod inputs;
 mod ledger;
 pub mod reconciler;
+mod routed;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,14 +34,16 @@ use crate::pairs::{Environment, Erp, connections};
 use crate::state::AppState;
 use crate::usage::TenantGate;
 pub use ledger::PairLedger;
+use routed::RoutedClients;
 
 /// Clients are kept per pair so tokens and sessions are reused across jobs;
 /// a changed connection (new `updated_at`) replaces them.
 #[derive(Clone)]
 struct PairClients {
     stamp: (i64, i64),
-    /// A client for another Intacct entity or Sage Pro company (`_route`).
-    route: Arc<dyn Fn(&str) -> ErpTarget + Send + Sync>,
+    /// Clients for other Intacct entities or Sage Pro companies (`_route`),
+    /// shared by every clone, replaced with the rest.
+    routed: Arc<RoutedClients<ErpTarget>>,
     kind: Erp,
     environment: Environment,
     clarity: ClarityClient,
@@ -202,7 +205,7 @@ impl Worker {
             tenant_id: row.tenant_id.clone(),
             pair_id: row.pair_id.clone(),
         };
-        let router = |route: &str| Some((clients.route)(route));
+        let router = |route: &str| Some(clients.routed.get(route));
         let ctx = OrderContext {
             clarity: &clients.clarity,
             erp: &clients.erp,
@@ -228,7 +231,7 @@ impl Worker {
     ) -> Result<inputs::MappingData, FlowError> {
         let db = &self.state.db;
         let store = |e: sqlx::Error| FlowError::Store(e.into());
-        let rates = inputs::rates(db, &row.tenant_id, clients.environment)
+        let rates = crate::rates::load(db, &row.tenant_id)
             .await
             .map_err(store)?;
         let history = crate::history::load_for_event(db, &row.tenant_id, &row.payload)
@@ -327,9 +330,9 @@ impl Worker {
             &row.tenant_id,
             Duration::from_secs(2),
         );
-        let route: Arc<dyn Fn(&str) -> ErpTarget + Send + Sync> = {
+        let routed = {
             let (state, meter, target) = (self.state.clone(), meter.clone(), target.clone());
-            Arc::new(move |to: &str| {
+            RoutedClients::new(move |to: &str| {
                 let mut settings = target.settings.clone();
                 let key = match erp {
                     Erp::Intacct => "entity_id",
@@ -360,7 +363,7 @@ impl Worker {
             })
         };
         let built = PairClients {
-            route,
+            routed: Arc::new(routed),
             stamp,
             kind: erp,
             environment,
