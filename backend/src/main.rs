@@ -10,6 +10,11 @@ use connect::config::{Config, KeySource, ProcessEnv};
 use connect::startup::{Application, Role};
 use tokio_util::sync::CancellationToken;
 
+// Mapping allocates and frees many small strings and maps per record; the
+// benchmarks in docs/benchmarks.md run with this same allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::from_env(&ProcessEnv) {

@@ -11,6 +11,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
 
+// The product binary's allocator (backend/src/main.rs): figures are for
+// mapping as the worker runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn order() -> Value {
     let text = include_str!("../tests/fixtures/orders/multi_line_coupon.clarity.json");
     serde_json::from_str(text).unwrap()

@@ -41,6 +41,7 @@ pub mod address;
 pub mod anomaly;
 pub mod currency;
 mod engine;
+mod layout;
 mod money;
 mod paths;
 pub mod pipeline;

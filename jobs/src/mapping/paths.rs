@@ -6,12 +6,16 @@
 //! handy inside `each` rules. A target path is a dot path of object keys.
 
 use serde_json::{Map, Value};
+use std::cell::OnceCell;
 
 /// A parsed source path, resolved against a record without allocating.
 #[derive(Debug, Clone)]
 pub(crate) struct SourcePath {
     text: Box<str>,
     segments: Box<[Segment]>,
+    /// The slot of its first key in a [`TopKeys`], for a path read at the
+    /// top of the record ([`Self::bind_top`]).
+    top: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +32,7 @@ impl SourcePath {
             return Ok(Self {
                 text: ".".into(),
                 segments: Box::new([]),
+                top: None,
             });
         }
         let body = trimmed.strip_prefix('.').unwrap_or(trimmed);
@@ -52,11 +57,20 @@ impl SourcePath {
         Ok(Self {
             text: trimmed.into(),
             segments: segments.into(),
+            top: None,
         })
     }
 
     pub(crate) fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The key of a one-segment path (`lineItems`).
+    pub(crate) fn single_key(&self) -> Option<&str> {
+        match &*self.segments {
+            [Segment::Key(k) | Segment::Index(_, k)] => Some(k),
+            _ => None,
+        }
     }
 
     /// True for `.`, the record itself.
@@ -84,6 +98,46 @@ impl SourcePath {
         Self::walk(rest, top)
     }
 
+    /// Read this path's first key through `keys` from now on: paths with
+    /// the same first key share a slot, so the record's top level is
+    /// searched once per key, not once per rule.
+    pub(crate) fn bind_top(&mut self, names: &mut Vec<Box<str>>) {
+        let Some(first) = self.segments.first() else {
+            return;
+        };
+        let key = match first {
+            Segment::Key(k) | Segment::Index(_, k) => k,
+        };
+        let slot = match names.iter().position(|n| n == key) {
+            Some(i) => i,
+            None => {
+                names.push(key.clone());
+                names.len() - 1
+            }
+        };
+        self.top = u32::try_from(slot).ok();
+    }
+
+    /// [`Self::get_over`] with the first key read once per record.
+    pub(crate) fn get_top<'v>(&self, keys: &TopKeys<'v>) -> Option<&'v Value> {
+        let (Some(slot), Some((first, rest))) = (self.top, self.segments.split_first()) else {
+            return self.get_over(keys.over, keys.root);
+        };
+        let Some(cell) = keys.values.get(slot as usize) else {
+            return self.get_over(keys.over, keys.root);
+        };
+        let top = (*cell.get_or_init(|| {
+            let key = match first {
+                Segment::Key(k) | Segment::Index(_, k) => &**k,
+            };
+            match keys.over.and_then(|o| o.get(key)) {
+                Some(v) => Some(v),
+                None => keys.root.as_object().and_then(|m| m.get(key)),
+            }
+        }))?;
+        Self::walk(rest, top)
+    }
+
     /// The value at this path; `None` when any step is absent or the value is null.
     pub(crate) fn get<'v>(&self, root: &'v Value) -> Option<&'v Value> {
         Self::walk(&self.segments, root)
@@ -100,6 +154,85 @@ impl SourcePath {
             };
         }
         (!cur.is_null()).then_some(cur)
+    }
+}
+
+/// The top-level values of one record (through its overlay) as the paths
+/// bound with [`SourcePath::bind_top`] read them, each looked up once.
+pub(crate) struct TopKeys<'v> {
+    root: &'v Value,
+    over: Option<&'v Map<String, Value>>,
+    values: Box<[OnceCell<Option<&'v Value>>]>,
+}
+
+impl<'v> TopKeys<'v> {
+    pub(crate) fn new(root: &'v Value, over: Option<&'v Map<String, Value>>, slots: usize) -> Self {
+        Self {
+            root,
+            over,
+            values: (0..slots).map(|_| OnceCell::new()).collect(),
+        }
+    }
+}
+
+/// Keys replaced inside elements of top-level arrays, so that changing one
+/// SKU of an order does not copy every line: array key → (element index →
+/// the element's replaced keys), indexes ascending.
+#[derive(Debug, Default)]
+pub(crate) struct ElementPatches {
+    arrays: Vec<(String, Vec<Patch>)>,
+}
+
+/// An element's index and the keys that replace its own.
+pub(crate) type Patch = (usize, Map<String, Value>);
+
+impl ElementPatches {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.arrays.is_empty()
+    }
+
+    /// Replace `key` in element `index` of the top-level array `array`.
+    pub(crate) fn set(&mut self, array: &str, index: usize, key: &str, value: Value) {
+        let at = match self.arrays.iter().position(|(a, _)| a == array) {
+            Some(at) => at,
+            None => {
+                self.arrays.push((array.to_owned(), Vec::new()));
+                self.arrays.len() - 1
+            }
+        };
+        let elements = &mut self.arrays[at].1;
+        let slot = match elements.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(slot) => slot,
+            Err(slot) => {
+                elements.insert(slot, (index, Map::new()));
+                slot
+            }
+        };
+        elements[slot].1.insert(key.to_owned(), value);
+    }
+
+    /// The patched elements of `array`, by ascending index.
+    pub(crate) fn array(&self, array: &str) -> &[Patch] {
+        self.arrays
+            .iter()
+            .find(|(a, _)| a == array)
+            .map_or(&[], |(_, e)| e.as_slice())
+    }
+
+    /// Write the patches into a whole record.
+    pub(crate) fn apply_to(&self, record: &mut Map<String, Value>) {
+        for (array, elements) in &self.arrays {
+            let Some(items) = record.get_mut(array).and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for (index, keys) in elements {
+                if let Some(item) = items.get_mut(*index).and_then(Value::as_object_mut) {
+                    for (k, v) in keys {
+                        item.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -123,6 +256,10 @@ impl TargetPath {
             keys.push(part.into());
         }
         Ok(Self { keys: keys.into() })
+    }
+
+    pub(crate) fn keys(&self) -> &[Box<str>] {
+        &self.keys
     }
 
     /// True when one path equals or lies inside the other (`a` and `a.b`):

@@ -39,7 +39,12 @@
 //!   national shape, trimmed and cased text, street lines longer than
 //!   `max_line` (default 60) split at a word into the next line, at most
 //!   `max_lines` (default 2) lines. What cannot be made right is an issue on
-//!   that field (`shippingAddress.region`), never a guess.
+//!   that field (`shippingAddress.region`), never a guess. An ERP record's
+//!   address names its fields: `"fields": {"lines": ["ADDRESS1", "ADDRESS2",
+//!   "ADDRESS3"], "city": "CITY", "region": "STATE", "postal_code": "ZIP",
+//!   "country": "COUNTRY"}` (any left out keep Clarity's name); with named
+//!   lines, `max_lines` defaults to their number and may not exceed it, and
+//!   the lines are packed into the first `max_lines` of them.
 //! - `tax`: `prices` is `"exclusive"` (nothing to do) or `"inclusive"`; or
 //!   `prices_setting` names the template setting that says which. With
 //!   inclusive prices each line's tax comes out of its price: the line's
@@ -104,6 +109,7 @@ use super::address::{self, AddressInput, LineLimits};
 use super::anomaly::{self, History};
 use super::currency::{CurrencyCode, CurrencyError, RateTable};
 use super::money;
+use super::paths::ElementPatches;
 use super::schema::TargetSchema;
 use super::sku::{CatalogItem, Resolution, SkuResolver};
 use super::tax::{TaxCodeMap, TaxRate};
@@ -186,6 +192,7 @@ pub fn map_record(
         let mut o = Overlay {
             base,
             record: Value::Object(Map::new()),
+            patches: ElementPatches::default(),
         };
         let mut run = Stage {
             record_id,
@@ -200,7 +207,7 @@ pub fn map_record(
             normalized = Some(o.merged());
         }
         conversions.convert_over(&mut o, inputs, &mut run);
-        template.apply_over(source, o.over())
+        template.apply_over(source, o.over(), &o.patches)
     } else {
         // Not an object: no conversion finds anything to change, but they
         // still report what is missing.
@@ -295,6 +302,61 @@ pub struct Conversions {
 struct AddressConv {
     paths: Vec<FieldPath>,
     limits: LineLimits,
+    fields: AddressFields,
+}
+
+/// What an address's fields are called: Clarity's names unless the
+/// template says (an ERP record's `ADDRESS1`, `STATE`, `ZIP` …).
+#[derive(Debug, Clone)]
+struct AddressFields {
+    /// Street lines, in order.
+    lines: Vec<String>,
+    /// Lines beyond `lines` are named `line3`, `line4` … (Clarity's shape);
+    /// with named lines there are no more than the names.
+    numbered: bool,
+    city: String,
+    region: String,
+    postal_code: String,
+    country: String,
+}
+
+impl Default for AddressFields {
+    fn default() -> Self {
+        Self {
+            lines: vec!["line1".into(), "line2".into()],
+            numbered: true,
+            city: "city".into(),
+            region: "region".into(),
+            postal_code: "postalCode".into(),
+            country: "country".into(),
+        }
+    }
+}
+
+impl AddressFields {
+    /// The key of street line `n` (from 1).
+    fn line(&self, n: usize) -> Option<Cow<'_, str>> {
+        match self.lines.get(n.wrapping_sub(1)) {
+            Some(k) => Some(Cow::Borrowed(k)),
+            None => self.numbered.then(|| Cow::Owned(format!("line{n}"))),
+        }
+    }
+
+    /// The record's name for a field [`address::standardize`] reports
+    /// (`postalCode`, `line2` …).
+    fn name_of(&self, field: &str) -> String {
+        match field {
+            "city" => self.city.clone(),
+            "region" => self.region.clone(),
+            "postalCode" => self.postal_code.clone(),
+            "country" => self.country.clone(),
+            other => other
+                .strip_prefix("line")
+                .and_then(|n| n.parse().ok())
+                .and_then(|n| self.line(n))
+                .map_or_else(|| other.to_owned(), Cow::into_owned),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -370,6 +432,19 @@ struct AddressDoc {
     paths: Vec<String>,
     max_line: Option<usize>,
     max_lines: Option<usize>,
+    /// Parsed on its own ([`AddressFieldsDoc`]) so that an unknown key is
+    /// named with its full path.
+    fields: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressFieldsDoc {
+    lines: Option<Vec<String>>,
+    city: Option<String>,
+    region: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -547,8 +622,55 @@ impl Conversions {
                 if d.paths.is_empty() {
                     return Err(conv_error("address.paths", "name at least one address"));
                 }
+                let mut fields = AddressFields::default();
+                if let Some(f) = &d.fields {
+                    let f: AddressFieldsDoc = parse_doc("address.fields", f)?;
+                    let key = |name: &str, v: Option<String>, default: &mut String| match v {
+                        Some(k) if k.trim().is_empty() || k.contains('.') => Err(conv_error(
+                            &format!("address.fields.{name}"),
+                            "must be one key of the address object (no dots)",
+                        )),
+                        Some(k) => {
+                            *default = k.trim().to_owned();
+                            Ok(())
+                        }
+                        None => Ok(()),
+                    };
+                    if let Some(lines) = f.lines {
+                        if lines.is_empty() {
+                            return Err(conv_error(
+                                "address.fields.lines",
+                                "name at least one line",
+                            ));
+                        }
+                        fields.lines = Vec::with_capacity(lines.len());
+                        for (i, line) in lines.into_iter().enumerate() {
+                            let mut k = String::new();
+                            key(&format!("lines[{i}]"), Some(line), &mut k)?;
+                            fields.lines.push(k);
+                        }
+                        fields.numbered = false;
+                    }
+                    key("city", f.city, &mut fields.city)?;
+                    key("region", f.region, &mut fields.region)?;
+                    key("postal_code", f.postal_code, &mut fields.postal_code)?;
+                    key("country", f.country, &mut fields.country)?;
+                }
                 let max_len = d.max_line.unwrap_or(60);
-                let max_lines = d.max_lines.unwrap_or(2);
+                let max_lines = d.max_lines.unwrap_or(if fields.numbered {
+                    2
+                } else {
+                    fields.lines.len()
+                });
+                if !fields.numbered && max_lines > fields.lines.len() {
+                    return Err(conv_error(
+                        "address.max_lines",
+                        format!(
+                            "{max_lines} lines, but `fields.lines` names {}",
+                            fields.lines.len()
+                        ),
+                    ));
+                }
                 if max_len < 10 {
                     return Err(conv_error(
                         "address.max_line",
@@ -565,6 +687,7 @@ impl Conversions {
                         .map(|p| FieldPath::parse(p).map_err(|m| conv_error("address.paths", m)))
                         .collect::<Result<_, _>>()?,
                     limits: LineLimits { max_len, max_lines },
+                    fields,
                 })
             }
         };
@@ -889,6 +1012,10 @@ struct Overlay<'s> {
     base: &'s Map<String, Value>,
     /// Always an object: the copied (and created) top-level keys.
     record: Value,
+    /// Keys changed inside elements of arrays `record` did not copy. Only
+    /// the SKU conversion, the last, writes them, so [`Self::view`] need
+    /// not show them.
+    patches: ElementPatches,
 }
 
 impl Overlay<'_> {
@@ -925,6 +1052,7 @@ impl Overlay<'_> {
         for (k, v) in self.over() {
             all.insert(k.clone(), v.clone());
         }
+        self.patches.apply_to(&mut all);
         Value::Object(all)
     }
 }
@@ -977,22 +1105,22 @@ impl Conversions {
                 .and_then(Value::as_str)
                 .and_then(|s| CurrencyCode::parse(s).ok())
                 .is_some_and(|from| from == c.to);
-            // In the same currency only `from` and `store_as` may be written.
-            o.ensure([&c.from, &c.date].into_iter().chain(&c.store_as));
-            if !same {
+            if same {
+                c.apply_same(o, inputs.rates, run);
+            } else {
+                o.ensure([&c.from, &c.date].into_iter().chain(&c.store_as));
                 o.ensure(&c.amounts);
                 if let Some(b) = &c.balance {
                     o.ensure(b.names.paths());
                     o.ensure([&b.total].into_iter().chain(&b.plus).chain(&b.minus));
                 }
+                c.apply(&mut o.record, inputs.rates, run);
             }
-            c.apply(&mut o.record, inputs.rates, run);
         }
         if let Some(s) = &self.sku {
             let changes = s.changes(o.view(), inputs.catalog, run);
-            if changes.iter().any(Option::is_some) {
-                o.ensure([&s.path]);
-                s.write(&mut o.record, changes);
+            if !changes.is_empty() {
+                s.write_over(o, changes);
             }
         }
     }
@@ -1039,7 +1167,7 @@ impl AddressConv {
         let mut needed = false;
         path.visit_view(view, &mut |_, v| {
             if let Some(fields) = v.as_object() {
-                needed = needed || !already_standard(fields, self.limits);
+                needed = needed || !already_standard(fields, &self.fields, self.limits);
             }
         });
         needed
@@ -1051,20 +1179,18 @@ impl AddressConv {
                 let Some(fields) = value.as_object_mut() else {
                     return;
                 };
-                if already_standard(fields, self.limits) {
+                let names = &self.fields;
+                if already_standard(fields, names, self.limits) {
                     return;
                 }
                 let standardized = {
                     let text = |k: &str| fields.get(k).and_then(Value::as_str);
                     let input = AddressInput {
-                        lines: [text("line1"), text("line2")]
-                            .into_iter()
-                            .flatten()
-                            .collect(),
-                        city: text("city"),
-                        region: text("region"),
-                        postal_code: text("postalCode"),
-                        country: text("country"),
+                        lines: names.lines.iter().filter_map(|k| text(k)).collect(),
+                        city: text(&names.city),
+                        region: text(&names.region),
+                        postal_code: text(&names.postal_code),
+                        country: text(&names.country),
                     };
                     address::standardize(&input, self.limits)
                 };
@@ -1082,19 +1208,21 @@ impl AddressConv {
                                 }
                             }
                         };
-                        for (i, key) in ["line1", "line2"].into_iter().enumerate() {
+                        for (i, key) in names.lines.iter().enumerate() {
                             put(key, std.line(i + 1));
                         }
-                        for extra in 3..=std.lines.len() {
-                            put(&format!("line{extra}"), std.line(extra));
+                        for extra in names.lines.len() + 1..=std.lines.len() {
+                            if let Some(key) = names.line(extra) {
+                                put(&key, std.line(extra));
+                            }
                         }
-                        put("city", std.city.as_deref());
-                        put("region", std.region.as_deref());
-                        put("postalCode", std.postal_code.as_deref());
-                        put("country", std.country.as_deref());
+                        put(&names.city, std.city.as_deref());
+                        put(&names.region, std.region.as_deref());
+                        put(&names.postal_code, std.postal_code.as_deref());
+                        put(&names.country, std.country.as_deref());
                     }
                     Err(e) => {
-                        let field = format!("{}.{}", path.render(at), e.field);
+                        let field = format!("{}.{}", path.render(at), names.name_of(&e.field));
                         let rule = match e.field.as_str() {
                             "country" | "region" => Rule::Enum,
                             "postalCode" => Rule::Type,
@@ -1133,36 +1261,41 @@ impl AddressConv {
 /// Whether standardizing the address in `fields` would write nothing: every
 /// field absent, null or text that [`address::is_standard`] accepts. Most
 /// orders come from a shop that already stores clean addresses.
-fn already_standard(fields: &Map<String, Value>, limits: LineLimits) -> bool {
-    let mut texts: [Option<&str>; 6] = [None; 6];
-    for (slot, key) in
-        texts
-            .iter_mut()
-            .zip(["line1", "line2", "city", "region", "postalCode", "country"])
-    {
-        match fields.get(key) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => *slot = Some(s),
-            // Standardizing drops a value that is not text.
-            Some(_) => return false,
+fn already_standard(
+    fields: &Map<String, Value>,
+    names: &AddressFields,
+    limits: LineLimits,
+) -> bool {
+    // `None` for absent or null; `Err` for a value standardizing would drop.
+    let text = |key: &str| match fields.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(()),
+    };
+    let mut buffer = [""; 4];
+    let (mut count, mut gap) = (0, false);
+    for key in &names.lines {
+        match text(key) {
+            Err(()) => return false,
+            Ok(None) => gap = true,
+            // A line after an absent one moves up; more lines than the
+            // buffer holds take the full path.
+            Ok(Some(_)) if gap || count == buffer.len() => return false,
+            Ok(Some(line)) => {
+                buffer[count] = line;
+                count += 1;
+            }
         }
     }
-    let [line1, line2, city, region, postal_code, country] = texts;
-    let (both, one);
-    let lines: &[&str] = match (line1, line2) {
-        (Some(a), Some(b)) => {
-            both = [a, b];
-            &both
-        }
-        (Some(a), None) => {
-            one = [a];
-            &one
-        }
-        (None, None) => &[],
-        // A lone `line2` moves up to `line1`.
-        (None, Some(_)) => return false,
+    let (Ok(city), Ok(region), Ok(postal_code), Ok(country)) = (
+        text(&names.city),
+        text(&names.region),
+        text(&names.postal_code),
+        text(&names.country),
+    ) else {
+        return false;
     };
-    address::is_standard(lines, city, region, postal_code, country, limits)
+    address::is_standard(&buffer[..count], city, region, postal_code, country, limits)
 }
 
 /// The minor units of the record's currency (2 when it has none or an
@@ -1423,81 +1556,12 @@ fn utc_date(text: &str) -> Option<time::Date> {
 
 impl CurrencyConv {
     fn apply(&self, record: &mut Value, rates: &RateTable, run: &mut Stage<'_>) {
-        let from_value = self.from.get(record).cloned();
-        let from = match &from_value {
-            None => {
-                run.issue(
-                    self.from.text.clone(),
-                    None,
-                    Rule::Required,
-                    format!(
-                        "the record has no currency, so its amounts cannot be converted to {}",
-                        self.to
-                    ),
-                    Some(format!("send `{}` on every record", self.from.text)),
-                );
-                return;
-            }
-            Some(v) => match v.as_str().map(CurrencyCode::parse) {
-                Some(Ok(c)) => c,
-                _ => {
-                    run.issue(
-                        self.from.text.clone(),
-                        Some(v.clone()),
-                        Rule::Type,
-                        format!("{v} is not an ISO 4217 currency code"),
-                        Some("send a three-letter code such as USD or EUR".into()),
-                    );
-                    return;
-                }
-            },
-        };
-        let date_value = self.date.get(record).cloned();
-        let Some(date) = date_value
-            .as_ref()
-            .and_then(Value::as_str)
-            .and_then(utc_date)
+        let Some((from, rate_date, rate)) =
+            self.rate(self.from.get(record), self.date.get(record), rates, run)
         else {
-            run.issue(
-                self.date.text.clone(),
-                date_value,
-                Rule::Required,
-                "the record needs a date (RFC 3339 or YYYY-MM-DD) to pick the exchange rate".into(),
-                None,
-            );
             return;
         };
-        let rate = if from == self.to {
-            (date, Decimal::ONE)
-        } else {
-            match rates.rate_on(from, self.to, date) {
-                Ok(r) => r,
-                Err(e @ CurrencyError::MissingRate { .. }) => {
-                    run.issue(
-                        self.from.text.clone(),
-                        from_value.clone(),
-                        Rule::Reference,
-                        e.to_string(),
-                        Some(format!(
-                            "add a {from}→{} rate effective on or before {date} to the tenant's rate table, then replay",
-                            self.to
-                        )),
-                    );
-                    return;
-                }
-                Err(e) => {
-                    run.issue(
-                        self.from.text.clone(),
-                        from_value.clone(),
-                        Rule::Reference,
-                        e.to_string(),
-                        None,
-                    );
-                    return;
-                }
-            }
-        };
-        let (rate_date, rate) = rate;
+        let from_value = self.from.get(record).cloned();
         // Read before anything is converted: the balance keeps whatever
         // difference the source already had, converted. In the same
         // currency nothing moves, so there is nothing to balance.
@@ -1547,21 +1611,133 @@ impl CurrencyConv {
                 .set(record, Value::String(self.to.as_str().to_owned()));
         }
         if let Some(store) = &self.store_as {
-            let mut info = Map::new();
-            info.insert("from".into(), Value::String(from.as_str().to_owned()));
-            info.insert("to".into(), Value::String(self.to.as_str().to_owned()));
-            info.insert("rate".into(), Value::String(rate.normalize().to_string()));
-            info.insert(
-                "rate_date".into(),
-                Value::String(format!(
-                    "{:04}-{:02}-{:02}",
-                    rate_date.year(),
-                    u8::from(rate_date.month()),
-                    rate_date.day()
-                )),
-            );
-            store.set(record, Value::Object(info));
+            store.set(record, self.exchange(from, rate_date, rate));
         }
+    }
+
+    /// A record already in the target currency on the overlay: nothing is
+    /// converted, so only the code's spelling (`usd`) and `store_as` may be
+    /// written, and nothing else is copied.
+    fn apply_same(&self, o: &mut Overlay<'_>, rates: &RateTable, run: &mut Stage<'_>) {
+        let view = o.view();
+        let (from_value, date) = (self.from.get_view(view), self.date.get_view(view));
+        let Some((from, rate_date, rate)) = self.rate(from_value, date, rates, run) else {
+            return;
+        };
+        if from_value.and_then(Value::as_str) != Some(self.to.as_str()) {
+            o.ensure([&self.from]);
+            self.from
+                .set(&mut o.record, Value::String(self.to.as_str().to_owned()));
+        }
+        if let Some(store) = &self.store_as {
+            let info = self.exchange(from, rate_date, rate);
+            o.ensure([store]);
+            store.set(&mut o.record, info);
+        }
+    }
+
+    /// What `store_as` records: `{from, to, rate, rate_date}`.
+    fn exchange(&self, from: CurrencyCode, rate_date: time::Date, rate: Decimal) -> Value {
+        let mut info = Map::new();
+        info.insert("from".into(), Value::String(from.as_str().to_owned()));
+        info.insert("to".into(), Value::String(self.to.as_str().to_owned()));
+        // The same currency, rate 1, is the common case: skip normalizing.
+        let rate_text = if rate == Decimal::ONE {
+            "1".to_owned()
+        } else {
+            rate.normalize().to_string()
+        };
+        info.insert("rate".into(), Value::String(rate_text));
+        info.insert(
+            "rate_date".into(),
+            Value::String(format!(
+                "{:04}-{:02}-{:02}",
+                rate_date.year(),
+                u8::from(rate_date.month()),
+                rate_date.day()
+            )),
+        );
+        Value::Object(info)
+    }
+
+    /// The record's currency, and the rate (with its date) to convert it on
+    /// the record's date; `None` after reporting why there is none.
+    fn rate(
+        &self,
+        from_value: Option<&Value>,
+        date_value: Option<&Value>,
+        rates: &RateTable,
+        run: &mut Stage<'_>,
+    ) -> Option<(CurrencyCode, time::Date, Decimal)> {
+        let from = match from_value {
+            None => {
+                run.issue(
+                    self.from.text.clone(),
+                    None,
+                    Rule::Required,
+                    format!(
+                        "the record has no currency, so its amounts cannot be converted to {}",
+                        self.to
+                    ),
+                    Some(format!("send `{}` on every record", self.from.text)),
+                );
+                return None;
+            }
+            Some(v) => match v.as_str().map(CurrencyCode::parse) {
+                Some(Ok(c)) => c,
+                _ => {
+                    run.issue(
+                        self.from.text.clone(),
+                        Some(v.clone()),
+                        Rule::Type,
+                        format!("{v} is not an ISO 4217 currency code"),
+                        Some("send a three-letter code such as USD or EUR".into()),
+                    );
+                    return None;
+                }
+            },
+        };
+        let Some(date) = date_value.and_then(Value::as_str).and_then(utc_date) else {
+            run.issue(
+                self.date.text.clone(),
+                date_value.cloned(),
+                Rule::Required,
+                "the record needs a date (RFC 3339 or YYYY-MM-DD) to pick the exchange rate".into(),
+                None,
+            );
+            return None;
+        };
+        let (rate_date, rate) = if from == self.to {
+            (date, Decimal::ONE)
+        } else {
+            match rates.rate_on(from, self.to, date) {
+                Ok(r) => r,
+                Err(e @ CurrencyError::MissingRate { .. }) => {
+                    run.issue(
+                        self.from.text.clone(),
+                        from_value.cloned(),
+                        Rule::Reference,
+                        e.to_string(),
+                        Some(format!(
+                            "add a {from}→{} rate effective on or before {date} to the tenant's rate table, then replay",
+                            self.to
+                        )),
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    run.issue(
+                        self.from.text.clone(),
+                        from_value.cloned(),
+                        Rule::Reference,
+                        e.to_string(),
+                        None,
+                    );
+                    return None;
+                }
+            }
+        };
+        Some((from, rate_date, rate))
     }
 }
 
@@ -1659,15 +1835,15 @@ impl SkuConv {
     }
 
     /// Resolved on a read-only pass (names and SKUs borrowed, nothing copied
-    /// for a SKU that needs no change): the new value of every SKU at the
-    /// path, in visiting order, `None` for one that stays.
+    /// for a SKU that needs no change): the element indexes and new value
+    /// of every SKU that changes, in visiting order.
     fn changes(
         &self,
         view: View<'_>,
         catalog: Option<&SkuResolver>,
         run: &mut Stage<'_>,
-    ) -> Vec<Option<String>> {
-        let mut changes: Vec<Option<String>> = Vec::new();
+    ) -> Vec<(Vec<usize>, String)> {
+        let mut changes = Vec::new();
         let mut names: Option<Vec<(Vec<usize>, &str)>> = None;
         self.path.visit_view(view, &mut |at, v| {
             let sku: Cow<'_, str> = match v {
@@ -1675,27 +1851,38 @@ impl SkuConv {
                 Value::Number(n) => Cow::Owned(n.to_string()),
                 _ => return,
             };
-            let change = self.change_for(&sku, at, view, &mut names, catalog, run);
-            changes.push(change);
+            if let Some(change) = self.change_for(&sku, at, view, &mut names, catalog, run) {
+                changes.push((at.to_vec(), change));
+            }
         });
         changes
     }
 
     /// Written on a second pass that visits the same values in the same
-    /// order, only when a SKU changes.
-    fn write(&self, record: &mut Value, changes: Vec<Option<String>>) {
-        if changes.iter().all(Option::is_none) {
-            return;
-        }
-        let mut next = changes.into_iter();
-        self.path.visit_mut(record, &mut |_, v| {
-            if !matches!(v, Value::String(_) | Value::Number(_)) {
-                return;
-            }
-            if let Some(Some(erp)) = next.next() {
+    /// order.
+    fn write(&self, record: &mut Value, changes: Vec<(Vec<usize>, String)>) {
+        let mut next = changes.into_iter().peekable();
+        self.path.visit_mut(record, &mut |at, v| {
+            if next.peek().is_some_and(|(to, _)| to == at) {
+                let (_, erp) = next.next().expect("peeked");
                 *v = Value::String(erp);
             }
         });
+    }
+
+    /// [`Self::write`] on the overlay: for the usual `lines[].sku` into
+    /// element patches, so that the lines are not copied.
+    fn write_over(&self, o: &mut Overlay<'_>, changes: Vec<(Vec<usize>, String)>) {
+        if let [(array, true), (key, false)] = self.path.steps.as_slice()
+            && !o.over().contains_key(array)
+        {
+            for (at, erp) in changes {
+                o.patches.set(array, at[0], key, Value::String(erp));
+            }
+            return;
+        }
+        o.ensure([&self.path]);
+        self.write(&mut o.record, changes);
     }
 
     /// The new value of one SKU, `None` when it stays as it is.
@@ -2144,6 +2331,21 @@ mod tests {
             ),
             (json!({"adress": {}}), "conversions.adress", "unknown field"),
             (
+                json!({"address": {"paths": ["a"], "fields": {"zip": "ZIP"}}}),
+                "conversions.address.fields.zip",
+                "unknown field",
+            ),
+            (
+                json!({"address": {"paths": ["a"], "fields": {"city": "A.CITY"}}}),
+                "conversions.address.fields.city",
+                "no dots",
+            ),
+            (
+                json!({"address": {"paths": ["a"], "fields": {"lines": ["A1"]}, "max_lines": 2}}),
+                "conversions.address.max_lines",
+                "names 1",
+            ),
+            (
                 json!({"sku": {"threshold": 1.5}}),
                 "conversions.sku.threshold",
                 "(0, 1]",
@@ -2581,6 +2783,60 @@ mod tests {
 
     /// The overlay copies only what conversions rewrite; the result must be
     /// what converting a whole copy of the record gives.
+    /// A resolved SKU is written as an element patch, not by copying the
+    /// lines: every way a rule can read a line sees the new SKU.
+    #[test]
+    fn a_resolved_sku_is_seen_by_paths_expressions_and_distributions() {
+        let order = json!({
+            "orderId": "CO-1", "currency": "USD", "discountAmount": "1.00",
+            "lineItems": [
+                {"sku": "WIDGET-RED-L", "quantity": 1, "unitPrice": "10.00"},
+                {"sku": "CL-77", "quantity": 1, "unitPrice": "30.00"}
+            ]
+        });
+        let conversions = json!({"sku": {"path": "lineItems[].sku", "table": "skus"}});
+        let by_path = compile(json!({
+            "lookups": {"skus": {"CL-77": "GADGET-100"}},
+            "conversions": conversions,
+            "rules": [{"target": "lines", "each": {"source": "lineItems",
+                "rules": [{"target": "item", "source": "sku"}],
+                "distribute": [{"target": "discount", "total": "discountAmount", "weight": ["unitPrice"]}]}}]
+        }))
+        .unwrap();
+        let m = run(&by_path, &order, Some(&catalog()));
+        assert!(m.issues.is_empty(), "{:?}", m.issues);
+        assert_eq!(
+            m.output.unwrap()["lines"],
+            json!([{"item": "WIDGET-RED-L", "discount": "0.25"}, {"item": "GADGET-100", "discount": "0.75"}])
+        );
+        // An expression sees the element, and `$record` the whole record,
+        // with the patch merged in.
+        let by_expr = compile(json!({
+            "lookups": {"skus": {"CL-77": "GADGET-100"}},
+            "conversions": conversions,
+            "rules": [
+                {"target": "lines", "each": {"source": "lineItems", "rules": [{"target": "item", "expr": ".sku"}]}},
+                {"target": "skus", "expr": "[.lineItems[].sku]"}
+            ]
+        }))
+        .unwrap();
+        let out = run(&by_expr, &order, Some(&catalog())).output.unwrap();
+        assert_eq!(out["lines"][1]["item"], json!("GADGET-100"));
+        assert_eq!(out["skus"], json!(["WIDGET-RED-L", "GADGET-100"]));
+        // A `.` path in an `each` reads the patched element whole.
+        let whole_line = compile(json!({
+            "lookups": {"skus": {"CL-77": "GADGET-100"}},
+            "conversions": conversions,
+            "rules": [{"target": "lines", "each": {"source": "lineItems", "rules": [{"target": "line", "source": "."}]}}]
+        }))
+        .unwrap();
+        let out = run(&whole_line, &order, Some(&catalog())).output.unwrap();
+        assert_eq!(
+            out["lines"][1]["line"],
+            json!({"sku": "GADGET-100", "quantity": 1, "unitPrice": "30.00"})
+        );
+    }
+
     #[test]
     fn the_overlay_maps_like_a_whole_copy_of_the_record() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/orders");

@@ -54,8 +54,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::engine::{self, Expr};
+use super::layout::Layout;
 use super::money;
-use super::paths::{SourcePath, TargetPath};
+use super::paths::{ElementPatches, Patch, SourcePath, TargetPath, TopKeys};
 use super::pipeline::Conversions;
 use super::{MappingError, TemplateError};
 
@@ -71,12 +72,14 @@ struct Inner {
     erp: Option<String>,
     record: Option<String>,
     conversions: Conversions,
-    rules: Vec<Rule>,
+    rules: Rules,
     settings: Value,
     lookups: Value,
     /// Some rule reads the record as one value (an expression, a `.` path
     /// at the top), so an overlay must be merged before applying.
     whole_record: bool,
+    /// How many top-level keys the rules read ([`SourcePath::bind_top`]).
+    top_slots: usize,
 }
 
 impl std::fmt::Debug for CompiledTemplate {
@@ -84,7 +87,7 @@ impl std::fmt::Debug for CompiledTemplate {
         f.debug_struct("CompiledTemplate")
             .field("flow", &self.inner.flow)
             .field("erp", &self.inner.erp)
-            .field("rules", &self.inner.rules.len())
+            .field("rules", &self.inner.rules.list.len())
             .finish()
     }
 }
@@ -134,6 +137,9 @@ impl CompiledTemplate {
         }
         check_overlaps(&rules, |i| i)?;
         let whole_record = rules_read_whole_record(&rules, true);
+        let mut top_names = Vec::new();
+        bind_rules(&mut rules, &mut top_names);
+        let rules = Rules::new(rules);
         Ok(Self {
             inner: Arc::new(Inner {
                 flow: doc.flow,
@@ -144,6 +150,7 @@ impl CompiledTemplate {
                 settings: Value::Object(doc.settings),
                 lookups: Value::Object(doc.lookups),
                 whole_record,
+                top_slots: top_names.len(),
             }),
         })
     }
@@ -180,7 +187,7 @@ impl CompiledTemplate {
 
     /// The top-level target paths the template writes, in rule order.
     pub fn targets(&self) -> impl Iterator<Item = &str> {
-        self.inner.rules.iter().map(|r| r.label.as_str())
+        self.inner.rules.list.iter().map(|r| r.label.as_str())
     }
 
     /// Map one source record to the target document.
@@ -191,22 +198,29 @@ impl CompiledTemplate {
             settings: OnceCell::new(),
             lookups: OnceCell::new(),
         };
+        let tops = TopKeys::new(source, None, self.inner.top_slots);
         let scope = Scope {
             record: source,
             current: source,
             env: &env,
-            over: None,
+            tops: &tops,
+            current_over: None,
+            patches: None,
         };
-        apply_rules(&self.inner.rules, &scope).map(Value::Object)
+        apply_rules(&self.inner.rules, &scope)
+            .map(Value::Object)
+            .map_err(|e| *e)
     }
 
     /// [`Self::apply`] to `base` with its top-level keys in `over` replaced
-    /// (or added): what the pipeline's conversions changed, without a copy
-    /// of the rest of the record. `base` must be an object.
+    /// (or added) and the keys in `patches` replaced inside array elements:
+    /// what the pipeline's conversions changed, without a copy of the rest
+    /// of the record. `base` must be an object.
     pub(crate) fn apply_over(
         &self,
         base: &Value,
         over: &Map<String, Value>,
+        patches: &ElementPatches,
     ) -> Result<Value, MappingError> {
         if self.inner.whole_record {
             // An expression or a `.` path sees the record as one value.
@@ -215,6 +229,7 @@ impl CompiledTemplate {
                 for (k, v) in over {
                     m.insert(k.clone(), v.clone());
                 }
+                patches.apply_to(m);
             }
             return self.apply(&merged);
         }
@@ -224,13 +239,18 @@ impl CompiledTemplate {
             settings: OnceCell::new(),
             lookups: OnceCell::new(),
         };
+        let tops = TopKeys::new(base, Some(over), self.inner.top_slots);
         let scope = Scope {
             record: base,
             current: base,
             env: &env,
-            over: Some(over),
+            tops: &tops,
+            current_over: Some(over),
+            patches: (!patches.is_empty()).then_some(patches),
         };
-        apply_rules(&self.inner.rules, &scope).map(Value::Object)
+        apply_rules(&self.inner.rules, &scope)
+            .map(Value::Object)
+            .map_err(|e| *e)
     }
 }
 
@@ -347,6 +367,21 @@ enum CondDoc {
 
 // ---------------------------------------------------------------- compiled form
 
+/// A rule list and the shape of the object it writes.
+struct Rules {
+    list: Vec<Rule>,
+    /// `None` when `when` alternatives write one target inside another;
+    /// then results are written one by one in rule order.
+    layout: Option<Layout>,
+}
+
+impl Rules {
+    fn new(list: Vec<Rule>) -> Self {
+        let layout = Layout::new(list.iter().map(|r| &r.target));
+        Self { list, layout }
+    }
+}
+
 struct Rule {
     target: TargetPath,
     /// The target as written, for messages.
@@ -376,7 +411,10 @@ enum Producer {
     Expr(Box<Expr>),
     Each {
         source: SourcePath,
-        rules: Vec<Rule>,
+        rules: Rules,
+        /// Some nested rule reads the element as one value (`.` or an
+        /// expression), so a patched element is merged before its rules.
+        element_whole: bool,
         distribute: Vec<Distribute>,
         append: Vec<Item>,
     },
@@ -390,7 +428,7 @@ enum Piece {
 
 struct Item {
     when: Option<Cond>,
-    rules: Vec<Rule>,
+    rules: Rules,
 }
 
 struct Distribute {
@@ -609,7 +647,8 @@ impl CompileCtx<'_> {
             }
             Producer::Each {
                 source: path(&each.source)?,
-                rules,
+                element_whole: rules_read_whole_record(&rules, true),
+                rules: Rules::new(rules),
                 distribute,
                 append: self.items(&each.append, index, &inner)?,
             }
@@ -677,7 +716,10 @@ impl CompileCtx<'_> {
                     target: inner.clone(),
                     message,
                 })?;
-            out.push(Item { when, rules });
+            out.push(Item {
+                when,
+                rules: Rules::new(rules),
+            });
         }
         Ok(out)
     }
@@ -814,58 +856,90 @@ struct JaqEnv<'t> {
     lookups: OnceCell<Val>,
 }
 
-struct Scope<'s> {
+struct Scope<'s, 't: 's> {
     record: &'s Value,
     current: &'s Value,
     env: &'s JaqEnv<'s>,
-    /// Top-level keys that replace the record's own ([`CompiledTemplate::apply_over`]).
-    over: Option<&'s Map<String, Value>>,
+    /// The record's top level, with the keys that replace its own
+    /// ([`CompiledTemplate::apply_over`]).
+    tops: &'s TopKeys<'t>,
+    /// Keys that replace `current`'s own: the overlay at the top, an
+    /// element's patch in an `each`.
+    current_over: Option<&'s Map<String, Value>>,
+    patches: Option<&'s ElementPatches>,
 }
 
-impl<'s> Scope<'s> {
+impl<'s, 't: 's> Scope<'s, 't> {
     /// A path read where the rule is: the element in an `each`, else the
     /// record as the overlay shows it.
     fn get(&self, p: &SourcePath) -> Option<&'s Value> {
         if std::ptr::eq(self.current, self.record) {
-            p.get_over(self.over, self.record)
+            p.get_top(self.tops)
         } else {
-            p.get(self.current)
+            p.get_over(self.current_over, self.current)
+        }
+    }
+
+    /// The patches of the elements of the array `each` reads, when it
+    /// reads a top-level array at the top.
+    fn element_patches(&self, source: &SourcePath) -> &'s [Patch] {
+        match (self.patches, source.single_key()) {
+            (Some(p), Some(key)) if std::ptr::eq(self.current, self.record) => p.array(key),
+            _ => &[],
         }
     }
 
     fn get_root(&self, p: &SourcePath) -> Option<&'s Value> {
-        p.get_over(self.over, self.record)
+        p.get_top(self.tops)
     }
 }
 
-fn apply_rules(rules: &[Rule], scope: &Scope<'_>) -> Result<Map<String, Value>, MappingError> {
-    let mut out = Map::new();
-    for rule in rules {
-        if let Some(cond) = &rule.when
-            && !cond.holds(scope)
-        {
-            continue;
-        }
-        match rule.spec.eval(scope, &rule.label)? {
-            Found::Value(v) => rule.target.set(&mut out, v),
-            Found::Nothing(reason) => {
-                if let Some(d) = &rule.default {
-                    rule.target.set(&mut out, d.clone());
-                } else if !rule.optional {
-                    return Err(MappingError {
-                        target: rule.label.clone(),
-                        message: format!("required value is missing: {reason}"),
-                        value: None,
-                    });
-                }
+/// Evaluation results: the error is boxed because it is rare and large,
+/// and every rule's result is moved through a few frames.
+type Eval<T> = Result<T, Box<MappingError>>;
+
+fn apply_rules(rules: &Rules, scope: &Scope<'_, '_>) -> Eval<Map<String, Value>> {
+    let Some(layout) = &rules.layout else {
+        let mut out = Map::new();
+        for rule in &rules.list {
+            if let Some(v) = rule_value(rule, scope)? {
+                rule.target.set(&mut out, v);
             }
         }
+        return Ok(out);
+    };
+    let mut slots = Vec::with_capacity(rules.list.len());
+    for rule in &rules.list {
+        slots.push(rule_value(rule, scope)?);
     }
-    Ok(out)
+    Ok(layout.build(&mut slots))
+}
+
+/// What one rule writes: `None` when its `when` does not hold, or when an
+/// optional rule found nothing.
+fn rule_value(rule: &Rule, scope: &Scope<'_, '_>) -> Eval<Option<Value>> {
+    if let Some(cond) = &rule.when
+        && !cond.holds(scope)
+    {
+        return Ok(None);
+    }
+    match rule.spec.eval(scope, &rule.label)? {
+        Found::Value(v) => Ok(Some(v)),
+        Found::Nothing(reason) => match &rule.default {
+            Some(d) => Ok(Some(d.clone())),
+            None if rule.optional => Ok(None),
+            None => Err(MappingError {
+                target: rule.label.clone(),
+                message: format!("required value is missing: {reason}"),
+                value: None,
+            }
+            .into()),
+        },
+    }
 }
 
 impl Spec {
-    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found<'_>, MappingError> {
+    fn eval(&self, scope: &Scope<'_, '_>, label: &str) -> Eval<Found<'_>> {
         let found = self.producer.eval(scope, label)?;
         let found = match found {
             Found::Value(mut v) => {
@@ -894,7 +968,7 @@ impl Spec {
 }
 
 impl Producer {
-    fn eval(&self, scope: &Scope<'_>, label: &str) -> Result<Found<'_>, MappingError> {
+    fn eval(&self, scope: &Scope<'_, '_>, label: &str) -> Eval<Found<'_>> {
         Ok(match self {
             Producer::Path(p) => match scope.get(p) {
                 Some(v) => Found::Value(v.clone()),
@@ -934,7 +1008,8 @@ impl Producer {
                                 key.as_str()
                             ),
                             value: Some(other.clone()),
-                        });
+                        }
+                        .into());
                     }
                 };
                 match (hit, default) {
@@ -962,7 +1037,8 @@ impl Producer {
                                         path.as_str()
                                     ),
                                     value: Some(other.clone()),
-                                });
+                                }
+                                .into());
                             }
                             None if *optional => {}
                             None => {
@@ -1012,13 +1088,15 @@ impl Producer {
                             target: label.to_string(),
                             message: format!("expression failed: {message}"),
                             value: None,
-                        });
+                        }
+                        .into());
                     }
                 }
             }
             Producer::Each {
                 source,
                 rules,
+                element_whole,
                 distribute,
                 append,
             } => {
@@ -1030,21 +1108,38 @@ impl Producer {
                         target: label.to_string(),
                         message: format!("`{}` must be an array", source.as_str()),
                         value: Some(list.clone()),
-                    });
+                    }
+                    .into());
                 };
+                let patches = scope.element_patches(source);
                 let mut outs = Vec::with_capacity(elements.len());
+                let mut lines = Vec::with_capacity(elements.len());
                 for (i, element) in elements.iter().enumerate() {
+                    let patch = patches
+                        .binary_search_by_key(&i, |(at, _)| *at)
+                        .ok()
+                        .map(|k| &patches[k].1);
+                    let merged = patch.filter(|_| *element_whole).map(|keys| {
+                        let mut whole = element.clone();
+                        if let Some(m) = whole.as_object_mut() {
+                            m.extend(keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        }
+                        whole
+                    });
                     let inner = Scope {
                         record: scope.record,
-                        current: element,
+                        current: merged.as_ref().unwrap_or(element),
                         env: scope.env,
-                        over: scope.over,
+                        tops: scope.tops,
+                        current_over: if merged.is_some() { None } else { patch },
+                        patches: None,
                     };
                     let out = apply_rules(rules, &inner).map_err(|e| nest(e, label, i))?;
                     outs.push(out);
+                    lines.push((element, patch));
                 }
                 for d in distribute {
-                    d.apply(scope, elements, &mut outs, label)?;
+                    d.apply(scope, &lines, &mut outs, label)?;
                 }
                 for item in append {
                     if item.when.as_ref().is_none_or(|c| c.holds(scope)) {
@@ -1071,6 +1166,56 @@ impl Producer {
     }
 }
 
+/// Bind the paths that rules at the top read to the record's top-level
+/// slots ([`SourcePath::bind_top`]); paths inside an `each` element are
+/// the element's and stay as they are.
+fn bind_rules(rules: &mut [Rule], names: &mut Vec<Box<str>>) {
+    for rule in rules {
+        if let Some(c) = &mut rule.when {
+            c.bind_top(names);
+        }
+        bind_spec(&mut rule.spec, names);
+    }
+}
+
+fn bind_spec(spec: &mut Spec, names: &mut Vec<Box<str>>) {
+    let items = |items: &mut [Item], names: &mut Vec<Box<str>>| {
+        for item in items {
+            if let Some(c) = &mut item.when {
+                c.bind_top(names);
+            }
+            bind_rules(&mut item.rules.list, names);
+        }
+    };
+    match &mut spec.producer {
+        Producer::Path(p) | Producer::Lookup { key: p, .. } => p.bind_top(names),
+        Producer::Const(_) | Producer::Expr(_) => {}
+        Producer::Format(pieces) => {
+            for piece in pieces {
+                if let Piece::Path { path, .. } = piece {
+                    path.bind_top(names);
+                }
+            }
+        }
+        Producer::Each {
+            source,
+            distribute,
+            append,
+            ..
+        } => {
+            source.bind_top(names);
+            for d in distribute {
+                d.total.bind_top(names);
+            }
+            items(append, names);
+        }
+        Producer::Items(list) => items(list, names),
+    }
+    if let Some(f) = &mut spec.fallback {
+        bind_spec(f, names);
+    }
+}
+
 /// Whether rules at the top (`top`) or in an `each` element read the whole
 /// record: any expression (it sees `$record`), or a `.` path at the top.
 fn rules_read_whole_record(rules: &[Rule], top: bool) -> bool {
@@ -1085,7 +1230,7 @@ fn spec_reads_whole_record(spec: &Spec, top: bool) -> bool {
     let items = |items: &[Item]| {
         items.iter().any(|i| {
             i.when.as_ref().is_some_and(|c| c.whole_record(top))
-                || rules_read_whole_record(&i.rules, top)
+                || rules_read_whole_record(&i.rules.list, top)
         })
     };
     let producer = match &spec.producer {
@@ -1102,9 +1247,10 @@ fn spec_reads_whole_record(spec: &Spec, top: bool) -> bool {
             rules,
             distribute,
             append,
+            ..
         } => {
             at_top(source)
-                || rules_read_whole_record(rules, false)
+                || rules_read_whole_record(&rules.list, false)
                 || distribute.iter().any(|d| d.total.is_root())
                 || items(append)
         }
@@ -1118,7 +1264,7 @@ fn spec_reads_whole_record(spec: &Spec, top: bool) -> bool {
 }
 
 /// Prefix a nested rule's error target with its element: `sotransitems[1].itemid`.
-fn nest(mut e: MappingError, label: &str, i: usize) -> MappingError {
+fn nest(mut e: Box<MappingError>, label: &str, i: usize) -> Box<MappingError> {
     let child = e
         .target
         .strip_prefix(label)
@@ -1138,18 +1284,20 @@ fn nest(mut e: MappingError, label: &str, i: usize) -> MappingError {
 impl Distribute {
     fn apply(
         &self,
-        scope: &Scope<'_>,
-        lines: &[Value],
+        scope: &Scope<'_, '_>,
+        lines: &[(&Value, Option<&Map<String, Value>>)],
         outs: &mut [Map<String, Value>],
         label: &str,
-    ) -> Result<(), MappingError> {
-        let err = |i: Option<usize>, message: String, value: Option<Value>| MappingError {
-            target: match i {
-                Some(i) => format!("{label}[{i}].{}", self.label),
-                None => format!("{label}[].{}", self.label),
-            },
-            message,
-            value,
+    ) -> Eval<()> {
+        let err = |i: Option<usize>, message: String, value: Option<Value>| {
+            Box::new(MappingError {
+                target: match i {
+                    Some(i) => format!("{label}[{i}].{}", self.label),
+                    None => format!("{label}[].{}", self.label),
+                },
+                message,
+                value,
+            })
         };
         let decimal = |v: &Value, what: &str, i: Option<usize>| {
             money::parse(v).ok_or_else(|| {
@@ -1161,21 +1309,17 @@ impl Distribute {
             })
         };
         let mut fixed = Vec::with_capacity(lines.len());
-        let mut weights = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            let f = match self.line.as_ref().and_then(|p| p.get(line).map(|v| (p, v))) {
-                Some((p, v)) => decimal(v, p.as_str(), Some(i))?,
-                None => Decimal::ZERO,
-            };
-            let mut w = Decimal::ONE;
-            for p in &self.weight {
-                let v = p.get(line).ok_or_else(|| {
-                    err(Some(i), format!("weight `{}` is absent", p.as_str()), None)
-                })?;
-                w *= decimal(v, p.as_str(), Some(i))?;
-            }
-            fixed.push(f);
-            weights.push(w);
+        for (i, &(line, patch)) in lines.iter().enumerate() {
+            fixed.push(
+                match self
+                    .line
+                    .as_ref()
+                    .and_then(|p| p.get_over(patch, line).map(|v| (p, v)))
+                {
+                    Some((p, v)) => decimal(v, p.as_str(), Some(i))?,
+                    None => Decimal::ZERO,
+                },
+            );
         }
         let fixed_sum: Decimal = fixed.iter().copied().sum();
         let total = match scope.get_root(&self.total) {
@@ -1196,8 +1340,26 @@ impl Distribute {
             }
             return Ok(());
         }
-        let shares = money::allocate(rest, &weights);
-        for (i, (out, (f, share))) in outs.iter_mut().zip(fixed.iter().zip(shares)).enumerate() {
+        // Weights matter only when the lines' own amounts leave a rest
+        // (line taxes that add up to the order's tax leave none).
+        let shares = if rest.is_zero() {
+            None
+        } else {
+            let mut weights = Vec::with_capacity(lines.len());
+            for (i, &(line, patch)) in lines.iter().enumerate() {
+                let mut w = Decimal::ONE;
+                for p in &self.weight {
+                    let v = p.get_over(patch, line).ok_or_else(|| {
+                        err(Some(i), format!("weight `{}` is absent", p.as_str()), None)
+                    })?;
+                    w *= decimal(v, p.as_str(), Some(i))?;
+                }
+                weights.push(w);
+            }
+            Some(money::allocate(rest, &weights))
+        };
+        for (i, (out, f)) in outs.iter_mut().zip(&fixed).enumerate() {
+            let share = shares.as_ref().map_or(Decimal::ZERO, |s| s[i]);
             let amount = if self.negate {
                 -(*f + share)
             } else {
@@ -1215,7 +1377,7 @@ impl Distribute {
 }
 
 impl Cond {
-    fn holds(&self, scope: &Scope<'_>) -> bool {
+    fn holds(&self, scope: &Scope<'_, '_>) -> bool {
         match self {
             Cond::Const(b) => *b,
             Cond::Nonzero(p) => scope
@@ -1225,6 +1387,14 @@ impl Cond {
             Cond::Present(p) => scope.get(p).is_some(),
             Cond::Equals(p, v) => scope.get(p) == Some(v),
             Cond::Not(c) => !c.holds(scope),
+        }
+    }
+
+    fn bind_top(&mut self, names: &mut Vec<Box<str>>) {
+        match self {
+            Cond::Const(_) => {}
+            Cond::Nonzero(p) | Cond::Present(p) | Cond::Equals(p, _) => p.bind_top(names),
+            Cond::Not(c) => c.bind_top(names),
         }
     }
 
