@@ -647,27 +647,7 @@ async fn the_editor_routes_are_in_the_openapi_document() {
 #[tokio::test]
 async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     let app = common::spawn_app().await;
-    let email = format!("forms-{}@example.com", uuid::Uuid::now_v7().simple());
-    app.call(
-        "POST",
-        "/api/v1/signup",
-        None,
-        Some(json!({"company": "Forms Co", "email": email, "password": common::PASSWORD})),
-        201,
-    )
-    .await;
-    let token = app
-        .call(
-            "POST",
-            "/api/v1/auth/token",
-            None,
-            Some(json!({"email": email, "password": common::PASSWORD})),
-            200,
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (email, token) = owner(&app, "Forms Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let web = WebSession::sign_in(&app, &email).await;
     let page_path = format!("/pairs/{pair}/templates/orders");
