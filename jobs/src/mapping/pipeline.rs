@@ -207,7 +207,11 @@ pub fn map_record(
             normalized = Some(o.merged());
         }
         conversions.convert_over(&mut o, inputs, &mut run);
-        template.apply_over(source, o.over(), &o.patches)
+        if template.reads_whole_record() {
+            template.apply(&o.merged())
+        } else {
+            template.apply_over(source, o.over(), &o.patches)
+        }
     } else {
         // Not an object: no conversion finds anything to change, but they
         // still report what is missing.

@@ -212,27 +212,25 @@ impl CompiledTemplate {
             .map_err(|e| *e)
     }
 
+    /// Whether some rule reads the record as one value (an expression, a
+    /// `.` path at the top): such a template cannot read through an overlay
+    /// and is given the merged record instead.
+    pub(crate) fn reads_whole_record(&self) -> bool {
+        self.inner.whole_record
+    }
+
     /// [`Self::apply`] to `base` with its top-level keys in `over` replaced
     /// (or added) and the keys in `patches` replaced inside array elements:
     /// what the pipeline's conversions changed, without a copy of the rest
-    /// of the record. `base` must be an object.
+    /// of the record. `base` must be an object, and the template must not
+    /// [read the whole record](Self::reads_whole_record).
     pub(crate) fn apply_over(
         &self,
         base: &Value,
         over: &Map<String, Value>,
         patches: &ElementPatches,
     ) -> Result<Value, MappingError> {
-        if self.inner.whole_record {
-            // An expression or a `.` path sees the record as one value.
-            let mut merged = base.clone();
-            if let Some(m) = merged.as_object_mut() {
-                for (k, v) in over {
-                    m.insert(k.clone(), v.clone());
-                }
-                patches.apply_to(m);
-            }
-            return self.apply(&merged);
-        }
+        debug_assert!(!self.inner.whole_record, "merge the overlay first");
         let env = JaqEnv {
             inner: &self.inner,
             record: OnceCell::new(),
