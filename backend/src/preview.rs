@@ -7,7 +7,7 @@
 //! to Clarity or the ERP (a production pair's catalog is used only when the
 //! worker has listed it already).
 
-use connect_jobs::mapping::pipeline::{Flag, map_record};
+use connect_jobs::mapping::pipeline::map_record;
 use connect_jobs::mapping::schema::{TargetSchema, schema_for};
 use connect_jobs::mapping::{CompiledTemplate, flow_record_id, flow_target};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::pairs::{self, Environment, Erp, FLOWS};
+use crate::runs::{IssueDetail, RunFlag};
 use crate::state::AppState;
 use crate::templates;
 use crate::worker::inputs::{self, MappingData, PairData};
@@ -60,42 +61,10 @@ pub struct PreviewResult {
     /// What would be sent; null when the template cannot map the record.
     #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
-    pub errors: Vec<PreviewIssue>,
+    pub errors: Vec<IssueDetail>,
     /// What the worker would flag on the run without blocking: fuzzy SKU
     /// matches (`fuzzy_sku`) and anomalies (`anomaly:<kind>`).
-    pub flags: Vec<PreviewFlag>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PreviewFlag {
-    pub kind: String,
-    /// The source field (`lineItems[1].sku`).
-    pub field: String,
-    pub message: String,
-}
-
-impl From<Flag> for PreviewFlag {
-    fn from(f: Flag) -> Self {
-        Self {
-            kind: f.kind,
-            field: f.field,
-            message: f.message,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PreviewIssue {
-    pub record: String,
-    /// The target field, with element indexes (`sotransitems[0].itemid`).
-    pub field: String,
-    #[schema(value_type = Option<Object>)]
-    pub value: Option<Value>,
-    /// required, type, max_len, enum, reference, unknown — or `source` when
-    /// the stored event could not be read.
-    pub rule: String,
-    pub message: String,
-    pub suggestion: Option<String>,
+    pub flags: Vec<RunFlag>,
 }
 
 /// The schema a flow's output is validated against: the record the
@@ -198,7 +167,7 @@ fn preview_one(
                 source_id: flow_record_id(flow, &source),
                 source,
                 output: None,
-                errors: vec![PreviewIssue {
+                errors: vec![IssueDetail {
                     record,
                     field: String::new(),
                     value: None,
@@ -219,19 +188,8 @@ fn preview_one(
         source_id,
         source,
         output: mapped.output,
-        errors: mapped
-            .issues
-            .into_iter()
-            .map(|i| PreviewIssue {
-                record: i.record,
-                field: i.field,
-                value: i.value,
-                rule: i.rule.as_str().to_owned(),
-                message: i.message,
-                suggestion: i.suggestion,
-            })
-            .collect(),
-        flags: mapped.flags.into_iter().map(PreviewFlag::from).collect(),
+        errors: mapped.issues.into_iter().map(IssueDetail::from).collect(),
+        flags: mapped.flags.into_iter().map(RunFlag::from).collect(),
     }
 }
 

@@ -1,5 +1,7 @@
 //! Runs (one per inbox event, with its attempts) and dead letters, tenant-scoped.
 
+use connect_jobs::mapping::pipeline::Flag;
+use connect_jobs::mapping::validate::ValidationIssue;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,7 +28,7 @@ pub struct Run {
     pub finished_at: Option<i64>,
 }
 
-/// A flag on a run.
+/// A flag on a run (or, in a preview, one the run would get).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunFlag {
     /// `fuzzy_sku`, or `anomaly:totals_mismatch`, `anomaly:amount_outlier` …
@@ -36,7 +38,18 @@ pub struct RunFlag {
     pub message: String,
 }
 
-/// One validation issue of a record the mapping refused.
+impl From<Flag> for RunFlag {
+    fn from(f: Flag) -> Self {
+        Self {
+            kind: f.kind,
+            field: f.field,
+            message: f.message,
+        }
+    }
+}
+
+/// One validation issue of a record the mapping refused (on a dead letter,
+/// or in a preview).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IssueDetail {
     /// The record's id (the Clarity order id).
@@ -47,12 +60,26 @@ pub struct IssueDetail {
     /// The offending value; null when the field is missing.
     #[schema(value_type = Option<Object>)]
     pub value: Option<Value>,
-    /// required, type, max_len, enum, reference or unknown.
+    /// required, type, max_len, enum, reference or unknown; in a preview,
+    /// `source` when the stored event could not be read.
     pub rule: String,
     pub message: String,
     /// How to fix it, when that can be said (for an unknown SKU: the three
     /// closest catalog items).
     pub suggestion: Option<String>,
+}
+
+impl From<ValidationIssue> for IssueDetail {
+    fn from(i: ValidationIssue) -> Self {
+        Self {
+            record: i.record,
+            field: i.field,
+            value: i.value,
+            rule: i.rule.as_str().to_owned(),
+            message: i.message,
+            suggestion: i.suggestion,
+        }
+    }
 }
 
 /// A JSON list column; a value that does not parse reads as empty rather
