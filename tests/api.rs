@@ -154,7 +154,7 @@ async fn webhooks_with_a_bad_signature_or_an_old_timestamp_store_nothing() {
     let app = spawn_app().await;
     let token = app.tenant("Hooked").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let secret = &webhook_secret(&app, &token, &pair).await;
+    let secret = &app.webhook_secret(&token, &pair).await;
     let body = json!({"id": "evt_1", "type": "order.created", "data": {"id": "ord_1"}}).to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let send = |header: String| post_hook(&app, &pair, header, &body);
@@ -352,7 +352,7 @@ async fn events_no_flow_handles_are_kept_in_the_inbox_without_a_run() {
     let app = spawn_app().await;
     let token = app.tenant("Quiet").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let secret = &webhook_secret(&app, &token, &pair).await;
+    let secret = &app.webhook_secret(&token, &pair).await;
     let body = json!({"id": "evt_cust_1", "type": "customer.updated", "data": {"id": "cus_1"}})
         .to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -403,7 +403,7 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() 
     let app = spawn_app().await;
     let token = app.tenant("Rotating").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
-    let old = webhook_secret(&app, &token, &pair).await;
+    let old = app.webhook_secret(&token, &pair).await;
     let rotated = app
         .call(
             "POST",
@@ -416,7 +416,7 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_valid_through_the_overlap() 
     let until = rotated["previous_valid_until"].as_i64().unwrap();
     let in_a_day = (time::OffsetDateTime::now_utc().unix_timestamp() + 24 * 3600) * 1000;
     assert!((until - in_a_day).abs() < 60_000, "{rotated}");
-    let new = webhook_secret(&app, &token, &pair).await;
+    let new = app.webhook_secret(&token, &pair).await;
     assert_ne!(new, old, "the store signs with a new secret");
 
     let (app_ref, pair_ref) = (&app, &pair);
@@ -753,23 +753,6 @@ async fn a_template_preview_maps_and_validates_without_writing_anything() {
         "openapi lacks the preview"
     );
     app.stop().await;
-}
-
-/// The secret the pair's Clarity simulator signs its webhooks with now.
-async fn webhook_secret(app: &common::TestApp, token: &str, pair: &str) -> String {
-    let info = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(token),
-            None,
-            200,
-        )
-        .await;
-    info["clarity"]["webhook_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Posts `body` to the pair's webhook endpoint with this signature header.

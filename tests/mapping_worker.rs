@@ -12,10 +12,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{PASSWORD, TestApp, WebSession, spawn_app};
-use connect_jobs::connectors::clarity::signature;
+use common::{TestApp, WebSession, spawn_app};
 use serde_json::{Value, json};
 
 /// A sandbox order: the sample customer CUS-5001 and the given lines
@@ -44,103 +41,11 @@ fn order(id: &str, currency: &str, lines: &[(&str, &str, i64, &str)]) -> Value {
     })
 }
 
-/// A new tenant's owner: their email and an API token.
-async fn owner(app: &TestApp) -> (String, String) {
-    let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
-    app.call(
-        "POST",
-        "/api/v1/signup",
-        None,
-        Some(json!({"company": "Mapping Co", "email": email, "password": PASSWORD})),
-        201,
-    )
-    .await;
-    let t = app
-        .call(
-            "POST",
-            "/api/v1/auth/token",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-            200,
-        )
-        .await;
-    (email, t["token"].as_str().unwrap().to_owned())
-}
-
 /// A page as the signed-in owner sees it.
 async fn page(app: &TestApp, email: &str, path: &str) -> String {
     let (status, body) = WebSession::sign_in(app, email).await.get(app, path).await;
     assert_eq!(status, 200, "{path}");
     body
-}
-
-async fn webhook_secret(app: &TestApp, token: &str, pair: &str) -> String {
-    let info = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(token),
-            None,
-            200,
-        )
-        .await;
-    info["clarity"]["webhook_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Delivers `order.created` for `order` as Clarity would, signed.
-async fn deliver(app: &TestApp, token: &str, pair: &str, order: &Value) {
-    let secret = webhook_secret(app, token, pair).await;
-    let id = order["orderId"].as_str().unwrap();
-    let body =
-        json!({"id": format!("evt_{id}"), "type": "order.created", "data": {"object": order}})
-            .to_string();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let resp = app
-        .client
-        .post(app.url(&format!("/hooks/clarity/{pair}")))
-        .header("content-type", "application/json")
-        .header(
-            signature::SIGNATURE_HEADER,
-            signature::signature_header(&[&secret], now, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
-}
-
-async fn runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
-    app.call(
-        "GET",
-        &format!("/api/v1/pairs/{pair}/runs"),
-        Some(token),
-        None,
-        200,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap()
-}
-
-async fn run_of(app: &TestApp, token: &str, pair: &str, source: &str, status: &str) -> Value {
-    let find = || async {
-        runs(app, token, pair)
-            .await
-            .into_iter()
-            .find(|r| r["source_id"] == source && r["status"] == status)
-    };
-    app.eventually(
-        &format!("run of {source} is {status}"),
-        Duration::from_secs(60),
-        || async { find().await.is_some() },
-    )
-    .await;
-    find().await.unwrap()
 }
 
 async fn dead_letters(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
@@ -178,12 +83,11 @@ async fn erp_records(app: &TestApp, token: &str, pair: &str, source: &str) -> Ve
 
 async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
     let app = spawn_app().await;
-    let (email, token) = owner(&app).await;
+    let (email, token) = app.owner("Mapping Co").await;
     let pair = app.sandbox_pair(&token, erp).await;
 
     // A typo of SKU-1001 ("Classic Widget" in the sandbox catalog): used, flagged.
-    deliver(
-        &app,
+    app.deliver_order(
         &token,
         &pair,
         &order(
@@ -193,7 +97,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
         ),
     )
     .await;
-    let run = run_of(&app, &token, &pair, "CO-900001", "succeeded").await;
+    let run = app.run_of(&token, &pair, "CO-900001", "succeeded").await;
     let flags = run["flags"].as_array().unwrap();
     assert_eq!(flags.len(), 1, "{run}");
     assert_eq!(flags[0]["kind"], "fuzzy_sku");
@@ -216,8 +120,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
     );
 
     // Nothing like ZZ-404 in the catalog: a dead letter with every detail.
-    deliver(
-        &app,
+    app.deliver_order(
         &token,
         &pair,
         &order(
@@ -230,7 +133,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
         ),
     )
     .await;
-    let dead = run_of(&app, &token, &pair, "CO-900002", "dead").await;
+    let dead = app.run_of(&token, &pair, "CO-900002", "dead").await;
     let before = dead["template_version"].as_i64().unwrap();
     assert_eq!(dead["error_field"], "lineItems[1].sku", "{dead}");
     let letters = dead_letters(&app, &token, &pair).await;
@@ -309,7 +212,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
         202,
     )
     .await;
-    let done = run_of(&app, &token, &pair, "CO-900002", "succeeded").await;
+    let done = app.run_of(&token, &pair, "CO-900002", "succeeded").await;
     assert_eq!(done["template_version"].as_i64(), Some(after), "{done}");
     assert!(done["flags"].as_array().unwrap().is_empty(), "{done}");
     let written = erp_records(&app, &token, &pair, "CO-900002").await;
@@ -332,8 +235,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
     );
 
     // A EUR order and no EUR rate: refused naming the currency, never guessed.
-    deliver(
-        &app,
+    app.deliver_order(
         &token,
         &pair,
         &order(
@@ -343,7 +245,7 @@ async fn unknown_skus_dead_letter_and_replay_after_the_fix(erp: &str) {
         ),
     )
     .await;
-    let dead = run_of(&app, &token, &pair, "CO-900003", "dead").await;
+    let dead = app.run_of(&token, &pair, "CO-900003", "dead").await;
     assert_eq!(dead["error_field"], "currency", "{dead}");
     let letters = dead_letters(&app, &token, &pair).await;
     let letter = letters
@@ -420,7 +322,7 @@ async fn sagepro_unknown_skus_dead_letter_and_replay_after_the_fix() {
 #[tokio::test]
 async fn a_sagepro_invoice_template_creates_invoices() {
     let app = spawn_app().await;
-    let (_, token) = owner(&app).await;
+    let (_, token) = app.owner("Mapping Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let invoice = connect_jobs::mapping::builtin_variants("orders", "sagepro")
         .iter()
@@ -436,8 +338,7 @@ async fn a_sagepro_invoice_template_creates_invoices() {
         200,
     )
     .await;
-    deliver(
-        &app,
+    app.deliver_order(
         &token,
         &pair,
         &order(
@@ -447,7 +348,7 @@ async fn a_sagepro_invoice_template_creates_invoices() {
         ),
     )
     .await;
-    let run = run_of(&app, &token, &pair, "CO-900010", "succeeded").await;
+    let run = app.run_of(&token, &pair, "CO-900010", "succeeded").await;
     let target = run["target_id"].as_str().unwrap().to_owned();
     let invoices: Vec<(String, String)> =
         sqlx::query_as("SELECT invoice_no, body FROM sim_sagepro_invoices WHERE pair_id = $1")
@@ -474,7 +375,7 @@ async fn a_sagepro_invoice_template_creates_invoices() {
 #[tokio::test]
 async fn orders_routed_to_the_same_intacct_entity_share_one_session() {
     let app = spawn_app().await;
-    let (_, token) = owner(&app).await;
+    let (_, token) = app.owner("Mapping Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let path = format!("/api/v1/pairs/{pair}/templates/orders");
     let mut doc = app.call("GET", &path, Some(&token), None, 200).await["document"].clone();
@@ -485,14 +386,13 @@ async fn orders_routed_to_the_same_intacct_entity_share_one_session() {
     app.call("PUT", &path, Some(&token), Some(doc), 200).await;
 
     for id in ["CO-900020", "CO-900021"] {
-        deliver(
-            &app,
+        app.deliver_order(
             &token,
             &pair,
             &order(id, "USD", &[("SKU-1002", "Classic Lantern", 1, "9.99")]),
         )
         .await;
-        run_of(&app, &token, &pair, id, "succeeded").await;
+        app.run_of(&token, &pair, id, "succeeded").await;
     }
     let (sessions,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM sim_intacct_sessions WHERE pair_id = $1 AND location_id = 'US-WEST'",

@@ -225,19 +225,6 @@ async fn an_unknown_order_becomes_a_dead_letter_with_the_reason() {
     let app = spawn_app().await;
     let token = app.tenant("Dead Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
-    let info = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(&token),
-            None,
-            200,
-        )
-        .await;
-    let secret = info["clarity"]["webhook_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // An order whose customer the ERP does not know: a permanent validation failure.
     let order = json!({
         "orderId": "CO-DEAD-1", "customerId": "NOBODY", "orderDate": "2026-11-20T10:00:00Z", "status": "processing",
@@ -249,23 +236,7 @@ async fn an_unknown_order_becomes_a_dead_letter_with_the_reason() {
         "paymentInfo": {"method": "credit_card", "status": "captured", "amount": "10.00"},
         "couponCode": null
     });
-    let body =
-        json!({"id": "evt_dead_1", "type": "order.created", "data": {"object": order}}).to_string();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let header = connect_jobs::connectors::clarity::signature::signature_header(
-        &[&secret],
-        now,
-        body.as_bytes(),
-    );
-    let resp = app
-        .client
-        .post(app.url(&format!("/hooks/clarity/{pair}")))
-        .header("Clarity-Webhook-Signature", header)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    app.deliver_order(&token, &pair, &order).await;
     app.eventually("a dead letter", Duration::from_secs(30), || async {
         let dl = app
             .call(

@@ -647,7 +647,7 @@ async fn the_editor_routes_are_in_the_openapi_document() {
 #[tokio::test]
 async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     let app = common::spawn_app().await;
-    let (email, token) = owner(&app, "Forms Co").await;
+    let (email, token) = app.owner("Forms Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let web = WebSession::sign_in(&app, &email).await;
     let page_path = format!("/pairs/{pair}/templates/orders");
@@ -815,32 +815,6 @@ async fn the_editor_page_edits_lookups_and_rules_with_plain_forms() {
     app.stop().await;
 }
 
-/// A new tenant's owner: (email, API token).
-async fn owner(app: &TestApp, company: &str) -> (String, String) {
-    let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
-    app.call(
-        "POST",
-        "/api/v1/signup",
-        None,
-        Some(json!({"company": company, "email": email, "password": common::PASSWORD})),
-        201,
-    )
-    .await;
-    let token = app
-        .call(
-            "POST",
-            "/api/v1/auth/token",
-            None,
-            Some(json!({"email": email, "password": common::PASSWORD})),
-            200,
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (email, token)
-}
-
 /// A member (the role that reads but does not change configuration) of the
 /// owner's tenant, with the test password; their email.
 async fn member_of(app: &TestApp, owner_token: &str) -> String {
@@ -884,7 +858,7 @@ fn form_actions(page: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_member_sees_the_mapping_read_only_and_their_edits_are_refused() {
     let app = common::spawn_app().await;
-    let (owner_email, token) = owner(&app, "Roles Co").await;
+    let (owner_email, token) = app.owner("Roles Co").await;
     let pair = pair_with_orders(&app, &token, "intacct").await;
     // A second version, so that the first can be restored.
     let doc = document(&app, &token, &pair).await;
@@ -1006,7 +980,7 @@ async fn a_member_sees_the_mapping_read_only_and_their_edits_are_refused() {
 #[tokio::test]
 async fn the_pair_page_links_every_flows_mapping_editor_with_its_version() {
     let app = common::spawn_app().await;
-    let (email, token) = owner(&app, "Flows Co").await;
+    let (email, token) = app.owner("Flows Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let doc = document(&app, &token, &pair).await;
     app.call("PUT", &tpl(&pair, ""), Some(&token), Some(doc), 200)

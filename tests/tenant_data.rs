@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, WebSession};
+use common::{TestApp, WebSession};
 use connect_jobs::mapping::anomaly::{AnomalyKind, check_order};
 use connect_jobs::mapping::currency::CurrencyCode;
 use rust_decimal::Decimal;
@@ -332,15 +332,7 @@ async fn members_read_rates_and_only_owners_and_admins_change_them() {
 
 /// A new tenant's owner, signed in to the web UI.
 async fn sign_up(app: &TestApp) -> WebSession {
-    let email = format!("rates-{}@example.com", uuid::Uuid::now_v7().simple());
-    app.call(
-        "POST",
-        "/api/v1/signup",
-        None,
-        Some(json!({"company": "Rates Co", "email": email, "password": PASSWORD})),
-        201,
-    )
-    .await;
+    let (email, _) = app.owner("Rates Co").await;
     WebSession::sign_in(app, &email).await
 }
 
@@ -660,51 +652,9 @@ async fn run_through_the_worker(
     order: &Value,
     status: &str,
 ) -> Value {
-    use connect_jobs::connectors::clarity::signature;
-    let info = app
-        .call(
-            "GET",
-            &format!("/api/v1/pairs/{pair}/sandbox"),
-            Some(token),
-            None,
-            200,
-        )
-        .await;
-    let secret = info["clarity"]["webhook_secret"].as_str().unwrap();
+    app.deliver_order(token, pair, order).await;
     let id = order["orderId"].as_str().unwrap();
-    let body =
-        json!({"id": format!("evt_{id}"), "type": "order.created", "data": {"object": order}})
-            .to_string();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let resp = app
-        .client
-        .post(app.url(&format!("/hooks/clarity/{pair}")))
-        .header("content-type", "application/json")
-        .header(
-            signature::SIGNATURE_HEADER,
-            signature::signature_header(&[secret], now, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
-    let runs_path = format!("/api/v1/pairs/{pair}/runs");
-    let find = || async {
-        let runs = app.call("GET", &runs_path, Some(token), None, 200).await;
-        runs.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["source_id"] == id && r["status"] == status)
-            .cloned()
-    };
-    app.eventually(
-        &format!("run of {id} {status}"),
-        std::time::Duration::from_secs(60),
-        || async { find().await.is_some() },
-    )
-    .await;
-    find().await.unwrap()
+    app.run_of(token, pair, id, status).await
 }
 
 #[tokio::test]

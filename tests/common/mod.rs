@@ -228,6 +228,12 @@ impl Api {
 
     /// Signs up a new tenant and returns a bearer token for it.
     pub async fn tenant(&self, company: &str) -> String {
+        self.owner(company).await.1
+    }
+
+    /// Signs up a new tenant: its owner's email (to sign in to the web UI
+    /// with [`PASSWORD`]) and a bearer token.
+    pub async fn owner(&self, company: &str) -> (String, String) {
         let email = format!("owner-{}@example.com", uuid::Uuid::now_v7().simple());
         self.call(
             "POST",
@@ -246,7 +252,69 @@ impl Api {
                 200,
             )
             .await;
-        t["token"].as_str().unwrap().to_owned()
+        (email, t["token"].as_str().unwrap().to_owned())
+    }
+
+    /// The secret the pair's Clarity simulator signs its webhooks with now.
+    pub async fn webhook_secret(&self, token: &str, pair: &str) -> String {
+        let info = self
+            .call(
+                "GET",
+                &format!("/api/v1/pairs/{pair}/sandbox"),
+                Some(token),
+                None,
+                200,
+            )
+            .await;
+        info["clarity"]["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Delivers `order.created` for `order` to the pair's webhook, signed as
+    /// Clarity signs it, and checks it was taken.
+    pub async fn deliver_order(&self, token: &str, pair: &str, order: &Value) {
+        use connect_jobs::connectors::clarity::signature;
+        let secret = self.webhook_secret(token, pair).await;
+        let id = order["orderId"].as_str().unwrap();
+        let body =
+            json!({"id": format!("evt_{id}"), "type": "order.created", "data": {"object": order}})
+                .to_string();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let resp = self
+            .client
+            .post(self.url(&format!("/hooks/clarity/{pair}")))
+            .header("content-type", "application/json")
+            .header(
+                signature::SIGNATURE_HEADER,
+                signature::signature_header(&[&secret], now, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
+    }
+
+    /// The pair's run of `source` once it has `status` (waiting up to 60 s).
+    pub async fn run_of(&self, token: &str, pair: &str, source: &str, status: &str) -> Value {
+        let path = format!("/api/v1/pairs/{pair}/runs");
+        let find = || async {
+            let runs = self.call("GET", &path, Some(token), None, 200).await;
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["source_id"] == source && r["status"] == status)
+                .cloned()
+        };
+        self.eventually(
+            &format!("run of {source} is {status}"),
+            Duration::from_secs(60),
+            || async { find().await.is_some() },
+        )
+        .await;
+        find().await.unwrap()
     }
 
     pub async fn sandbox_pair(&self, token: &str, erp: &str) -> String {
