@@ -68,7 +68,7 @@ impl SourcePath {
     /// The key of a one-segment path (`lineItems`).
     pub(crate) fn single_key(&self) -> Option<&str> {
         match &*self.segments {
-            [Segment::Key(k) | Segment::Index(_, k)] => Some(k),
+            [only] => Some(only.key()),
             _ => None,
         }
     }
@@ -88,14 +88,7 @@ impl SourcePath {
         let (Some(over), Some((first, rest))) = (over, self.segments.split_first()) else {
             return self.get(root);
         };
-        let key = match first {
-            Segment::Key(k) | Segment::Index(_, k) => &**k,
-        };
-        let top = match over.get(key) {
-            Some(v) => v,
-            None => root.as_object()?.get(key)?,
-        };
-        Self::walk(rest, top)
+        Self::walk(rest, top_value(first.key(), Some(over), root)?)
     }
 
     /// Read this path's first key through `keys` from now on: paths with
@@ -105,13 +98,11 @@ impl SourcePath {
         let Some(first) = self.segments.first() else {
             return;
         };
-        let key = match first {
-            Segment::Key(k) | Segment::Index(_, k) => k,
-        };
-        let slot = match names.iter().position(|n| n == key) {
+        let key = first.key();
+        let slot = match names.iter().position(|n| &**n == key) {
             Some(i) => i,
             None => {
-                names.push(key.clone());
+                names.push(key.into());
                 names.len() - 1
             }
         };
@@ -126,15 +117,7 @@ impl SourcePath {
         let Some(cell) = keys.values.get(slot as usize) else {
             return self.get_over(keys.over, keys.root);
         };
-        let top = (*cell.get_or_init(|| {
-            let key = match first {
-                Segment::Key(k) | Segment::Index(_, k) => &**k,
-            };
-            match keys.over.and_then(|o| o.get(key)) {
-                Some(v) => Some(v),
-                None => keys.root.as_object().and_then(|m| m.get(key)),
-            }
-        }))?;
+        let top = (*cell.get_or_init(|| top_value(first.key(), keys.over, keys.root)))?;
         Self::walk(rest, top)
     }
 
@@ -155,6 +138,25 @@ impl SourcePath {
         }
         (!cur.is_null()).then_some(cur)
     }
+}
+
+impl Segment {
+    /// The segment as an object key (digits included).
+    fn key(&self) -> &str {
+        match self {
+            Segment::Key(k) | Segment::Index(_, k) => k,
+        }
+    }
+}
+
+/// A top-level value of the object `root`, `over`'s when it has the key.
+fn top_value<'v>(
+    key: &str,
+    over: Option<&'v Map<String, Value>>,
+    root: &'v Value,
+) -> Option<&'v Value> {
+    over.and_then(|o| o.get(key))
+        .or_else(|| root.as_object()?.get(key))
 }
 
 /// The top-level values of one record (through its overlay) as the paths

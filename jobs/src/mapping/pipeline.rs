@@ -629,16 +629,15 @@ impl Conversions {
                 let mut fields = AddressFields::default();
                 if let Some(f) = &d.fields {
                     let f: AddressFieldsDoc = parse_doc("address.fields", f)?;
-                    let key = |name: &str, v: Option<String>, default: &mut String| match v {
-                        Some(k) if k.trim().is_empty() || k.contains('.') => Err(conv_error(
-                            &format!("address.fields.{name}"),
-                            "must be one key of the address object (no dots)",
-                        )),
-                        Some(k) => {
-                            *default = k.trim().to_owned();
-                            Ok(())
+                    let key = |name: &str, k: String| {
+                        let k = k.trim();
+                        if k.is_empty() || k.contains('.') {
+                            return Err(conv_error(
+                                &format!("address.fields.{name}"),
+                                "must be one key of the address object (no dots)",
+                            ));
                         }
-                        None => Ok(()),
+                        Ok(k.to_owned())
                     };
                     if let Some(lines) = f.lines {
                         if lines.is_empty() {
@@ -647,18 +646,23 @@ impl Conversions {
                                 "name at least one line",
                             ));
                         }
-                        fields.lines = Vec::with_capacity(lines.len());
-                        for (i, line) in lines.into_iter().enumerate() {
-                            let mut k = String::new();
-                            key(&format!("lines[{i}]"), Some(line), &mut k)?;
-                            fields.lines.push(k);
-                        }
+                        fields.lines = lines
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, line)| key(&format!("lines[{i}]"), line))
+                            .collect::<Result<_, _>>()?;
                         fields.numbered = false;
                     }
-                    key("city", f.city, &mut fields.city)?;
-                    key("region", f.region, &mut fields.region)?;
-                    key("postal_code", f.postal_code, &mut fields.postal_code)?;
-                    key("country", f.country, &mut fields.country)?;
+                    for (name, given, slot) in [
+                        ("city", f.city, &mut fields.city),
+                        ("region", f.region, &mut fields.region),
+                        ("postal_code", f.postal_code, &mut fields.postal_code),
+                        ("country", f.country, &mut fields.country),
+                    ] {
+                        if let Some(k) = given {
+                            *slot = key(name, k)?;
+                        }
+                    }
                 }
                 let max_len = d.max_line.unwrap_or(60);
                 let max_lines = d.max_lines.unwrap_or(if fields.numbered {
