@@ -63,6 +63,23 @@ pub struct Config {
     pub retry_cap: Duration,
     /// Prefix of the queue's keys, so several deployments can share one Redis.
     pub queue_namespace: String,
+    /// What one client may hold of the HTTP listener (see [`crate::server`]).
+    pub connections: ConnectionLimits,
+}
+
+/// Bounds on the HTTP listener's connections, so slow or idle sockets cannot
+/// hold it: a client that does not finish a request head within
+/// `header_timeout` is dropped, and so is a keep-alive connection that sends
+/// no next request within it (hyper runs the same timer while it waits for
+/// the next head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_timeout: Duration,
+    pub max_total: usize,
+    /// Tests and the benchmark open hundreds of connections from 127.0.0.1,
+    /// so the default leaves them room; deployments behind a proxy that
+    /// connects from one address should raise it to the total.
+    pub max_per_ip: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -160,6 +177,7 @@ impl Config {
             queue_namespace: env
                 .get("CONNECT_QUEUE_NAMESPACE")
                 .unwrap_or_else(|| "connect".into()),
+            connections: connection_limits(env)?,
         })
     }
 
@@ -178,6 +196,22 @@ impl Config {
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"))
     }
+}
+
+fn connection_limits(env: &dyn Env) -> Result<ConnectionLimits, ConfigError> {
+    let max_total = number(env, "CONNECT_MAX_CONNECTIONS", 1024, 1..=1_000_000)? as usize;
+    let max_per_ip = number(env, "CONNECT_MAX_CONNECTIONS_PER_IP", 256, 1..=1_000_000)? as usize;
+    if max_per_ip > max_total {
+        return Err(ConfigError::new(
+            "CONNECT_MAX_CONNECTIONS_PER_IP",
+            format!("{max_per_ip} is more than CONNECT_MAX_CONNECTIONS ({max_total})"),
+        ));
+    }
+    Ok(ConnectionLimits {
+        header_timeout: millis(env, "CONNECT_HEADER_TIMEOUT_MS", 10_000, 100..=300_000)?,
+        max_total,
+        max_per_ip,
+    })
 }
 
 fn check_url(var: &'static str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
@@ -339,6 +373,24 @@ mod tests {
         .unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn connection_limits_default_to_room_for_local_tests_and_refuse_a_per_ip_cap_above_the_total()
+    {
+        let c = Config::from_env(&with_key(env(&[]))).unwrap();
+        assert_eq!(c.connections.max_total, 1024);
+        assert_eq!(c.connections.max_per_ip, 256);
+        assert_eq!(c.connections.header_timeout, Duration::from_secs(10));
+        let err = Config::from_env(&with_key(env(&[
+            ("CONNECT_MAX_CONNECTIONS", "10"),
+            ("CONNECT_MAX_CONNECTIONS_PER_IP", "20"),
+        ])))
+        .unwrap_err();
+        assert_eq!(err.var, "CONNECT_MAX_CONNECTIONS_PER_IP");
+        let err = Config::from_env(&with_key(env(&[("CONNECT_HEADER_TIMEOUT_MS", "5")])))
+            .unwrap_err();
+        assert_eq!(err.var, "CONNECT_HEADER_TIMEOUT_MS");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod private_targets;
 pub mod rates;
 pub mod runs;
 pub mod sandbox;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -209,19 +209,14 @@ impl Application {
         }
         if let Some(listener) = self.listener {
             let app = router(state.clone(), self.role);
-            let token = shutdown.clone();
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await });
             tasks.push((
                 "http",
-                tokio::spawn(async move {
-                    if let Err(e) = server.await {
-                        tracing::error!(error = %e, "http server failed");
-                    }
-                }),
+                tokio::spawn(crate::server::serve(
+                    listener,
+                    app,
+                    state.config.connections,
+                    shutdown.clone(),
+                )),
             ));
         }
         shutdown.cancelled().await;
