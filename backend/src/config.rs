@@ -65,6 +65,8 @@ pub struct Config {
     pub queue_namespace: String,
     /// What one client may hold of the HTTP listener (see [`crate::server`]).
     pub connections: ConnectionLimits,
+    /// Accounts one address may sign up in an hour.
+    pub signups_per_hour: u32,
 }
 
 /// Bounds on the HTTP listener's connections, so slow or idle sockets cannot
@@ -178,6 +180,7 @@ impl Config {
                 .get("CONNECT_QUEUE_NAMESPACE")
                 .unwrap_or_else(|| "connect".into()),
             connections: connection_limits(env)?,
+            signups_per_hour: number(env, "CONNECT_SIGNUPS_PER_HOUR", 10, 1..=100_000)? as u32,
         })
     }
 

@@ -58,6 +58,9 @@ pub async fn fresh_env(extra: &[(&str, &str)]) -> (HashMap<String, String>, temp
     env.insert("CONNECT_HTTP_TIMEOUT_MS".into(), "2000".into());
     env.insert("CONNECT_LEASE_MS".into(), "4000".into());
     env.insert("CONNECT_MAX_ATTEMPTS".into(), "30".into());
+    // Tests sign up many tenants from 127.0.0.1; the sign-up throttle's own
+    // tests set a low allowance.
+    env.insert("CONNECT_SIGNUPS_PER_HOUR".into(), "10000".into());
     if backend() == "postgres" {
         let admin = std::env::var("CONNECT_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());

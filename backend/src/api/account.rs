@@ -47,13 +47,28 @@ pub struct SignupResponse {
 
 /// Creates a tenant on the Trial plan with its owner.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "account", request_body = SignupRequest,
-    responses((status = 201, body = SignupResponse), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = SignupResponse), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address; `Retry-After` says when to retry", body = crate::error::ErrorBody)))]
 pub async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+    let address = addr.ip().to_string();
+    if let Some(wait) =
+        ratelimit::check_signup(&state.db, &address, state.config.signups_per_hour).await?
+    {
+        return Err(ApiError::TooManyRequests {
+            message: ratelimit::sign_up_wait_message(wait),
+            retry_after: wait,
+        });
+    }
     let input = SignUp::parse(&body.company, &body.email, &body.password)?;
-    let created = tenants::sign_up(&state.db, &state.vault, input).await?;
+    let created = tenants::sign_up(&state.db, &state.vault, input).await;
+    if matches!(created, Ok(_) | Err(AccountError::EmailTaken)) {
+        ratelimit::record_signup(&state.db, &address).await?;
+    }
+    let created = created?;
     Ok((
         StatusCode::CREATED,
         Json(SignupResponse {
@@ -80,7 +95,8 @@ pub struct TokenResponse {
 
 /// Exchanges email and password for a bearer token of the caller's tenant.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "account", request_body = TokenRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 429, description = "Too many sign-in attempts for this account from this address (or from this address overall); `Retry-After` says when to retry", body = crate::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
@@ -88,9 +104,9 @@ pub async fn token(
 ) -> ApiResult<Json<TokenResponse>> {
     let email_lower = body.email.trim().to_lowercase();
     let address = addr.ip().to_string();
-    if let Some(wait) = ratelimit::check(&state.db, &email_lower, &address).await? {
+    if let Some(wait) = ratelimit::admit(&state.db, &email_lower, &address).await? {
         return Err(ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins; try again in {wait} s"),
+            message: ratelimit::sign_in_wait_message(wait),
             retry_after: wait,
         });
     }
@@ -102,7 +118,7 @@ pub async fn token(
         }
         Err(e) => return Err(e.into()),
     };
-    ratelimit::clear_account(&state.db, &email_lower).await?;
+    ratelimit::record_success(&state.db, &email_lower, &address).await?;
     let tenant_id = user
         .tenant_id
         .ok_or_else(|| ApiError::Forbidden("operators sign in to the admin portal".into()))?;

@@ -98,6 +98,15 @@ pub(super) fn check_csrf(sent: &str, nav_csrf: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A page refused by a throttle: 429 with `Retry-After`, like the API, and
+/// the same words on the page.
+fn too_many(mut page: Response, retry_after: u64) -> Response {
+    *page.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    page
+}
+
 fn with_cookie(mut resp: Response, cookie: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -148,11 +157,11 @@ pub async fn login(
         }
         .into_response()
     };
-    if let Some(wait) = ratelimit::check(&state.db, &email_lower, &address).await? {
-        return Ok(page(format!(
-            "Too many failed attempts. Try again in {} minutes.",
-            wait.div_ceil(60)
-        )));
+    if let Some(wait) = ratelimit::admit(&state.db, &email_lower, &address).await? {
+        return Ok(too_many(
+            page(format!("{}.", ratelimit::sign_in_wait_message(wait))),
+            wait,
+        ));
     }
     let user = match tenants::authenticate(&state.db, &f.email, &f.password).await {
         Ok(u) => u,
@@ -162,7 +171,7 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
-    ratelimit::clear_account(&state.db, &email_lower).await?;
+    ratelimit::record_success(&state.db, &email_lower, &address).await?;
     let s = session::create(&state.db, &user.user_id).await?;
     let target = if user.role == Role::Operator {
         "/admin"
@@ -202,6 +211,7 @@ pub struct SignupForm {
 
 pub async fn signup(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     Form(f): Form<SignupForm>,
 ) -> Result<Response, ApiError> {
     let page = |field: &str, error: String| {
@@ -213,6 +223,15 @@ pub async fn signup(
         }
         .into_response()
     };
+    let address = addr.ip().to_string();
+    if let Some(wait) =
+        ratelimit::check_signup(&state.db, &address, state.config.signups_per_hour).await?
+    {
+        return Ok(too_many(
+            page("", format!("{}.", ratelimit::sign_up_wait_message(wait))),
+            wait,
+        ));
+    }
     let input = match SignUp::parse(&f.company, &f.email, &f.password) {
         Ok(i) => i,
         Err(AccountError::Invalid { field, message }) => {
@@ -220,7 +239,11 @@ pub async fn signup(
         }
         Err(e) => return Err(e.into()),
     };
-    let created = match tenants::sign_up(&state.db, &state.vault, input).await {
+    let created = tenants::sign_up(&state.db, &state.vault, input).await;
+    if matches!(created, Ok(_) | Err(AccountError::EmailTaken)) {
+        ratelimit::record_signup(&state.db, &address).await?;
+    }
+    let created = match created {
         Ok(c) => c,
         Err(AccountError::EmailTaken) => {
             return Ok(page(
