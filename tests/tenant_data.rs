@@ -313,6 +313,7 @@ async fn members_read_rates_and_only_owners_and_admins_change_them() {
         &user_id,
         &connect::audit::Actor::system(),
         "member token",
+        None,
     )
     .await
     .unwrap();

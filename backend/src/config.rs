@@ -379,8 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn connection_limits_default_to_room_for_local_tests_and_refuse_a_per_ip_cap_above_the_total()
-    {
+    fn connection_limits_default_to_room_for_local_tests_and_refuse_a_per_ip_cap_above_the_total() {
         let c = Config::from_env(&with_key(env(&[]))).unwrap();
         assert_eq!(c.connections.max_total, 1024);
         assert_eq!(c.connections.max_per_ip, 256);
@@ -391,8 +390,8 @@ mod tests {
         ])))
         .unwrap_err();
         assert_eq!(err.var, "CONNECT_MAX_CONNECTIONS_PER_IP");
-        let err = Config::from_env(&with_key(env(&[("CONNECT_HEADER_TIMEOUT_MS", "5")])))
-            .unwrap_err();
+        let err =
+            Config::from_env(&with_key(env(&[("CONNECT_HEADER_TIMEOUT_MS", "5")]))).unwrap_err();
         assert_eq!(err.var, "CONNECT_HEADER_TIMEOUT_MS");
     }
 

@@ -16,6 +16,10 @@ pub enum ApiError {
     },
     #[error("authentication required")]
     Unauthorized,
+    /// A real token past its expiry: 401, saying so, so its owner knows to
+    /// make a new one rather than hunt for a typo.
+    #[error("{0}")]
+    TokenExpired(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -62,7 +66,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::BadRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -76,6 +80,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
+            ApiError::TokenExpired(_) => "token_expired",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",

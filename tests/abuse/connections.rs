@@ -73,7 +73,9 @@ async fn two_hundred_slowloris_sockets_are_closed_within_seconds_while_others_ar
             // Trickling: a request head that never ends, a few bytes at a time.
             let (mut read, mut write) = stream.into_split();
             let trickle = tokio::spawn(async move {
-                let _ = write.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+                let _ = write
+                    .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    .await;
                 for _ in 0..40 {
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     if write.write_all(b"X-a: b\r\n").await.is_err() {

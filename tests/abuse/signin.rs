@@ -3,6 +3,9 @@
 //! throttles must slow the attacker without locking the owner out, and say
 //! when to retry. The server sees only the socket's address, so each "host"
 //! here is a client bound to its own loopback address.
+//!
+//! Then API tokens as a leaked one would be used: past its expiry, or after
+//! revocation in another process sharing the database.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -86,7 +89,11 @@ async fn guessing_from_one_address_throttles_that_address_and_not_the_owner_else
     // … while the owner, elsewhere, signs in at once.
     let (status, _, body) = sign_in(&app, &host(3), &email, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["token"].as_str().is_some_and(|t| t.starts_with("cct_")));
+    assert!(
+        body["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("cct_"))
+    );
     // The backoff doubles: after waiting it out, one more failure means a longer wait.
     tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(100)).await;
     let (status, _, _) = sign_in(&app, &attacker, &email, "wrong password!").await;
@@ -183,7 +190,11 @@ async fn a_sign_up_flood_from_one_address_is_refused_with_retry_after() {
     }
     let r = sign_up(&flood, 3).await.unwrap();
     assert_eq!(r.status().as_u16(), 429);
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((3000..=3600).contains(&retry), "Retry-After {retry}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
@@ -215,4 +226,242 @@ async fn a_sign_up_flood_from_one_address_is_refused_with_retry_after() {
     // Another address signs up as usual.
     let r = sign_up(&host(41), 4).await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
+}
+
+async fn new_token(app: &common::TestApp, email: &str, extra: Value) -> Value {
+    let mut body = json!({"email": email, "password": PASSWORD});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    app.call("POST", "/api/v1/auth/token", None, Some(body), 200)
+        .await
+}
+
+fn listed<'a>(tokens: &'a Value, id: &Value) -> &'a Value {
+    tokens
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|t| t["id"] == *id)
+        .expect("the token is listed")
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_with_a_401_that_says_it_expired() {
+    let app = common::spawn_app().await;
+    let (email, owner) = app.owner("Expiring").await;
+    let t = new_token(&app, &email, json!({"expires_in_days": 7})).await;
+    let token = t["token"].as_str().unwrap();
+    let expires = t["expires_at"].as_i64().expect("expires_at in the answer");
+    let week = 7 * 24 * 3600 * 1000;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    assert!((expires - now - week).abs() < 60_000, "{expires}");
+    app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    assert_eq!(listed(&tokens, &t["id"])["expires_at"], expires);
+    // A week later (moved in the database rather than waited for).
+    sqlx::query("UPDATE api_tokens SET expires_at = $1 WHERE id = $2")
+        .bind(now - 1000)
+        .bind(t["id"].as_str().unwrap())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let refused = app.call("GET", "/api/v1/me", Some(token), None, 401).await;
+    assert_eq!(refused["error"]["code"], "token_expired");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("this API token expired at "),
+        "{message}"
+    );
+    // Tokens without an expiry keep working, and say so.
+    app.call("GET", "/api/v1/me", Some(&owner), None, 200).await;
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    assert!(
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["expires_at"].is_null())
+    );
+}
+
+#[tokio::test]
+async fn an_expiry_out_of_range_is_refused_naming_the_field() {
+    let app = common::spawn_app().await;
+    let (email, _) = app.owner("Bad expiry").await;
+    for days in [json!(0), json!(-1), json!(3651)] {
+        let body = json!({"email": email, "password": PASSWORD, "expires_in_days": days});
+        let e = app
+            .call("POST", "/api/v1/auth/token", None, Some(body), 422)
+            .await;
+        assert_eq!(e["error"]["field"], "expires_in_days", "{days}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("between 1 and 3650"),
+            "{e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn last_use_is_recorded_but_written_at_most_once_a_minute() {
+    let app = common::spawn_app().await;
+    let (email, owner) = app.owner("Busy script").await;
+    let t = new_token(&app, &email, json!({"name": "script"})).await;
+    let token = t["token"].as_str().unwrap();
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    assert!(
+        listed(&tokens, &t["id"])["last_used_at"].is_null(),
+        "unused yet"
+    );
+    app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    let first = listed(&tokens, &t["id"])["last_used_at"]
+        .as_i64()
+        .expect("last_used_at after a use");
+    // Pretend the first use was 30 s ago: a use now is within the minute
+    // and writes nothing.
+    let id = t["id"].as_str().unwrap();
+    let set = |at: i64| {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(app.state.db.pool())
+    };
+    set(first - 30_000).await.unwrap();
+    app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    assert_eq!(listed(&tokens, &t["id"])["last_used_at"], first - 30_000);
+    // Two minutes ago: the next use records itself.
+    set(first - 120_000).await.unwrap();
+    app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    let tokens = app
+        .call("GET", "/api/v1/tokens", Some(&owner), None, 200)
+        .await;
+    assert!(listed(&tokens, &t["id"])["last_used_at"].as_i64().unwrap() >= first);
+}
+
+#[tokio::test]
+async fn the_tokens_page_sets_an_expiry_and_shows_it_with_the_last_use() {
+    let app = common::spawn_app().await;
+    let (email, _) = app.owner("Web tokens").await;
+    let web = common::WebSession::sign_in(&app, &email).await;
+    let (status, page) = web
+        .post(
+            &app,
+            "/tokens",
+            &[("name", "nightly"), ("expires_in_days", "0")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Expires in: must be between 1 and 3650 days"),
+        "{page}"
+    );
+    let (status, _) = web
+        .post(
+            &app,
+            "/tokens",
+            &[("name", "nightly"), ("expires_in_days", "30")],
+        )
+        .await;
+    assert!(status == 200 || status == 303, "{status}");
+    let (_, page) = web.get(&app, "/tokens").await;
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains("nightly"))
+        .expect("the new token's row");
+    let in_30_days = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        in_30_days.year(),
+        u8::from(in_30_days.month()),
+        in_30_days.day()
+    );
+    assert!(row.contains(&date), "expiry {date} shown: {row}");
+    assert!(page.contains("<th>Last used</th>") && page.contains("<th>Expires</th>"));
+}
+
+#[tokio::test]
+async fn a_token_revoked_in_one_process_is_refused_by_another_at_once() {
+    let app = common::spawn_app().await;
+    // A second server process on the same database (web only).
+    let port = common::free_port();
+    let mut env = app.env.clone();
+    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
+    let _other = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+            .args(["serve", "--no-workers"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .envs(&env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("a second connect process starts"),
+    );
+    let second = common::Api::new(format!("http://127.0.0.1:{port}"));
+    second.wait_ready().await;
+    let (email, owner) = app.owner("Two processes").await;
+    let t = new_token(&app, &email, json!({"name": "leaked"})).await;
+    let token = t["token"].as_str().unwrap();
+    // Both processes accept it (and have had every chance to remember it).
+    for _ in 0..3 {
+        second
+            .call("GET", "/api/v1/me", Some(token), None, 200)
+            .await;
+        app.call("GET", "/api/v1/me", Some(token), None, 200).await;
+    }
+    let id = t["id"].as_str().unwrap();
+    app.call(
+        "DELETE",
+        &format!("/api/v1/tokens/{id}"),
+        Some(&owner),
+        None,
+        204,
+    )
+    .await;
+    let refused = second
+        .call("GET", "/api/v1/me", Some(token), None, 401)
+        .await;
+    assert_eq!(refused["error"]["code"], "unauthorized");
+    app.call("GET", "/api/v1/me", Some(token), None, 401).await;
+    // Revoking from the second process holds in the first as well.
+    let t2 = new_token(&app, &email, json!({"name": "second"})).await;
+    let token2 = t2["token"].as_str().unwrap();
+    app.call("GET", "/api/v1/me", Some(token2), None, 200).await;
+    let id2 = t2["id"].as_str().unwrap();
+    second
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id2}"),
+            Some(&owner),
+            None,
+            204,
+        )
+        .await;
+    app.call("GET", "/api/v1/me", Some(token2), None, 401).await;
+}
+
+/// The second process ends with the test, even one that fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

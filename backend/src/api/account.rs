@@ -84,6 +84,9 @@ pub struct TokenRequest {
     pub password: String,
     /// A label for the token list; defaults to "API token".
     pub name: Option<String>,
+    /// Days until the token stops working (1 to 3650); left out, it does not expire.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -91,11 +94,14 @@ pub struct TokenResponse {
     /// Shown once: only its hash is stored.
     pub token: String,
     pub id: String,
+    /// When the token stops working (epoch ms); `null` when it never expires.
+    pub expires_at: Option<i64>,
 }
 
 /// Exchanges email and password for a bearer token of the caller's tenant.
 #[utoipa::path(post, path = "/api/v1/auth/token", tag = "account", request_body = TokenRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 422, description = "A bad `name` or `expires_in_days`; the error names the field", body = crate::error::ErrorBody),
         (status = 429, description = "Too many sign-in attempts for this account from this address (or from this address overall); `Retry-After` says when to retry", body = crate::error::ErrorBody)))]
 pub async fn token(
     State(state): State<AppState>,
@@ -124,15 +130,22 @@ pub async fn token(
         .ok_or_else(|| ApiError::Forbidden("operators sign in to the admin portal".into()))?;
     let name =
         tokens::parse_name(body.name.as_deref()).map_err(|m| ApiError::invalid("name", m))?;
+    let expires_at = tokens::parse_expiry(body.expires_in_days, crate::db::now_ms())
+        .map_err(|m| ApiError::invalid("expires_in_days", m))?;
     let (id, token) = tokens::issue(
         &state.db,
         &tenant_id,
         &user.user_id,
         &Actor::user(&user.user_id, &user.email),
         &name,
+        expires_at,
     )
     .await?;
-    Ok(Json(TokenResponse { token, id }))
+    Ok(Json(TokenResponse {
+        token,
+        id,
+        expires_at,
+    }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -34,7 +34,15 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A token from POST /api/v1/auth/token. A revoked or unknown token \
+                         gets 401 `unauthorized`; one past its `expires_at`, 401 `token_expired`.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

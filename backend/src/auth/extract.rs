@@ -5,7 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 
-use crate::auth::{Role, session, token_hash};
+use crate::auth::{Role, session, token_hash, tokens};
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -73,8 +73,6 @@ type Row = (
     Option<String>,
 );
 
-const CALLER_COLUMNS: &str = "u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id";
-
 pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
         let value = auth.to_str().map_err(|_| ApiError::Unauthorized)?;
@@ -82,21 +80,43 @@ pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, A
             .strip_prefix("Bearer ")
             .ok_or(ApiError::Unauthorized)?
             .trim();
-        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {CALLER_COLUMNS} JOIN api_tokens k ON k.user_id = u.id \
-             WHERE k.token_hash = $1 AND k.revoked_at IS NULL"
-        )))
+        // Read on every request, never cached: a token revoked or expired
+        // in any process is refused by all of them from the next request.
+        type TokenRow = (
+            String,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<i64>,
+            Option<i64>,
+        );
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status, \
+             k.id, k.expires_at, k.last_used_at \
+             FROM api_tokens k JOIN users u ON u.id = k.user_id \
+             LEFT JOIN tenants t ON t.id = u.tenant_id \
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
+        )
         .bind(token_hash(token))
         .fetch_optional(state.db.pool())
         .await?;
-        let Some(row) = row else {
+        let Some((a, b, c, d, e, f, token_id, expires_at, last_used_at)) = row else {
             return Err(ApiError::Unauthorized);
         };
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
-            .bind(now_ms())
-            .bind(token_hash(token))
-            .execute(state.db.pool())
-            .await?;
+        let now = now_ms();
+        if let Some(at) = expires_at.filter(|at| *at <= now) {
+            return Err(ApiError::TokenExpired(format!(
+                "this API token expired at {}; create a new one",
+                tokens::instant(at)
+            )));
+        }
+        if tokens::last_used_is_stale(last_used_at, now) {
+            tokens::touch(&state.db, &token_id, now).await?;
+        }
+        let row = (a, b, c, d, e, f);
         return Ok(Some(to_caller(row, Via::Token)));
     }
     let Some(cookie) = parts

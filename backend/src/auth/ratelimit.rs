@@ -177,11 +177,7 @@ fn signup_subject(address: &str) -> String {
     format!("signup:{address}")
 }
 
-async fn tallies(
-    db: &Db,
-    subjects: &[&str],
-    since: i64,
-) -> Result<Vec<Tally>, sqlx::Error> {
+async fn tallies(db: &Db, subjects: &[&str], since: i64) -> Result<Vec<Tally>, sqlx::Error> {
     let mut out = Vec::with_capacity(subjects.len());
     for subject in subjects {
         let (count, oldest, newest): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
@@ -341,7 +337,11 @@ mod tests {
         assert_eq!(refused(at(5, 0)), 1);
         assert_eq!(refused(at(6, 0)), 2);
         assert_eq!(refused(at(8, 0)), 8);
-        assert_eq!(refused(at(8, 3_000)), 5, "the wait runs from the last failure");
+        assert_eq!(
+            refused(at(8, 3_000)),
+            5,
+            "the wait runs from the last failure"
+        );
         allowed(at(8, 8_000));
         assert_eq!(
             refused(at(25, 0)),

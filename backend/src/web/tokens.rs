@@ -20,6 +20,9 @@ struct TokensPage {
     created: Option<String>,
     form_name: String,
     error: String,
+    /// The expiry field as typed, and what was wrong with it.
+    form_days: String,
+    days_error: String,
 }
 
 struct TokenRow {
@@ -29,6 +32,8 @@ struct TokenRow {
     created: String,
     last_used: Option<String>,
     revoked: bool,
+    expires: Option<String>,
+    expired: bool,
 }
 
 impl From<TokenInfo> for TokenRow {
@@ -40,16 +45,26 @@ impl From<TokenInfo> for TokenRow {
             created: super::when(t.created_at),
             last_used: t.last_used_at.map(super::when),
             revoked: t.revoked_at.is_some(),
+            expires: t.expires_at.map(super::when),
+            expired: t.expires_at.is_some_and(|at| at <= crate::db::now_ms()),
         }
     }
+}
+
+/// The form's fields and their errors, for showing it again.
+#[derive(Default)]
+struct FormState {
+    name: String,
+    error: String,
+    days: String,
+    days_error: String,
 }
 
 async fn page(
     state: &crate::state::AppState,
     u: WebUser,
     created: Option<String>,
-    form_name: String,
-    error: String,
+    form: FormState,
 ) -> Result<Response, ApiError> {
     let tokens = tokens::list(&state.db, &u.who.tenant_id)
         .await?
@@ -60,8 +75,10 @@ async fn page(
         nav: u.nav,
         tokens,
         created,
-        form_name,
-        error,
+        form_name: form.name,
+        error: form.error,
+        form_days: form.days,
+        days_error: form.days_error,
     }
     .into_response())
 }
@@ -70,7 +87,7 @@ pub async fn list(
     State(state): State<crate::state::AppState>,
     u: WebUser,
 ) -> Result<Response, ApiError> {
-    page(&state, u, None, String::new(), String::new()).await
+    page(&state, u, None, FormState::default()).await
 }
 
 #[derive(Deserialize)]
@@ -79,6 +96,9 @@ pub struct NewToken {
     csrf: String,
     #[serde(default)]
     name: String,
+    /// Days until it expires; blank for never.
+    #[serde(default)]
+    expires_in_days: String,
 }
 
 pub async fn create(
@@ -87,9 +107,33 @@ pub async fn create(
     Form(f): Form<NewToken>,
 ) -> Result<Response, ApiError> {
     check_csrf(&f.csrf, &u.nav.csrf)?;
+    let again = |error: String, days_error: String| FormState {
+        name: f.name.clone(),
+        error,
+        days: f.expires_in_days.clone(),
+        days_error,
+    };
     let name = match tokens::parse_name(Some(&f.name)) {
         Ok(n) => n,
-        Err(why) => return page(&state, u, None, f.name, format!("The name {why}.")).await,
+        Err(why) => {
+            let form = again(format!("The name {why}."), String::new());
+            return page(&state, u, None, form).await;
+        }
+    };
+    let days = f.expires_in_days.trim();
+    let expires_at = match days {
+        "" => Ok(None),
+        d => d
+            .parse::<i64>()
+            .map_err(|_| format!("'{d}' is not a whole number of days"))
+            .and_then(|d| tokens::parse_expiry(Some(d), crate::db::now_ms())),
+    };
+    let expires_at = match expires_at {
+        Ok(at) => at,
+        Err(why) => {
+            let form = again(String::new(), format!("Expires in: {why}."));
+            return page(&state, u, None, form).await;
+        }
     };
     let (_, token) = tokens::issue(
         &state.db,
@@ -97,9 +141,10 @@ pub async fn create(
         &u.who.user_id,
         &u.who.actor(),
         &name,
+        expires_at,
     )
     .await?;
-    page(&state, u, Some(token), String::new(), String::new()).await
+    page(&state, u, Some(token), FormState::default()).await
 }
 
 pub async fn revoke(
