@@ -24,7 +24,8 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// Sandbox pairs talk to the built-in simulators on this host.
+    /// No restriction, for tools and tests. A pair never gets it: a sandbox
+    /// pair reaches its own simulators by construction, not through a policy.
     pub fn open() -> Self {
         Self::default()
     }
