@@ -190,6 +190,33 @@ async fn connect_sandbox_serves_the_simulators_alone_and_keeps_its_credentials()
         products.to_string().contains("ItemCode"),
         "the seeded catalog is served: {products}"
     );
+    // The Clarity control routes take the client printed in the banner.
+    let client_line = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with("client "))
+        .unwrap_or_else(|| panic!("no Clarity client in the banner:\n{banner}"));
+    let (client_id, client_secret) = client_line
+        .trim_start()
+        .trim_start_matches("client")
+        .split_once(" / ")
+        .map(|(i, s)| (i.trim().to_owned(), s.trim().to_owned()))
+        .unwrap();
+    let control = banner
+        .split_whitespace()
+        .find(|w| w.ends_with("/__sim/orders"))
+        .unwrap_or_else(|| panic!("no control route in the banner:\n{banner}"))
+        .to_owned();
+    let order = serde_json::json!({"count": 1});
+    let anonymous = http.post(&control).json(&order).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let placed = http
+        .post(&control)
+        .basic_auth(&client_id, Some(&client_secret))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status().as_u16(), 201);
     // The API of the product itself is not served in this mode.
     let r = http
         .get(format!("http://127.0.0.1:{port}/api/v1/pairs"))

@@ -158,6 +158,16 @@ impl Sim {
             .expect("faults");
     }
 
+    /// A control route (`/__sim/…`) called with the store's own client credentials.
+    fn control(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}/__sim/{path}", self.store_url()))
+            .basic_auth(
+                &self.creds.clarity_client_id,
+                Some(&self.creds.clarity_client_secret),
+            )
+    }
+
     /// A bearer token fetched by hand, for calls the connector does not make.
     async fn raw_token(&self) -> String {
         let r: Value = reqwest::Client::new()
@@ -489,7 +499,9 @@ async fn created_orders_are_delivered_as_signed_webhooks() {
         .expect("the dispatcher stops promptly")
         .expect("no panic");
 
-    let log: Value = reqwest::get(format!("{}/__sim/webhook-log", sim.store_url()))
+    let log: Value = sim
+        .control(reqwest::Method::GET, "webhook-log")
+        .send()
         .await
         .unwrap()
         .json()
@@ -1530,9 +1542,9 @@ async fn a_capture_announces_order_paid() {
         }
     }
     let id = authorized.expect("an order on terms");
-    let url = format!("{}/__sim/orders/{id}/capture", sim.store_url());
-    let paid: Value = reqwest::Client::new()
-        .post(&url)
+    let capture = format!("orders/{id}/capture");
+    let paid: Value = sim
+        .control(reqwest::Method::POST, &capture)
         .send()
         .await
         .unwrap()
@@ -1540,8 +1552,8 @@ async fn a_capture_announces_order_paid() {
         .await
         .unwrap();
     assert_eq!(paid["paymentInfo"]["status"], "captured");
-    let again: Value = reqwest::Client::new()
-        .post(&url)
+    let again: Value = sim
+        .control(reqwest::Method::POST, &capture)
         .send()
         .await
         .unwrap()
@@ -1602,8 +1614,8 @@ async fn placed_orders_paid_at_checkout_are_announced_as_paid() {
     assert_eq!(created.1["createdAt"], paid.1["createdAt"]);
 
     // The shopper's admin route places them the same way.
-    let placed: Value = reqwest::Client::new()
-        .post(format!("{}/__sim/orders", sim.store_url()))
+    let placed: Value = sim
+        .control(reqwest::Method::POST, "orders")
         .json(&json!({"count": 3}))
         .send()
         .await

@@ -99,7 +99,7 @@ async fn saved_secrets_never_appear_in_responses_pages_logs_or_the_database() {
     put(
         &ia,
         "clarity",
-        json!({"base_url": "http://127.0.0.1:9/clarity",
+        json!({"base_url": ia_box["clarity"]["base_url"],
                "credentials": {"client_id": "cli_manual", "client_secret": markers.get(4),
                                "webhook_secret": markers.get(5)}}),
     )

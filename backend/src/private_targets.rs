@@ -14,7 +14,6 @@ use sqlx::Row;
 use crate::audit::{self, Actor};
 use crate::db::{Db, now_ms};
 use crate::ids::new_id;
-use crate::pairs::Environment;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PrivateTarget {
@@ -82,6 +81,10 @@ pub fn parse_network(raw: &str) -> Result<IpNet, NetworkError> {
                 || v6.is_multicast()
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
                 || v6.to_ipv4_mapped().is_some()
+                // 6to4 and Teredo reach an IPv4 address through a relay: an
+                // on-premises agent is allowed by that address, not these.
+                || v6.segments()[0] == 0x2002
+                || v6.segments()[..2] == [0x2001, 0]
         }
     };
     if forbidden(first) || forbidden(last) {
@@ -210,16 +213,11 @@ pub async fn remove(
     Ok(true)
 }
 
-/// What a connection of `system` in a pair of `environment` may reach.
-pub async fn policy(
-    db: &Db,
-    tenant_id: &str,
-    environment: Environment,
-    system: &str,
-) -> Result<EgressPolicy, sqlx::Error> {
-    if environment == Environment::Sandbox {
-        return Ok(EgressPolicy::open());
-    }
+/// What a URL a tenant gave for `system` may reach, on a production or a
+/// sandbox pair alike: a sandbox pair's own simulators are reached by
+/// construction (`pairs::connections::BUILTIN`), never through a policy, so
+/// no typed URL can open loopback, private or metadata addresses.
+pub async fn policy(db: &Db, tenant_id: &str, system: &str) -> Result<EgressPolicy, sqlx::Error> {
     // Only Sage Pro runs on customers' premises; the cloud systems never need it.
     let allowed = if system == "sagepro" {
         list(db, tenant_id)
@@ -257,7 +255,14 @@ mod tests {
             parse_network("10.0.0.0/8"),
             Err(NetworkError::TooBroad(_))
         ));
-        for forbidden in ["127.0.0.1", "169.254.169.254", "::1", "fe80::1/64"] {
+        for forbidden in [
+            "127.0.0.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1/64",
+            "2002:7f00:1::/48",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        ] {
             assert!(
                 matches!(parse_network(forbidden), Err(NetworkError::Forbidden(_))),
                 "{forbidden}"

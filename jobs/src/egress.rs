@@ -24,7 +24,8 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// Sandbox pairs talk to the built-in simulators on this host.
+    /// No restriction, for tools and tests. A pair never gets it: a sandbox
+    /// pair reaches its own simulators by construction, not through a policy.
     pub fn open() -> Self {
         Self::default()
     }
@@ -43,7 +44,8 @@ impl EgressPolicy {
 
 /// Addresses that are not on the public internet: loopback, private,
 /// link-local, shared (CGNAT), benchmarking, multicast, reserved, and IPv6
-/// forms that embed such an IPv4 address. (Documentation ranges are not
+/// forms that embed such an IPv4 address (mapped, compatible, NAT64, 6to4 and
+/// Teredo, whose relays deliver to the embedded address). (Documentation ranges are not
 /// routed anywhere, so they need no refusal.)
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
@@ -80,6 +82,18 @@ fn is_internal_v6(v6: Ipv6Addr) -> bool {
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return is_internal_v4(Ipv4Addr::from(v6.to_bits() as u32));
     }
+    // 2002::/16, 6to4: a relay delivers to the IPv4 address in bits 16..48.
+    if s[0] == 0x2002 {
+        return is_internal_v4(v4_from(s[1], s[2]));
+    }
+    // 2001:0000::/32, Teredo: the server's IPv4 address sits in bits 32..64,
+    // the client's (the one packets finally reach) in the last 32 bits,
+    // inverted. Either one inside is enough to refuse: the relay would carry
+    // the packet there.
+    if s[0] == 0x2001 && s[1] == 0 {
+        let client = v4_from(!s[6], !s[7]);
+        return is_internal_v4(v4_from(s[2], s[3])) || is_internal_v4(client);
+    }
     v6.is_loopback()
         || v6.is_unspecified()
         || v6.is_multicast()
@@ -87,6 +101,11 @@ fn is_internal_v6(v6: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only
+}
+
+/// The IPv4 address two IPv6 segments carry.
+fn v4_from(high: u16, low: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +203,46 @@ mod tests {
         ] {
             assert!(!is_internal(ip(s)), "{s} is public");
         }
+    }
+
+    #[test]
+    fn six_to_four_is_internal_when_its_ipv4_address_is() {
+        // 2002:AABB:CCDD:: carries AA.BB.CC.DD.
+        for s in [
+            "2002:7f00:1::",      // 127.0.0.1
+            "2002:a00:1::1",      // 10.0.0.1
+            "2002:a9fe:a9fe::",   // 169.254.169.254, cloud metadata
+            "2002:c0a8:101:1::1", // 192.168.1.1
+            "2002:ac10:1::",      // 172.16.0.1
+            "2002:6440:1::",      // 100.64.0.1, shared address space
+        ] {
+            assert!(is_internal(ip(s)), "{s} embeds an internal address");
+        }
+        assert!(!is_internal(ip("2002:808:808::1")), "8.8.8.8 is public");
+        assert!(
+            !is_internal(ip("2002:5db8:d822::")),
+            "93.184.216.34 is public"
+        );
+    }
+
+    #[test]
+    fn teredo_is_internal_when_its_server_or_client_address_is() {
+        // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC with the client inverted.
+        // Public server 65.54.227.120 (4136:e378), public client 8.8.8.8
+        // (inverted f7f7:f7f7): a public address.
+        assert!(!is_internal(ip("2001:0:4136:e378:8000:63bf:f7f7:f7f7")));
+        // Client 127.0.0.1 inverted is 80ff:fffe.
+        assert!(is_internal(ip("2001:0:4136:e378:8000:63bf:80ff:fffe")));
+        // Client 169.254.169.254 inverted is 5601:5601.
+        assert!(is_internal(ip("2001:0:4136:e378:8000:63bf:5601:5601")));
+        // Client 10.0.0.1 inverted is f5ff:fffe.
+        assert!(is_internal(ip("2001:0:4136:e378::f5ff:fffe")));
+        // Server 10.0.0.1, public client.
+        assert!(is_internal(ip("2001:0:a00:1:8000:63bf:f7f7:f7f7")));
+        // Server 192.168.0.1, public client.
+        assert!(is_internal(ip("2001:0:c0a8:1::f7f7:f7f7")));
+        // Not Teredo: another 2001:: network with the same low bits.
+        assert!(!is_internal(ip("2001:4860:4136:e378::80ff:fffe")));
     }
 
     #[test]

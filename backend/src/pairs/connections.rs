@@ -1,6 +1,12 @@
 //! A pair's connections to Clarity and its ERP. Secrets go into the vault and
 //! never come back out through the API, a page or a log line: summaries say
 //! which secrets are saved, never what they are.
+//!
+//! A sandbox pair's connection to its own simulator is stored as [`BUILTIN`],
+//! not as a URL: the address is built from where this process listens each
+//! time a client is made, so no typed or stored URL string decides that the
+//! platform may call itself. Any URL a user gives, on any pair, goes through
+//! the production egress policy.
 
 use std::sync::Arc;
 
@@ -16,7 +22,7 @@ use sqlx::Row;
 use super::{Environment, Erp, url_check};
 use crate::audit;
 use crate::auth::Principal;
-use crate::db::{Db, now_ms};
+use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;
@@ -41,7 +47,10 @@ pub const WEBHOOK_EVENTS: [&str; 9] = [
 pub struct ConnectionSummary {
     pub system: String,
     pub configured: bool,
+    /// For the built-in simulator, the address it is reached at.
     pub base_url: Option<String>,
+    /// The sandbox's own simulator of this system, reached inside this process.
+    pub builtin: bool,
     /// Non-secret settings (client id, sender id, company id, …).
     #[schema(value_type = Object)]
     pub settings: Value,
@@ -55,6 +64,8 @@ pub struct ConnectionSummary {
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionInput {
+    /// A public http(s) URL, or on a sandbox pair its own simulator: the
+    /// simulator's URL as `GET /api/v1/pairs/{id}` shows it, or `builtin:simulator`.
     pub base_url: String,
     #[schema(value_type = Object)]
     pub credentials: Map<String, Value>,
@@ -136,26 +147,38 @@ pub fn split_credentials(system: &str, creds: &Map<String, Value>) -> Result<Spl
 }
 
 pub async fn summaries(
-    db: &Db,
+    state: &AppState,
     tenant_id: &str,
     pair_id: &str,
 ) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT system, base_url, settings, secret_names, webhook_id, last_test_at, last_test_ok, last_test_detail \
-         FROM connections WHERE tenant_id = $1 AND pair_id = $2 ORDER BY system",
+        "SELECT c.system, c.base_url, c.settings, c.secret_names, c.webhook_id, c.last_test_at, \
+                c.last_test_ok, c.last_test_detail, p.environment \
+         FROM connections c JOIN pairs p ON p.id = c.pair_id AND p.tenant_id = c.tenant_id \
+         WHERE c.tenant_id = $1 AND c.pair_id = $2 ORDER BY c.system",
     )
     .bind(tenant_id)
     .bind(pair_id)
-    .fetch_all(db.pool())
+    .fetch_all(state.db.pool())
     .await?;
     Ok(rows
         .into_iter()
         .map(|r| {
             let names: String = r.get(3);
+            let system: String = r.get(0);
+            let stored: String = r.get(1);
+            let environment = Environment::parse(&r.get::<String, _>(8));
+            let builtin = environment == Some(Environment::Sandbox)
+                && is_builtin(state, &stored, &system, pair_id);
             ConnectionSummary {
-                system: r.get(0),
+                base_url: Some(if builtin {
+                    simulator_url(&state.sandbox.self_url, &system, pair_id)
+                } else {
+                    stored
+                }),
+                builtin,
+                system,
                 configured: true,
-                base_url: Some(r.get(1)),
                 settings: serde_json::from_str(&r.get::<String, _>(2)).unwrap_or(Value::Null),
                 saved_secrets: names
                     .split(',')
@@ -171,6 +194,66 @@ pub async fn summaries(
         .collect())
 }
 
+/// What a sandbox pair's connection stores for its own simulator.
+pub const BUILTIN: &str = "builtin:simulator";
+
+/// Where a pair's built-in simulator of `system` answers, under `base` (this
+/// process's own address).
+pub fn simulator_url(base: &str, system: &str, pair_id: &str) -> String {
+    format!("{base}{}", simulator_path(system, pair_id))
+}
+
+fn simulator_path(system: &str, pair_id: &str) -> String {
+    match system {
+        "intacct" => format!("/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml"),
+        "sagepro" => format!("/sandbox/sagepro/{pair_id}/api/v1/sagepro"),
+        _ => format!("/sandbox/clarity/{pair_id}"),
+    }
+}
+
+/// Whether a sandbox pair's base URL names the pair's own simulator of
+/// `system`: [`BUILTIN`], or the simulator's path on this product (its
+/// public host, or loopback as connections saved before [`BUILTIN`] held).
+/// Only the intent is read from the string; where the calls go is built from
+/// this process's address, so a host or port in it is never used.
+fn is_builtin(state: &AppState, raw: &str, system: &str, pair_id: &str) -> bool {
+    let raw = raw.trim();
+    if raw == BUILTIN {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(raw) else {
+        return false;
+    };
+    if url.path().trim_end_matches('/') != simulator_path(system, pair_id)
+        || url.query().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return false;
+    }
+    let ours = |base: &str| {
+        url::Url::parse(base).ok().is_some_and(|b| {
+            b.host() == url.host() && b.port_or_known_default() == url.port_or_known_default()
+        })
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    loopback || ours(&state.public_url) || ours(&state.sandbox.self_url)
+}
+
+/// Where a connection's calls may go.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// This process's own simulator (sandbox pairs): the shared client.
+    Simulator,
+    /// A URL a user gave: a client whose resolver enforces the policy.
+    Egress(EgressPolicy),
+}
+
 /// A decrypted connection, for the workers and the connection test only.
 pub struct Loaded {
     pub system: String,
@@ -179,11 +262,19 @@ pub struct Loaded {
     pub secrets: Map<String, Value>,
     pub webhook_id: Option<String>,
     pub updated_at: i64,
-    /// Where its calls may go (production pairs: public addresses only).
-    pub egress: EgressPolicy,
+    /// Where its calls may go: the built-in simulator, or public addresses.
+    pub reach: Reach,
 }
 
 impl Loaded {
+    /// What the connections table holds for this connection's address.
+    fn stored_url(&self) -> &str {
+        match self.reach {
+            Reach::Simulator => BUILTIN,
+            Reach::Egress(_) => &self.base_url,
+        }
+    }
+
     fn setting(&self, name: &str) -> String {
         self.settings
             .get(name)
@@ -261,11 +352,19 @@ pub async fn load(
     let secrets: Map<String, Value> =
         serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.into()))?;
     let environment = Environment::parse(&r.get::<String, _>(7)).unwrap_or(Environment::Production);
-    let egress = crate::private_targets::policy(&state.db, tenant_id, environment, system).await?;
+    let stored: String = r.get(0);
+    let (base_url, reach) =
+        if environment == Environment::Sandbox && is_builtin(state, &stored, system, pair_id) {
+            let url = simulator_url(&state.sandbox.self_url, system, pair_id);
+            (url, Reach::Simulator)
+        } else {
+            let policy = crate::private_targets::policy(&state.db, tenant_id, system).await?;
+            (stored, Reach::Egress(policy))
+        };
     Ok(Some(Loaded {
-        egress,
+        reach,
         system: system.to_owned(),
-        base_url: r.get(0),
+        base_url,
         settings: serde_json::from_str(&r.get::<String, _>(1)).unwrap_or_default(),
         secrets,
         webhook_id: r.get(6),
@@ -284,13 +383,12 @@ fn tenant_gate(state: &AppState, tenant_id: &str) -> Arc<dyn CallGate> {
     )
 }
 
-/// The HTTP client for a connection: the shared one where any address is
-/// fine (sandbox pairs), else one whose resolver enforces the pair's policy.
+/// The HTTP client for a connection: the shared one for this process's own
+/// simulator, else one whose resolver enforces the pair's policy.
 fn http_for(state: &AppState, c: &Loaded) -> reqwest::Client {
-    if c.egress.public_only {
-        connect_jobs::egress::client(&c.egress, state.http_timeouts())
-    } else {
-        state.http.clone()
+    match &c.reach {
+        Reach::Simulator => state.http.clone(),
+        Reach::Egress(policy) => connect_jobs::egress::client(policy, state.http_timeouts()),
     }
 }
 
@@ -371,12 +469,19 @@ pub async fn put(
     who.require_manager()?;
     let pair = super::get(state, &who.tenant_id, pair_id).await?;
     check_system(pair.erp, system)?;
-    let egress =
-        crate::private_targets::policy(&state.db, &who.tenant_id, pair.environment, system).await?;
-    let url = url_check::check(&input.base_url, &egress)
-        .await
-        .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
-    let base_url = url.as_str().trim_end_matches('/').to_owned();
+    let (stored_url, base_url, reach) = if pair.environment == Environment::Sandbox
+        && is_builtin(state, &input.base_url, system, pair_id)
+    {
+        let url = simulator_url(&state.sandbox.self_url, system, pair_id);
+        (BUILTIN.to_owned(), url, Reach::Simulator)
+    } else {
+        let policy = crate::private_targets::policy(&state.db, &who.tenant_id, system).await?;
+        let url = url_check::check(&input.base_url, &policy)
+            .await
+            .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
+        let url = url.as_str().trim_end_matches('/').to_owned();
+        (url.clone(), url, Reach::Egress(policy))
+    };
     let mut credentials = input.credentials;
     let mut webhook_id = None;
     let saved = load(state, &who.tenant_id, pair_id, system).await?;
@@ -402,7 +507,7 @@ pub async fn put(
             secrets: secrets.clone(),
             webhook_id: None,
             updated_at: 0,
-            egress: egress.clone(),
+            reach,
         };
         let client = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id));
         let hook_url = hook_url_for(state, pair.environment, pair_id);
@@ -411,7 +516,10 @@ pub async fn put(
             .await
             .map_err(|e| ApiError::BadRequest {
                 code: "webhook_registration_failed",
-                message: format!("could not register the webhook at Clarity: {e}"),
+                message: format!(
+                    "could not register the webhook at Clarity: {}",
+                    describe_failure(&e)
+                ),
                 field: Some("base_url".into()),
             })?;
         secrets.insert(
@@ -423,7 +531,14 @@ pub async fn put(
         webhook_id = Some("manual".to_owned());
     }
     save(
-        state, who, pair_id, system, &base_url, settings, secrets, webhook_id,
+        state,
+        who,
+        pair_id,
+        system,
+        &stored_url,
+        settings,
+        secrets,
+        webhook_id,
     )
     .await
 }
@@ -482,7 +597,7 @@ pub async fn rotate_webhook_secret(
         who,
         pair_id,
         "clarity",
-        &loaded.base_url,
+        loaded.stored_url(),
         loaded.settings.clone(),
         secrets,
         Some(webhook_id),
@@ -600,7 +715,6 @@ pub async fn connect_sandbox(
     erp: Erp,
     creds: &SandboxCredentials,
 ) -> Result<(), ApiError> {
-    let base = &state.sandbox.self_url;
     let obj = |v: Value| match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -611,7 +725,7 @@ pub async fn connect_sandbox(
         pair_id,
         "clarity",
         ConnectionInput {
-            base_url: format!("{base}/sandbox/clarity/{pair_id}"),
+            base_url: BUILTIN.to_owned(),
             credentials: obj(json!({
                 "client_id": creds.clarity_client_id,
                 "client_secret": creds.clarity_client_secret,
@@ -623,7 +737,7 @@ pub async fn connect_sandbox(
         Erp::Intacct => (
             "intacct",
             ConnectionInput {
-                base_url: format!("{base}/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml"),
+                base_url: BUILTIN.to_owned(),
                 credentials: obj(json!({
                     "sender_id": creds.intacct_sender_id,
                     "sender_password": creds.intacct_sender_password,
@@ -637,7 +751,7 @@ pub async fn connect_sandbox(
         Erp::Sagepro => (
             "sagepro",
             ConnectionInput {
-                base_url: format!("{base}/sandbox/sagepro/{pair_id}/api/v1/sagepro"),
+                base_url: BUILTIN.to_owned(),
                 credentials: obj(json!({ "api_key": creds.sagepro_api_key })),
             },
         ),
@@ -649,6 +763,25 @@ pub async fn connect_sandbox(
 pub struct TestResult {
     pub ok: bool,
     pub detail: String,
+}
+
+impl TestResult {
+    /// What a connector's test call comes to, as shown and stored: a short
+    /// line in our words, whatever the remote answered.
+    pub fn from_outcome(outcome: Result<String, ConnectorError>) -> Self {
+        match outcome {
+            // The connectors' own sentence, though a part of it (the entity
+            // Intacct names) comes from the peer: bounded and on one line.
+            Ok(detail) => TestResult {
+                ok: true,
+                detail: status_line(&detail),
+            },
+            Err(e) => TestResult {
+                ok: false,
+                detail: describe_failure(&e),
+            },
+        }
+    }
 }
 
 /// Makes a real call to the system and records the result on the connection.
@@ -681,13 +814,7 @@ pub async fn test(
                 .await
         }
     };
-    let result = match outcome {
-        Ok(detail) => TestResult { ok: true, detail },
-        Err(e) => TestResult {
-            ok: false,
-            detail: describe_failure(&e),
-        },
-    };
+    let result = TestResult::from_outcome(outcome);
     sqlx::query(
         "UPDATE connections SET last_test_at = $1, last_test_ok = $2, last_test_detail = $3 \
          WHERE tenant_id = $4 AND pair_id = $5 AND system = $6",
@@ -703,8 +830,61 @@ pub async fn test(
     Ok(result)
 }
 
+/// The longest detail a connection test keeps: a status line, not a document.
+pub const DETAIL_MAX: usize = 160;
+
+/// A line fit to show and store: control characters become spaces, runs of
+/// whitespace one space, and at most [`DETAIL_MAX`] characters are kept.
+pub fn status_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(DETAIL_MAX * 4));
+    let mut count = 0;
+    let mut space = false;
+    for c in text.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = !out.is_empty();
+            continue;
+        }
+        if count + usize::from(space) + 1 > DETAIL_MAX {
+            out.push('…');
+            break;
+        }
+        if space {
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+/// A status code with its reason phrase: "503 Service Unavailable".
+fn http_status(code: u16) -> String {
+    match axum::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{code} {reason}"),
+        None => code.to_string(),
+    }
+}
+
+fn system_label(system: System) -> &'static str {
+    match system {
+        System::Clarity => "Clarity",
+        System::Intacct => "Sage Intacct",
+        System::Sagepro => "Sage Pro",
+    }
+}
+
 /// A failed connection test in the words a person needs: what happened, with
 /// the status where there was one ("401: …", "timed out after 10 s").
+///
+/// Only our own words: a base URL can point at any server, and whatever that
+/// server answered (a page, an internal service's data) must not come back to
+/// the caller through this line. The connectors' messages quote the peer, so
+/// none of them is shown; the error's kind and status decide the text.
 pub fn describe_failure(e: &ConnectorError) -> String {
     use ConnectorError::*;
     // Whole seconds from 1 s up: a timeout measured at 2.004 s reads "2 s".
@@ -721,23 +901,23 @@ pub fn describe_failure(e: &ConnectorError) -> String {
             .map(|d| format!("; try again in {}", secs(d)))
             .unwrap_or_default()
     };
-    match e {
+    let label = system_label(e.system());
+    let line = match e {
         Timeout { after, .. } => format!("timed out after {}", secs(after)),
+        // A transport failure's cause is our own resolver's or socket's words
+        // (refused, unreachable, not allowed), never the peer's body.
         Connect { message, .. } => format!("could not connect: {message}"),
-        Server {
-            status, message, ..
-        } => format!("{status}: {message}"),
-        Auth { system, message } => {
-            let message = message
-                .trim_start_matches("HTTP ")
-                .trim_start_matches("401: ")
-                .trim_start_matches("403: ");
-            match system {
-                // Intacct answers sign-in failures inside HTTP 200.
-                System::Intacct => format!("sign-in refused: {message}"),
-                _ => format!("401: {message}"),
-            }
-        }
+        Server { status, .. } => format!("{}: {label} failed to answer", http_status(*status)),
+        Unavailable {
+            status,
+            retry_after,
+            ..
+        } => format!(
+            "{}: {label} is unavailable{}",
+            http_status(*status),
+            later(retry_after)
+        ),
+        Auth { system, message } => auth_failure(*system, message),
         RateLimited {
             system,
             retry_after,
@@ -756,12 +936,45 @@ pub fn describe_failure(e: &ConnectorError) -> String {
             "waiting for this workspace's rate limit on {system}; try again in {}",
             secs(wait)
         ),
-        NotFound { message, .. } => format!("404: {message}"),
-        other => {
-            let text = other.to_string();
-            let prefix = format!("{}: ", other.system());
-            text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
+        SessionExpired { .. } => format!("{label} ended the session; test again"),
+        RecordLocked { retry_after, .. } => {
+            format!("{label} has the record locked{}", later(retry_after))
         }
+        NotFound { .. } => {
+            format!("404 Not Found: {label}'s API is not at this base URL")
+        }
+        Validation { .. } | Refused { .. } => format!("{label} refused the request"),
+        Protocol { .. } => format!(
+            "the answer is not {label}'s API (check the base URL; redirects are not followed)"
+        ),
+    };
+    status_line(&line)
+}
+
+/// Which credentials were refused, told from the connector's own classified
+/// words at the start of its message (what follows them quotes the peer).
+fn auth_failure(system: System, message: &str) -> String {
+    match system {
+        // Intacct answers sign-in failures inside HTTP 200.
+        System::Intacct if message.starts_with("the Web Services sender") => {
+            "sign-in refused: the Web Services sender was refused; check the sender ID and \
+             password, and that the sender is authorized for this company"
+                .to_owned()
+        }
+        System::Intacct if message.starts_with("the company can no longer be used") => {
+            "sign-in refused: the company can no longer be used".to_owned()
+        }
+        System::Intacct => "sign-in refused: check the company ID, user ID and user password, \
+                            and that the user is a Web Services user"
+            .to_owned(),
+        System::Clarity if message.contains("403") || message.contains("FORBIDDEN") => {
+            "403: the Clarity client lacks a scope this pair needs".to_owned()
+        }
+        System::Clarity => "401: Clarity refused the client ID or client secret".to_owned(),
+        System::Sagepro if message.contains("403") || message.contains("FORBIDDEN") => {
+            "403: the Sage Pro API key lacks a scope this pair needs".to_owned()
+        }
+        System::Sagepro => "401: Sage Pro refused the API key".to_owned(),
     }
 }
 
@@ -783,7 +996,7 @@ mod tests {
             .unwrap(),
             webhook_id: Some("wh_1".into()),
             updated_at: 0,
-            egress: EgressPolicy::open(),
+            reach: Reach::Simulator,
         };
         assert_eq!(loaded.webhook_secrets(999), ["whsec_new", "whsec_old"]);
         assert_eq!(loaded.webhook_secrets(1_000), ["whsec_new"]);
@@ -804,7 +1017,7 @@ mod tests {
                 system: System::Clarity,
                 message: "HTTP 401: client authentication failed".into()
             }),
-            "401: client authentication failed"
+            "401: Clarity refused the client ID or client secret"
         );
         assert!(
             describe_failure(&ConnectorError::Auth {
@@ -820,6 +1033,84 @@ mod tests {
             }),
             "429: clarity is rate limiting these credentials; try again in 3 s"
         );
+        assert_eq!(
+            describe_failure(&ConnectorError::Unavailable {
+                system: System::Sagepro,
+                status: 503,
+                message: "reindexing".into(),
+                retry_after: Some(Duration::from_secs(5))
+            }),
+            "503 Service Unavailable: Sage Pro is unavailable; try again in 5 s"
+        );
+    }
+
+    #[test]
+    fn no_failure_shows_what_the_peer_wrote() {
+        let said = "root:x:0:0 AKIA-SECRET-KEY";
+        let system = System::Clarity;
+        let message = || format!("HTTP 500: {said}");
+        for e in [
+            ConnectorError::Server {
+                system,
+                status: 500,
+                message: message(),
+            },
+            ConnectorError::Unavailable {
+                system,
+                status: 503,
+                message: message(),
+                retry_after: None,
+            },
+            ConnectorError::RecordLocked {
+                system,
+                message: message(),
+                retry_after: None,
+            },
+            ConnectorError::Validation {
+                system,
+                field: Some(said.into()),
+                message: message(),
+            },
+            ConnectorError::Auth {
+                system,
+                message: message(),
+            },
+            ConnectorError::Auth {
+                system: System::Intacct,
+                message: format!("the Web Services sender 'x' was refused ({said})"),
+            },
+            ConnectorError::Auth {
+                system: System::Sagepro,
+                message: message(),
+            },
+            ConnectorError::NotFound {
+                system,
+                message: message(),
+            },
+            ConnectorError::Protocol {
+                system,
+                message: message(),
+            },
+            ConnectorError::Refused {
+                system,
+                message: message(),
+            },
+        ] {
+            let line = describe_failure(&e);
+            assert!(
+                !line.contains("root") && !line.contains("AKIA"),
+                "{e:?} -> {line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_line_is_one_bounded_line() {
+        assert_eq!(status_line("  a\r\n\tb\u{1b}[31m c  "), "a b [31m c");
+        let long = status_line(&"x".repeat(1000));
+        assert_eq!(long.chars().count(), DETAIL_MAX + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(status_line("short"), "short");
     }
 
     #[test]

@@ -155,7 +155,7 @@ type PairRow = (String, String, String, String, String, i64, i64);
 const PAIR_COLUMNS: &str = "id, name, erp, environment, status, created_at, updated_at";
 
 async fn from_row(state: &AppState, tenant_id: &str, r: PairRow) -> Result<Pair, ApiError> {
-    let connections = connections::summaries(&state.db, tenant_id, &r.0).await?;
+    let connections = connections::summaries(state, tenant_id, &r.0).await?;
     let health = health(state, tenant_id, &r.0).await?;
     Ok(Pair {
         webhook_url: webhook_url(state, &r.0),

@@ -9,8 +9,12 @@
 //!   `Idempotency-Key` ([`idempotency`]); webhook subscriptions ([`webhooks`]).
 //! - A persistent webhook outbox worked by [`spawn_dispatcher`], signing each
 //!   delivery with `connect_jobs::connectors::clarity::signature`.
-//! - Admin routes under `/__sim/` (not faulted, not authenticated: the sandbox
-//!   is the tenant's own): place orders, read the webhook log.
+//! - Control routes under `/__sim/` (not faulted): place orders, capture a
+//!   payment, read the webhook log. A pair id is no secret (it is in the
+//!   pair's webhook URL), so they take the store's own client credentials
+//!   (HTTP Basic, as at `/oauth/token`) or one of its bearer tokens
+//!   ([`sim_control_gate`]); the tenant's API reaches the same controls
+//!   under `/api/v1/pairs/{id}/sandbox/…`.
 //!
 //! Every `/oauth` and `/api` call first asks the pair's fault registry what to
 //! do: answer 500/503 or 429 in Clarity's problem shape, or do the work and
@@ -167,7 +171,11 @@ pub fn router(state: SandboxState) -> Router {
             "/{pair_id}/__sim/orders/{order_id}/capture",
             post(orders::sim_capture),
         )
-        .route("/{pair_id}/__sim/webhook-log", get(webhooks::webhook_log));
+        .route("/{pair_id}/__sim/webhook-log", get(webhooks::webhook_log))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            sim_control_gate,
+        ));
     api.merge(admin).with_state(state)
 }
 
@@ -702,6 +710,72 @@ pub(crate) async fn authorize(
         return Err(ApiError::insufficient_scope(scope));
     }
     Ok(())
+}
+
+/// Runs before every `/__sim/` control call: the store's client id and
+/// secret (HTTP Basic) or a live bearer token of this store, else 401. An
+/// unknown store answers the same 401, so ids cannot be probed.
+async fn sim_control_gate(
+    State(state): State<SandboxState>,
+    Path(params): Path<HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let pair_id = params
+        .get("pair_id")
+        .map(String::as_str)
+        .unwrap_or_default();
+    match control_caller_ok(&state, pair_id, request.headers()).await {
+        Ok(true) => next.run(request).await,
+        Ok(false) => {
+            let mut e = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "Unauthorized",
+                "the store's client credentials (HTTP Basic) or one of its bearer tokens are required",
+            );
+            e.headers.push((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"clarity sandbox\", Bearer".to_owned(),
+            ));
+            e.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn control_caller_ok(
+    state: &SandboxState,
+    pair_id: &str,
+    headers: &HeaderMap,
+) -> ApiResult<bool> {
+    if let Some((id, secret)) = basic_credentials(headers) {
+        let Some(creds) = super::SandboxCredentials::load(&state.db, pair_id).await? else {
+            return Ok(false);
+        };
+        let id_ok = constant_eq(&id, &creds.clarity_client_id);
+        let secret_ok = constant_eq(&secret, &creds.clarity_client_secret);
+        return Ok(id_ok & secret_ok);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return Ok(false);
+    };
+    let live: Option<(i64,)> = sqlx::query_as(
+        "SELECT expires_at FROM sim_clarity_tokens WHERE token_hash = $1 AND pair_id = $2",
+    )
+    .bind(token_hash(token))
+    .bind(pair_id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(live.is_some_and(|(expires_at,)| expires_at > now_ms()))
 }
 
 // ---------------------------------------------------------------------------

@@ -52,6 +52,9 @@ pub fn describe(c: &SandboxCredentials, base: &str) -> String {
          \n  Clarity      token   {base}/sandbox/clarity/{p}/oauth/token\
          \n               api     {base}/sandbox/clarity/{p}/api/v1\
          \n               client  {} / {}\
+         \n               control {base}/sandbox/clarity/{p}/__sim/orders  (POST {{\"count\": 3}}),\
+         \n                       …/__sim/orders/{{id}}/capture, …/__sim/webhook-log\
+         \n                       with the client id and secret as HTTP Basic, or a bearer token\
          \n  Sage Intacct gateway {base}/sandbox/intacct/{p}/ia/xml/xmlgw.phtml\
          \n               sender  {} / {}\
          \n               company {}  user {} / {}\

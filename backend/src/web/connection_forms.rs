@@ -56,6 +56,8 @@ pub struct ConnectionForm {
     pub system: String,
     pub label: &'static str,
     pub base_url: String,
+    /// The sandbox's own simulator, reached inside this process.
+    pub builtin: bool,
     pub fields: Vec<CredentialField>,
     pub configured: bool,
     pub webhook_registered: bool,
@@ -95,6 +97,7 @@ impl ConnectionForm {
                     system: system.to_owned(),
                     label: system_label(system),
                     base_url: saved.and_then(|c| c.base_url.clone()).unwrap_or_default(),
+                    builtin: saved.is_some_and(|c| c.builtin),
                     fields,
                     configured: saved.is_some_and(|c| c.configured),
                     webhook_registered: saved.is_some_and(|c| c.webhook_registered),

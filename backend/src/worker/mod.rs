@@ -346,7 +346,7 @@ impl Worker {
                     secrets: target.secrets.clone(),
                     webhook_id: target.webhook_id.clone(),
                     updated_at: target.updated_at,
-                    egress: target.egress.clone(),
+                    reach: target.reach.clone(),
                 };
                 match erp {
                     Erp::Intacct => ErpTarget::Intacct(connections::intacct_client(

@@ -178,10 +178,16 @@ impl ClarityClient {
                 ..ListQuery::default()
             })
             .await?;
-        let scope = if scope.is_empty() {
+        // Scope names the spec knows, and only those: the rest of the token
+        // answer is the peer's text, and this line is shown to people.
+        let known: Vec<&str> = scope
+            .split_whitespace()
+            .filter(|s| super::wire::SCOPES.contains(s))
+            .collect();
+        let scope = if known.is_empty() {
             "none named".to_owned()
         } else {
-            scope
+            known.join(" ")
         };
         Ok(format!(
             "signed in as client {} (scopes {scope}); {} orders visible",

@@ -352,8 +352,16 @@ impl IntacctClient {
         };
         slot.current = Some(session.clone());
 
+        // The description is shown to people: who we signed in as comes from
+        // our own settings, and the entity from the answer only when it reads
+        // as an id (it is the peer's text).
         let entity = non_empty(api.child_text("locationid"))
             .or(non_empty(auth.child_text("locationid")))
+            .filter(|e| {
+                e.len() <= 40
+                    && e.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            })
             .map(|e| format!("entity {e}"))
             .unwrap_or_else(|| "top level".to_owned());
         let until = expires_at
@@ -370,8 +378,7 @@ impl IntacctClient {
             .unwrap_or_default();
         let detail = format!(
             "signed in as {} at {} ({entity}){until}",
-            non_empty(auth.child_text("userid")).unwrap_or(&c.user_id),
-            non_empty(auth.child_text("companyid")).unwrap_or(&c.company_id),
+            c.user_id, c.company_id
         );
         Ok((session, detail))
     }
