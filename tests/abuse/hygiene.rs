@@ -48,7 +48,10 @@ fn assert_security_headers(what: &str, h: &HeaderMap) {
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
         "{what}: CSP {csp:?}"
     );
-    assert!(csp.contains("frame-ancestors 'none'"), "{what}: CSP {csp:?}");
+    assert!(
+        csp.contains("frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
     assert_eq!(header(h, "x-content-type-options"), "nosniff", "{what}");
     assert_eq!(header(h, "x-frame-options"), "DENY", "{what}");
     assert_eq!(header(h, "referrer-policy"), "same-origin", "{what}");
@@ -282,13 +285,41 @@ async fn json_bodies_are_checked_and_every_error_has_the_json_shape() {
 
     let mut garbage = pair_body("Trailing");
     garbage.extend_from_slice(b" {\"name\": \"second\"}");
-    let got = raw(&app, "POST", "/api/v1/pairs", t, Some("application/json"), garbage).await;
+    let got = raw(
+        &app,
+        "POST",
+        "/api/v1/pairs",
+        t,
+        Some("application/json"),
+        garbage,
+    )
+    .await;
     assert_error("trailing garbage", &got, 400, "malformed", "body");
 
-    let got = raw(&app, "POST", "/api/v1/pairs", t, Some("text/plain"), pair_body("Text")).await;
-    assert_error("text/plain", &got, 415, "unsupported_media_type", "content-type");
+    let got = raw(
+        &app,
+        "POST",
+        "/api/v1/pairs",
+        t,
+        Some("text/plain"),
+        pair_body("Text"),
+    )
+    .await;
+    assert_error(
+        "text/plain",
+        &got,
+        415,
+        "unsupported_media_type",
+        "content-type",
+    );
     let got = raw(&app, "POST", "/api/v1/pairs", t, None, pair_body("Bare")).await;
-    assert_error("no content-type", &got, 415, "unsupported_media_type", "content-type");
+    assert_error(
+        "no content-type",
+        &got,
+        415,
+        "unsupported_media_type",
+        "content-type",
+    );
     let form = b"name=x&erp=intacct&environment=sandbox".to_vec();
     let got = raw(
         &app,
@@ -299,7 +330,13 @@ async fn json_bodies_are_checked_and_every_error_has_the_json_shape() {
         form,
     )
     .await;
-    assert_error("a form", &got, 415, "unsupported_media_type", "content-type");
+    assert_error(
+        "a form",
+        &got,
+        415,
+        "unsupported_media_type",
+        "content-type",
+    );
     // None of these made a pair; with a charset the same body does.
     let pairs = app.call("GET", "/api/v1/pairs", t, None, 200).await;
     assert_eq!(pairs.as_array().unwrap().len(), 1, "{pairs}");
@@ -331,10 +368,22 @@ async fn json_bodies_are_checked_and_every_error_has_the_json_shape() {
             body.to_string().into_bytes(),
         )
         .await;
-        assert_error(&format!("{company:?} {email:?}"), &got, 422, "invalid", field);
+        assert_error(
+            &format!("{company:?} {email:?}"),
+            &got,
+            422,
+            "invalid",
+            field,
+        );
     }
     let e = app
-        .call("POST", "/api/v1/pairs", t, Some(json!({"name": "Pair\u{0}", "erp": "intacct", "environment": "sandbox"})), 422)
+        .call(
+            "POST",
+            "/api/v1/pairs",
+            t,
+            Some(json!({"name": "Pair\u{0}", "erp": "intacct", "environment": "sandbox"})),
+            422,
+        )
         .await;
     assert_eq!(e["error"]["field"], "name", "{e}");
     let e = app
@@ -398,7 +447,10 @@ fn assert_html_error(what: &str, got: &(u16, String, String), status: u16) {
     assert!(ct.starts_with("text/html"), "{what}: {ct} {body}");
     assert!(!body.contains("{\"error\""), "{what}: JSON in the page");
     assert!(body.contains("<a "), "{what}: no way back in {body}");
-    assert!(body.contains("href=\"/\""), "{what}: no link home in {body}");
+    assert!(
+        body.contains("href=\"/\""),
+        "{what}: no link home in {body}"
+    );
 }
 
 #[tokio::test]
@@ -422,7 +474,11 @@ async fn browsers_get_html_error_pages_with_a_way_back() {
         403,
     );
     let bad_query = format!("/pairs/{pair}/templates/orders?saved=abc");
-    assert_html_error("a bad query", &browse(&app, Some(&web), &bad_query).await, 400);
+    assert_html_error(
+        "a bad query",
+        &browse(&app, Some(&web), &bad_query).await,
+        400,
+    );
 
     // A forged form post (403), read as a browser posts it.
     let resp = web
@@ -441,6 +497,36 @@ async fn browsers_get_html_error_pages_with_a_way_back() {
     );
     assert_html_error("forged form", &got, 403);
     assert!(got.2.contains("reload the page"), "{}", got.2);
+
+    // An upload over the body limit.
+    let boundary = "----hygiene-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nfrom,to,date,rate\r\n",
+        web.csrf
+    );
+    body.push_str(&"EUR,USD,2024-01-01,1.08\r\n".repeat(130_000));
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let resp = web
+        .client
+        .post(app.url("/rates/import"))
+        .header("cookie", &web.cookie)
+        .header("accept", HTML)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let got = (
+        resp.status().as_u16(),
+        header(resp.headers(), "content-type").to_owned(),
+        resp.text().await.unwrap(),
+    );
+    assert_html_error("a 3 MiB upload", &got, 413);
 
     // The API stays JSON, even for a browser.
     let (status, ct, _) = browse(&app, Some(&web), "/api/v1/pairs/p_not_mine").await;
@@ -492,7 +578,11 @@ async fn a_template_read_can_be_written_back_unchanged() {
     let path = format!("/api/v1/pairs/{pair}/templates/orders");
     let read = app.call("GET", &path, t, None, 200).await;
     let saved = app.call("PUT", &path, t, Some(read.clone()), 200).await;
-    assert_eq!(saved["version"], read["version"].as_i64().unwrap() + 1, "{saved}");
+    assert_eq!(
+        saved["version"],
+        read["version"].as_i64().unwrap() + 1,
+        "{saved}"
+    );
     let again = app.call("GET", &path, t, None, 200).await;
     assert_eq!(again["document"], read["document"]);
     assert_eq!(again["version"], saved["version"]);
@@ -510,7 +600,11 @@ async fn a_template_read_can_be_written_back_unchanged() {
     assert_eq!(e["error"]["field"], "flow", "{e}");
 
     // No rules: the error names `rules`, not a rule.
-    for body in [json!({}), json!({"record": "SODOCUMENT"}), json!({"rules": "all"})] {
+    for body in [
+        json!({}),
+        json!({"record": "SODOCUMENT"}),
+        json!({"rules": "all"}),
+    ] {
         let e = app.call("PUT", &path, t, Some(body.clone()), 422).await;
         assert_eq!(e["error"]["field"], "rules", "{body}: {e}");
         let m = e["error"]["message"].as_str().unwrap();

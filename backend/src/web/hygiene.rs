@@ -225,11 +225,7 @@ fn error_page(status: StatusCode, message: &str) -> Response {
         back_label: "Back to Clarity Connect",
     };
     match page.render() {
-        Ok(html) => (
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response(),
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "the error page did not render");
             (

@@ -102,7 +102,13 @@ async fn stash(
 ) -> Result<(), ApiError> {
     let sealed = state
         .vault
-        .encrypt(&state.db, tenant_id, session, REVEAL_PURPOSE, token.as_bytes())
+        .encrypt(
+            &state.db,
+            tenant_id,
+            session,
+            REVEAL_PURPOSE,
+            token.as_bytes(),
+        )
         .await?;
     let now = now_ms();
     sqlx::query("DELETE FROM token_reveals WHERE session_hash = $1 OR expires_at < $2")
@@ -126,7 +132,11 @@ async fn stash(
 }
 
 /// The token waiting for this session, removed as it is read: shown once.
-async fn take(state: &AppState, session: &str, tenant_id: &str) -> Result<Option<String>, ApiError> {
+async fn take(
+    state: &AppState,
+    session: &str,
+    tenant_id: &str,
+) -> Result<Option<String>, ApiError> {
     let row: Option<(Vec<u8>, Vec<u8>, String, i64)> = sqlx::query_as(
         "DELETE FROM token_reveals WHERE session_hash = $1 AND tenant_id = $2 \
          RETURNING ciphertext, nonce, data_key_id, expires_at",
