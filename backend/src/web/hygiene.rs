@@ -9,7 +9,9 @@
 //! needs either: scripts and CSS are files under /static). HSTS is sent when
 //! `CONNECT_PUBLIC_URL` is `https://…` — the same switch that makes cookies
 //! `Secure`: the app itself never terminates TLS, and a client-supplied
-//! `X-Forwarded-Proto` is not trusted.
+//! `X-Forwarded-Proto` is not trusted. A page answers an error as HTML when
+//! the request accepts `text/html` (every browser navigation and form post
+//! does); a script calling a page route without it keeps the JSON error.
 
 use askama::Template;
 use axum::Router;
