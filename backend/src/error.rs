@@ -6,6 +6,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// Why a name or an address was refused: they are shown in pages, logs and
+/// e-mails, where a NUL or another control character is never meant and may
+/// truncate or forge a line.
+pub const CONTROL_CHARACTERS: &str = "must not contain control characters";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -64,6 +69,9 @@ impl ApiError {
             ApiError::BadRequest { code, .. } if *code == "malformed" => StatusCode::BAD_REQUEST,
             ApiError::BadRequest { code, .. } if *code == "too_large" => {
                 StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::BadRequest { code, .. } if *code == "unsupported_media_type" => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             ApiError::BadRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,

@@ -250,12 +250,14 @@ pub fn router(state: AppState, role: Role) -> Router {
             .merge(crate::web::router());
     }
     app = app.nest_service("/sandbox", crate::sandbox::router(state.sandbox.clone()));
-    app.fallback(not_found)
+    let tls = state.config.secure_cookies();
+    let app = app
+        .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
-        .with_state(state)
+        .layer(CatchPanicLayer::new());
+    crate::web::hygiene::apply(app, tls, BODY_LIMIT).with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -164,6 +164,30 @@ pub async fn versions(
         .collect())
 }
 
+/// The template document a PUT carries: either the document itself or the
+/// envelope GET answers (`{flow, version, author, created_at, document}`), so
+/// what was read can be written back unchanged. An envelope for another flow
+/// is refused rather than saved in the wrong place.
+pub fn document_of(body: Value, flow: &str) -> Result<Value, ApiError> {
+    let Value::Object(mut map) = body else {
+        return Ok(body);
+    };
+    if map.contains_key("rules") || !map.get("document").is_some_and(Value::is_object) {
+        return Ok(Value::Object(map));
+    }
+    match map.get("flow") {
+        None => {}
+        Some(Value::String(f)) if f == flow => {}
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "flow",
+                format!("is {other}, but this is the `{flow}` template"),
+            ));
+        }
+    }
+    Ok(map.remove("document").unwrap_or_default())
+}
+
 /// Saves a new version after checking it ([`check_document`]); a template
 /// that does not compile, or names a field the target record does not have,
 /// is refused naming the rule.
@@ -347,6 +371,23 @@ pub fn check_document(
     flow: &str,
     erp: Erp,
 ) -> Result<CompiledTemplate, ApiError> {
+    // Named here: the compiler would report a missing list as rule 0.
+    let refuse = |field: &str, message: &str| ApiError::BadRequest {
+        code: "invalid_template",
+        message: message.to_owned(),
+        field: Some(field.to_owned()),
+    };
+    match document.get("rules") {
+        _ if !document.is_object() => {
+            return Err(refuse(
+                "body",
+                "must be a template: a JSON object with `rules`",
+            ));
+        }
+        None => return Err(refuse("rules", "is required: the template's list of rules")),
+        Some(r) if !r.is_array() => return Err(refuse("rules", "must be a list of rules")),
+        Some(_) => {}
+    }
     let compiled = CompiledTemplate::compile(document).map_err(|e| ApiError::BadRequest {
         code: "invalid_template",
         message: format!("rule {} (`{}`): {}", e.rule, e.target, e.message),

@@ -44,6 +44,12 @@ impl SignUp {
                 message: "is required".into(),
             });
         }
+        if company.chars().any(char::is_control) {
+            return Err(AccountError::Invalid {
+                field: "company",
+                message: crate::error::CONTROL_CHARACTERS.into(),
+            });
+        }
         if company.chars().count() > 120 {
             return Err(AccountError::Invalid {
                 field: "company",
@@ -65,6 +71,12 @@ impl SignUp {
 
 pub fn parse_email(raw: &str) -> Result<String, AccountError> {
     let email = raw.trim();
+    if email.chars().any(char::is_control) {
+        return Err(AccountError::Invalid {
+            field: "email",
+            message: crate::error::CONTROL_CHARACTERS.into(),
+        });
+    }
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()

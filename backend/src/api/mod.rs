@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Clarity Connect API", version = "1", description = "Integration pairs between Clarity eCommerce and Sage Intacct / Sage Pro. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."),
+    info(title = "Clarity Connect API", version = "1", description = "Integration pairs between Clarity eCommerce and Sage Intacct / Sage Pro. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`. Request bodies are JSON with `content-type: application/json` (415 `unsupported_media_type` otherwise; the `.csv` routes take `text/csv`), one JSON value each (text after it is a 400); bodies over 2 MiB are a 413 `too_large`."),
     modifiers(&BearerAuth),
     tags((name = "account"), (name = "pairs"), (name = "runs"), (name = "templates"), (name = "sandbox"), (name = "admin"))
 )]

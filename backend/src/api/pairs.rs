@@ -1,11 +1,11 @@
 //! Pairs, their connections, runs and dead letters (templates: [`super::templates`]).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::pairs::connections::{self, ConnectionInput, TestResult};
@@ -117,7 +117,7 @@ pub async fn list_runs(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    Query(q): Query<RunQuery>,
+    ApiQuery(q): ApiQuery<RunQuery>,
 ) -> ApiResult<Json<Vec<Run>>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     let limit = q.limit.unwrap_or(50);

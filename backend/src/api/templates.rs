@@ -4,13 +4,13 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::pairs;
@@ -49,17 +49,20 @@ pub async fn get_template(
     ))
 }
 
-/// Saves a new version of the flow's template. Refused, naming the rule
+/// Saves a new version of the flow's template. The body is the template
+/// document, or the envelope GET answers (its `document` is saved), so a
+/// template read can be written back unchanged. Refused, naming the rule
 /// (`rules[3]`), when a rule does not compile or writes a field the target
-/// record does not have.
+/// record does not have; naming `rules` when there is no list of rules.
 #[utoipa::path(put, path = "/api/v1/pairs/{id}/templates/{flow}", tag = "templates", params(("id" = String, Path), ("flow" = String, Path)),
     request_body = Object, responses((status = 200, body = TemplateInfo), (status = 422, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn put_template(
     State(state): State<AppState>,
     who: Principal,
     Path((id, flow)): Path<(String, String)>,
-    ApiJson(doc): ApiJson<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<TemplateInfo>> {
+    let doc = templates::document_of(body, &flow)?;
     Ok(Json(
         templates::save(&state, &who, &id, &flow, doc, "template.saved").await?,
     ))
@@ -136,7 +139,7 @@ pub async fn diff(
     State(state): State<AppState>,
     who: Principal,
     Path((id, flow)): Path<(String, String)>,
-    Query(q): Query<DiffQuery>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<Json<TemplateDiff>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     let from = version_param("from", q.from.as_deref())?;

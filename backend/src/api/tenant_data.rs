@@ -7,13 +7,13 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::extract::{ApiJson, body_error};
+use super::extract::{ApiJson, ApiQuery, body_error};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::rates::{self, RateInput, RatesError, StoredRate};
@@ -77,7 +77,7 @@ async fn listed(
 pub async fn list_rates(
     State(state): State<AppState>,
     who: Principal,
-    Query(filter): Query<RateFilter>,
+    ApiQuery(filter): ApiQuery<RateFilter>,
 ) -> ApiResult<Json<RateTableResponse>> {
     Ok(Json(RateTableResponse {
         rates: listed(&state, &who, &filter).await?,
@@ -110,7 +110,7 @@ pub async fn put_rates(
 pub async fn export_csv(
     State(state): State<AppState>,
     who: Principal,
-    Query(filter): Query<RateFilter>,
+    ApiQuery(filter): ApiQuery<RateFilter>,
 ) -> ApiResult<Response> {
     let rows = listed(&state, &who, &filter).await?;
     Ok(csv_response(rates::to_csv(&rows)))

@@ -162,6 +162,9 @@ pub async fn revoke_recorded(
 /// A token's label: 1 to 100 characters.
 pub fn parse_name(name: Option<&str>) -> Result<String, &'static str> {
     let name = name.map(str::trim).unwrap_or("API token");
+    if name.chars().any(char::is_control) {
+        return Err(crate::error::CONTROL_CHARACTERS);
+    }
     match name.chars().count() {
         0 => Err("must not be empty"),
         1..=100 => Ok(name.to_owned()),

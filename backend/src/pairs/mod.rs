@@ -118,6 +118,9 @@ impl TryFrom<NewPair> for ParsedPair {
         if name.is_empty() {
             return Err(ApiError::invalid("name", "is required"));
         }
+        if name.chars().any(char::is_control) {
+            return Err(ApiError::invalid("name", crate::error::CONTROL_CHARACTERS));
+        }
         if name.chars().count() > 80 {
             return Err(ApiError::invalid("name", "must be at most 80 characters"));
         }

@@ -3,6 +3,7 @@
 
 mod admin_tenant;
 mod connection_forms;
+pub mod hygiene;
 mod pages;
 mod sandbox_faults;
 mod template_editor;

@@ -260,21 +260,38 @@ pub async fn signup(
     ))
 }
 
+/// Signing out takes the session's CSRF token like every other form: a
+/// cross-site post must not be able to end the session.
 pub async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ApiError> {
-    if let Some(id) = headers
+    let signed_out = || {
+        with_cookie(
+            Redirect::to("/login").into_response(),
+            session::clear_cookie(state.config.secure_cookies()),
+        )
+    };
+    let Some(id) = parts
+        .headers
         .get(header::COOKIE)
         .and_then(|c| c.to_str().ok())
         .and_then(session::from_cookie_header)
-    {
-        session::delete(&state.db, id).await?;
-    }
-    Ok(with_cookie(
-        Redirect::to("/login").into_response(),
-        session::clear_cookie(state.config.secure_cookies()),
-    ))
+    else {
+        return Ok(signed_out());
+    };
+    // An expired or unknown session has nothing left to protect.
+    let Ok(Some(c)) = caller(&parts, &state).await else {
+        return Ok(signed_out());
+    };
+    let Via::Session { csrf } = &c.via else {
+        return Ok(signed_out());
+    };
+    let sent = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    check_csrf(&sent, csrf)?;
+    session::delete(&state.db, id).await?;
+    Ok(signed_out())
 }
 
 #[derive(Template, WebTemplate)]

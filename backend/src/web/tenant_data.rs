@@ -267,7 +267,11 @@ pub async fn import(
     let mut csrf = String::new();
     let mut file: Option<Vec<u8>> = None;
     let unreadable = |e: axum::extract::multipart::MultipartError| ApiError::BadRequest {
-        code: "malformed",
+        code: if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "malformed"
+        },
         message: format!("could not read the upload: {}", e.body_text()),
         field: Some("file".into()),
     };

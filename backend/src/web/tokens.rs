@@ -1,15 +1,28 @@
-//! API tokens in the web UI: list, create (the token is shown once), revoke.
+//! API tokens in the web UI: list, create, revoke. A new token is shown
+//! once, on the GET after the creating POST (POST → 303 → GET): it waits
+//! server-side, sealed and bound to the session, and that GET takes it away,
+//! so a reload, the back button or the browser's cache never show it again.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::pages::{CsrfForm, Nav, WebUser, check_csrf};
 use crate::auth::tokens::{self, TokenInfo};
+use crate::auth::{session, token_hash};
+use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::vault::Sealed;
+
+/// How long a created token waits for the GET that shows it.
+const REVEAL_FOR_MS: i64 = 5 * 60 * 1000;
+/// Binds the sealed token to its purpose (the vault's `system` slot).
+const REVEAL_PURPOSE: &str = "api-token-reveal";
 
 #[derive(Template, WebTemplate)]
 #[template(path = "tokens.html")]
@@ -61,7 +74,7 @@ struct FormState {
 }
 
 async fn page(
-    state: &crate::state::AppState,
+    state: &AppState,
     u: WebUser,
     created: Option<String>,
     form: FormState,
@@ -71,7 +84,7 @@ async fn page(
         .into_iter()
         .map(TokenRow::from)
         .collect();
-    Ok(TokensPage {
+    let mut resp = TokensPage {
         nav: u.nav,
         tokens,
         created,
@@ -80,14 +93,100 @@ async fn page(
         form_days: form.days,
         days_error: form.days_error,
     }
-    .into_response())
+    .into_response();
+    // This page may carry a secret: no cache may keep a copy.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The hashed session id the request came with (a `WebUser` always has one).
+fn session_hash(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(session::from_cookie_header)
+        .map(token_hash)
+        .ok_or(ApiError::Unauthorized)
+}
+
+/// Keeps `token` for the next GET of this session (replacing one not yet shown).
+async fn stash(
+    state: &AppState,
+    session: &str,
+    tenant_id: &str,
+    token: &str,
+) -> Result<(), ApiError> {
+    let sealed = state
+        .vault
+        .encrypt(
+            &state.db,
+            tenant_id,
+            session,
+            REVEAL_PURPOSE,
+            token.as_bytes(),
+        )
+        .await?;
+    let now = now_ms();
+    sqlx::query("DELETE FROM token_reveals WHERE session_hash = $1 OR expires_at < $2")
+        .bind(session)
+        .bind(now)
+        .execute(state.db.pool())
+        .await?;
+    sqlx::query(
+        "INSERT INTO token_reveals (session_hash, tenant_id, ciphertext, nonce, data_key_id, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(session)
+    .bind(tenant_id)
+    .bind(sealed.ciphertext)
+    .bind(sealed.nonce)
+    .bind(sealed.key_id)
+    .bind(now + REVEAL_FOR_MS)
+    .execute(state.db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The token waiting for this session, removed as it is read: shown once.
+async fn take(
+    state: &AppState,
+    session: &str,
+    tenant_id: &str,
+) -> Result<Option<String>, ApiError> {
+    let row: Option<(Vec<u8>, Vec<u8>, String, i64)> = sqlx::query_as(
+        "DELETE FROM token_reveals WHERE session_hash = $1 AND tenant_id = $2 \
+         RETURNING ciphertext, nonce, data_key_id, expires_at",
+    )
+    .bind(session)
+    .bind(tenant_id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some((ciphertext, nonce, key_id, expires_at)) = row else {
+        return Ok(None);
+    };
+    if expires_at < now_ms() {
+        return Ok(None);
+    }
+    let sealed = Sealed {
+        ciphertext,
+        nonce,
+        key_id,
+    };
+    let plain = state
+        .vault
+        .decrypt(&state.db, tenant_id, session, REVEAL_PURPOSE, &sealed)
+        .await?;
+    Ok(String::from_utf8(plain).ok())
 }
 
 pub async fn list(
-    State(state): State<crate::state::AppState>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
     u: WebUser,
 ) -> Result<Response, ApiError> {
-    page(&state, u, None, FormState::default()).await
+    let created = take(&state, &session_hash(&headers)?, &u.who.tenant_id).await?;
+    page(&state, u, created, FormState::default()).await
 }
 
 #[derive(Deserialize)]
@@ -102,7 +201,8 @@ pub struct NewToken {
 }
 
 pub async fn create(
-    State(state): State<crate::state::AppState>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
     u: WebUser,
     Form(f): Form<NewToken>,
 ) -> Result<Response, ApiError> {
@@ -144,11 +244,12 @@ pub async fn create(
         expires_at,
     )
     .await?;
-    page(&state, u, Some(token), FormState::default()).await
+    stash(&state, &session_hash(&headers)?, &u.who.tenant_id, &token).await?;
+    Ok(Redirect::to("/tokens").into_response())
 }
 
 pub async fn revoke(
-    State(state): State<crate::state::AppState>,
+    State(state): State<AppState>,
     u: WebUser,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
