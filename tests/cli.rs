@@ -74,11 +74,6 @@ async fn rotating_the_master_key_keeps_every_credential_readable() {
         "CONNECT_MASTER_KEY_FILE".into(),
         key_file.display().to_string(),
     );
-    // A fixed port: the sandbox connections hold this server's URL.
-    env.insert(
-        "CONNECT_BIND".into(),
-        format!("127.0.0.1:{}", common::free_port()),
-    );
     let first = connect::vault::KeyRing::generate();
     first.write_file(&key_file).unwrap();
     let app = common::start(env.clone(), dir).await;
@@ -106,6 +101,8 @@ async fn rotating_the_master_key_keeps_every_credential_readable() {
     // The running process, which started with the old ring, still reads the
     // credentials (now wrapped by the new key) and so does a fresh one.
     all_connections_work(&app, &token, &pair).await;
+    // The fresh one listens on another port: the built-in simulator
+    // connections follow the process, they hold no address of their own.
     let (env, dir) = app.stop().await;
     let app = common::start(env, dir).await;
     all_connections_work(&app, &token, &pair).await;
