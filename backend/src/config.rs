@@ -77,6 +77,9 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     pub header_timeout: Duration,
+    /// Time to send a request's body once its head is in: a body trickled a
+    /// byte at a time would otherwise hold a connection and a handler.
+    pub body_timeout: Duration,
     pub max_total: usize,
     /// Tests and the benchmark open hundreds of connections from 127.0.0.1,
     /// so the default leaves them room; deployments behind a proxy that
@@ -212,6 +215,7 @@ fn connection_limits(env: &dyn Env) -> Result<ConnectionLimits, ConfigError> {
     }
     Ok(ConnectionLimits {
         header_timeout: millis(env, "CONNECT_HEADER_TIMEOUT_MS", 10_000, 100..=300_000)?,
+        body_timeout: millis(env, "CONNECT_BODY_TIMEOUT_MS", 30_000, 100..=600_000)?,
         max_total,
         max_per_ip,
     })

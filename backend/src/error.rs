@@ -73,6 +73,9 @@ impl ApiError {
             ApiError::BadRequest { code, .. } if *code == "unsupported_media_type" => {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
+            ApiError::BadRequest { code, .. } if *code == "body_timeout" => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             ApiError::BadRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -103,6 +103,47 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// A request body not fully received within this time after its head.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body was not received within {} s", .0.as_secs())]
+pub struct BodyTimeout(pub Duration);
+
+/// Middleware: the request's body must arrive whole within `limit` of its
+/// head. hyper's header timer stops once the head is in, and tower-http's
+/// body timeout restarts at every chunk, so a body trickled a byte at a time
+/// would hold a connection and a handler for as long as the client likes.
+/// A late body fails the read with [`BodyTimeout`] (the extractors answer 408).
+pub async fn body_deadline(
+    limit: Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures::StreamExt;
+    let has_body = req.headers().contains_key(axum::http::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if !has_body {
+        return next.run(req).await;
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let req = req.map(|body| {
+        let chunks = body.into_data_stream();
+        let guarded = futures::stream::unfold(Some(chunks), move |chunks| async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(chunks))),
+                Ok(Some(Err(e))) => Some((Err(axum::BoxError::from(e)), None)),
+                Ok(None) => None,
+                Err(_) => Some((Err(axum::BoxError::from(BodyTimeout(limit))), None)),
+            }
+        });
+        axum::body::Body::from_stream(guarded)
+    });
+    next.run(req).await
+}
+
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
     Total,

@@ -251,8 +251,12 @@ pub fn router(state: AppState, role: Role) -> Router {
     }
     app = app.nest_service("/sandbox", crate::sandbox::router(state.sandbox.clone()));
     let tls = state.config.secure_cookies();
+    let body_timeout = state.config.connections.body_timeout;
     let app = app
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            crate::server::body_deadline(body_timeout, req, next)
+        }))
         .layer(axum::middleware::from_fn(crate::telemetry::track_http))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())

@@ -280,3 +280,59 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     // And nothing new is accepted: the listener is closed.
     assert!(TcpStream::connect(addr_of(&app)).await.is_err());
 }
+
+#[tokio::test]
+async fn a_body_trickled_past_its_deadline_is_answered_408_and_the_handler_let_go() {
+    let app = app_with(&[("CONNECT_BODY_TIMEOUT_MS", "1000")]).await;
+    app.wait_ready().await;
+    let mut stream = connect_from(&app, [127, 0, 0, 1]).await;
+    let body = br#"{"company":"Slow","email":"slow@example.test","password":"correct horse battery staple"}"#;
+    let head = format!(
+        "POST /api/v1/signup HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let started = Instant::now();
+    // A byte every 200 ms: each chunk arrives well within any per-chunk
+    // timer, the whole body would take ~18 s.
+    let (mut read, mut write) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for b in body.iter() {
+            if write.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}}") {
+        let n = tokio::time::timeout(Duration::from_secs(8), read.read(&mut buf))
+            .await
+            .expect("an answer within seconds, not when the body ends")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    trickle.abort();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"body_timeout""#), "{text}");
+    assert!(text.contains(r#""field":"body""#), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    // Nothing half-read was acted on: no such account exists.
+    app.call(
+        "POST",
+        "/api/v1/auth/token",
+        None,
+        Some(serde_json::json!({"email": "slow@example.test", "password": "correct horse battery staple"})),
+        401,
+    )
+    .await;
+}

@@ -91,6 +91,12 @@ pub fn body_error(e: BytesRejection) -> ApiError {
             message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
             field: Some("body".into()),
         }
+    } else if let Some(late) = late_body(&e) {
+        ApiError::BadRequest {
+            code: "body_timeout",
+            message: late.to_string(),
+            field: Some("body".into()),
+        }
     } else {
         ApiError::BadRequest {
             code: "malformed",
@@ -98,6 +104,18 @@ pub fn body_error(e: BytesRejection) -> ApiError {
             field: Some("body".into()),
         }
     }
+}
+
+/// The deadline of [`crate::server::body_deadline`], if that is why the read failed.
+fn late_body(e: &BytesRejection) -> Option<&crate::server::BodyTimeout> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = cause {
+        if let Some(late) = err.downcast_ref::<crate::server::BodyTimeout>() {
+            return Some(late);
+        }
+        cause = err.source();
+    }
+    None
 }
 
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
