@@ -23,7 +23,10 @@ impl Server {
     /// Fails the test when the process has exited.
     fn assert_alive(&mut self, after: &str) {
         let status = self.0.try_wait().expect("query the server process");
-        assert!(status.is_none(), "the server died after {after}: {status:?}");
+        assert!(
+            status.is_none(),
+            "the server died after {after}: {status:?}"
+        );
     }
 }
 

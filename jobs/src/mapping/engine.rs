@@ -461,7 +461,9 @@ fn natives() -> Vec<Fun<Mapping>> {
             let budget = cv.0.data().budget;
             Box::new(metered_range(from, to, by, budget))
         }),
-        ("fromjson", v(0), |cv| Box::new(from_json_text(&cv.1).into_iter())),
+        ("fromjson", v(0), |cv| {
+            Box::new(from_json_text(&cv.1).into_iter())
+        }),
     ];
     library
         .filter(|(name, _, _)| !LEFT_OUT.contains(name))
@@ -733,11 +735,14 @@ mod tests {
                 let (out, _) = eval_frozen("\"[\" * 100000 | fromjson", json!(null));
                 assert_eq!(
                     out,
-                    Err("cannot parse JSON nested 100000 levels deep; at most 128 are allowed"
-                        .to_string())
+                    Err(
+                        "cannot parse JSON nested 100000 levels deep; at most 128 are allowed"
+                            .to_string()
+                    )
                 );
                 // Within the limit both still work.
-                let (out, _) = eval_frozen("reduce range(100) as $i (0; [.]) | flatten", json!(null));
+                let (out, _) =
+                    eval_frozen("reduce range(100) as $i (0; [.]) | flatten", json!(null));
                 assert_eq!(out, Ok(Some(json!([0]))));
                 let (out, _) = eval_frozen("\"[[1]]\" | fromjson", json!(null));
                 assert_eq!(out, Ok(Some(json!([[1]]))));

@@ -39,8 +39,8 @@
 
 pub mod address;
 pub mod anomaly;
-pub mod currency;
 mod bounds;
+pub mod currency;
 mod engine;
 mod layout;
 mod money;

@@ -1588,7 +1588,7 @@ mod tests {
     }
 
     fn compile_err(doc: Value) -> TemplateError {
-        CompiledTemplate::compile(&doc).err().expect("refused")
+        CompiledTemplate::compile(&doc).expect_err("refused")
     }
 
     #[test]
@@ -1627,13 +1627,19 @@ mod tests {
             .collect();
         let e = compile_err(serde_json::json!({"rules": rules}));
         assert_eq!(e.rule, MAX_RULES);
-        assert_eq!(e.message, "template has more than 2000 rules (nested ones included)");
+        assert_eq!(
+            e.message,
+            "template has more than 2000 rules (nested ones included)"
+        );
 
         let table: Map<String, Value> = (0..=MAX_LOOKUP_ENTRIES)
             .map(|i| (i.to_string(), Value::from(i)))
             .collect();
         let e = compile_err(serde_json::json!({"lookups": {"big": table}, "rules": []}));
-        assert_eq!(e.message, "lookup table `big` holds 20001 entries; a table holds at most 20000");
+        assert_eq!(
+            e.message,
+            "lookup table `big` holds 20001 entries; a table holds at most 20000"
+        );
 
         let e = compile_err(serde_json::json!({"rules": [
             {"target": vec!["a"; 40].join("."), "value": 1},
@@ -1642,6 +1648,9 @@ mod tests {
         let e = compile_err(serde_json::json!({"rules": [
             {"target": "a", "source": "b".repeat(300)},
         ]}));
-        assert_eq!(e.message, "path is 300 characters long; at most 256 are allowed");
+        assert_eq!(
+            e.message,
+            "path is 300 characters long; at most 256 are allowed"
+        );
     }
 }
