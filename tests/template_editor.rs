@@ -220,7 +220,7 @@ async fn an_invalid_template_is_refused_naming_the_rule_and_nothing_is_saved() {
     let e = app
         .call("PUT", &tpl(&pair, ""), Some(&token), Some(broken), 422)
         .await;
-    assert_eq!(e["error"]["field"], format!("rules[{i}]"));
+    assert_eq!(e["error"]["field"], format!("rules[{i}].expr"));
     assert_eq!(e["error"]["code"], "invalid_template");
 
     assert_eq!(version_count(&app, &token, &pair).await, 1);
