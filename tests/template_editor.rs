@@ -220,7 +220,7 @@ async fn an_invalid_template_is_refused_naming_the_rule_and_nothing_is_saved() {
     let e = app
         .call("PUT", &tpl(&pair, ""), Some(&token), Some(broken), 422)
         .await;
-    assert_eq!(e["error"]["field"], format!("rules[{i}]"));
+    assert_eq!(e["error"]["field"], format!("rules[{i}].expr"));
     assert_eq!(e["error"]["code"], "invalid_template");
 
     assert_eq!(version_count(&app, &token, &pair).await, 1);
@@ -237,7 +237,7 @@ async fn an_invalid_template_is_refused_naming_the_rule_and_nothing_is_saved() {
         )
         .await;
     assert_eq!(check["ok"], false);
-    assert_eq!(check["field"], Value::Null, "the rule as a whole: {check}");
+    assert_eq!(check["field"], "expr", "the key at fault: {check}");
     let message = check["message"].as_str().unwrap();
     assert!(
         !message.is_empty() && !message.starts_with("rule 0"),

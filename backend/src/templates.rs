@@ -395,6 +395,8 @@ pub fn check_document(
         field: Some(
             if e.target.starts_with("conversions") || e.target == "record" {
                 e.target.clone()
+            } else if let Some(key) = e.key {
+                format!("rules[{}].{key}", e.rule)
             } else {
                 format!("rules[{}]", e.rule)
             },

@@ -8,9 +8,9 @@
 //! are untouched, and processes that still hold the old ring keep working
 //! because the ring keeps old keys until they are pruned.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -197,7 +197,7 @@ impl Vault {
         tenant_id: &str,
     ) -> Result<(), VaultError> {
         let key: [u8; KEY_LEN] = rand::random();
-        let ring = self.ring.read().expect("key ring").clone();
+        let ring = self.ring.read().clone();
         let master = &ring.keys[0];
         let wrapped = seal(
             &master.bytes,
@@ -225,7 +225,7 @@ impl Vault {
         key_id: &str,
     ) -> Result<[u8; KEY_LEN], VaultError> {
         let cache_key = (tenant_id.to_owned(), key_id.to_owned());
-        if let Some(k) = self.data_keys.lock().expect("data keys").get(&cache_key) {
+        if let Some(k) = self.data_keys.lock().get(&cache_key) {
             return Ok(*k);
         }
         let row = sqlx::query(
@@ -244,15 +244,12 @@ impl Vault {
             .as_slice()
             .try_into()
             .map_err(|_| VaultError::Decrypt)?;
-        self.data_keys
-            .lock()
-            .expect("data keys")
-            .insert(cache_key, key);
+        self.data_keys.lock().insert(cache_key, key);
         Ok(key)
     }
 
     fn master(&self, id: &str) -> Result<[u8; KEY_LEN], VaultError> {
-        if let Some(k) = self.ring.read().expect("key ring").find(id) {
+        if let Some(k) = self.ring.read().find(id) {
             return Ok(k.bytes);
         }
         if let Some(path) = &self.key_file
@@ -261,7 +258,7 @@ impl Vault {
                 .and_then(|t| KeyRing::parse(&t).map_err(|_| ()))
         {
             let found = ring.find(id).map(|k| k.bytes);
-            *self.ring.write().expect("key ring") = ring;
+            *self.ring.write() = ring;
             if let Some(k) = found {
                 return Ok(k);
             }
@@ -360,7 +357,7 @@ impl Vault {
             .await?;
             count += done.rows_affected();
         }
-        *self.ring.write().expect("key ring") = next.clone();
+        *self.ring.write() = next.clone();
         Ok(count)
     }
 }

@@ -17,7 +17,9 @@
 //! tenant's work could use.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -116,7 +118,7 @@ impl LocalLimiter {
             return Ok(Duration::ZERO);
         };
         let now = Instant::now();
-        let mut keys = self.keys.lock().expect("limiter keys");
+        let mut keys = self.keys.lock();
         let k = keys
             .entry(key.to_owned())
             .or_insert_with(|| LocalKey::new(now, limits));
@@ -131,7 +133,7 @@ impl LocalLimiter {
 
     fn slots(&self, key: &str, limits: Limits) -> Option<Arc<Semaphore>> {
         let n = limits.concurrent.filter(|n| *n > 0)?;
-        let mut keys = self.keys.lock().expect("limiter keys");
+        let mut keys = self.keys.lock();
         let k = keys
             .entry(key.to_owned())
             .or_insert_with(|| LocalKey::new(Instant::now(), limits));

@@ -2,8 +2,8 @@
 //! per sandbox pair and system. Settings live in `sandbox_faults` and are cached
 //! here; every simulator asks [`FaultRegistry::before_call`] what to do with a call.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -362,7 +362,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut slots = self.registry.slots.lock().expect("concurrency slots");
+        let mut slots = self.registry.slots.lock();
         if let Some(n) = slots.get_mut(&self.key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -380,13 +380,7 @@ pub struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(slot) = self
-            .registry
-            .in_flight
-            .lock()
-            .expect("in-flight counts")
-            .get_mut(&self.key)
-        {
+        if let Some(slot) = self.registry.in_flight.lock().get_mut(&self.key) {
             slot.0 = slot.0.saturating_sub(1);
         }
     }
@@ -404,7 +398,7 @@ impl FaultRegistry {
         system: SimSystem,
     ) -> Result<FaultSettings, sqlx::Error> {
         let key = (pair_id.to_owned(), system);
-        if let Some(s) = self.cache.lock().expect("fault cache").get(&key) {
+        if let Some(s) = self.cache.lock().get(&key) {
             return Ok(s.clone());
         }
         let row: Option<(String,)> = sqlx::query_as(
@@ -417,10 +411,7 @@ impl FaultRegistry {
         let settings: FaultSettings = row
             .and_then(|(json,)| serde_json::from_str(&json).ok())
             .unwrap_or_default();
-        self.cache
-            .lock()
-            .expect("fault cache")
-            .insert(key, settings.clone());
+        self.cache.lock().insert(key, settings.clone());
         Ok(settings)
     }
 
@@ -434,11 +425,8 @@ impl FaultRegistry {
         persist(db, pair_id, system, &settings).await?;
         let key = (pair_id.to_owned(), system);
         // A new limit starts with a full bucket.
-        self.buckets.lock().expect("fault buckets").remove(&key);
-        self.cache
-            .lock()
-            .expect("fault cache")
-            .insert(key, settings);
+        self.buckets.lock().remove(&key);
+        self.cache.lock().insert(key, settings);
         Ok(())
     }
 
@@ -454,7 +442,6 @@ impl FaultRegistry {
         *self
             .received
             .lock()
-            .expect("call counts")
             .entry((pair_id.to_owned(), system))
             .or_default() += 1;
         let settings = match self.get(db, pair_id, system).await {
@@ -517,7 +504,7 @@ impl FaultRegistry {
     /// a restart does not replay faults already delivered.
     async fn next_scripted(&self, db: &Db, pair_id: &str, system: SimSystem) -> Option<FaultKind> {
         let (kind, remaining) = {
-            let mut cache = self.cache.lock().expect("fault cache");
+            let mut cache = self.cache.lock();
             let settings = cache.get_mut(&(pair_id.to_owned(), system))?;
             let first = settings.script.first_mut()?;
             let kind = first.fault;
@@ -537,7 +524,7 @@ impl FaultRegistry {
     pub fn enter(self: &std::sync::Arc<Self>, pair_id: &str, system: SimSystem) -> InFlight {
         let key = (pair_id.to_owned(), system);
         {
-            let mut map = self.in_flight.lock().expect("in-flight counts");
+            let mut map = self.in_flight.lock();
             let slot = map.entry(key.clone()).or_default();
             slot.0 += 1;
             slot.1 = slot.1.max(slot.0);
@@ -558,7 +545,7 @@ impl FaultRegistry {
         limit: u32,
     ) -> Option<Slot> {
         let key = (pair_id.to_owned(), system);
-        let mut slots = self.slots.lock().expect("concurrency slots");
+        let mut slots = self.slots.lock();
         let n = slots.entry(key.clone()).or_default();
         if *n >= limit {
             return None;
@@ -574,7 +561,6 @@ impl FaultRegistry {
     pub fn peak_in_flight(&self, pair_id: &str, system: SimSystem) -> u32 {
         self.in_flight
             .lock()
-            .expect("in-flight counts")
             .get(&(pair_id.to_owned(), system))
             .map_or(0, |s| s.1)
     }
@@ -583,14 +569,13 @@ impl FaultRegistry {
     pub fn calls_received(&self, pair_id: &str, system: SimSystem) -> u64 {
         self.received
             .lock()
-            .expect("call counts")
             .get(&(pair_id.to_owned(), system))
             .copied()
             .unwrap_or(0)
     }
 
     fn take_token(&self, pair_id: &str, system: SimSystem, limit: RateLimit) -> Result<Quota, u64> {
-        let mut buckets = self.buckets.lock().expect("fault buckets");
+        let mut buckets = self.buckets.lock();
         let now = Instant::now();
         let bucket = buckets
             .entry((pair_id.to_owned(), system))

@@ -20,7 +20,9 @@
 //!   records at once, uses [`crate::history::load`]).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ConnectorError;
@@ -110,7 +112,7 @@ pub struct CatalogCache {
 
 impl CatalogCache {
     fn get(&self, pair_id: &str, ttl: Duration) -> Option<PairData> {
-        let cache = self.entries.lock().expect("catalog cache");
+        let cache = self.entries.lock();
         cache
             .get(pair_id)
             .filter(|(at, _)| at.elapsed() < ttl)
@@ -118,7 +120,7 @@ impl CatalogCache {
     }
 
     fn remember(&self, pair_id: &str, data: &PairData) {
-        let mut cache = self.entries.lock().expect("catalog cache");
+        let mut cache = self.entries.lock();
         if cache.len() >= MAX_PAIRS && !cache.contains_key(pair_id) {
             cache.retain(|_, (at, _)| at.elapsed() < PRODUCTION_TTL);
             if cache.len() >= MAX_PAIRS
@@ -135,7 +137,7 @@ impl CatalogCache {
 
     /// Forget a pair's catalog (its connection changed, or it was deleted).
     pub fn forget(&self, pair_id: &str) {
-        self.entries.lock().expect("catalog cache").remove(pair_id);
+        self.entries.lock().remove(pair_id);
     }
 
     /// What a production preview can use without calling the ERP: the
@@ -312,7 +314,7 @@ mod tests {
         for i in 0..MAX_PAIRS + 10 {
             cache.remember(&format!("test-pair-{i}"), &PairData::none());
         }
-        assert!(cache.entries.lock().unwrap().len() <= MAX_PAIRS);
+        assert!(cache.entries.lock().len() <= MAX_PAIRS);
         let newest = format!("test-pair-{}", MAX_PAIRS + 9);
         assert!(cache.get(&newest, PRODUCTION_TTL).is_some());
         assert!(cache.get(&newest, Duration::ZERO).is_none());

@@ -13,7 +13,9 @@ pub mod reconciler;
 mod routed;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ErrorClass;
@@ -275,7 +277,7 @@ impl Worker {
                 other => FlowError::Store(anyhow::anyhow!("{other}")),
             })?;
         let key = (row.pair_id.clone(), t.version);
-        if let Some(c) = self.templates.lock().expect("templates").get(&key) {
+        if let Some(c) = self.templates.lock().get(&key) {
             return Ok((c.clone(), t.version));
         }
         let compiled =
@@ -288,10 +290,7 @@ impl Worker {
                     ),
                 })?,
             );
-        self.templates
-            .lock()
-            .expect("templates")
-            .insert(key, compiled.clone());
+        self.templates.lock().insert(key, compiled.clone());
         Ok((compiled, t.version))
     }
 
@@ -316,7 +315,7 @@ impl Worker {
             .ok_or_else(|| FlowError::Event(format!("{} is not connected", erp.label())))?;
         let stamp = (clarity.updated_at, target.updated_at);
         let target = Arc::new(target);
-        if let Some(c) = self.clients.lock().expect("clients").get(&row.pair_id)
+        if let Some(c) = self.clients.lock().get(&row.pair_id)
             && c.stamp == stamp
         {
             return Ok(c.clone());
@@ -379,7 +378,6 @@ impl Worker {
         };
         self.clients
             .lock()
-            .expect("clients")
             .insert(row.pair_id.clone(), built.clone());
         Ok(built)
     }

@@ -4,8 +4,8 @@
 //! token across orders the way the pair's own connection does. They live and
 //! die with the pair's clients: a changed connection builds a new set.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 /// Routed targets kept per pair. A pair routes to a handful of entities; the
 /// bound keeps a template that routes every order somewhere new from growing
@@ -41,7 +41,7 @@ impl<T: Clone> RoutedClients<T> {
     /// the lock so that two orders routed at once to a new target share one
     /// client (and one sign-in); it is cheap, no call is made.
     pub fn get(&self, to: &str) -> T {
-        let mut routes = self.routes.lock().expect("routed clients");
+        let mut routes = self.routes.lock();
         routes.uses += 1;
         let now = routes.uses;
         if let Some((used, client)) = routes.clients.get_mut(to) {
@@ -64,7 +64,7 @@ impl<T: Clone> RoutedClients<T> {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.routes.lock().expect("routed clients").clients.len()
+        self.routes.lock().clients.len()
     }
 }
 

@@ -17,9 +17,20 @@
 //! salsa uses for cancellation: `resume_unwind` does not run the panic hook),
 //! caught at [`Expr::eval`] and turned into an ordinary error.
 //!
+//! Before any of this, [`super::bounds`] refuses programs too long or too
+//! deeply nested for jaq's recursive parser; `fromjson` refuses text nested
+//! deeper than [`MAX_VALUE_DEPTH`], and an output nested deeper is an error
+//! (it is dropped without recursion).
+//!
 //! Not bounded: a single huge allocation inside one step (`"x" * 1e10`, or a
-//! string doubled in a short `reduce`). Closing that needs an allocation-aware
-//! value type or running tenant programs in a separate process.
+//! string doubled in a short `reduce`); and values nested far deeper than the
+//! stack allows inside the program: within the step budget `reduce
+//! range(N) as $i (null; [.])` nests ~100000 levels, and jaq's own `tojson`,
+//! `==` and drop of such a value recurse once per level (in a debug build
+//! `tojson` overflows a 2 MiB stack at ~1000 levels, a drop at ~10000).
+//! Closing these needs a value type that tracks its depth, evaluation on a
+//! stack sized for the step budget, or running tenant programs in a
+//! separate process.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -33,6 +44,8 @@ use jaq_core::{Compiler, Ctx, DataT, Error, Exn, ValX, Vars};
 use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
+
+use super::bounds::{self, MAX_VALUE_DEPTH};
 
 /// Steps one evaluation may take.
 pub(crate) const MAX_STEPS: u32 = 1_000_000;
@@ -188,6 +201,8 @@ impl Expr {
         if code.trim().is_empty() {
             return Err("expression is empty".into());
         }
+        // Before jaq sees it: jaq's parser recurses once per level.
+        bounds::check_expression(code)?;
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -242,7 +257,9 @@ impl Expr {
                 None => Ok(None),
                 Some(Ok(val)) => {
                     let mut nodes = 0;
-                    to_json(val, &mut nodes).map(|v| (!v.is_null()).then_some(v))
+                    let json = to_json(&val, &mut nodes, 0);
+                    drop_flat(val);
+                    json.map(|v| (!v.is_null()).then_some(v))
                 }
                 Some(Err(exn)) => Err(describe_exn(exn)),
             }
@@ -272,16 +289,21 @@ pub(crate) fn to_val(value: &Value) -> Val {
     Val::deserialize(value).expect("a JSON value is always a valid jaq value")
 }
 
-fn to_json(val: Val, nodes: &mut usize) -> Result<Value, String> {
+fn to_json(val: &Val, nodes: &mut usize, depth: usize) -> Result<Value, String> {
     *nodes += 1;
     if *nodes > MAX_OUTPUT_NODES {
         return Err(format!(
             "expression output is too large (more than {MAX_OUTPUT_NODES} values)"
         ));
     }
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "expression output nests more than {MAX_VALUE_DEPTH} levels deep"
+        ));
+    }
     Ok(match val {
         Val::Null => Value::Null,
-        Val::Bool(b) => Value::Bool(b),
+        Val::Bool(b) => Value::Bool(*b),
         Val::Num(n) => {
             let text = n.to_string();
             match text.parse::<Number>() {
@@ -293,11 +315,11 @@ fn to_json(val: Val, nodes: &mut usize) -> Result<Value, String> {
                 }
             }
         }
-        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        Val::TStr(b) | Val::BStr(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
         Val::Arr(a) => {
             let mut out = Vec::with_capacity(a.len());
             for v in a.iter() {
-                out.push(to_json(v.clone(), nodes)?);
+                out.push(to_json(v, nodes, depth + 1)?);
             }
             Value::Array(out)
         }
@@ -308,11 +330,38 @@ fn to_json(val: Val, nodes: &mut usize) -> Result<Value, String> {
                     Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
                     other => other.to_string(),
                 };
-                out.insert(key, to_json(v.clone(), nodes)?);
+                out.insert(key, to_json(v, nodes, depth + 1)?);
             }
             Value::Object(out)
         }
     })
+}
+
+/// Drop a value without recursing: a program can build one nested far
+/// deeper than the stack allows a recursive drop to go (`reduce
+/// range(100000) as $i (null; [.])` takes 100000 levels within the step
+/// budget). Children whose last reference this is are taken out and dropped
+/// from a list on the heap; a shared child only loses a reference.
+fn drop_flat(val: Val) {
+    let mut pending = vec![val];
+    while let Some(v) = pending.pop() {
+        match v {
+            Val::Arr(a) => {
+                if let Ok(items) = jaq_json::Rc::try_unwrap(a) {
+                    pending.extend(items);
+                }
+            }
+            Val::Obj(o) => {
+                if let Ok(map) = jaq_json::Rc::try_unwrap(o) {
+                    for (k, v) in map {
+                        pending.push(k);
+                        pending.push(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 fn describe_exn(exn: Exn<'_, Val>) -> String {
@@ -381,7 +430,7 @@ fn position(code: &str, part: &str) -> String {
 /// local time zone or further inputs, with logging made silent, `halt`
 /// turned into an error and `range` metered.
 fn natives() -> Vec<Fun<Mapping>> {
-    const LEFT_OUT: [&str; 10] = [
+    const LEFT_OUT: [&str; 11] = [
         "env",
         "now",
         "localtime",
@@ -392,11 +441,12 @@ fn natives() -> Vec<Fun<Mapping>> {
         "debug_empty",
         "stderr_empty",
         "range",
+        "fromjson",
     ];
     let library = jaq_core::funs::<Mapping>()
         .chain(jaq_std::funs::<Mapping>())
         .chain(jaq_json::funs::<Mapping>());
-    let replacements: [jaq_core::native::Filter<jaq_core::RunPtr<Mapping>>; 4] = [
+    let replacements: [jaq_core::native::Filter<jaq_core::RunPtr<Mapping>>; 5] = [
         ("debug_empty", v(0), |_| Box::new(core::iter::empty())),
         ("stderr_empty", v(0), |_| Box::new(core::iter::empty())),
         ("halt", v(1), |_| {
@@ -411,10 +461,32 @@ fn natives() -> Vec<Fun<Mapping>> {
             let budget = cv.0.data().budget;
             Box::new(metered_range(from, to, by, budget))
         }),
+        ("fromjson", v(0), |cv| {
+            Box::new(from_json_text(&cv.1).into_iter())
+        }),
     ];
     library
         .filter(|(name, _, _)| !LEFT_OUT.contains(name))
         .chain(replacements.into_iter().map(run::<Mapping>))
+        .collect()
+}
+
+/// `fromjson` that refuses text nested deeper than [`MAX_VALUE_DEPTH`]
+/// before jaq's recursive JSON reader sees it (`"[" * 100000 | fromjson`
+/// would overflow the stack in one step).
+fn from_json_text<'a>(input: &Val) -> Vec<ValX<'a, Val>> {
+    let fail = |message: String| vec![Err(Exn::from(Error::str(message)))];
+    let (Val::TStr(text) | Val::BStr(text)) = input else {
+        return fail(format!("cannot parse {input} as JSON: it is not a string"));
+    };
+    let depth = bounds::json_depth(text);
+    if depth > MAX_VALUE_DEPTH {
+        return fail(format!(
+            "cannot parse JSON nested {depth} levels deep; at most {MAX_VALUE_DEPTH} are allowed"
+        ));
+    }
+    jaq_json::read::parse_many(text)
+        .map(|r| r.map_err(|e| Exn::from(Error::str(format!("cannot parse JSON: {e}")))))
         .collect()
 }
 
@@ -646,5 +718,37 @@ mod tests {
                 "expression output is too large (more than {MAX_OUTPUT_NODES} values)"
             ))
         );
+    }
+
+    #[test]
+    fn deeply_nested_values_are_refused_not_overflowed() {
+        // A worker thread's stack: a recursive conversion or drop of these
+        // outputs would overflow it.
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                let (out, _) = eval_frozen("reduce range(20000) as $i (null; [.])", json!(null));
+                assert_eq!(
+                    out,
+                    Err("expression output nests more than 128 levels deep".to_string())
+                );
+                let (out, _) = eval_frozen("\"[\" * 100000 | fromjson", json!(null));
+                assert_eq!(
+                    out,
+                    Err(
+                        "cannot parse JSON nested 100000 levels deep; at most 128 are allowed"
+                            .to_string()
+                    )
+                );
+                // Within the limit both still work.
+                let (out, _) =
+                    eval_frozen("reduce range(100) as $i (0; [.]) | flatten", json!(null));
+                assert_eq!(out, Ok(Some(json!([0]))));
+                let (out, _) = eval_frozen("\"[[1]]\" | fromjson", json!(null));
+                assert_eq!(out, Ok(Some(json!([[1]]))));
+            })
+            .expect("spawn")
+            .join()
+            .expect("no panic");
     }
 }

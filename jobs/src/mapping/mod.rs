@@ -39,6 +39,7 @@
 
 pub mod address;
 pub mod anomaly;
+mod bounds;
 pub mod currency;
 mod engine;
 mod layout;
@@ -66,6 +67,8 @@ use serde_json::Value;
 pub struct TemplateError {
     pub rule: usize,
     pub target: String,
+    /// The rule's key at fault (`expr`), when it is known.
+    pub key: Option<&'static str>,
     pub message: String,
 }
 

@@ -8,6 +8,8 @@
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
 
+use super::bounds;
+
 /// A parsed source path, resolved against a record without allocating.
 #[derive(Debug, Clone)]
 pub(crate) struct SourcePath {
@@ -36,6 +38,7 @@ impl SourcePath {
             });
         }
         let body = trimmed.strip_prefix('.').unwrap_or(trimmed);
+        bounds::check_path("path", body)?;
         let mut segments = Vec::new();
         for part in body.split('.') {
             if part.is_empty() {
@@ -250,6 +253,7 @@ impl TargetPath {
         if text.is_empty() {
             return Err("target is empty".into());
         }
+        bounds::check_path("target", text)?;
         let mut keys = Vec::new();
         for part in text.split('.') {
             if part.is_empty() {

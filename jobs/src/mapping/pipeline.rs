@@ -530,6 +530,7 @@ struct SkuDoc {
 /// Compile-time errors name the conversion key (`conversions.tax.prices`).
 fn conv_error(key: &str, message: impl Into<String>) -> TemplateError {
     TemplateError {
+        key: None,
         rule: 0,
         target: format!("conversions.{key}"),
         message: message.into(),
@@ -591,6 +592,7 @@ impl Conversions {
     ) -> Result<Self, TemplateError> {
         if !doc.is_object() {
             return Err(TemplateError {
+                key: None,
                 rule: 0,
                 target: "conversions".into(),
                 message: "`conversions` must be an object (address, tax, currency, sku)".into(),
@@ -953,6 +955,7 @@ fn parse_top(doc: &Value) -> Result<ConversionsDoc, TemplateError> {
             .map(|(name, _)| format!("conversions.{name}"))
             .unwrap_or_else(|| "conversions".to_owned());
         TemplateError {
+            key: None,
             rule: 0,
             target,
             message: text,

@@ -43,7 +43,7 @@
 //! generic functions), `timestamp` `YYYY-MM-DDT00:00:00Z` for a date or the
 //! UTC form of a timestamp; all three also read Intacct's `MM/DD/YYYY`.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::sync::Arc;
 
 use jaq_json::Val;
@@ -53,6 +53,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::bounds::{MAX_LOOKUP_ENTRIES, MAX_RULE_NESTING, MAX_RULES};
 use super::engine::{self, Expr};
 use super::layout::Layout;
 use super::money;
@@ -99,6 +100,7 @@ impl CompiledTemplate {
     /// compile, naming the rule's index and target.
     pub fn compile(doc: &Value) -> Result<Self, TemplateError> {
         let doc_error = |message: String| TemplateError {
+            key: None,
             rule: 0,
             target: String::new(),
             message,
@@ -106,9 +108,15 @@ impl CompiledTemplate {
         let doc: TemplateDoc = TemplateDoc::deserialize(doc)
             .map_err(|e| doc_error(format!("template is not valid: {e}")))?;
         for (name, table) in &doc.lookups {
-            if !table.is_object() {
+            let Some(entries) = table.as_object() else {
                 return Err(doc_error(format!(
                     "lookup table `{name}` must be an object of key → value"
+                )));
+            };
+            if entries.len() > MAX_LOOKUP_ENTRIES {
+                return Err(doc_error(format!(
+                    "lookup table `{name}` holds {} entries; a table holds at most {MAX_LOOKUP_ENTRIES}",
+                    entries.len()
                 )));
             }
         }
@@ -120,6 +128,7 @@ impl CompiledTemplate {
             && record.trim().is_empty()
         {
             return Err(TemplateError {
+                key: None,
                 rule: 0,
                 target: "record".into(),
                 message:
@@ -130,6 +139,8 @@ impl CompiledTemplate {
         let ctx = CompileCtx {
             settings: &doc.settings,
             lookups: &doc.lookups,
+            rules: Cell::new(0),
+            nesting: Cell::new(0),
         };
         let mut rules = Vec::with_capacity(doc.rules.len());
         for (index, rule) in doc.rules.iter().enumerate() {
@@ -491,6 +502,11 @@ impl Transform {
 struct CompileCtx<'d> {
     settings: &'d Map<String, Value>,
     lookups: &'d Map<String, Value>,
+    /// Rules compiled so far, nested ones included ([`MAX_RULES`]).
+    rules: Cell<usize>,
+    /// `each`/`items` levels around the rule being compiled
+    /// ([`MAX_RULE_NESTING`]).
+    nesting: Cell<usize>,
 }
 
 impl CompileCtx<'_> {
@@ -500,10 +516,17 @@ impl CompileCtx<'_> {
         let raw_target = doc.get("target").and_then(Value::as_str).unwrap_or("");
         let label = join_label(prefix, raw_target);
         let err = |message: String| TemplateError {
+            key: None,
             rule: index,
             target: label.clone(),
             message,
         };
+        self.rules.set(self.rules.get() + 1);
+        if self.rules.get() > MAX_RULES {
+            return Err(err(format!(
+                "template has more than {MAX_RULES} rules (nested ones included)"
+            )));
+        }
         let parsed: RuleDoc = RuleDoc::deserialize(doc).map_err(|e| err(e.to_string()))?;
         let target_text = parsed
             .target
@@ -529,6 +552,7 @@ impl CompileCtx<'_> {
 
     fn spec(&self, doc: &RuleDoc, index: usize, label: &str) -> Result<Spec, TemplateError> {
         let err = |message: String| TemplateError {
+            key: None,
             rule: index,
             target: label.to_string(),
             message,
@@ -568,6 +592,12 @@ impl CompileCtx<'_> {
             }
         }
         let path = |p: &str| SourcePath::parse(p).map_err(err);
+        if (doc.each.is_some() || doc.items.is_some()) && self.nesting.get() >= MAX_RULE_NESTING {
+            return Err(err(format!(
+                "`each` and `items` nest more than {MAX_RULE_NESTING} levels deep"
+            )));
+        }
+        let _level = Nested::enter(&self.nesting);
         let producer = if let Some(p) = &doc.source {
             Producer::Path(path(p)?)
         } else if let Some(v) = &doc.value {
@@ -599,8 +629,10 @@ impl CompileCtx<'_> {
         } else if let Some(f) = &doc.format {
             Producer::Format(compile_format(f).map_err(err)?)
         } else if let Some(code) = &doc.expr {
-            let expr = Expr::compile(code)
-                .map_err(|m| err(format!("expression does not compile: {m}")))?;
+            let expr = Expr::compile(code).map_err(|m| TemplateError {
+                key: Some("expr"),
+                ..err(format!("expression does not compile: {m}"))
+            })?;
             Producer::Expr(Box::new(expr))
         } else if let Some(each) = &doc.each {
             let inner = format!("{label}[]");
@@ -613,6 +645,7 @@ impl CompileCtx<'_> {
             for d in &each.distribute {
                 let dlabel = join_label(&inner, &d.target);
                 let derr = |m: String| TemplateError {
+                    key: None,
                     rule: index,
                     target: dlabel.clone(),
                     message: m,
@@ -710,6 +743,7 @@ impl CompileCtx<'_> {
                 .map(|c| compile_cond(c, self.settings))
                 .transpose()
                 .map_err(|message| TemplateError {
+                    key: None,
                     rule: index,
                     target: inner.clone(),
                     message,
@@ -720,6 +754,22 @@ impl CompileCtx<'_> {
             });
         }
         Ok(out)
+    }
+}
+
+/// One more level of rules inside rules while it lives.
+struct Nested<'c>(&'c Cell<usize>);
+
+impl<'c> Nested<'c> {
+    fn enter(level: &'c Cell<usize>) -> Self {
+        level.set(level.get() + 1);
+        Self(level)
+    }
+}
+
+impl Drop for Nested<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
     }
 }
 
@@ -737,6 +787,7 @@ fn check_overlaps(rules: &[Rule], index_of: impl Fn(usize) -> usize) -> Result<(
             // Two rules may write the same target when `when` picks one of them.
             if a.target.overlaps(&b.target) && a.when.is_none() && b.when.is_none() {
                 return Err(TemplateError {
+                    key: None,
                     rule: index_of(i),
                     target: a.label.clone(),
                     message: format!(
@@ -1534,5 +1585,72 @@ mod tests {
         assert_eq!(case(Transform::Upper, "straße"), json!("STRASSE"));
         assert_eq!(case(Transform::Lower, "ÉTÉ"), json!("été"));
         assert!(apply_transform(Transform::Upper, json!(3)).is_err());
+    }
+
+    fn compile_err(doc: Value) -> TemplateError {
+        CompiledTemplate::compile(&doc).expect_err("refused")
+    }
+
+    #[test]
+    fn an_expression_too_deep_is_refused_naming_the_rule_and_its_expr() {
+        let deep = format!("{}1{}", "(".repeat(800), ")".repeat(800));
+        let e = compile_err(serde_json::json!({"rules": [
+            {"target": "a", "value": 1},
+            {"target": "b", "expr": deep},
+        ]}));
+        assert_eq!((e.rule, e.target.as_str(), e.key), (1, "b", Some("expr")));
+        assert!(
+            e.message.starts_with("expression does not compile: expression nests 801 levels deep; at most 64 are allowed"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn each_nesting_rule_count_lookup_size_and_paths_are_bounded() {
+        // `each` inside `each`, nine levels.
+        let mut rule = serde_json::json!({"target": "x", "value": 1});
+        for _ in 0..9 {
+            rule = serde_json::json!({"target": "l", "each": {"source": "lines", "rules": [rule]}});
+        }
+        let e = compile_err(serde_json::json!({"rules": [rule]}));
+        assert_eq!(e.message, "`each` and `items` nest more than 8 levels deep");
+        // Eight levels are fine.
+        let mut rule = serde_json::json!({"target": "x", "value": 1});
+        for _ in 0..8 {
+            rule = serde_json::json!({"target": "l", "each": {"source": "lines", "rules": [rule]}});
+        }
+        assert!(CompiledTemplate::compile(&serde_json::json!({"rules": [rule]})).is_ok());
+
+        let rules: Vec<Value> = (0..=MAX_RULES)
+            .map(|i| serde_json::json!({"target": format!("t{i}"), "value": 1}))
+            .collect();
+        let e = compile_err(serde_json::json!({"rules": rules}));
+        assert_eq!(e.rule, MAX_RULES);
+        assert_eq!(
+            e.message,
+            "template has more than 2000 rules (nested ones included)"
+        );
+
+        let table: Map<String, Value> = (0..=MAX_LOOKUP_ENTRIES)
+            .map(|i| (i.to_string(), Value::from(i)))
+            .collect();
+        let e = compile_err(serde_json::json!({"lookups": {"big": table}, "rules": []}));
+        assert_eq!(
+            e.message,
+            "lookup table `big` holds 20001 entries; a table holds at most 20000"
+        );
+
+        let e = compile_err(serde_json::json!({"rules": [
+            {"target": vec!["a"; 40].join("."), "value": 1},
+        ]}));
+        assert_eq!(e.message, "target has 40 segments; at most 32 are allowed");
+        let e = compile_err(serde_json::json!({"rules": [
+            {"target": "a", "source": "b".repeat(300)},
+        ]}));
+        assert_eq!(
+            e.message,
+            "path is 300 characters long; at most 256 are allowed"
+        );
     }
 }

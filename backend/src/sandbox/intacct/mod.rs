@@ -45,7 +45,9 @@ pub mod seed;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use super::faults::FaultKind;
@@ -140,7 +142,7 @@ impl Sim {
             .unwrap_or(DEFAULT_CONCURRENCY)
             .max(1);
         let semaphore = {
-            let mut slots = self.slots.lock().expect("intacct slots");
+            let mut slots = self.slots.lock();
             match slots.get(pair_id) {
                 Some((l, s)) if *l == limit => s.clone(),
                 _ => {

@@ -3,7 +3,9 @@
 //! allows) with the optional cap on concurrent requests.
 
 use std::collections::HashSet;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
+
+use parking_lot::Mutex;
 
 use axum::http::{HeaderMap, StatusCode};
 use sha2::Digest;
@@ -146,7 +148,7 @@ pub(crate) struct WriteLock(String);
 impl WriteLock {
     /// `None` when another write of the company is in progress.
     pub(crate) fn try_take(pair_id: &str) -> Option<Self> {
-        let mut writing = WRITING.lock().expect("sage pro write locks");
+        let mut writing = WRITING.lock();
         writing
             .insert(pair_id.to_owned())
             .then(|| WriteLock(pair_id.to_owned()))
@@ -155,9 +157,6 @@ impl WriteLock {
 
 impl Drop for WriteLock {
     fn drop(&mut self) {
-        WRITING
-            .lock()
-            .expect("sage pro write locks")
-            .remove(&self.0);
+        WRITING.lock().remove(&self.0);
     }
 }

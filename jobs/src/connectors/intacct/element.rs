@@ -23,6 +23,16 @@ pub struct Element {
     pub children: Vec<Element>,
 }
 
+/// How deeply elements may nest in a parsed document. The tree is walked
+/// recursively afterwards (written out, converted to JSON, dropped), and a
+/// document comes from a remote ERP or a simulator client; Intacct's deepest
+/// shapes are about ten levels, and a tree converted to JSON must stay within
+/// the 128 levels serde_json reads back.
+pub const MAX_DEPTH: usize = 64;
+/// Elements one parsed document may hold: a 2,000-record page of 100 fields
+/// each, with room to spare.
+pub const MAX_ELEMENTS: usize = 1_000_000;
+
 /// Why a document could not be read as XML.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed XML at byte {position}: {message}")]
@@ -115,6 +125,20 @@ impl Element {
         // Open elements with their raw (still escaped) text.
         let mut stack: Vec<(Element, String)> = Vec::new();
         let mut root: Option<Element> = None;
+        let mut elements = 0usize;
+        let mut count = |reader: &Reader<&[u8]>, depth: usize| {
+            elements += 1;
+            if depth > MAX_DEPTH {
+                Err(err(
+                    reader,
+                    format!("elements nest more than {MAX_DEPTH} levels deep"),
+                ))
+            } else if elements > MAX_ELEMENTS {
+                Err(err(reader, format!("more than {MAX_ELEMENTS} elements")))
+            } else {
+                Ok(())
+            }
+        };
         loop {
             let event = reader
                 .read_event()
@@ -124,6 +148,7 @@ impl Element {
                     if root.is_some() {
                         return Err(err(&reader, "content after the root element".into()));
                     }
+                    count(&reader, stack.len() + 1)?;
                     let el = start_element(&start).map_err(|m| err(&reader, m))?;
                     stack.push((el, String::new()));
                 }
@@ -131,6 +156,7 @@ impl Element {
                     if root.is_some() {
                         return Err(err(&reader, "content after the root element".into()));
                     }
+                    count(&reader, stack.len() + 1)?;
                     let el = start_element(&start).map_err(|m| err(&reader, m))?;
                     match stack.last_mut() {
                         Some((parent, _)) => parent.children.push(el),
@@ -344,5 +370,26 @@ mod tests {
         let back = Element::from_json("GLBATCH", &json);
         assert_eq!(back.find("ENTRIES"), el.find("ENTRIES"));
         assert_eq!(back.to_json(), json);
+    }
+
+    #[test]
+    fn deep_or_huge_documents_are_refused_not_overflowed() {
+        let nested = |n: usize| format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        let err = Element::parse(&nested(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(err.message, "elements nest more than 64 levels deep");
+        // Far deeper than a recursive drop or `to_xml` could take on a
+        // worker's stack: refused while reading, before a tree exists.
+        let err = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Element::parse(&nested(1_000_000)).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(err.message, "elements nest more than 64 levels deep");
+        let el = Element::parse(&nested(MAX_DEPTH)).unwrap();
+        assert_eq!(Element::parse(&el.to_xml()).unwrap(), el);
+        let wide = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
+        let err = Element::parse(&wide).unwrap_err();
+        assert_eq!(err.message, "more than 1000000 elements");
     }
 }
