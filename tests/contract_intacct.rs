@@ -951,7 +951,8 @@ async fn a_batch_sends_many_functions_in_one_request() {
     client.test_connection().await.expect("session");
     let functions: Vec<ApiFunction> = (0..10)
         .map(|i| ApiFunction::create_sales_order(&format!("b-{i}"), &order(&format!("CO-B{i}"))))
-        .collect();
+        .collect::<Result<_, _>>()
+        .expect("the orders build");
     let out = client
         .batch(&functions, BatchMode::default())
         .await
@@ -982,7 +983,8 @@ async fn a_batch_sends_many_functions_in_one_request() {
         .map(|i| {
             ApiFunction::read_by_name(&format!("r-{i}"), "ITEM", &["SKU-1001".into()], "ITEMID")
         })
-        .collect();
+        .collect::<Result<_, _>>()
+        .expect("the reads build");
     let e = client.batch(&many, BatchMode::default()).await.unwrap_err();
     assert_eq!(e.field(), Some("content.function"));
     assert_eq!(meter.calls(), calls);
@@ -996,7 +998,7 @@ async fn a_transaction_batch_rolls_back_as_a_whole() {
     bad.sotransitems[0].itemid = "SKU-0".into();
     let functions = [
         ApiFunction::create("t-cust", Object::Customer, &customer("C-T")),
-        ApiFunction::create_sales_order("t-order", &bad),
+        ApiFunction::create_sales_order("t-order", &bad).expect("builds"),
     ];
     let out = client
         .batch(&functions, BatchMode { transaction: true })
@@ -1023,7 +1025,7 @@ async fn a_transaction_batch_rolls_back_as_a_whole() {
     good.sotransitems[0].itemid = "SKU-1001".into();
     let functions = [
         ApiFunction::create("t-cust", Object::Customer, &customer("C-T")),
-        ApiFunction::create_sales_order("t-order", &good),
+        ApiFunction::create_sales_order("t-order", &good).expect("builds"),
     ];
     let out = client
         .batch(&functions, BatchMode { transaction: true })

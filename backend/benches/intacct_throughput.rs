@@ -144,7 +144,8 @@ impl Bench {
                     let (id, order) = self.order();
                     ApiFunction::create_sales_order(&id, &order)
                 })
-                .collect();
+                .collect::<Result<_, _>>()
+                .expect("the orders build");
             let client = self.client.clone();
             async move { client.batch(&functions, BatchMode::default()).await }
         });

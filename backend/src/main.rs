@@ -25,8 +25,13 @@ fn main() -> ExitCode {
         }
     };
     connect::telemetry::init_logging(config.log_format);
+    // Workers map records on the runtime's threads: giving them the stack
+    // tenant programs need spares a thread hop per record (see
+    // `connect_jobs::mapping::on_roomy_stack`). Reserved, not committed.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(connect_jobs::mapping::EVAL_STACK_BYTES)
+        .on_thread_start(connect_jobs::mapping::assume_roomy_stack)
         .build()
         .expect("tokio runtime");
     match runtime.block_on(run(cli, config)) {

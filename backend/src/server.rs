@@ -119,7 +119,9 @@ pub async fn body_deadline(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use futures::StreamExt;
-    let has_body = req.headers().contains_key(axum::http::header::TRANSFER_ENCODING)
+    let has_body = req
+        .headers()
+        .contains_key(axum::http::header::TRANSFER_ENCODING)
         || req
             .headers()
             .get(axum::http::header::CONTENT_LENGTH)

@@ -92,3 +92,75 @@ async fn an_expression_nested_800_deep_is_refused_and_the_server_lives_on() {
         .await;
     assert_eq!(versions.as_array().map(Vec::len), Some(1), "{versions}");
 }
+
+/// The deepest values a program can build within its step budget, formatted,
+/// compared, merged, raised as an error and dropped: each a recursive walk in
+/// jaq, once per level. The binary's threads have the stack for it.
+#[tokio::test]
+async fn values_as_deep_as_the_step_budget_allows_do_not_take_the_server_down() {
+    let port = common::free_port();
+    let (mut env, _dir) = common::fresh_env(&[]).await;
+    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
+    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let mut server = Server(common::launch(&env, "warn", Stdio::null(), Stdio::null()));
+    api.wait_ready().await;
+    let token = api.tenant("Deeper Co").await;
+    let pair = api.sandbox_pair(&token, "intacct").await;
+    let path = format!("/api/v1/pairs/{pair}/templates/orders");
+    let original = api.call("GET", &path, Some(&token), None, 200).await["document"].clone();
+    // Deep enough that a recursive walk overflows a 2 MiB stack many times
+    // over, shallow enough to finish within the 250 ms budget of a debug build.
+    let deep = "reduce range(60000) as $i (null; [.])";
+    for (program, finishes) in [
+        (format!("{deep} | tojson | length"), true),
+        (format!("{deep} | . == ."), true),
+        (format!("{deep} | error"), true),
+        (format!("{deep} | [.] | sort | length"), true),
+        (
+            "reduce range(60000) as $i ({}; {a: .}) | . * . | length".to_owned(),
+            true,
+        ),
+        // Stopped by its budget with a deep value half built.
+        ("reduce range(1000000) as $i (null; [.])".to_owned(), false),
+    ] {
+        let mut doc = original.clone();
+        // First, so no earlier rule's complaint about the record stops it.
+        let target = doc["rules"][0]["target"].clone();
+        doc["rules"][0] = json!({"target": target.clone(), "expr": program});
+        api.call("PUT", &path, Some(&token), Some(doc), 200).await;
+        let preview = api
+            .call(
+                "POST",
+                &format!("{path}/preview"),
+                Some(&token),
+                Some(json!({"records": [{"orderId": "CO-1", "lineItems": []}]})),
+                200,
+            )
+            .await;
+        server.assert_alive(&program);
+        let on_rule: Vec<String> = preview["results"][0]["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["field"] == target)
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let stopped = on_rule.iter().any(|m| m.contains("expression stopped"));
+        assert_eq!(stopped, !finishes, "{program}: {on_rule:?}");
+        if program.ends_with("error") {
+            assert!(
+                on_rule
+                    .iter()
+                    .any(|m| m.ends_with("(cut at 500 characters)")),
+                "a raised value is cut short: {on_rule:?}"
+            );
+        }
+    }
+    let health = api
+        .client
+        .get(api.url("/healthz"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(health.status().as_u16(), 200);
+}

@@ -322,7 +322,7 @@ mod tests {
             .stack_size(WORKER_STACK)
             .spawn(move || {
                 let expr = Expr::compile(&code)?;
-                let _ = expr.eval(
+                let _ = expr.eval_on_this_stack(
                     to_val(&json!({"a": [1, 2]})),
                     [Val::Null, Val::Null, Val::Null],
                 );

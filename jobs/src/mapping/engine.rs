@@ -22,15 +22,19 @@
 //! deeper than [`MAX_VALUE_DEPTH`], and an output nested deeper is an error
 //! (it is dropped without recursion).
 //!
+//! Values nested deep inside a program: within the step budget `reduce
+//! range(N) as $i (null; [.])` nests about [`MAX_STEPS`] / 3 levels, and
+//! jaq formats (`tojson`, `tostring`, `error`), compares (`==`, `sort`),
+//! merges (`*`) and drops values recursively, once per level. Programs
+//! therefore run on a thread whose stack is sized for that depth
+//! ([`on_roomy_stack`], [`EVAL_STACK_BYTES`]): reserved, not committed, so
+//! an honest program touches the few pages it always did. The pipeline enters
+//! it once per record; [`Expr::eval`] enters it itself when called elsewhere.
+//!
 //! Not bounded: a single huge allocation inside one step (`"x" * 1e10`, or a
-//! string doubled in a short `reduce`); and values nested far deeper than the
-//! stack allows inside the program: within the step budget `reduce
-//! range(N) as $i (null; [.])` nests ~100000 levels, and jaq's own `tojson`,
-//! `==` and drop of such a value recurse once per level (in a debug build
-//! `tojson` overflows a 2 MiB stack at ~1000 levels, a drop at ~10000).
-//! Closing these needs a value type that tracks its depth, evaluation on a
-//! stack sized for the step budget, or running tenant programs in a
-//! separate process.
+//! string doubled in a short `reduce`). Closing that needs an
+//! allocation-aware value type or running tenant programs in a separate
+//! process.
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -55,6 +59,56 @@ pub(crate) const MAX_TIME: Duration = Duration::from_millis(250);
 pub(crate) const MAX_STACK_BYTES: usize = 512 * 1024;
 /// JSON values (scalars, arrays, objects) one output may contain.
 pub(crate) const MAX_OUTPUT_NODES: usize = 100_000;
+/// Characters of an error message a program may raise (`error(.)` of a
+/// large value would otherwise be copied into runs and dead letters whole).
+const MAX_ERROR_CHARS: usize = 500;
+
+/// Stack of the threads tenant programs run on. At the deepest value the
+/// step budget allows (~333,000 levels), formatting it with `tojson` or
+/// `error`, comparing, merging and dropping it fit in 1 GiB in both debug
+/// and release builds, and overflow 256 MiB (measured by
+/// `engine::tests::values_as_deep_as_the_budget_allows_never_overflow`,
+/// also with `--release`). Reserved address space, not committed memory:
+/// an honest program touches the few pages it always did.
+pub const EVAL_STACK_BYTES: usize = 1 << 30;
+
+thread_local! {
+    /// Whether this thread was started by [`on_roomy_stack`].
+    static ROOMY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Declares that the calling thread was started with [`EVAL_STACK_BYTES`]
+/// of stack, so [`on_roomy_stack`] runs on it directly: a runtime built with
+/// `thread_stack_size(EVAL_STACK_BYTES)` calls this from `on_thread_start`.
+pub fn assume_roomy_stack() {
+    ROOMY.set(true);
+}
+
+/// Runs `f` where tenant programs may run: on this thread if it is already
+/// one with [`EVAL_STACK_BYTES`] of stack, else on a new one, waited for.
+/// A panic in `f` continues in the caller.
+pub fn on_roomy_stack<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if ROOMY.get() {
+        return f();
+    }
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("tenant-program".into())
+            .stack_size(EVAL_STACK_BYTES)
+            .spawn_scoped(scope, || {
+                ROOMY.set(true);
+                f()
+            })
+            // Only address space is reserved, and the thread ends with the
+            // call: failing here means the process is out of resources, not
+            // anything a tenant sent.
+            .expect("a thread for tenant programs starts");
+        match spawned.join() {
+            Ok(r) => r,
+            Err(panic) => resume_unwind(panic),
+        }
+    })
+}
 
 /// Names bound in every expression, in this order.
 const GLOBALS: [&str; 3] = ["$settings", "$lookups", "$record"];
@@ -236,7 +290,23 @@ impl Expr {
     }
 
     /// Run the program on `input`; `Ok(None)` when it yields no output or null.
+    ///
+    /// Call it inside [`on_roomy_stack`] (jaq values cannot move to another
+    /// thread, so it cannot go there itself); the public ways into the
+    /// mapping do.
     pub(crate) fn eval(&self, input: Val, globals: [Val; 3]) -> Result<Option<Value>, String> {
+        debug_assert!(ROOMY.get(), "tenant programs run inside on_roomy_stack");
+        self.eval_within(input, globals, &Budget::new())
+    }
+
+    /// [`Self::eval`] on whatever stack this thread has, for tests that
+    /// prove a program needs no more than a worker's.
+    #[cfg(test)]
+    pub(crate) fn eval_on_this_stack(
+        &self,
+        input: Val,
+        globals: [Val; 3],
+    ) -> Result<Option<Value>, String> {
         self.eval_within(input, globals, &Budget::new())
     }
 
@@ -369,12 +439,22 @@ fn describe_exn(exn: Exn<'_, Val>) -> String {
         Ok(err) => {
             // `error("text")` reads better without JSON quotes around the text.
             let val = err.into_val();
-            match &val {
+            let text = match &val {
                 Val::TStr(b) => String::from_utf8_lossy(b).into_owned(),
                 _ => val.to_string(),
-            }
+            };
+            drop_flat(val);
+            shorten(text)
         }
         Err(_) => "expression stopped".to_string(),
+    }
+}
+
+/// `text` cut to [`MAX_ERROR_CHARS`] characters, saying so.
+fn shorten(text: String) -> String {
+    match text.char_indices().nth(MAX_ERROR_CHARS) {
+        None => text,
+        Some((cut, _)) => format!("{}… (cut at {MAX_ERROR_CHARS} characters)", &text[..cut]),
     }
 }
 
@@ -534,7 +614,7 @@ mod tests {
 
     fn eval(code: &str, input: Value) -> Result<Option<Value>, String> {
         let e = Expr::compile(code)?;
-        e.eval(to_val(&input), globals(&input))
+        on_roomy_stack(|| e.eval(to_val(&input), globals(&input)))
     }
 
     /// A clock that advances `per_reading` each time the deadline is checked.
@@ -750,5 +830,35 @@ mod tests {
             .expect("spawn")
             .join()
             .expect("no panic");
+    }
+
+    #[test]
+    fn values_as_deep_as_the_budget_allows_never_overflow() {
+        // The deepest value the step budget lets a program build is about
+        // MAX_STEPS / 3 levels; each of jaq's recursive walks over it must
+        // fit the evaluation thread's stack. Called from the test's own
+        // (small) thread: `on_roomy_stack` is what makes this survive.
+        let deep = |n: u32, then: &str| format!("reduce range({n}) as $i (null; [.]){then}");
+        let run = |code: String| on_roomy_stack(move || eval_frozen(&code, json!(null)).0);
+        assert_eq!(
+            run(deep(1_000_000, "")),
+            Err("expression stopped after 1000000 steps (endless loop or too much work)".into()),
+            "the value half built when the budget ran out is dropped"
+        );
+        assert_eq!(
+            run(deep(333_000, " | tojson | length")),
+            Ok(Some(json!(666_004)))
+        );
+        assert_eq!(run(deep(330_000, " | . == .")), Ok(Some(json!(true))));
+        assert_eq!(
+            run("reduce range(240000) as $i ({}; {a: .}) | . * . | length".into()),
+            Ok(Some(json!(1)))
+        );
+        let raised = run(deep(333_000, " | error")).expect_err("error() fails");
+        assert!(raised.starts_with("[[[["), "{}", &raised[..40]);
+        assert!(
+            raised.ends_with("… (cut at 500 characters)") && raised.chars().count() < 600,
+            "a raised value is cut to a readable length"
+        );
     }
 }

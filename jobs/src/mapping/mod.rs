@@ -42,6 +42,7 @@ pub mod anomaly;
 mod bounds;
 pub mod currency;
 mod engine;
+pub use engine::{EVAL_STACK_BYTES, assume_roomy_stack, on_roomy_stack};
 mod layout;
 mod money;
 mod paths;

@@ -174,7 +174,20 @@ pub fn catalog_resolver(items: Vec<CatalogItem>) -> SkuResolver {
 
 /// Map one source record: conversions, rules, validation against `schema`
 /// (when given) and, with a history, anomaly flags.
+///
+/// Runs where tenant programs may run ([`crate::mapping::on_roomy_stack`]):
+/// callers mapping many records save a thread each by entering it once.
 pub fn map_record(
+    template: &CompiledTemplate,
+    schema: Option<&TargetSchema>,
+    record_id: &str,
+    source: &Value,
+    inputs: &MappingInputs<'_>,
+) -> Mapped {
+    super::engine::on_roomy_stack(|| map_record_here(template, schema, record_id, source, inputs))
+}
+
+fn map_record_here(
     template: &CompiledTemplate,
     schema: Option<&TargetSchema>,
     record_id: &str,

@@ -203,6 +203,10 @@ impl CompiledTemplate {
 
     /// Map one source record to the target document.
     pub fn apply(&self, source: &Value) -> Result<Value, MappingError> {
+        super::engine::on_roomy_stack(|| self.apply_here(source))
+    }
+
+    fn apply_here(&self, source: &Value) -> Result<Value, MappingError> {
         let env = JaqEnv {
             inner: &self.inner,
             record: OnceCell::new(),

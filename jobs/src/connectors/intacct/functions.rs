@@ -147,15 +147,27 @@ pub struct ApiFunction {
     pub(crate) order: Option<Box<SoTransaction>>,
 }
 
-fn typed(controlid: &str, call: FunctionCall) -> Element {
+fn typed(controlid: &str, call: FunctionCall) -> Result<Element, ConnectorError> {
     let f = Function {
         controlid: controlid.to_owned(),
         call,
     };
-    let xml = quick_xml::se::to_string_with_root("function", &f)
-        .expect("the wire types always serialize");
-    let el = Element::parse(&xml).expect("serialized XML parses");
-    el.children.into_iter().next().unwrap_or_default()
+    let el = to_element("function", &f)?;
+    Ok(el.children.into_iter().next().unwrap_or_default())
+}
+
+/// A wire type as an element tree. The values come from records a tenant
+/// sent, so a value the XML writer or reader cannot take is that record's
+/// problem (named in a validation error), never a panic.
+fn to_element<T: serde::Serialize>(root: &str, value: &T) -> Result<Element, ConnectorError> {
+    let unwritable = |message: String| ConnectorError::Validation {
+        system: System::Intacct,
+        field: None,
+        message: format!("the record cannot be written as Intacct XML: {message}"),
+    };
+    let xml =
+        quick_xml::se::to_string_with_root(root, value).map_err(|e| unwritable(e.to_string()))?;
+    Element::parse(&xml).map_err(|e| unwritable(e.to_string()))
 }
 
 fn non_empty(s: Option<&str>) -> Option<&str> {
@@ -187,11 +199,14 @@ impl ApiFunction {
 
     /// `create_aradjustment` (spec §6.7): an AR credit memo (negative amounts)
     /// or debit memo. A refused repeat is found again by its adjustment number.
-    pub fn create_ar_adjustment(controlid: &str, adjustment: &ArAdjustment) -> Self {
+    pub fn create_ar_adjustment(
+        controlid: &str,
+        adjustment: &ArAdjustment,
+    ) -> Result<Self, ConnectorError> {
         let call = typed(
             controlid,
             FunctionCall::CreateArAdjustment(Box::new(adjustment.clone())),
-        );
+        )?;
         let number = non_empty(adjustment.adjustmentno.as_deref());
         let mut f = Self::new(
             controlid,
@@ -208,15 +223,18 @@ impl ApiFunction {
             field: "RECORDID",
             value: n.to_owned(),
         });
-        f
+        Ok(f)
     }
 
     /// `create_sotransaction` (spec §6.1).
-    pub fn create_sales_order(controlid: &str, order: &SoTransaction) -> Self {
+    pub fn create_sales_order(
+        controlid: &str,
+        order: &SoTransaction,
+    ) -> Result<Self, ConnectorError> {
         let call = typed(
             controlid,
             FunctionCall::CreateSoTransaction(Box::new(order.into())),
-        );
+        )?;
         let number = non_empty(order.referenceno.as_deref())
             .or(non_empty(order.documentno.as_deref()))
             .unwrap_or("(auto-numbered)");
@@ -232,14 +250,18 @@ impl ApiFunction {
             document_no: non_empty(order.documentno.as_deref()).map(str::to_owned),
         });
         f.order = Some(Box::new(order.clone()));
-        f
+        Ok(f)
     }
 
     /// `update_sotransaction key="…"` (spec §6.1).
-    pub fn update_sales_order(controlid: &str, key: &str, update: &SoUpdate) -> Self {
-        let mut f = Self::new(controlid, update.element(key), key.to_owned(), true);
+    pub fn update_sales_order(
+        controlid: &str,
+        key: &str,
+        update: &SoUpdate,
+    ) -> Result<Self, ConnectorError> {
+        let mut f = Self::new(controlid, update.element(key)?, key.to_owned(), true);
         f.resolve = Some(Resolve::Key(key.to_owned()));
-        f
+        Ok(f)
     }
 
     /// Generic `create` of one object; `fields` is the record as JSON.
@@ -274,7 +296,12 @@ impl ApiFunction {
     }
 
     /// Generic `read` by RECORDNO (at most 100 keys).
-    pub fn read(controlid: &str, object: &str, recordnos: &[String], fields: &str) -> Self {
+    pub fn read(
+        controlid: &str,
+        object: &str,
+        recordnos: &[String],
+        fields: &str,
+    ) -> Result<Self, ConnectorError> {
         let call = typed(
             controlid,
             FunctionCall::Read(Read {
@@ -284,12 +311,17 @@ impl ApiFunction {
                 return_format: None,
                 docparid: None,
             }),
-        );
-        Self::new(controlid, call, object.to_owned(), false)
+        )?;
+        Ok(Self::new(controlid, call, object.to_owned(), false))
     }
 
     /// `readByName`: keys are business ids.
-    pub fn read_by_name(controlid: &str, object: &str, ids: &[String], fields: &str) -> Self {
+    pub fn read_by_name(
+        controlid: &str,
+        object: &str,
+        ids: &[String],
+        fields: &str,
+    ) -> Result<Self, ConnectorError> {
         let mut call = typed(
             controlid,
             FunctionCall::Read(Read {
@@ -299,45 +331,45 @@ impl ApiFunction {
                 return_format: None,
                 docparid: None,
             }),
-        );
+        )?;
         call.name = "readByName".to_owned();
-        Self::new(
+        Ok(Self::new(
             controlid,
             call,
             format!("{object} {}", ids.join(",")),
             false,
-        )
+        ))
     }
 
-    pub fn read_by_query(controlid: &str, q: ReadByQuery) -> Self {
+    pub fn read_by_query(controlid: &str, q: ReadByQuery) -> Result<Self, ConnectorError> {
         let record = q.object.clone();
-        Self::new(
+        Ok(Self::new(
             controlid,
-            typed(controlid, FunctionCall::ReadByQuery(q)),
+            typed(controlid, FunctionCall::ReadByQuery(q))?,
             record,
             false,
-        )
+        ))
     }
 
-    pub fn read_more(controlid: &str, result_id: &str) -> Self {
+    pub fn read_more(controlid: &str, result_id: &str) -> Result<Self, ConnectorError> {
         let call = typed(
             controlid,
             FunctionCall::ReadMore(ReadMore {
                 result_id: Some(result_id.to_owned()),
                 object: None,
             }),
-        );
-        Self::new(controlid, call, "readMore".to_owned(), false)
+        )?;
+        Ok(Self::new(controlid, call, "readMore".to_owned(), false))
     }
 
-    pub fn query(controlid: &str, q: Query) -> Self {
+    pub fn query(controlid: &str, q: Query) -> Result<Self, ConnectorError> {
         let record = q.object.clone();
-        Self::new(
+        Ok(Self::new(
             controlid,
-            typed(controlid, FunctionCall::Query(Box::new(q))),
+            typed(controlid, FunctionCall::Query(Box::new(q)))?,
             record,
             false,
-        )
+        ))
     }
 }
 
@@ -425,7 +457,7 @@ pub struct SoLineUpdate {
 }
 
 impl SoUpdate {
-    fn element(&self, key: &str) -> Element {
+    fn element(&self, key: &str) -> Result<Element, ConnectorError> {
         let mut el = Element::new("update_sotransaction")
             .attr("key", key)
             .opt_leaf("referenceno", self.referenceno.as_deref())
@@ -452,13 +484,11 @@ impl SoUpdate {
                 );
             }
             for l in &self.add_lines {
-                let xml = quick_xml::se::to_string_with_root("sotransitem", l)
-                    .expect("the wire types always serialize");
-                items.push(Element::parse(&xml).expect("serialized XML parses"));
+                items.push(to_element("sotransitem", l)?);
             }
             el.push(items);
         }
-        el
+        Ok(el)
     }
 }
 
@@ -599,7 +629,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let f = ApiFunction::update_sales_order("u-1", "Sales Order-CO-1", &u);
+        let f = ApiFunction::update_sales_order("u-1", "Sales Order-CO-1", &u).expect("builds");
         assert_eq!(
             f.call.to_xml(),
             "<update_sotransaction key=\"Sales Order-CO-1\"><message>rush</message>\
@@ -617,5 +647,35 @@ mod tests {
     fn objects_parse_case_insensitively() {
         assert_eq!(Object::parse("arpymt"), Some(Object::ArPayment));
         assert_eq!(Object::parse("SODOCUMENT"), None);
+    }
+
+    #[test]
+    fn a_record_with_characters_xml_cannot_hold_is_an_error_or_escaped_never_a_panic() {
+        // Whatever a tenant's record carries reaches the XML writer and the
+        // re-parse; neither may panic the worker.
+        for nasty in [
+            "\u{0}",
+            "a\u{1b}b",
+            "]]>",
+            "<x>&amp;",
+            "\u{fffe}",
+            "\u{1F600}",
+        ] {
+            let u = SoUpdate {
+                message: Some(nasty.into()),
+                add_lines: vec![
+                    serde_json::from_value(serde_json::json!({"itemid": nasty, "quantity": "1"}))
+                        .expect("a line"),
+                ],
+                ..Default::default()
+            };
+            match ApiFunction::update_sales_order("u-1", nasty, &u) {
+                Ok(f) => assert!(!f.call.to_xml().is_empty()),
+                Err(e) => assert!(
+                    matches!(e, ConnectorError::Validation { .. }),
+                    "{nasty:?}: {e}"
+                ),
+            }
+        }
     }
 }

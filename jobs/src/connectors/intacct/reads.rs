@@ -105,7 +105,7 @@ impl IntacctClient {
                         ApiFunction::read(&read_id(), object, keys, &fields)
                     }
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             for outcome in self.batch(&functions, BatchMode::default()).await? {
                 out.extend(outcome?.records().iter().cloned());
             }
@@ -135,7 +135,7 @@ impl IntacctClient {
                 return_format: None,
                 docparid: None,
             },
-        );
+        )?;
         let mut data = self.data_of(first).await?;
         let mut records = std::mem::take(&mut data.records);
         // Each page must shrink what remains; a cursor that does not is a bug
@@ -148,7 +148,7 @@ impl IntacctClient {
                 )));
             };
             data = self
-                .data_of(ApiFunction::read_more(&read_id(), &result_id))
+                .data_of(ApiFunction::read_more(&read_id(), &result_id)?)
                 .await?;
             let left = data.numremaining.unwrap_or(0);
             if data.records.is_empty() || left >= remaining {
@@ -175,7 +175,7 @@ impl IntacctClient {
         loop {
             query.offset = Some(offset);
             let mut data = self
-                .data_of(ApiFunction::query(&read_id(), query.clone()))
+                .data_of(ApiFunction::query(&read_id(), query.clone())?)
                 .await?;
             let got = data.records.len() as u32;
             records.append(&mut data.records);
@@ -230,7 +230,7 @@ impl IntacctClient {
             docparid: None,
         };
         Ok(self
-            .data_of(ApiFunction::query(&read_id(), query))
+            .data_of(ApiFunction::query(&read_id(), query)?)
             .await?
             .records
             .into_iter()
@@ -271,7 +271,7 @@ impl IntacctClient {
             offset: None,
             docparid: Some(transaction_type.to_owned()),
         };
-        let data = self.data_of(ApiFunction::query(&read_id(), query)).await?;
+        let data = self.data_of(ApiFunction::query(&read_id(), query)?).await?;
         Ok(first_docid(&data.records, transaction_type))
     }
 

@@ -1356,4 +1356,27 @@ mod tests {
         };
         assert!(!format!("{login:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn a_response_nested_past_reason_is_refused_not_overflowed() {
+        // An answer from whatever sits at a tenant's Intacct URL, read on a
+        // worker-sized stack: unknown elements nested far down, and known
+        // ones nested inside each other.
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(|| {
+                for inner in ["x", "result", "data"] {
+                    let n = 200_000;
+                    let xml = format!(
+                        "<response><control><status>success</status></control><operation>{}{}</operation></response>",
+                        format!("<{inner}>").repeat(n),
+                        format!("</{inner}>").repeat(n)
+                    );
+                    let _ = Response::from_xml(&xml);
+                }
+            })
+            .expect("spawn")
+            .join()
+            .expect("no panic");
+    }
 }

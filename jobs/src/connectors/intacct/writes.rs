@@ -35,7 +35,7 @@ impl IntacctClient {
         order: &SoTransaction,
     ) -> Result<String, ConnectorError> {
         let done = self
-            .call_one(ApiFunction::create_sales_order(control_id, order))
+            .call_one(ApiFunction::create_sales_order(control_id, order)?)
             .await?;
         done.key.ok_or_else(|| ConnectorError::Protocol {
             system: SYSTEM,
@@ -52,7 +52,7 @@ impl IntacctClient {
         adjustment: &ArAdjustment,
     ) -> Result<String, ConnectorError> {
         let done = self
-            .call_one(ApiFunction::create_ar_adjustment(control_id, adjustment))
+            .call_one(ApiFunction::create_ar_adjustment(control_id, adjustment)?)
             .await?;
         done.key.ok_or_else(|| ConnectorError::Protocol {
             system: SYSTEM,
@@ -83,7 +83,7 @@ impl IntacctClient {
         update: &SoUpdate,
     ) -> Result<String, ConnectorError> {
         let done = self
-            .call_one(ApiFunction::update_sales_order(control_id, key, update))
+            .call_one(ApiFunction::update_sales_order(control_id, key, update)?)
             .await?;
         Ok(done.key.unwrap_or_else(|| key.to_owned()))
     }
