@@ -37,8 +37,15 @@ impl Drop for TestApp {
     }
 }
 
+/// `embedded` (the default) or `postgres`; anything else stops the test
+/// rather than quietly running on the embedded default.
 pub fn backend() -> String {
-    std::env::var("CONNECT_TEST_BACKEND").unwrap_or_else(|_| "embedded".into())
+    let backend = std::env::var("CONNECT_TEST_BACKEND").unwrap_or_else(|_| "embedded".into());
+    assert!(
+        matches!(backend.as_str(), "embedded" | "postgres"),
+        "CONNECT_TEST_BACKEND={backend:?}: use `embedded` or `postgres`"
+    );
+    backend
 }
 
 /// Settings for a fresh, isolated app (database, queue, data folder).
@@ -163,7 +170,13 @@ impl TestApp {
     pub async fn stop(mut self) -> (HashMap<String, String>, tempfile::TempDir) {
         self.shutdown.cancel();
         if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(40), t).await;
+            // A panic in the app, or a shutdown that hangs, is a failure of
+            // the test that stopped it, not something to step over.
+            match tokio::time::timeout(Duration::from_secs(40), t).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("the app under test failed: {e}"),
+                Err(_) => panic!("the app under test did not shut down within 40 s"),
+            }
         }
         (
             std::mem::take(&mut self.env),
