@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod catalogs;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -27,6 +28,7 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod template_store;
 pub mod templates;
 pub mod tenants;
 pub mod usage;

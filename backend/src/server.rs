@@ -103,6 +103,9 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// The largest request body accepted (webhooks carry whole orders; 2 MiB is ample).
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// A request body not fully received within this time after its head.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body was not received within {} s", .0.as_secs())]

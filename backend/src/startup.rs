@@ -235,8 +235,7 @@ impl Application {
     }
 }
 
-/// The largest request body accepted (webhooks carry whole orders; 2 MiB is ample).
-pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+pub use crate::server::BODY_LIMIT;
 
 pub fn router(state: AppState, role: Role) -> Router {
     let mut app = Router::new()

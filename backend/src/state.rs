@@ -22,7 +22,7 @@ pub struct Inner {
     pub limiter: Arc<dyn connect_jobs::limits::Limiter>,
     pub sandbox: SandboxState,
     /// ERP catalogs and master data per pair, for SKU resolution and validation.
-    pub catalogs: crate::worker::inputs::CatalogCache,
+    pub catalogs: crate::catalogs::CatalogCache,
     pub metrics: PrometheusHandle,
     /// For connectors: no redirects, bounded timeouts.
     pub http: reqwest::Client,

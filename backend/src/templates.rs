@@ -14,7 +14,7 @@ pub mod suggestions;
 
 use connect_jobs::mapping::schema::{TargetSchema, schema_for};
 use connect_jobs::mapping::suggest::template_targets;
-use connect_jobs::mapping::{CompiledTemplate, builtin_template, builtin_variants, flow_target};
+use connect_jobs::mapping::{CompiledTemplate, builtin_variants, flow_target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -41,44 +41,6 @@ pub struct TemplateVersion {
     pub created_at: i64,
     #[schema(value_type = Object)]
     pub document: Value,
-}
-
-/// Copies the pre-built templates for the pair's ERP into the pair (version 1).
-pub async fn install_builtin(
-    conn: &mut sqlx::AnyConnection,
-    tenant_id: &str,
-    pair_id: &str,
-    erp: Erp,
-    author: &str,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    for flow in FLOWS {
-        let Some(doc) = builtin_template(flow, erp.as_str()) else {
-            continue;
-        };
-        sqlx::query(
-            "INSERT INTO templates (pair_id, tenant_id, flow, version, document, author, created_at) \
-             VALUES ($1,$2,$3,1,$4,$5,$6)",
-        )
-        .bind(pair_id)
-        .bind(tenant_id)
-        .bind(flow)
-        .bind(doc)
-        .bind(format!("built-in (copied by {author})"))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "INSERT INTO pair_flows (pair_id, tenant_id, flow, pinned_version, updated_at) VALUES ($1,$2,$3,1,$4)",
-        )
-        .bind(pair_id)
-        .bind(tenant_id)
-        .bind(flow)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 pub async fn list(

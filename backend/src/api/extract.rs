@@ -88,7 +88,7 @@ pub fn body_error(e: BytesRejection) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::BadRequest {
             code: "too_large",
-            message: format!("is larger than {} bytes", crate::startup::BODY_LIMIT),
+            message: format!("is larger than {} bytes", crate::server::BODY_LIMIT),
             field: Some("body".into()),
         }
     } else if let Some(late) = late_body(&e) {

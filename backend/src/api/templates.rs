@@ -297,7 +297,7 @@ pub async fn put_lookup(
     let limit = if csv {
         MAX_CSV_BYTES
     } else {
-        crate::startup::BODY_LIMIT
+        crate::server::BODY_LIMIT
     };
     let bytes = axum::body::to_bytes(request.into_body(), limit)
         .await

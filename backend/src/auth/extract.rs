@@ -177,7 +177,7 @@ fn check_csrf_header(parts: &Parts, via: &Via) -> Result<(), ApiError> {
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !crate::web::csrf_matches(sent, csrf) {
+        if !crate::auth::session::csrf_matches(sent, csrf) {
             return Err(ApiError::Forbidden(
                 "missing or wrong X-CSRF-Token header".to_owned(),
             ));

@@ -63,6 +63,14 @@ pub fn from_cookie_header(header: &str) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Constant-time comparison of a submitted CSRF token with the session's.
+pub fn csrf_matches(sent: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty()
+        && sent.len() == expected.len()
+        && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,7 +287,14 @@ pub async fn create(
             other?;
         }
     }
-    crate::templates::install_builtin(&mut tx, &who.tenant_id, &id, input.erp, &who.email).await?;
+    crate::template_store::install_builtin(
+        &mut tx,
+        &who.tenant_id,
+        &id,
+        input.erp.as_str(),
+        &who.email,
+    )
+    .await?;
     let sandbox_creds = if input.environment == Environment::Sandbox {
         let creds = SandboxCredentials::generate(&id, &who.tenant_id);
         creds.insert(&mut tx).await?;

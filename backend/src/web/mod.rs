@@ -23,13 +23,7 @@ use crate::state::AppState;
 #[folder = "../static/"]
 struct Assets;
 
-/// Constant-time comparison of a submitted CSRF token with the session's.
-pub fn csrf_matches(sent: &str, expected: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    !expected.is_empty()
-        && sent.len() == expected.len()
-        && bool::from(sent.as_bytes().ct_eq(expected.as_bytes()))
-}
+pub use crate::auth::session::csrf_matches;
 
 /// `2026-11-25 08:41 UTC`, from epoch milliseconds.
 pub fn when(ms: i64) -> String {

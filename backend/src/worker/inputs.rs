@@ -19,11 +19,8 @@
 //!   ([`crate::history::load_for_event`]; the preview, mapping many customers'
 //!   records at once, uses [`crate::history::load`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
-use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ConnectorError;
 use connect_jobs::flows::ErpTarget;
@@ -31,21 +28,14 @@ use connect_jobs::mapping::anomaly::History;
 use connect_jobs::mapping::currency::RateTable;
 use connect_jobs::mapping::pipeline::{MappingInputs, catalog_resolver};
 use connect_jobs::mapping::schema::RefKind;
-use connect_jobs::mapping::sku::{CatalogItem, SkuResolver};
+use connect_jobs::mapping::sku::CatalogItem;
 use connect_jobs::mapping::validate::InMemoryReferences;
 use serde_json::Value;
 
+pub use crate::catalogs::{CatalogCache, MAX_PAIRS, PRODUCTION_TTL, PairData, SANDBOX_TTL};
 use crate::db::Db;
 use crate::pairs::Erp;
 
-/// How long a sandbox pair's catalog and master data are reused: the
-/// simulator's tables are cheap to read, and tests change them.
-pub const SANDBOX_TTL: Duration = Duration::from_secs(2);
-/// How long a production pair's catalog is reused before the ERP is listed
-/// again: new items appear within this time.
-pub const PRODUCTION_TTL: Duration = Duration::from_secs(600);
-/// Pairs whose catalogs are kept; the oldest goes first.
-pub const MAX_PAIRS: usize = 256;
 /// Items kept of one catalog; a bigger catalog is cut (and logged).
 pub const MAX_ITEMS: usize = 50_000;
 
@@ -62,28 +52,6 @@ const INTACCT_OBJECTS: [(RefKind, &str); 9] = [
     (RefKind::Term, "ARTERM"),
 ];
 
-/// A pair's ERP catalog and master data.
-#[derive(Clone)]
-pub struct PairData {
-    pub catalog: Option<Arc<SkuResolver>>,
-    pub references: Arc<InMemoryReferences>,
-    /// `sandbox_catalog`, `erp_catalog` or `none`.
-    pub source: &'static str,
-    /// The reference kinds checked; others are taken as existing.
-    pub kinds: Vec<&'static str>,
-}
-
-impl PairData {
-    pub fn none() -> Self {
-        Self {
-            catalog: None,
-            references: Arc::new(InMemoryReferences::new()),
-            source: "none",
-            kinds: Vec::new(),
-        }
-    }
-}
-
 /// Everything one mapping needs, owned; [`Self::inputs`] lends it.
 pub struct MappingData {
     pub rates: RateTable,
@@ -99,51 +67,6 @@ impl MappingData {
             references: self.pair.references.as_ref(),
             history: Some(&self.history),
         }
-    }
-}
-
-/// Pairs' catalogs and master data, kept for a while so that a burst of
-/// orders lists them once. Owned by the application state, so a test's
-/// server and its worker see one cache and two servers in one process don't.
-#[derive(Default)]
-pub struct CatalogCache {
-    entries: Mutex<HashMap<String, (Instant, PairData)>>,
-}
-
-impl CatalogCache {
-    fn get(&self, pair_id: &str, ttl: Duration) -> Option<PairData> {
-        let cache = self.entries.lock();
-        cache
-            .get(pair_id)
-            .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, d)| d.clone())
-    }
-
-    fn remember(&self, pair_id: &str, data: &PairData) {
-        let mut cache = self.entries.lock();
-        if cache.len() >= MAX_PAIRS && !cache.contains_key(pair_id) {
-            cache.retain(|_, (at, _)| at.elapsed() < PRODUCTION_TTL);
-            if cache.len() >= MAX_PAIRS
-                && let Some(oldest) = cache
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(k, _)| k.clone())
-            {
-                cache.remove(&oldest);
-            }
-        }
-        cache.insert(pair_id.to_owned(), (Instant::now(), data.clone()));
-    }
-
-    /// Forget a pair's catalog (its connection changed, or it was deleted).
-    pub fn forget(&self, pair_id: &str) {
-        self.entries.lock().remove(pair_id);
-    }
-
-    /// What a production preview can use without calling the ERP: the
-    /// catalog the worker listed, if it still holds one.
-    pub fn production_cached(&self, pair_id: &str) -> Option<PairData> {
-        self.get(pair_id, PRODUCTION_TTL)
     }
 }
 
@@ -302,23 +225,4 @@ async fn list_items(erp: &ErpTarget) -> Result<Vec<CatalogItem>, ConnectorError>
             })
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_catalog_cache_is_bounded_and_expires() {
-        let cache = CatalogCache::default();
-        for i in 0..MAX_PAIRS + 10 {
-            cache.remember(&format!("test-pair-{i}"), &PairData::none());
-        }
-        assert!(cache.entries.lock().len() <= MAX_PAIRS);
-        let newest = format!("test-pair-{}", MAX_PAIRS + 9);
-        assert!(cache.get(&newest, PRODUCTION_TTL).is_some());
-        assert!(cache.get(&newest, Duration::ZERO).is_none());
-        cache.forget(&newest);
-        assert!(cache.get(&newest, PRODUCTION_TTL).is_none());
-    }
 }

@@ -1,0 +1,48 @@
+//! Where a pair's mapping templates are first written: a new pair gets the
+//! pre-built template of every flow as its version 1, in the transaction that
+//! creates the pair. Kept apart from [`crate::templates`] (reading, saving and
+//! checking versions), which needs the pairs module, so that creating a pair
+//! needs nothing above the database.
+
+use connect_jobs::mapping::FLOWS;
+use connect_jobs::mapping::builtin_template;
+
+use crate::db::now_ms;
+
+/// Copies the pre-built templates for the pair's ERP into the pair (version 1).
+pub async fn install_builtin(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    pair_id: &str,
+    erp: &str,
+    author: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    for flow in FLOWS {
+        let Some(doc) = builtin_template(flow, erp) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO templates (pair_id, tenant_id, flow, version, document, author, created_at) \
+             VALUES ($1,$2,$3,1,$4,$5,$6)",
+        )
+        .bind(pair_id)
+        .bind(tenant_id)
+        .bind(flow)
+        .bind(doc)
+        .bind(format!("built-in (copied by {author})"))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO pair_flows (pair_id, tenant_id, flow, pinned_version, updated_at) VALUES ($1,$2,$3,1,$4)",
+        )
+        .bind(pair_id)
+        .bind(tenant_id)
+        .bind(flow)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
