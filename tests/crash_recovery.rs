@@ -47,7 +47,35 @@ async fn orders_survive_a_killed_server() {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The premise: the workers had started on the orders and not finished.
+    let sandbox = api
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let arrived = api
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let arrived = arrived.as_array().map_or(0, Vec::len);
     child.kill().expect("SIGKILL");
+    assert!(
+        sandbox["calls_received"]["sagepro"].as_u64().unwrap_or(0) > 0,
+        "no call had reached the ERP when the server was killed: {sandbox}"
+    );
+    assert!(
+        arrived < ids.len(),
+        "every order had arrived before the kill ({arrived}): nothing was in flight"
+    );
     let _ = child.wait();
 
     let mut child = launch();

@@ -211,6 +211,26 @@ async fn under_errors_and_timeouts_every_order_still_arrives_exactly_once() {
         wait_for_all(&app, &token, &pair, erp, &ids, Duration::from_secs(120)).await;
         wait_for_runs_succeeded(&app, &token, &pair, ids.len()).await;
         assert_exactly_once(&erp_orders(&app, &token, &pair).await, erp, &ids);
+        // The premise: faults fired, and orders got through by retrying.
+        let runs = app
+            .call(
+                "GET",
+                &format!("/api/v1/pairs/{pair}/runs?limit=100"),
+                Some(&token),
+                None,
+                200,
+            )
+            .await;
+        let retried = runs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["attempts"].as_i64().unwrap_or(0) > 1)
+            .count();
+        assert!(
+            retried > 0,
+            "{erp}: no order needed a retry under 30 % errors: {runs}"
+        );
         let usage = app
             .call("GET", "/api/v1/usage", Some(&token), None, 200)
             .await;
@@ -304,10 +324,26 @@ async fn losing_the_queue_loses_no_order() {
     )
     .await;
     let ids = send_orders(&app, &token, &pair, 10, "full").await;
-    for _ in 0..5 {
-        app.state.queue.purge().await.expect("purge the queue");
+    // Wipe the queue again and again while the webhooks come in. The
+    // premise, asserted: it held jobs when it was wiped, while orders were
+    // still on their way to the ERP.
+    let mut first_drop: Option<(u64, usize)> = None;
+    for wipe in 0..25 {
+        let arrived = erp_orders(&app, &token, &pair).await.len();
+        let dropped = app.state.queue.purge().await.expect("purge the queue");
+        if dropped > 0 && first_drop.is_none() {
+            first_drop = Some((dropped, arrived));
+        }
+        if first_drop.is_some() && wipe >= 4 {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let (_, arrived) = first_drop.expect("the queue held jobs when it was purged");
+    assert!(
+        arrived < ids.len(),
+        "orders were still on their way when the queue was purged ({arrived} had arrived)"
+    );
     wait_for_all(
         &app,
         &token,

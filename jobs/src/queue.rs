@@ -150,17 +150,24 @@ impl JobQueue {
     /// Drops every queued job of this namespace, as a Redis flush or a lost
     /// queue file would. Nothing is lost by it: the inbox is the record and the
     /// reconciler queues again what is due. For disaster drills and tests.
-    pub async fn purge(&self) -> Result<(), QueueError> {
+    /// Gives the number of jobs it dropped (with SQLite, finished ones too).
+    pub async fn purge(&self) -> Result<u64, QueueError> {
         match self {
             JobQueue::Sqlite { pool, name, .. } => {
-                sqlx::query("DELETE FROM Jobs WHERE job_type = ?")
+                let done = sqlx::query("DELETE FROM Jobs WHERE job_type = ?")
                     .bind(name)
                     .execute(pool)
                     .await?;
+                Ok(done.rows_affected())
             }
             JobQueue::Redis { conn, name, .. } => {
                 let prefix = format!("{name}:");
                 let mut c = conn.clone();
+                // Every job apalis holds, waiting or running, has its data here.
+                let held: u64 = redis::cmd("HLEN")
+                    .arg(format!("{prefix}data"))
+                    .query_async(&mut c)
+                    .await?;
                 let keys: Vec<String> = redis::cmd("KEYS")
                     .arg(format!("{prefix}*"))
                     .query_async(&mut c)
@@ -168,9 +175,9 @@ impl JobQueue {
                 if !keys.is_empty() {
                     let _: () = redis::cmd("DEL").arg(keys).query_async(&mut c).await?;
                 }
+                Ok(held)
             }
         }
-        Ok(())
     }
 
     /// Is the queue's store reachable? For `/readyz`.
