@@ -112,9 +112,8 @@ async fn rotating_the_master_key_keeps_every_credential_readable() {
 #[tokio::test]
 async fn connect_sandbox_serves_the_simulators_alone_and_keeps_its_credentials() {
     use std::io::{BufRead, BufReader};
-    let port = common::free_port();
-    let (mut env, _dir) = common::fresh_env(&[]).await;
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
+    // Port 0: the sandbox says where it listens, in its banner.
+    let (env, _dir) = common::fresh_env(&[]).await;
     let start = |env: &std::collections::HashMap<String, String>| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
             .arg("sandbox")
@@ -216,7 +215,7 @@ async fn connect_sandbox_serves_the_simulators_alone_and_keeps_its_credentials()
     assert_eq!(placed.status().as_u16(), 201);
     // The API of the product itself is not served in this mode.
     let r = http
-        .get(format!("http://127.0.0.1:{port}/api/v1/pairs"))
+        .get(format!("{}/api/v1/pairs", base_of(&sagepro)))
         .send()
         .await
         .unwrap();
@@ -227,4 +226,15 @@ async fn connect_sandbox_serves_the_simulators_alone_and_keeps_its_credentials()
     let (child, again) = start(&env);
     drop(Running(child));
     assert!(again.contains(&api_key), "{again}");
+}
+
+/// `http://host:port` of a URL printed in the banner.
+fn base_of(url: &str) -> String {
+    let parsed = url::Url::parse(url).expect("a URL in the banner");
+    format!(
+        "{}://{}:{}",
+        parsed.scheme(),
+        parsed.host_str().expect("a host"),
+        parsed.port_or_known_default().expect("a port")
+    )
 }

@@ -7,18 +7,17 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Api;
+use common::Output;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn orders_survive_a_killed_server() {
-    let port = common::free_port();
     let (mut env, _dir) = common::fresh_env(&[]).await;
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let launch = || common::launch(&env, "warn", Stdio::null(), Stdio::inherit());
-
-    let mut child = launch();
+    let (mut child, api) = common::launch(&env, "warn", Output::Null, Stdio::inherit()).await;
+    // The restart keeps the address, as a real deployment does: the Clarity
+    // simulator's pending webhook deliveries are addressed to it.
+    let bound = api.base.trim_start_matches("http://").to_owned();
+    env.insert("CONNECT_BIND".into(), bound);
     api.wait_ready().await;
     let token = api.tenant("Crash Co").await;
     let pair = api.sandbox_pair(&token, "sagepro").await;
@@ -78,7 +77,7 @@ async fn orders_survive_a_killed_server() {
     );
     let _ = child.wait();
 
-    let mut child = launch();
+    let (mut child, _) = common::launch(&env, "warn", Output::Null, Stdio::inherit()).await;
     api.wait_ready().await;
     let path = format!("/api/v1/pairs/{pair}/sandbox/erp/sales-orders");
     let start = Instant::now();

@@ -9,7 +9,6 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Api;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -23,16 +22,14 @@ async fn two_worker_processes_keep_to_intacct_two_concurrent_requests() {
     tokio::net::TcpStream::connect(&addr)
         .await
         .unwrap_or_else(|e| panic!("Redis at {redis} is required for this test: {e}"));
-    let port = common::free_port();
     let namespace = format!("test-{}", uuid::Uuid::now_v7().simple());
     let (env, _dir) = common::fresh_env(&[
-        ("CONNECT_BIND", &format!("127.0.0.1:{port}")),
         ("CONNECT_REDIS_URL", &redis),
         ("CONNECT_QUEUE_NAMESPACE", &namespace),
     ])
     .await;
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let mut server = common::launch(&env, "warn", Stdio::null(), Stdio::inherit());
+    let (mut server, api) =
+        common::launch(&env, "warn", common::Output::Null, Stdio::inherit()).await;
     api.wait_ready().await;
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
@@ -42,6 +39,8 @@ async fn two_worker_processes_keep_to_intacct_two_concurrent_requests() {
         .env("RUST_LOG", "connect=info")
         .env("CONNECT_LOG_FORMAT", "json")
         .envs(&env)
+        // A worker serves no simulators: it reaches them where users do.
+        .env("CONNECT_PUBLIC_URL", &api.base)
         .stdout(log.reopen().unwrap())
         .stderr(Stdio::inherit())
         .spawn()

@@ -41,15 +41,13 @@ impl Markers {
 #[tokio::test]
 async fn saved_secrets_never_appear_in_responses_pages_logs_or_the_database() {
     let markers = Markers::new(7);
-    let port = common::free_port();
     let (mut env, dir) = common::fresh_env(&[]).await;
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
     env.insert("CONNECT_LOG_FORMAT".into(), "json".into());
     let logs = tempfile::tempdir().unwrap();
     let out = std::fs::File::create(logs.path().join("out.log")).unwrap();
     let err = std::fs::File::create(logs.path().join("err.log")).unwrap();
-    let mut child = common::launch(&env, "debug", Stdio::from(out), Stdio::from(err));
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
+    let (mut child, api) =
+        common::launch(&env, "debug", common::Output::File(out), Stdio::from(err)).await;
     api.wait_ready().await;
 
     let token = api.tenant("Secretive").await;

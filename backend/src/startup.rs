@@ -109,7 +109,14 @@ impl Application {
             })?;
             (Some(listener), addr)
         };
-        let self_url: Arc<str> = format!("http://{addr}").into();
+        // Where this process reaches the built-in simulators: its own
+        // listener, or, for a worker process (which serves none), the web
+        // processes behind CONNECT_PUBLIC_URL.
+        let self_url: Arc<str> = if role == Role::Worker {
+            config.public_url(addr).into()
+        } else {
+            format!("http://{addr}").into()
+        };
         let http = client(crate::state::http_timeouts(&config));
         let key_file = match &config.key_source {
             KeySource::File(p) => Some(p.clone()),

@@ -7,7 +7,7 @@ use std::process::{Child, Stdio};
 
 use serde_json::json;
 
-use super::common::{self, Api};
+use super::common;
 
 /// The launched server, killed when the test ends, however it ends.
 struct Server(Child);
@@ -32,11 +32,9 @@ impl Server {
 
 #[tokio::test]
 async fn an_expression_nested_800_deep_is_refused_and_the_server_lives_on() {
-    let port = common::free_port();
-    let (mut env, _dir) = common::fresh_env(&[]).await;
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let mut server = Server(common::launch(&env, "warn", Stdio::null(), Stdio::null()));
+    let (env, _dir) = common::fresh_env(&[]).await;
+    let (child, api) = common::launch(&env, "warn", common::Output::Null, Stdio::null()).await;
+    let mut server = Server(child);
     api.wait_ready().await;
     let token = api.tenant("Deep Co").await;
     let pair = api.sandbox_pair(&token, "intacct").await;
@@ -98,11 +96,9 @@ async fn an_expression_nested_800_deep_is_refused_and_the_server_lives_on() {
 /// jaq, once per level. The binary's threads have the stack for it.
 #[tokio::test]
 async fn values_as_deep_as_the_step_budget_allows_do_not_take_the_server_down() {
-    let port = common::free_port();
-    let (mut env, _dir) = common::fresh_env(&[]).await;
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
-    let api = Api::new(format!("http://127.0.0.1:{port}"));
-    let mut server = Server(common::launch(&env, "warn", Stdio::null(), Stdio::null()));
+    let (env, _dir) = common::fresh_env(&[]).await;
+    let (child, api) = common::launch(&env, "warn", common::Output::Null, Stdio::null()).await;
+    let mut server = Server(child);
     api.wait_ready().await;
     let token = api.tenant("Deeper Co").await;
     let pair = api.sandbox_pair(&token, "intacct").await;

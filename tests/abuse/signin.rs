@@ -398,22 +398,15 @@ async fn the_tokens_page_sets_an_expiry_and_shows_it_with_the_last_use() {
 async fn a_token_revoked_in_one_process_is_refused_by_another_at_once() {
     let app = common::spawn_app().await;
     // A second server process on the same database (web only).
-    let port = common::free_port();
-    let mut env = app.env.clone();
-    env.insert("CONNECT_BIND".into(), format!("127.0.0.1:{port}"));
-    let _other = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
-            .args(["serve", "--no-workers"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .envs(&env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("a second connect process starts"),
-    );
-    let second = common::Api::new(format!("http://127.0.0.1:{port}"));
+    let (other, second) = common::launch_with(
+        &["serve", "--no-workers"],
+        &app.env,
+        "warn",
+        common::Output::Null,
+        std::process::Stdio::inherit(),
+    )
+    .await;
+    let _other = KillOnDrop(other);
     second.wait_ready().await;
     let (email, owner) = app.owner("Two processes").await;
     let t = new_token(&app, &email, json!({"name": "leaked"})).await;

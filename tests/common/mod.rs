@@ -101,32 +101,71 @@ pub async fn fresh_env(extra: &[(&str, &str)]) -> (HashMap<String, String>, temp
     (env, dir)
 }
 
-/// A port nobody listens on right now, for launching the binary.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Where a launched binary's standard output goes once its address is read.
+pub enum Output {
+    Null,
+    Inherit,
+    File(std::fs::File),
 }
 
-/// Starts the `connect serve` binary with `env` only (plus PATH and RUST_LOG).
-pub fn launch(
+/// Starts `connect serve` with `env` only (plus PATH and RUST_LOG), on a port
+/// the process picks itself (`CONNECT_BIND=127.0.0.1:0`), unless `env` names
+/// one: the address is read from the line it prints, so no other process can
+/// take the port between our choosing it and the server binding it.
+pub async fn launch(
     env: &HashMap<String, String>,
     rust_log: &str,
-    stdout: std::process::Stdio,
+    stdout: Output,
     stderr: std::process::Stdio,
-) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
-        .arg("serve")
+) -> (std::process::Child, Api) {
+    launch_with(&["serve"], env, rust_log, stdout, stderr).await
+}
+
+/// [`launch`] with other arguments (`serve --no-workers`).
+pub async fn launch_with(
+    args: &[&str],
+    env: &HashMap<String, String>,
+    rust_log: &str,
+    stdout: Output,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, Api) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_connect"));
+    command
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RUST_LOG", rust_log)
+        .env("CONNECT_BIND", "127.0.0.1:0")
         .envs(env)
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("connect binary starts")
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr);
+    let mut child = command.spawn().expect("connect binary starts");
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Reads the address, then keeps copying the output where the test wants
+    // it, so the process never writes into a full pipe.
+    std::thread::spawn(move || {
+        let mut sink: Box<dyn Write> = match stdout {
+            Output::Null => Box::new(std::io::sink()),
+            Output::Inherit => Box::new(std::io::stdout()),
+            Output::File(f) => Box::new(f),
+        };
+        let mut tx = Some(tx);
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some((_, url)) = line.split_once("listening on ")
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
+            }
+            let _ = writeln!(sink, "{line}");
+        }
+    });
+    let url = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
+        .await
+        .expect("wait for the address")
+        .expect("the binary prints the address it listens on");
+    (child, Api::new(url))
 }
 
 pub async fn spawn_app() -> TestApp {
