@@ -54,11 +54,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::bounds::{MAX_LOOKUP_ENTRIES, MAX_RULE_NESTING, MAX_RULES};
+use super::conversions::Conversions;
 use super::engine::{self, Expr};
 use super::layout::Layout;
 use super::money;
 use super::paths::{ElementPatches, Patch, SourcePath, TargetPath, TopKeys};
-use super::pipeline::Conversions;
 use super::{MappingError, TemplateError};
 
 /// A template checked and compiled once; cheap to clone and share between
@@ -183,7 +183,7 @@ impl CompiledTemplate {
     }
 
     /// The conversions applied to the source before the rules
-    /// ([`super::pipeline`]); empty when the document has none.
+    /// ([`super::conversions`]); empty when the document has none.
     pub fn conversions(&self) -> &Conversions {
         &self.inner.conversions
     }
