@@ -40,6 +40,7 @@
 pub mod address;
 pub mod anomaly;
 mod bounds;
+pub mod conversions;
 pub mod currency;
 mod engine;
 pub use engine::{EVAL_STACK_BYTES, assume_roomy_stack, on_roomy_stack};

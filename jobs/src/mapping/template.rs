@@ -54,11 +54,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::bounds::{MAX_LOOKUP_ENTRIES, MAX_RULE_NESTING, MAX_RULES};
+use super::conversions::Conversions;
 use super::engine::{self, Expr};
 use super::layout::Layout;
 use super::money;
 use super::paths::{ElementPatches, Patch, SourcePath, TargetPath, TopKeys};
-use super::pipeline::Conversions;
 use super::{MappingError, TemplateError};
 
 /// A template checked and compiled once; cheap to clone and share between
@@ -183,7 +183,7 @@ impl CompiledTemplate {
     }
 
     /// The conversions applied to the source before the rules
-    /// ([`super::pipeline`]); empty when the document has none.
+    /// ([`super::conversions`]); empty when the document has none.
     pub fn conversions(&self) -> &Conversions {
         &self.inner.conversions
     }
@@ -1577,84 +1577,4 @@ fn parse_utc_date(s: &str) -> Option<time::Date> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn casing_handles_ascii_in_place_and_other_text_by_unicode_rules() {
-        let case = |t, s: &str| apply_transform(t, json!(s)).unwrap();
-        assert_eq!(case(Transform::Upper, "sku-3003"), json!("SKU-3003"));
-        assert_eq!(case(Transform::Lower, "CUS-5002"), json!("cus-5002"));
-        assert_eq!(case(Transform::Upper, "straße"), json!("STRASSE"));
-        assert_eq!(case(Transform::Lower, "ÉTÉ"), json!("été"));
-        assert!(apply_transform(Transform::Upper, json!(3)).is_err());
-    }
-
-    fn compile_err(doc: Value) -> TemplateError {
-        CompiledTemplate::compile(&doc).expect_err("refused")
-    }
-
-    #[test]
-    fn an_expression_too_deep_is_refused_naming_the_rule_and_its_expr() {
-        let deep = format!("{}1{}", "(".repeat(800), ")".repeat(800));
-        let e = compile_err(serde_json::json!({"rules": [
-            {"target": "a", "value": 1},
-            {"target": "b", "expr": deep},
-        ]}));
-        assert_eq!((e.rule, e.target.as_str(), e.key), (1, "b", Some("expr")));
-        assert!(
-            e.message.starts_with("expression does not compile: expression nests 801 levels deep; at most 64 are allowed"),
-            "{}",
-            e.message
-        );
-    }
-
-    #[test]
-    fn each_nesting_rule_count_lookup_size_and_paths_are_bounded() {
-        // `each` inside `each`, nine levels.
-        let mut rule = serde_json::json!({"target": "x", "value": 1});
-        for _ in 0..9 {
-            rule = serde_json::json!({"target": "l", "each": {"source": "lines", "rules": [rule]}});
-        }
-        let e = compile_err(serde_json::json!({"rules": [rule]}));
-        assert_eq!(e.message, "`each` and `items` nest more than 8 levels deep");
-        // Eight levels are fine.
-        let mut rule = serde_json::json!({"target": "x", "value": 1});
-        for _ in 0..8 {
-            rule = serde_json::json!({"target": "l", "each": {"source": "lines", "rules": [rule]}});
-        }
-        assert!(CompiledTemplate::compile(&serde_json::json!({"rules": [rule]})).is_ok());
-
-        let rules: Vec<Value> = (0..=MAX_RULES)
-            .map(|i| serde_json::json!({"target": format!("t{i}"), "value": 1}))
-            .collect();
-        let e = compile_err(serde_json::json!({"rules": rules}));
-        assert_eq!(e.rule, MAX_RULES);
-        assert_eq!(
-            e.message,
-            "template has more than 2000 rules (nested ones included)"
-        );
-
-        let table: Map<String, Value> = (0..=MAX_LOOKUP_ENTRIES)
-            .map(|i| (i.to_string(), Value::from(i)))
-            .collect();
-        let e = compile_err(serde_json::json!({"lookups": {"big": table}, "rules": []}));
-        assert_eq!(
-            e.message,
-            "lookup table `big` holds 20001 entries; a table holds at most 20000"
-        );
-
-        let e = compile_err(serde_json::json!({"rules": [
-            {"target": vec!["a"; 40].join("."), "value": 1},
-        ]}));
-        assert_eq!(e.message, "target has 40 segments; at most 32 are allowed");
-        let e = compile_err(serde_json::json!({"rules": [
-            {"target": "a", "source": "b".repeat(300)},
-        ]}));
-        assert_eq!(
-            e.message,
-            "path is 300 characters long; at most 256 are allowed"
-        );
-    }
-}
+mod tests;
