@@ -1,5 +1,4 @@
 //! Clarity Connect data plane.
-pub mod canonical;
 pub mod connectors;
 pub mod egress;
 pub mod flows;

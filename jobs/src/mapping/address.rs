@@ -84,7 +84,7 @@ impl LineLimits {
     };
 }
 
-/// A field that cannot be standardized: its name as in the canonical model
+/// A field that cannot be standardized: its name as in the source record
 /// (`country`, `region`, `postalCode`, `line1`, …), the value as given, and
 /// why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

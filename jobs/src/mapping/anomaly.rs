@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::canonical::CurrencyCode;
+use super::currency_code::CurrencyCode;
 
 /// Orders (in the currency, for totals) the history needs before it calls
 /// anything an outlier: with fewer, a median is mostly noise.

@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 use rust_decimal::Decimal;
 use time::Date;
 
-pub use crate::canonical::CurrencyCode;
+pub use super::currency_code::CurrencyCode;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CurrencyError {
     #[error(transparent)]
-    InvalidCode(#[from] crate::canonical::CanonicalError),
+    InvalidCode(#[from] super::currency_code::CodeError),
     #[error("no {from}→{to} rate effective on {date} in the tenant's rate table")]
     MissingRate {
         from: CurrencyCode,

@@ -42,6 +42,7 @@ pub mod anomaly;
 mod bounds;
 pub mod conversions;
 pub mod currency;
+pub mod currency_code;
 mod engine;
 pub use engine::{EVAL_STACK_BYTES, assume_roomy_stack, on_roomy_stack};
 mod layout;
