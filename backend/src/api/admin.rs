@@ -7,7 +7,7 @@ use super::extract::ApiJson;
 use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
-use crate::private_targets::{AddError, PrivateTarget};
+use crate::egress::{AddError, PrivateTarget};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
@@ -60,7 +60,7 @@ pub async fn private_targets(
     if !tenants::exists(&state.db, &id).await? {
         return Err(ApiError::NotFound("tenant"));
     }
-    Ok(Json(crate::private_targets::list(&state.db, &id).await?))
+    Ok(Json(crate::egress::allowances::list(&state.db, &id).await?))
 }
 
 #[derive(serde::Deserialize, utoipa::ToSchema)]
@@ -93,7 +93,7 @@ pub async fn allow(
     network: &str,
     note: &str,
 ) -> Result<PrivateTarget, ApiError> {
-    let net = crate::private_targets::parse_network(network)
+    let net = crate::egress::allowances::parse_network(network)
         .map_err(|e| ApiError::invalid("network", e.to_string()))?;
     if note.trim().is_empty() || note.len() > 500 {
         return Err(ApiError::invalid(
@@ -101,7 +101,7 @@ pub async fn allow(
             "say why this network is allowed (1 to 500 characters)",
         ));
     }
-    crate::private_targets::add(
+    crate::egress::allowances::add(
         &state.db,
         &Actor::user(&op.user_id, &op.email),
         tenant_id,
@@ -127,7 +127,7 @@ pub async fn withdraw_private_target(
     op: Operator,
     Path((id, target_id)): Path<(String, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
-    if crate::private_targets::remove(
+    if crate::egress::allowances::remove(
         &state.db,
         &Actor::user(&op.user_id, &op.email),
         &id,

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
 
-use super::{Environment, Erp, url_check};
+use super::{Environment, Erp};
+use crate::egress::url_check;
 use crate::audit;
 use crate::auth::Principal;
 use crate::db::now_ms;
@@ -358,7 +359,7 @@ pub async fn load(
             let url = simulator_url(&state.sandbox.self_url, system, pair_id);
             (url, Reach::Simulator)
         } else {
-            let policy = crate::private_targets::policy(&state.db, tenant_id, system).await?;
+            let policy = crate::egress::policy(&state.db, tenant_id, system).await?;
             (stored, Reach::Egress(policy))
         };
     Ok(Some(Loaded {
@@ -475,7 +476,7 @@ pub async fn put(
         let url = simulator_url(&state.sandbox.self_url, system, pair_id);
         (BUILTIN.to_owned(), url, Reach::Simulator)
     } else {
-        let policy = crate::private_targets::policy(&state.db, &who.tenant_id, system).await?;
+        let policy = crate::egress::policy(&state.db, &who.tenant_id, system).await?;
         let url = url_check::check(&input.base_url, &policy)
             .await
             .map_err(|e| ApiError::invalid("base_url", e.to_string()))?;

@@ -2,7 +2,6 @@
 //! draft → active ⇄ paused. A sandbox pair comes wired to the built-in simulators.
 
 pub mod connections;
-pub mod url_check;
 
 use serde::{Deserialize, Serialize};
 

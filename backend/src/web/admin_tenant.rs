@@ -13,7 +13,7 @@ use super::pages::{CsrfForm, check_csrf, operator};
 use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::private_targets::{self, PrivateTarget};
+use crate::egress::{PrivateTarget, allowances};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
@@ -41,7 +41,7 @@ async fn page(
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError::NotFound("tenant").into_response())?;
-    let targets = private_targets::list(&state.db, tenant_id)
+    let targets = allowances::list(&state.db, tenant_id)
         .await
         .map_err(internal)?;
     let (status, network, note, error_field, error) = match form {
@@ -114,7 +114,7 @@ pub async fn withdraw(
 ) -> Result<Response, Response> {
     let op = operator((&headers, &state)).await?;
     check_csrf(&f.csrf, &op.csrf).map_err(IntoResponse::into_response)?;
-    let removed = private_targets::remove(
+    let removed = allowances::remove(
         &state.db,
         &Actor::user(&op.user_id, &op.email),
         &id,

@@ -6,7 +6,7 @@
 //! Loopback, link-local (cloud metadata) and other special ranges can never be
 //! opened: they would point at the platform itself.
 
-use connect_jobs::egress::{EgressPolicy, is_internal};
+use connect_jobs::egress::is_internal;
 use ipnet::IpNet;
 use serde::Serialize;
 use sqlx::Row;
@@ -211,24 +211,6 @@ pub async fn remove(
     .await?;
     tx.commit().await?;
     Ok(true)
-}
-
-/// What a URL a tenant gave for `system` may reach, on a production or a
-/// sandbox pair alike: a sandbox pair's own simulators are reached by
-/// construction (`pairs::connections::BUILTIN`), never through a policy, so
-/// no typed URL can open loopback, private or metadata addresses.
-pub async fn policy(db: &Db, tenant_id: &str, system: &str) -> Result<EgressPolicy, sqlx::Error> {
-    // Only Sage Pro runs on customers' premises; the cloud systems never need it.
-    let allowed = if system == "sagepro" {
-        list(db, tenant_id)
-            .await?
-            .iter()
-            .filter_map(|t| t.network.parse().ok())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok(EgressPolicy::public_only(allowed))
 }
 
 #[cfg(test)]
