@@ -140,6 +140,7 @@ impl Application {
             catalogs: Default::default(),
             metrics: crate::telemetry::metrics(),
             http,
+            work_done: tokio::sync::Notify::new(),
         });
         Ok(Self {
             state,

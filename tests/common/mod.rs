@@ -206,6 +206,38 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// Waits until `check` holds, checking again each time a worker of this
+    /// app finishes with an inbox row (and at least every second, for what
+    /// changes without one); fails the test after `within`. Shadows
+    /// [`Api::eventually`], which can only poll.
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the check, so work finishing during it is not missed.
+            let done = self.state.work_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if check().await {
+                return;
+            }
+            let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+            tokio::select! {
+                _ = done => {}
+                _ = tokio::time::sleep_until(next) => {}
+            }
+            if tokio::time::Instant::now() >= deadline {
+                if check().await {
+                    return;
+                }
+                panic!("timed out after {within:?} waiting for: {what}");
+            }
+        }
+    }
+
     pub async fn stop(mut self) -> (HashMap<String, String>, tempfile::TempDir) {
         self.shutdown.cancel();
         if let Some(t) = self.task.take() {

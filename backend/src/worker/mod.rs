@@ -100,7 +100,8 @@ impl Worker {
         let this = self.clone();
         async move { this.process(row).await }
             .instrument(span)
-            .await
+            .await;
+        self.state.work_done.notify_waiters();
     }
 
     async fn process(self: Arc<Self>, row: InboxRow) {
