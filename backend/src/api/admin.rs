@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use super::extract::ApiJson;
 use crate::audit::Actor;
 use crate::auth::Operator;
-use crate::error::{ApiError, ApiResult};
 use crate::egress::{AddError, PrivateTarget};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 

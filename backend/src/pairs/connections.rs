@@ -20,10 +20,10 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use super::{Environment, Erp};
-use crate::egress::url_check;
 use crate::audit;
 use crate::auth::Principal;
 use crate::db::now_ms;
+use crate::egress::url_check;
 use crate::error::ApiError;
 use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;

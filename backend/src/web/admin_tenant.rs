@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::pages::{CsrfForm, check_csrf, operator};
 use crate::audit::Actor;
 use crate::auth::Operator;
-use crate::error::ApiError;
 use crate::egress::{PrivateTarget, allowances};
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
