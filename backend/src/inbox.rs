@@ -3,6 +3,11 @@
 //!
 //! States: pending → processing (leased) → done | dead; a transient failure
 //! returns the row to pending with a later `next_attempt_at`.
+//!
+//! This module is the only writer of the inbox and of what became of each
+//! row: its run, the run's attempts and its dead letter. The worker decides
+//! (succeeded, retry when, dead with which reason) and calls the functions
+//! below inside its own transaction; a replay goes through [`replay`].
 
 use crate::db::{Db, now_ms};
 use crate::ids::new_id;
@@ -166,4 +171,241 @@ pub async fn backlog(db: &Db, tenant_id: &str, pair_id: &str) -> Result<i64, sql
     .fetch_one(db.pool())
     .await?;
     Ok(n)
+}
+
+/// Whether `owner` still holds the row's lease: if it was lost, another
+/// worker owns the outcome and this one must write nothing.
+pub async fn lease_held(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    owner: &str,
+) -> Result<bool, sqlx::Error> {
+    let (held,): (Option<String>,) = sqlx::query_as("SELECT lease_owner FROM inbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(held.as_deref() == Some(owner))
+}
+
+/// Nothing to sync (a ping, an event no flow handles yet): the event stays
+/// in the inbox as done, with the reason, and no run is shown.
+pub async fn finish_skipped(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    why: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+        .bind(why)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The row's run, made on its first attempt; a replay runs with the pair's
+/// current template, so `version` is written each time. Gives the run's id.
+pub async fn open_run(
+    conn: &mut sqlx::AnyConnection,
+    row: &InboxRow,
+    source_id: Option<&str>,
+    version: Option<i64>,
+    started_at: i64,
+) -> Result<String, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
+           template_version, started_at, updated_at) \
+         VALUES ($1,$2,$3,$4,'orders',$5,'running',0,$6,$7,$7) ON CONFLICT (inbox_id) DO NOTHING",
+    )
+    .bind(new_id("run"))
+    .bind(&row.tenant_id)
+    .bind(&row.pair_id)
+    .bind(&row.id)
+    .bind(source_id)
+    .bind(version)
+    .bind(started_at)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(v) = version {
+        sqlx::query("UPDATE runs SET template_version = $1 WHERE inbox_id = $2")
+            .bind(v)
+            .bind(&row.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (run_id,): (String,) = sqlx::query_as("SELECT id FROM runs WHERE inbox_id = $1")
+        .bind(&row.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(run_id)
+}
+
+/// The record was written: the row is done and its run succeeded.
+pub async fn finish_succeeded(
+    conn: &mut sqlx::AnyConnection,
+    inbox_id: &str,
+    run_id: &str,
+    source_id: &str,
+    target_id: &str,
+    flags: Option<String>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(inbox_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE runs SET status = 'succeeded', source_id = $1, target_id = $2, attempts = attempts + 1, error = NULL, \
+         error_field = NULL, flags = $3, updated_at = $4, finished_at = $4 WHERE id = $5",
+    )
+    .bind(source_id)
+    .bind(target_id)
+    .bind(flags)
+    .bind(now)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A transient failure: the row waits until `at` and goes again; the run
+/// says why it is retrying.
+pub async fn schedule_retry(
+    conn: &mut sqlx::AnyConnection,
+    inbox_id: &str,
+    run_id: &str,
+    at: i64,
+    message: &str,
+    field: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
+         next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(at)
+    .bind(message)
+    .bind(now)
+    .bind(inbox_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE runs SET status = 'retrying', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3 WHERE id = $4")
+        .bind(message)
+        .bind(field)
+        .bind(now)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Why a row was given up on, as its dead letter keeps it.
+pub struct DeadLetter<'a> {
+    pub source_id: Option<&'a str>,
+    pub message: &'a str,
+    pub field: Option<&'a str>,
+    /// Every validation issue, as JSON.
+    pub details: Option<String>,
+    pub flags: Option<String>,
+}
+
+/// A permanent failure: the row is dead, its run too, and a dead letter
+/// keeps the reason for replay.
+pub async fn dead_letter(
+    conn: &mut sqlx::AnyConnection,
+    row: &InboxRow,
+    run_id: &str,
+    dl: &DeadLetter<'_>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
+        .bind(dl.message)
+        .bind(now)
+        .bind(&row.id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, flags = $3, \
+         updated_at = $4, finished_at = $4 WHERE id = $5",
+    )
+    .bind(dl.message)
+    .bind(dl.field)
+    .bind(&dl.flags)
+    .bind(now)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, details, created_at) \
+         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9,$10)",
+    )
+    .bind(new_id("dl"))
+    .bind(&row.tenant_id)
+    .bind(&row.pair_id)
+    .bind(&row.id)
+    .bind(run_id)
+    .bind(dl.source_id)
+    .bind(dl.message)
+    .bind(dl.field)
+    .bind(&dl.details)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One attempt of a run, with how it ended (`succeeded`, `retrying`, `dead`).
+pub async fn record_attempt(
+    conn: &mut sqlx::AnyConnection,
+    run_id: &str,
+    started_at: i64,
+    now: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO run_attempts (run_id, attempt, started_at, finished_at, outcome, error) \
+         SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5 FROM run_attempts WHERE run_id = $1",
+    )
+    .bind(run_id)
+    .bind(started_at)
+    .bind(now)
+    .bind(outcome)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A dead letter replayed: marked so, and its row back to pending from its
+/// first attempt, due now; its run shows it is retrying.
+pub async fn replay(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    dl_id: &str,
+    inbox_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(dl_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL, \
+         lease_owner = NULL, enqueued_at = $1, updated_at = $1 WHERE id = $2 AND tenant_id = $3",
+    )
+    .bind(now)
+    .bind(inbox_id)
+    .bind(tenant_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE runs SET status = 'retrying', updated_at = $1, finished_at = NULL WHERE inbox_id = $2")
+        .bind(now)
+        .bind(inbox_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -236,26 +236,7 @@ pub async fn replay(
             field: None,
         });
     }
-    let now = now_ms();
-    sqlx::query("UPDATE dead_letters SET replayed_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(dl_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $1, lease_until = NULL, \
-         lease_owner = NULL, enqueued_at = $1, updated_at = $1 WHERE id = $2 AND tenant_id = $3",
-    )
-    .bind(now)
-    .bind(&inbox_id)
-    .bind(tenant_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE runs SET status = 'retrying', updated_at = $1, finished_at = NULL WHERE inbox_id = $2")
-        .bind(now)
-        .bind(&inbox_id)
-        .execute(&mut *tx)
-        .await?;
+    crate::inbox::replay(&mut tx, tenant_id, dl_id, &inbox_id, now_ms()).await?;
     tx.commit().await?;
     Ok(inbox_id)
 }

@@ -395,76 +395,34 @@ impl Worker {
         let source_id = serde_json::from_str::<Value>(&row.payload)
             .ok()
             .and_then(|v| orders::order_id(&v).map(str::to_owned));
+        let started_at = now - elapsed.as_millis() as i64;
         let mut tx = self.state.db.begin_write().await?;
-        // Still ours? If the lease was lost, another worker owns the outcome.
-        let (owner,): (Option<String>,) =
-            sqlx::query_as("SELECT lease_owner FROM inbox WHERE id = $1")
-                .bind(&row.id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if owner.as_deref() != Some(self.owner.as_str()) {
+        if !inbox::lease_held(&mut tx, &row.id, &self.owner).await? {
             tracing::warn!(
                 "lease lost before the outcome was recorded; leaving it to the new holder"
             );
             return Ok(());
         }
         if let Outcome::Skipped(why) = outcome {
-            // Nothing to sync (a ping, an event no flow handles yet): the event
-            // stays in the inbox as done, with the reason, and no run is shown.
-            sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
-                .bind(*why)
-                .bind(now)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
+            inbox::finish_skipped(&mut tx, &row.id, why, now).await?;
             tx.commit().await?;
             metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => "skipped")
                 .increment(1);
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
-               template_version, started_at, updated_at) \
-             VALUES ($1,$2,$3,$4,'orders',$5,'running',0,$6,$7,$7) ON CONFLICT (inbox_id) DO NOTHING",
-        )
-        .bind(new_id("run"))
-        .bind(&row.tenant_id)
-        .bind(&row.pair_id)
-        .bind(&row.id)
-        .bind(&source_id)
-        .bind(version)
-        .bind(now - elapsed.as_millis() as i64)
-        .execute(&mut *tx)
-        .await?;
-        // A replay runs with the pair's current template: the run says which.
-        if let Some(v) = version {
-            sqlx::query("UPDATE runs SET template_version = $1 WHERE inbox_id = $2")
-                .bind(v)
-                .bind(&row.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let (run_id,): (String,) = sqlx::query_as("SELECT id FROM runs WHERE inbox_id = $1")
-            .bind(&row.id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let run_id =
+            inbox::open_run(&mut tx, row, source_id.as_deref(), version, started_at).await?;
         let (label, error): (&str, Option<String>) = match outcome {
             Outcome::Done(o) => {
-                sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(&row.id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE runs SET status = 'succeeded', source_id = $1, target_id = $2, attempts = attempts + 1, error = NULL, \
-                     error_field = NULL, flags = $3, updated_at = $4, finished_at = $4 WHERE id = $5",
+                inbox::finish_succeeded(
+                    &mut tx,
+                    &row.id,
+                    &run_id,
+                    &o.source_id,
+                    &o.target_id,
+                    flags_json(&o.flags),
+                    now,
                 )
-                .bind(&o.source_id)
-                .bind(&o.target_id)
-                .bind(flags_json(&o.flags))
-                .bind(now)
-                .bind(&run_id)
-                .execute(&mut *tx)
                 .await?;
                 // Only what was written counts in the tenant's history.
                 if let Some(order) = &o.order {
@@ -484,6 +442,7 @@ impl Worker {
             Outcome::Skipped(_) => return Ok(()),
             Outcome::Failed(err) => {
                 let message = err.to_string();
+                let field = err.field();
                 let retry = match err.class() {
                     ErrorClass::Transient { retry_after }
                         if (row.attempts as u32) < cfg.max_attempts =>
@@ -503,32 +462,20 @@ impl Worker {
                     _ => None,
                 };
                 if let Some(delay) = retry {
-                    sqlx::query(
-                        "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
-                         next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4",
+                    let at = now + delay.as_millis() as i64;
+                    inbox::schedule_retry(
+                        &mut tx,
+                        &row.id,
+                        &run_id,
+                        at,
+                        &message,
+                        field.as_deref(),
+                        now,
                     )
-                    .bind(now + delay.as_millis() as i64)
-                    .bind(&message)
-                    .bind(now)
-                    .bind(&row.id)
-                    .execute(&mut *tx)
                     .await?;
-                    sqlx::query("UPDATE runs SET status = 'retrying', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3 WHERE id = $4")
-                        .bind(&message)
-                        .bind(err.field())
-                        .bind(now)
-                        .bind(&run_id)
-                        .execute(&mut *tx)
-                        .await?;
                     tracing::warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "attempt failed; will retry");
                     ("retrying", Some(message))
                 } else {
-                    sqlx::query("UPDATE inbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
-                        .bind(&message)
-                        .bind(now)
-                        .bind(&row.id)
-                        .execute(&mut *tx)
-                        .await?;
                     let (details, flags) = match err {
                         FlowError::Invalid { issues, flags } => (
                             Some(serde_json::to_string(issues).unwrap_or_else(|_| "[]".into())),
@@ -536,49 +483,20 @@ impl Worker {
                         ),
                         _ => (None, None),
                     };
-                    sqlx::query(
-                        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, flags = $3, \
-                         updated_at = $4, finished_at = $4 WHERE id = $5",
-                    )
-                    .bind(&message)
-                    .bind(err.field())
-                    .bind(&flags)
-                    .bind(now)
-                    .bind(&run_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, details, created_at) \
-                         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9,$10)",
-                    )
-                    .bind(new_id("dl"))
-                    .bind(&row.tenant_id)
-                    .bind(&row.pair_id)
-                    .bind(&row.id)
-                    .bind(&run_id)
-                    .bind(&source_id)
-                    .bind(&message)
-                    .bind(err.field())
-                    .bind(&details)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    tracing::error!(error = %message, field = ?err.field(), "permanent failure; dead-lettered");
+                    let dl = inbox::DeadLetter {
+                        source_id: source_id.as_deref(),
+                        message: &message,
+                        field: field.as_deref(),
+                        details,
+                        flags,
+                    };
+                    inbox::dead_letter(&mut tx, row, &run_id, &dl, now).await?;
+                    tracing::error!(error = %message, field = ?field, "permanent failure; dead-lettered");
                     ("dead", Some(message))
                 }
             }
         };
-        sqlx::query(
-            "INSERT INTO run_attempts (run_id, attempt, started_at, finished_at, outcome, error) \
-             SELECT $1, COALESCE(MAX(attempt), 0) + 1, $2, $3, $4, $5 FROM run_attempts WHERE run_id = $1",
-        )
-        .bind(&run_id)
-        .bind(now - elapsed.as_millis() as i64)
-        .bind(now)
-        .bind(label)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
+        inbox::record_attempt(&mut tx, &run_id, started_at, now, label, error.as_deref()).await?;
         tx.commit().await?;
         metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => label)
             .increment(1);
