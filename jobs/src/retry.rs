@@ -1,7 +1,43 @@
 //! When to try again: exponential backoff with full jitter, never sooner than
-//! the peer asked for (`Retry-After`), never later than the cap.
+//! the peer asked for (`Retry-After`), never later than the cap; and whether
+//! a failed attempt is tried again at all ([`RetryPolicy::after_failure`]),
+//! which the engine asks for every failure it records.
 
 use std::time::Duration;
+
+use crate::connectors::ErrorClass;
+
+/// What becomes of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Try again after this long.
+    RetryIn(Duration),
+    /// Give up: the record goes to the dead letters with its reason.
+    GiveUp,
+}
+
+/// A pair's retry rules: the backoff, and how many attempts a record gets.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub backoff: Backoff,
+    pub max_attempts: u32,
+}
+
+impl RetryPolicy {
+    /// After attempt number `attempts` (1-based) failed with `class`: a
+    /// transient failure is retried until `max_attempts` are spent, a
+    /// permanent one never; a deferred call spent no attempt and comes back
+    /// when the limiter said. `roll` in [0, 1) picks the jitter.
+    pub fn after_failure(&self, class: ErrorClass, attempts: u32, roll: f64) -> Verdict {
+        match class {
+            ErrorClass::Transient { retry_after } if attempts < self.max_attempts => {
+                Verdict::RetryIn(self.backoff.delay(attempts, retry_after, roll))
+            }
+            ErrorClass::Deferred { wait } => Verdict::RetryIn(wait),
+            ErrorClass::Transient { .. } | ErrorClass::Permanent => Verdict::GiveUp,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
@@ -36,6 +72,43 @@ mod tests {
         base: Duration::from_secs(1),
         cap: Duration::from_secs(60),
     };
+
+    #[test]
+    fn transient_failures_are_retried_until_the_attempts_are_spent_permanent_never() {
+        let p = RetryPolicy {
+            backoff: B,
+            max_attempts: 3,
+        };
+        let transient = ErrorClass::Transient { retry_after: None };
+        assert_eq!(
+            p.after_failure(transient, 1, 1.0),
+            Verdict::RetryIn(Duration::from_secs(1))
+        );
+        assert_eq!(
+            p.after_failure(transient, 2, 1.0),
+            Verdict::RetryIn(Duration::from_secs(2))
+        );
+        assert_eq!(p.after_failure(transient, 3, 1.0), Verdict::GiveUp);
+        assert_eq!(
+            p.after_failure(ErrorClass::Permanent, 1, 1.0),
+            Verdict::GiveUp
+        );
+        let hinted = ErrorClass::Transient {
+            retry_after: Some(Duration::from_secs(30)),
+        };
+        assert_eq!(
+            p.after_failure(hinted, 1, 0.0),
+            Verdict::RetryIn(Duration::from_secs(30))
+        );
+        let deferred = ErrorClass::Deferred {
+            wait: Duration::from_millis(250),
+        };
+        assert_eq!(
+            p.after_failure(deferred, 3, 0.0),
+            Verdict::RetryIn(Duration::from_millis(250)),
+            "a deferred call spent no attempt"
+        );
+    }
 
     #[test]
     fn delays_double_until_the_cap() {

@@ -25,7 +25,7 @@ use connect_jobs::flows::{ErpTarget, FlowError};
 use connect_jobs::mapping::pipeline::Flag;
 use connect_jobs::mapping::schema::{TargetSchema, schema_for};
 use connect_jobs::mapping::{CompiledTemplate, flow_target};
-use connect_jobs::retry::Backoff;
+use connect_jobs::retry::{Backoff, RetryPolicy, Verdict};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -443,24 +443,18 @@ impl Worker {
             Outcome::Failed(err) => {
                 let message = err.to_string();
                 let field = err.field();
-                let retry = match err.class() {
-                    ErrorClass::Transient { retry_after }
-                        if (row.attempts as u32) < cfg.max_attempts =>
-                    {
-                        Some(
-                            Backoff {
-                                base: cfg.retry_base,
-                                cap: cfg.retry_cap,
-                            }
-                            .delay(
-                                row.attempts as u32,
-                                retry_after,
-                                rand::random(),
-                            ),
-                        )
-                    }
-                    _ => None,
+                let policy = RetryPolicy {
+                    backoff: Backoff {
+                        base: cfg.retry_base,
+                        cap: cfg.retry_cap,
+                    },
+                    max_attempts: cfg.max_attempts,
                 };
+                let retry =
+                    match policy.after_failure(err.class(), row.attempts as u32, rand::random()) {
+                        Verdict::RetryIn(delay) => Some(delay),
+                        Verdict::GiveUp => None,
+                    };
                 if let Some(delay) = retry {
                     let at = now + delay.as_millis() as i64;
                     inbox::schedule_retry(
