@@ -30,12 +30,18 @@ impl Server {
     }
 }
 
+/// The real binary, ready, on a fresh database kept in the folder returned.
+async fn launched() -> (Server, common::Api, tempfile::TempDir) {
+    let (env, dir) = common::fresh_env(&[]).await;
+    let (child, api) = common::launch(&env, "warn", common::Output::Null, Stdio::null()).await;
+    let server = Server(child);
+    api.wait_ready().await;
+    (server, api, dir)
+}
+
 #[tokio::test]
 async fn an_expression_nested_800_deep_is_refused_and_the_server_lives_on() {
-    let (env, _dir) = common::fresh_env(&[]).await;
-    let (child, api) = common::launch(&env, "warn", common::Output::Null, Stdio::null()).await;
-    let mut server = Server(child);
-    api.wait_ready().await;
+    let (mut server, api, _dir) = launched().await;
     let token = api.tenant("Deep Co").await;
     let pair = api.sandbox_pair(&token, "intacct").await;
     let deep = format!("{}1{}", "(".repeat(800), ")".repeat(800));
@@ -96,10 +102,7 @@ async fn an_expression_nested_800_deep_is_refused_and_the_server_lives_on() {
 /// jaq, once per level. The binary's threads have the stack for it.
 #[tokio::test]
 async fn values_as_deep_as_the_step_budget_allows_do_not_take_the_server_down() {
-    let (env, _dir) = common::fresh_env(&[]).await;
-    let (child, api) = common::launch(&env, "warn", common::Output::Null, Stdio::null()).await;
-    let mut server = Server(child);
-    api.wait_ready().await;
+    let (mut server, api, _dir) = launched().await;
     let token = api.tenant("Deeper Co").await;
     let pair = api.sandbox_pair(&token, "intacct").await;
     let path = format!("/api/v1/pairs/{pair}/templates/orders");

@@ -56,6 +56,19 @@ fn client_from(from: [u8; 4]) -> reqwest::Client {
         .expect("client")
 }
 
+/// Waits (at most 5 s) until a request from `from` is answered again.
+async fn served_again(app: &common::TestApp, from: [u8; 4], what: &str) {
+    let client = client_from(from);
+    app.eventually(what, Duration::from_secs(5), || async {
+        client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn two_hundred_slowloris_sockets_are_closed_within_seconds_while_others_are_served() {
     let app = app_with(&[("CONNECT_HEADER_TIMEOUT_MS", "1000")]).await;
@@ -203,17 +216,10 @@ async fn connections_over_the_per_address_cap_are_refused_at_once_and_others_sti
     assert_eq!(other.status().as_u16(), 200);
     // Once the attacker lets go, its address is served again.
     drop(held);
-    let again = client_from(attacker);
-    app.eventually(
+    served_again(
+        &app,
+        attacker,
         "the attacker's address is served after its sockets close",
-        Duration::from_secs(5),
-        || async {
-            again
-                .get(app.url("/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
     )
     .await;
 }
@@ -241,17 +247,10 @@ async fn connections_over_the_total_cap_are_answered_503_and_closed() {
     let answer = String::from_utf8_lossy(&answer).to_string();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     drop(held);
-    let client = client_from([127, 0, 0, 8]);
-    app.eventually(
+    served_again(
+        &app,
+        [127, 0, 0, 8],
         "served again once the held connections close",
-        Duration::from_secs(5),
-        || async {
-            client
-                .get(app.url("/healthz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        },
     )
     .await;
 }

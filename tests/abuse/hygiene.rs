@@ -499,25 +499,13 @@ async fn browsers_get_html_error_pages_with_a_way_back() {
     assert!(got.2.contains("reload the page"), "{}", got.2);
 
     // An upload over the body limit.
-    let boundary = "----hygiene-boundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"r.csv\"\r\n\
-         Content-Type: text/csv\r\n\r\nfrom,to,date,rate\r\n",
-        web.csrf
+    let rows = format!(
+        "from,to,date,rate\r\n{}",
+        "EUR,USD,2024-01-01,1.08\r\n".repeat(130_000)
     );
-    body.push_str(&"EUR,USD,2024-01-01,1.08\r\n".repeat(130_000));
-    body.push_str(&format!("--{boundary}--\r\n"));
     let resp = web
-        .client
-        .post(app.url("/rates/import"))
-        .header("cookie", &web.cookie)
+        .upload_request(&app, "/rates/import", &web.csrf, &[], "r.csv", &rows)
         .header("accept", HTML)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(body)
         .send()
         .await
         .unwrap();

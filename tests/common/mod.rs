@@ -507,7 +507,9 @@ impl WebSession {
     /// A file upload form (multipart/form-data) as a browser sends it, with
     /// the given CSRF token (a test may forge one) and text fields before the
     /// file: (status, Location header or "", body).
-    pub async fn upload(
+    /// A multipart form post of one CSV file with the session's cookie, for
+    /// [`Self::upload`] or a test that needs its own headers on it.
+    pub fn upload_request(
         &self,
         api: &Api,
         path: &str,
@@ -515,7 +517,7 @@ impl WebSession {
         fields: &[(&str, &str)],
         filename: &str,
         content: &str,
-    ) -> (u16, String, String) {
+    ) -> reqwest::RequestBuilder {
         let boundary = "----connect-test-boundary";
         let mut body = String::new();
         for (name, value) in std::iter::once(&("csrf", csrf)).chain(fields) {
@@ -527,8 +529,7 @@ impl WebSession {
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
              Content-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
         ));
-        let resp = self
-            .client
+        self.client
             .post(api.url(path))
             .header("cookie", &self.cookie)
             .header(
@@ -536,6 +537,19 @@ impl WebSession {
                 format!("multipart/form-data; boundary={boundary}"),
             )
             .body(body)
+    }
+
+    pub async fn upload(
+        &self,
+        api: &Api,
+        path: &str,
+        csrf: &str,
+        fields: &[(&str, &str)],
+        filename: &str,
+        content: &str,
+    ) -> (u16, String, String) {
+        let resp = self
+            .upload_request(api, path, csrf, fields, filename, content)
             .send()
             .await
             .unwrap();
