@@ -203,7 +203,9 @@ async fn mapping_data(
     let history = crate::history::load(&state.db, tenant_id).await?;
     let pair_data = match pair.environment {
         Environment::Sandbox => {
-            inputs::sandbox_pair_data(&state.catalogs, &state.db, &pair.id, pair.erp).await?
+            inputs::sandbox_pair_data(&state.catalogs, &state.db, &pair.id, pair.erp)
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
         }
         Environment::Production => state
             .catalogs

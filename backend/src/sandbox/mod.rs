@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod clarity;
+pub mod erp_catalog;
 pub mod faults;
 pub mod intacct;
 pub mod sagepro;

@@ -244,7 +244,7 @@ impl Worker {
             Environment::Sandbox => {
                 inputs::sandbox_pair_data(&self.state.catalogs, db, &row.pair_id, clients.kind)
                     .await
-                    .map_err(store)?
+                    .map_err(|e| FlowError::Store(e.into()))?
             }
             // Listing a production ERP's items costs calls: only when the
             // template resolves SKUs.

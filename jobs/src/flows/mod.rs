@@ -2,6 +2,7 @@
 //! exactly once: it asks the ledger first, writes with a deterministic
 //! idempotency key, and records the target id in the ledger after.
 
+pub mod catalog;
 pub mod ledger;
 pub mod orders;
 
