@@ -1,6 +1,6 @@
 //! The cache of pairs' ERP catalogs and master data ([`PairData`]), owned
 //! by the application state and filled by the worker's and the preview's
-//! loaders (`crate::worker::inputs`). It sits below both, so the state can
+//! loaders (`crate::sync::inputs`). It sits below both, so the state can
 //! hold it without depending on the worker.
 
 use std::collections::HashMap;

@@ -73,19 +73,17 @@ pub async fn load_for(
     Ok(history(recent, customers))
 }
 
-/// [`load_for`] the customer an `order.created` event's stored payload
-/// names. An event that carries only the order id (no `lineItems`: the
-/// worker fetches the order later) does not say whose it is, so it gets
-/// [`load`]'s recent customers rather than none.
+/// The tenant's recent orders and the currency counts checking an
+/// `order.created` event's order needs ([`customers_for_event`]): what the
+/// sync engine builds from its in-memory window, read from the database.
 pub async fn load_for_event(
     db: &Db,
     tenant_id: &str,
     payload: &str,
 ) -> Result<History, sqlx::Error> {
-    match event_customer(payload) {
-        Some(customer) => load_for(db, tenant_id, customer.as_deref()).await,
-        None => load(db, tenant_id).await,
-    }
+    let recent = recent_orders(db, tenant_id).await?;
+    let customers = customers_for_event(db, tenant_id, payload).await?;
+    Ok(History::new(recent, customers))
 }
 
 /// The customer an event's order names (`Some(None)`: it names none), or
@@ -117,6 +115,49 @@ pub fn event_customer(payload: &str) -> Option<Option<String>> {
         .then(|| object.customer_id.as_ref().and_then(anomaly::customer_key))
 }
 
+/// The tenant's newest [`WINDOW`] order summaries, newest first: the window
+/// the sync engine keeps in memory.
+pub async fn recent_orders(db: &Db, tenant_id: &str) -> Result<Vec<OrderSummary>, sqlx::Error> {
+    Ok(recent(db, tenant_id)
+        .await?
+        .into_iter()
+        .map(summary)
+        .collect())
+}
+
+/// The currency counts checking one event's order needs: its customer's
+/// (none for an order that names no customer), or, for an event that does
+/// not carry its order, the [`CUSTOMERS`] customers seen most recently, as
+/// [`load_for_event`] reads them.
+pub async fn customers_for_event(
+    db: &Db,
+    tenant_id: &str,
+    payload: &str,
+) -> Result<Vec<(String, String, u64)>, sqlx::Error> {
+    let rows: Vec<CurrencyRow> = match event_customer(payload) {
+        Some(Some(customer)) => {
+            sqlx::query_as(
+                "SELECT customer_id, currency, orders FROM customer_currencies \
+                 WHERE tenant_id = $1 AND customer_id = $2",
+            )
+            .bind(tenant_id)
+            .bind(customer)
+            .fetch_all(db.pool())
+            .await?
+        }
+        Some(None) => Vec::new(),
+        None => sqlx::query_as(
+            "SELECT customer_id, currency, orders FROM customer_currencies WHERE tenant_id = $1 \
+                 ORDER BY last_seen_at DESC, customer_id, currency LIMIT $2",
+        )
+        .bind(tenant_id)
+        .bind(CUSTOMERS)
+        .fetch_all(db.pool())
+        .await?,
+    };
+    Ok(counts(rows).collect())
+}
+
 /// The newest [`WINDOW`] summaries, read in index order.
 async fn recent(db: &Db, tenant_id: &str) -> Result<Vec<SummaryRow>, sqlx::Error> {
     sqlx::query_as(
@@ -131,37 +172,52 @@ async fn recent(db: &Db, tenant_id: &str) -> Result<Vec<SummaryRow>, sqlx::Error
 }
 
 fn history(rows: Vec<SummaryRow>, customers: Vec<CurrencyRow>) -> History {
-    let recent = rows.into_iter().map(
-        |(source_id, customer_id, currency, total, max_quantity, fingerprint, placed_at)| {
-            OrderSummary {
-                source_id,
-                customer_id,
-                currency,
-                total: total.as_deref().and_then(parse_decimal),
-                max_quantity: max_quantity.as_deref().and_then(parse_decimal),
-                fingerprint,
-                placed_at: placed_at.and_then(from_ms),
-            }
-        },
-    );
-    let customers = customers
-        .into_iter()
-        .map(|(customer, currency, n)| (customer, currency, n.max(0) as u64));
-    History::new(recent, customers)
+    History::new(rows.into_iter().map(summary), counts(customers))
+}
+
+fn summary(row: SummaryRow) -> OrderSummary {
+    let (source_id, customer_id, currency, total, max_quantity, fingerprint, placed_at) = row;
+    OrderSummary {
+        source_id,
+        customer_id,
+        currency,
+        total: total.as_deref().and_then(parse_decimal),
+        max_quantity: max_quantity.as_deref().and_then(parse_decimal),
+        fingerprint,
+        placed_at: placed_at.and_then(from_ms),
+    }
+}
+
+fn counts(rows: Vec<CurrencyRow>) -> impl Iterator<Item = (String, String, u64)> {
+    rows.into_iter()
+        .map(|(customer, currency, n)| (customer, currency, n.max(0) as u64))
 }
 
 /// Stores the summary of an order the tenant synced, on the caller's
 /// connection (the run's transaction). Recording the same `source_id` again
 /// (a replay, an updated order) replaces its summary and counts the customer
-/// once.
+/// once. Returns the summary stored and the tenant's history revision it
+/// made ([`crate::revisions::history_changed`]).
 pub async fn record_order(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &str,
     pair_id: &str,
     source_id: &str,
     order: &Value,
-) -> Result<(), sqlx::Error> {
+) -> Result<(OrderSummary, i64), sqlx::Error> {
     let summary = OrderSummary::of(source_id, order);
+    let revision = crate::revisions::history_changed(conn, tenant_id).await?;
+    record_summary(conn, tenant_id, pair_id, &summary).await?;
+    Ok((summary, revision))
+}
+
+async fn record_summary(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    pair_id: &str,
+    summary: &OrderSummary,
+) -> Result<(), sqlx::Error> {
+    let source_id = summary.source_id.as_str();
     let now = now_ms();
     let previous: Option<(Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT customer_id, currency FROM order_history WHERE tenant_id = $1 AND source_id = $2",

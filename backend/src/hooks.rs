@@ -10,8 +10,8 @@ use connect_jobs::connectors::clarity::signature;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::inbox::{self, Inserted};
 use crate::state::AppState;
+use crate::sync::inbox::{self, Inserted};
 
 pub async fn clarity(
     State(state): State<AppState>,

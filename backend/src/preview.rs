@@ -1,7 +1,7 @@
 //! Dry run of a flow's template: maps source records through the same
 //! pipeline as the worker ([`map_record`]: conversions, rules, validation
 //! against the target record's schema, anomaly flags) with the same rates,
-//! catalog, references and history ([`crate::worker::inputs`]), so a
+//! catalog, references and history ([`crate::sync::inputs`]), so a
 //! customer sees what would be sent, what would be refused and what would be
 //! flagged before going live. It reads only — no run, no inbox row, no call
 //! to Clarity or the ERP (a production pair's catalog is used only when the
@@ -17,8 +17,8 @@ use crate::error::ApiError;
 use crate::pairs::{self, Environment, Erp, FLOWS};
 use crate::runs::{IssueDetail, RunFlag};
 use crate::state::AppState;
+use crate::sync::inputs::{self, MappingData, PairData};
 use crate::templates;
-use crate::worker::inputs::{self, MappingData, PairData};
 
 /// The most records one preview maps, given or sampled.
 pub const MAX_RECORDS: usize = 50;
@@ -213,7 +213,7 @@ async fn mapping_data(
             .unwrap_or_else(PairData::none),
     };
     Ok(MappingData {
-        rates,
+        rates: std::sync::Arc::new(rates),
         pair: pair_data,
         history,
     })

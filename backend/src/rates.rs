@@ -371,9 +371,9 @@ async fn insert(
     .bind(&rate.text)
     .bind(now)
     .bind(author)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    crate::revisions::inputs_changed(conn, tenant_id).await
 }
 
 /// Adds the sandbox company's rates ([`SANDBOX_RATES`]) to the tenant's
@@ -418,6 +418,7 @@ pub async fn seed_sandbox(
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() > 0 {
+            crate::revisions::inputs_changed(conn, tenant_id).await?;
             added.push(format!("{from}→{to} {rate}"));
         }
     }
@@ -451,6 +452,7 @@ pub async fn replace(
         .bind(tenant_id)
         .execute(&mut *tx)
         .await?;
+    crate::revisions::inputs_changed(&mut tx, tenant_id).await?;
     for rate in rates {
         insert(&mut tx, tenant_id, rate, &by, now).await?;
     }
@@ -521,6 +523,7 @@ pub async fn remove(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
+    crate::revisions::inputs_changed(&mut tx, tenant_id).await?;
     let row = RateRow {
         from,
         to,

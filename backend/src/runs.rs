@@ -236,7 +236,7 @@ pub async fn replay(
             field: None,
         });
     }
-    crate::inbox::replay(&mut tx, tenant_id, dl_id, &inbox_id, now_ms()).await?;
+    crate::sync::inbox::replay(&mut tx, tenant_id, dl_id, &inbox_id, now_ms()).await?;
     tx.commit().await?;
     Ok(inbox_id)
 }

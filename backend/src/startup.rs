@@ -24,8 +24,8 @@ use crate::config::{Config, KeySource};
 use crate::db::Db;
 use crate::sandbox::{FaultRegistry, SandboxState};
 use crate::state::{AppState, Inner};
+use crate::sync::{self, Engine};
 use crate::vault::Vault;
-use crate::worker::{self, Worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -168,7 +168,7 @@ impl Application {
         let state = self.state.clone();
         let mut tasks: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
         if matches!(self.role, Role::All | Role::Worker) {
-            let worker = Worker::new(state.clone());
+            let worker = Engine::new(state.clone());
             let handler = move |job: connect_jobs::queue::InboxJob| {
                 let worker = worker.clone();
                 async move { worker.handle(&job.inbox_id).await }
@@ -206,7 +206,7 @@ impl Application {
             ));
             tasks.push((
                 "reconciler",
-                tokio::spawn(worker::reconciler::run(state.clone(), shutdown.clone())),
+                tokio::spawn(sync::reconciler::run(state.clone(), shutdown.clone())),
             ));
         }
         if matches!(self.role, Role::All | Role::Web | Role::Sandbox) {

@@ -46,3 +46,23 @@ pub async fn install_builtin(
     }
     Ok(())
 }
+
+/// The version of a flow's template a pair runs, and its document as
+/// stored; `None` when the pair has no template for the flow.
+pub async fn pinned(
+    db: &crate::db::Db,
+    tenant_id: &str,
+    pair_id: &str,
+    flow: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.version, t.document FROM pair_flows f \
+         JOIN templates t ON t.pair_id = f.pair_id AND t.flow = f.flow AND t.version = f.pinned_version \
+         WHERE f.tenant_id = $1 AND f.pair_id = $2 AND f.flow = $3",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(flow)
+    .fetch_optional(db.pool())
+    .await
+}

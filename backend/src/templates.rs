@@ -228,6 +228,7 @@ async fn insert_version(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    crate::revisions::inputs_changed(&mut *tx, pair_id).await?;
     audit::record(
         &mut *tx,
         Some(&who.tenant_id),

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use connect::pairs::connections::{self, DETAIL_MAX, Loaded, Reach, TestResult};
+use connect::clients::{self, Connection, Reach};
+use connect::pairs::connections::{self, DETAIL_MAX, TestResult};
 use connect_jobs::connectors::OpenGate;
 use connect_jobs::egress::EgressPolicy;
 use reqwest::Method;
@@ -307,7 +308,7 @@ async fn hostile_server() -> (String, tokio::task::JoinHandle<()>) {
     (format!("http://{addr}"), task)
 }
 
-fn loaded(system: &str, base_url: String) -> Loaded {
+fn loaded(system: &str, base_url: String) -> Connection {
     let obj = |v: Value| match v {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -320,7 +321,7 @@ fn loaded(system: &str, base_url: String) -> Loaded {
         ),
         _ => (json!({}), json!({"api_key": "k"})),
     };
-    Loaded {
+    Connection {
         system: system.to_owned(),
         base_url,
         settings: obj(settings),
@@ -355,24 +356,22 @@ async fn a_connection_test_shows_a_status_line_never_the_remote_body() {
         for kind in ["plain", "problem", "sagepro", "oauth"] {
             let base = format!("{server}/{kind}-{status}");
             let what = |system: &str| format!("{system} against {kind}-{status}");
-            let clarity =
-                connections::clarity_client(&app.state, &loaded("clarity", base.clone()), gate());
+            let clarity = clients::clarity(&app.state, &loaded("clarity", base.clone()), gate());
             let r = TestResult::from_outcome(clarity.test_connection().await);
             assert!(!r.ok, "{}: {r:?}", what("clarity"));
             assert_no_echo(&what("clarity"), &r);
-            let sagepro =
-                connections::sagepro_client(&app.state, &loaded("sagepro", base.clone()), gate());
+            let sagepro = clients::sagepro(&app.state, &loaded("sagepro", base.clone()), gate());
             let r = TestResult::from_outcome(sagepro.test_connection().await);
             assert!(!r.ok, "{}: {r:?}", what("sagepro"));
             assert_no_echo(&what("sagepro"), &r);
-            let intacct = connections::intacct_client(&app.state, &loaded("intacct", base), gate());
+            let intacct = clients::intacct(&app.state, &loaded("intacct", base), gate());
             let r = TestResult::from_outcome(intacct.test_connection().await);
             assert!(!r.ok, "{}: {r:?}", what("intacct"));
             assert_no_echo(&what("intacct"), &r);
         }
     }
     for kind in ["intacct_sender", "intacct_login", "intacct_session"] {
-        let intacct = connections::intacct_client(
+        let intacct = clients::intacct(
             &app.state,
             &loaded("intacct", format!("{server}/{kind}")),
             gate(),
@@ -383,7 +382,7 @@ async fn a_connection_test_shows_a_status_line_never_the_remote_body() {
         assert!(r.detail.starts_with("sign-in refused"), "{kind}: {r:?}");
     }
     // A store that lets us in: its scope list is ours to name, not its text.
-    let clarity = connections::clarity_client(
+    let clarity = clients::clarity(
         &app.state,
         &loaded("clarity", format!("{server}/ok")),
         gate(),

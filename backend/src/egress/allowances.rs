@@ -169,6 +169,7 @@ pub async fn add(
     .bind(target.created_at)
     .execute(&mut *tx)
     .await?;
+    crate::revisions::inputs_changed(&mut tx, tenant_id).await?;
     audit::record(
         &mut tx,
         Some(tenant_id),
@@ -200,6 +201,7 @@ pub async fn remove(
     let Some((network,)) = row else {
         return Ok(false);
     };
+    crate::revisions::inputs_changed(&mut tx, tenant_id).await?;
     audit::record(
         &mut tx,
         Some(tenant_id),

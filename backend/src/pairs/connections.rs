@@ -10,11 +10,8 @@
 
 use std::sync::Arc;
 
-use connect_jobs::connectors::clarity::{ClarityClient, ClarityConfig};
-use connect_jobs::connectors::intacct::{IntacctClient, IntacctConfig};
-use connect_jobs::connectors::sagepro::{SageProClient, SageProConfig};
 use connect_jobs::connectors::{CallGate, ConnectorError, System};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -22,6 +19,7 @@ use sqlx::Row;
 use super::{Environment, Erp};
 use crate::audit;
 use crate::auth::Principal;
+use crate::clients::{self, Connection, PREVIOUS_SECRET, PREVIOUS_UNTIL, Reach};
 use crate::db::now_ms;
 use crate::egress::url_check;
 use crate::error::ApiError;
@@ -29,7 +27,6 @@ use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;
 use crate::usage::TenantGate;
 use crate::vault::Sealed;
-use connect_jobs::egress::EgressPolicy;
 
 /// Events a pair subscribes to at Clarity.
 pub const WEBHOOK_EVENTS: [&str; 9] = [
@@ -246,89 +243,43 @@ fn is_builtin(state: &AppState, raw: &str, system: &str, pair_id: &str) -> bool 
     loopback || ours(&state.public_url) || ours(&state.sandbox.self_url)
 }
 
-/// Where a connection's calls may go.
-#[derive(Debug, Clone)]
-pub enum Reach {
-    /// This process's own simulator (sandbox pairs): the shared client.
-    Simulator,
-    /// A URL a user gave: a client whose resolver enforces the policy.
-    Egress(EgressPolicy),
+/// What the connections table holds for this connection's address.
+fn stored_url(c: &Connection) -> &str {
+    match c.reach {
+        Reach::Simulator => BUILTIN,
+        Reach::Egress(_) => &c.base_url,
+    }
 }
 
-/// A decrypted connection, for the workers and the connection test only.
-pub struct Loaded {
-    pub system: String,
-    pub base_url: String,
-    pub settings: Map<String, Value>,
-    pub secrets: Map<String, Value>,
-    pub webhook_id: Option<String>,
-    pub updated_at: i64,
-    /// Where its calls may go: the built-in simulator, or public addresses.
-    pub reach: Reach,
+/// Why a saved connection could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading the connection: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error("decrypting the connection: {0}")]
+    Vault(#[from] crate::vault::VaultError),
+    #[error("the connection's secrets are not a JSON object: {0}")]
+    Corrupt(#[from] serde_json::Error),
 }
 
-impl Loaded {
-    /// What the connections table holds for this connection's address.
-    fn stored_url(&self) -> &str {
-        match self.reach {
-            Reach::Simulator => BUILTIN,
-            Reach::Egress(_) => &self.base_url,
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Store(e) => e.into(),
+            LoadError::Vault(e) => e.into(),
+            LoadError::Corrupt(e) => ApiError::Internal(e.into()),
         }
     }
-
-    fn setting(&self, name: &str) -> String {
-        self.settings
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    }
-    fn secret(&self, name: &str) -> SecretString {
-        SecretString::from(
-            self.secrets
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    }
-    pub fn webhook_secret(&self) -> Option<String> {
-        self.secrets
-            .get("webhook_secret")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    }
-
-    /// The secrets a delivery may be signed with at `now_ms`: the current one
-    /// and, during a rotation's overlap, the one before it.
-    pub fn webhook_secrets(&self, now_ms: i64) -> Vec<String> {
-        let previous = self
-            .secrets
-            .get(PREVIOUS_SECRET)
-            .and_then(Value::as_str)
-            .filter(|_| {
-                self.secrets
-                    .get(PREVIOUS_UNTIL)
-                    .and_then(Value::as_i64)
-                    .is_some_and(|until| now_ms < until)
-            });
-        self.webhook_secret()
-            .into_iter()
-            .chain(previous.map(str::to_owned))
-            .collect()
-    }
 }
 
-/// Kept beside `webhook_secret` (encrypted like it) while a rotation overlaps.
-const PREVIOUS_SECRET: &str = "previous_webhook_secret";
-const PREVIOUS_UNTIL: &str = "previous_webhook_secret_until";
-
+/// A pair's saved connection to `system`, decrypted; `None` when there is
+/// none.
 pub async fn load(
     state: &AppState,
     tenant_id: &str,
     pair_id: &str,
     system: &str,
-) -> Result<Option<Loaded>, ApiError> {
+) -> Result<Option<Connection>, LoadError> {
     let row = sqlx::query(
         "SELECT c.base_url, c.settings, c.secret_ciphertext, c.secret_nonce, c.data_key_id, \
                 c.updated_at, c.webhook_id, p.environment \
@@ -350,8 +301,7 @@ pub async fn load(
         .vault
         .decrypt(&state.db, tenant_id, pair_id, system, &sealed)
         .await?;
-    let secrets: Map<String, Value> =
-        serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.into()))?;
+    let secrets: Map<String, Value> = serde_json::from_slice(&plain)?;
     let environment = Environment::parse(&r.get::<String, _>(7)).unwrap_or(Environment::Production);
     let stored: String = r.get(0);
     let (base_url, reach) =
@@ -362,7 +312,7 @@ pub async fn load(
             let policy = crate::egress::policy(&state.db, tenant_id, system).await?;
             (stored, Reach::Egress(policy))
         };
-    Ok(Some(Loaded {
+    Ok(Some(Connection {
         reach,
         system: system.to_owned(),
         base_url,
@@ -381,64 +331,6 @@ fn tenant_gate(state: &AppState, tenant_id: &str) -> Arc<dyn CallGate> {
         state.limiter.clone(),
         tenant_id,
         std::time::Duration::from_secs(10),
-    )
-}
-
-/// The HTTP client for a connection: the shared one for this process's own
-/// simulator, else one whose resolver enforces the pair's policy.
-fn http_for(state: &AppState, c: &Loaded) -> reqwest::Client {
-    match &c.reach {
-        Reach::Simulator => state.http.clone(),
-        Reach::Egress(policy) => connect_jobs::egress::client(policy, state.http_timeouts()),
-    }
-}
-
-pub fn clarity_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> ClarityClient {
-    ClarityClient::new(
-        ClarityConfig {
-            base_url: c.base_url.clone(),
-            client_id: c.setting("client_id"),
-            client_secret: c.secret("client_secret"),
-            api_path: "/api/v1".to_owned(),
-            token_path: "/oauth/token".to_owned(),
-            scopes: vec![
-                "orders:read".into(),
-                "orders:write".into(),
-                "webhooks:manage".into(),
-            ],
-        },
-        http_for(state, c),
-        gate,
-    )
-}
-
-pub fn intacct_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> IntacctClient {
-    let entity = c.setting("entity_id");
-    IntacctClient::new(
-        IntacctConfig {
-            endpoint_url: c.base_url.clone(),
-            sender_id: c.setting("sender_id"),
-            sender_password: c.secret("sender_password"),
-            company_id: c.setting("company_id"),
-            user_id: c.setting("user_id"),
-            user_password: c.secret("user_password"),
-            entity_id: (!entity.is_empty()).then_some(entity),
-        },
-        http_for(state, c),
-        gate,
-    )
-}
-
-pub fn sagepro_client(state: &AppState, c: &Loaded, gate: Arc<dyn CallGate>) -> SageProClient {
-    let company = c.setting("company");
-    SageProClient::new(
-        SageProConfig {
-            base_url: c.base_url.clone(),
-            api_key: c.secret("api_key"),
-            company: (!company.is_empty()).then_some(company),
-        },
-        http_for(state, c),
-        gate,
     )
 }
 
@@ -501,7 +393,7 @@ pub async fn put(
         }
     }
     if !registered && system == "clarity" && !secrets.contains_key("webhook_secret") {
-        let loaded = Loaded {
+        let loaded = Connection {
             system: system.to_owned(),
             base_url: base_url.clone(),
             settings: settings.clone(),
@@ -510,7 +402,7 @@ pub async fn put(
             updated_at: 0,
             reach,
         };
-        let client = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id));
+        let client = clients::clarity(state, &loaded, tenant_gate(state, &who.tenant_id));
         let hook_url = hook_url_for(state, pair.environment, pair_id);
         let sub = client
             .register_webhook(&hook_url, &WEBHOOK_EVENTS)
@@ -572,7 +464,7 @@ pub async fn rotate_webhook_secret(
             ));
         }
     };
-    let new = clarity_client(state, &loaded, tenant_gate(state, &who.tenant_id))
+    let new = clients::clarity(state, &loaded, tenant_gate(state, &who.tenant_id))
         .rotate_webhook_secret(&webhook_id)
         .await
         .map_err(|e| ApiError::BadRequest {
@@ -598,7 +490,7 @@ pub async fn rotate_webhook_secret(
         who,
         pair_id,
         "clarity",
-        loaded.stored_url(),
+        stored_url(&loaded),
         loaded.settings.clone(),
         secrets,
         Some(webhook_id),
@@ -617,7 +509,7 @@ pub async fn rotate_webhook_secret(
 fn keep_saved_secrets(
     system: &str,
     credentials: &mut Map<String, Value>,
-    saved: &Loaded,
+    saved: &Connection,
     base_url: &str,
 ) -> Option<String> {
     let omitted = |c: &Map<String, Value>, name: &str| match c.get(name) {
@@ -695,6 +587,7 @@ async fn save(
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
+    crate::revisions::inputs_changed(&mut tx, pair_id).await?;
     audit::record(
         &mut tx,
         Some(&who.tenant_id),
@@ -800,17 +693,17 @@ pub async fn test(
     let meter = tenant_gate(state, &who.tenant_id);
     let outcome = match system {
         "clarity" => {
-            clarity_client(state, &loaded, meter)
+            clients::clarity(state, &loaded, meter)
                 .test_connection()
                 .await
         }
         "intacct" => {
-            intacct_client(state, &loaded, meter)
+            clients::intacct(state, &loaded, meter)
                 .test_connection()
                 .await
         }
         _ => {
-            sagepro_client(state, &loaded, meter)
+            clients::sagepro(state, &loaded, meter)
                 .test_connection()
                 .await
         }
@@ -985,7 +878,7 @@ mod tests {
 
     #[test]
     fn the_previous_webhook_secret_counts_only_until_the_overlap_ends() {
-        let loaded = Loaded {
+        let loaded = Connection {
             system: "clarity".into(),
             base_url: String::new(),
             settings: Map::new(),

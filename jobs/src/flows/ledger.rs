@@ -22,6 +22,10 @@ pub trait LedgerStore: Send + Sync {
     /// Inserts the entry if absent and returns the stored one (which may carry
     /// an idempotency key from an earlier attempt: that one wins).
     async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry>;
+    /// The target confirmed the write. A store may hold this until the
+    /// record's outcome is written and persist both in one transaction: a
+    /// crash in between leaves the entry reserved, and the retry sends the
+    /// same idempotency key, so the target answers with the same record.
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()>;
 }
 

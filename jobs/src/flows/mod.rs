@@ -1,17 +1,129 @@
 //! The sync pipelines. A flow turns one source event into writes on the target,
 //! exactly once: it asks the ledger first, writes with a deterministic
 //! idempotency key, and records the target id in the ledger after.
+//!
+//! Each flow is one file here implementing [`Flow`], and one line in
+//! [`FLOWS`]. The engine (`backend/src/sync/`) claims an inbox row, finds
+//! the flow that handles it ([`for_event`]), loads what the flow declares
+//! it [`Needs`], calls [`Flow::run`], and records the outcome; it holds no
+//! flow's own code. Adding a flow, with `orders` as the example:
+//!
+//! 1. `jobs/src/flows/orders.rs`: a unit struct `Orders` implementing
+//!    [`Flow`]: its [`Flow::name`] (the template and ledger key, `"orders"`),
+//!    its [`Trigger`] (`order.created` webhooks), its source and target
+//!    systems, what it [`Needs`] (the catalog, the tenant's order history),
+//!    the id of the record an event is about, and [`Flow::run`], which maps
+//!    and writes through the [`FlowContext`] it is given.
+//! 2. `pub mod orders;` above, and `&orders::Orders` in [`FLOWS`].
 
 pub mod catalog;
 pub mod ledger;
 pub mod orders;
 
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::connectors::clarity::ClarityClient;
 use crate::connectors::intacct::IntacctClient;
 use crate::connectors::sagepro::SageProClient;
 use crate::connectors::{ConnectorError, ErrorClass};
-use crate::mapping::MappingError;
-use crate::mapping::pipeline::Flag;
+use crate::mapping::pipeline::{Flag, MappingInputs};
+use crate::mapping::schema::TargetSchema;
 use crate::mapping::validate::ValidationIssue;
+use crate::mapping::{CompiledTemplate, MappingError};
+use ledger::LedgerStore;
+
+/// Every flow the engine runs, in the order the pair page lists them.
+pub static FLOWS: &[&dyn Flow] = &[&orders::Orders];
+
+/// The flow a webhook event of `event_type` starts, if any runs it yet.
+pub fn for_event(event_type: &str) -> Option<&'static dyn Flow> {
+    FLOWS
+        .iter()
+        .copied()
+        .find(|f| matches!(f.trigger(), Trigger::Webhook(types) if types.contains(&event_type)))
+}
+
+/// What starts a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// Clarity webhook events of these types, each one record.
+    Webhook(&'static [&'static str]),
+    /// A poll of the source's changes since a stored cursor, this often.
+    Poll { every: Duration },
+}
+
+/// Which side of a pair a flow reads from or writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Clarity,
+    /// The pair's ERP, Sage Intacct or Sage Pro.
+    Erp,
+}
+
+/// What a flow consults besides its template and the tenant's rates, which
+/// every mapping gets: the engine loads only what is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Needs {
+    /// The ERP's items and master data, for SKU resolution and references.
+    pub catalog: bool,
+    /// The tenant's recent orders and the customer's usual currencies, for
+    /// the anomaly checks.
+    pub history: bool,
+}
+
+/// One flow: declared once, run by the engine for each of its records.
+#[async_trait::async_trait]
+pub trait Flow: Send + Sync {
+    /// Its name in templates, runs, the ledger and metrics (`orders`).
+    fn name(&self) -> &'static str;
+    /// What one of its records is called in log lines (`order`).
+    fn noun(&self) -> &'static str;
+    fn trigger(&self) -> Trigger;
+    fn source(&self) -> Side;
+    fn target(&self) -> Side;
+    fn needs(&self) -> Needs;
+    /// The id of the record an event is about, for its run; `None` when the
+    /// event names none (the run then fails on it).
+    fn source_id(&self, event: &Value) -> Option<String>;
+    /// Maps the event's record and writes it to the target, exactly once.
+    async fn run(&self, ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError>;
+}
+
+/// The ERP client for another Intacct entity or Sage Pro company, chosen by
+/// the output's `_route` (`None`: that route cannot be served).
+pub type Router<'a> = &'a (dyn Fn(&str) -> Option<ErpTarget> + Send + Sync);
+
+/// What the engine hands a flow for one record.
+pub struct FlowContext<'a> {
+    pub clarity: &'a ClarityClient,
+    pub erp: &'a ErpTarget,
+    /// Clients for the entity or company a template routes a record to
+    /// (`_route.entity`, `_route.company`); without one, routed records go
+    /// through `erp` as connected.
+    pub router: Option<Router<'a>>,
+    pub template: &'a CompiledTemplate,
+    /// The target record's schema, to validate the output against.
+    pub schema: Option<&'a TargetSchema>,
+    pub inputs: MappingInputs<'a>,
+    pub ledger: &'a dyn LedgerStore,
+}
+
+/// A record a flow has brought to its target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub source_id: String,
+    pub target_id: String,
+    /// False when the ledger already knew the record: nothing was written.
+    pub created: bool,
+    /// Fuzzy SKU matches and anomalies, recorded on the run.
+    pub flags: Vec<Flag>,
+    /// The order as the tenant's history should remember it (normalized,
+    /// in its own currency); `None` when nothing was written or the flow
+    /// keeps no history.
+    pub history: Option<Value>,
+}
 
 /// The ERP side of a pair.
 #[derive(Clone)]

@@ -5,43 +5,45 @@
 
 use serde_json::Value;
 
-use super::ledger::{LedgerKey, LedgerStore, idempotency_key};
-use super::{ErpTarget, FlowError};
-use crate::connectors::clarity::ClarityClient;
+use super::ledger::{LedgerKey, idempotency_key};
+use super::{ErpTarget, Flow, FlowContext, FlowError, Needs, Side, Trigger, Written};
 use crate::connectors::sagepro::wire::InvoiceInput;
 use crate::mapping::CompiledTemplate;
-use crate::mapping::pipeline::{Flag, MappingInputs, map_record};
+use crate::mapping::pipeline::map_record;
 use crate::mapping::schema::TargetSchema;
 
-/// The ERP client for another Intacct entity or Sage Pro company, chosen by
-/// the output's `_route` (`None`: that route cannot be served).
-pub type Router<'a> = &'a (dyn Fn(&str) -> Option<ErpTarget> + Send + Sync);
+/// The orders flow.
+pub struct Orders;
 
-pub struct OrderContext<'a> {
-    pub clarity: &'a ClarityClient,
-    pub erp: &'a ErpTarget,
-    /// Clients for the entity or company a template routes a record to
-    /// (`_route.entity`, `_route.company`); without one, routed records go
-    /// through `erp` as connected.
-    pub router: Option<Router<'a>>,
-    pub template: &'a CompiledTemplate,
-    /// The target record's schema, to validate the output against.
-    pub schema: Option<&'a TargetSchema>,
-    pub inputs: MappingInputs<'a>,
-    pub ledger: &'a dyn LedgerStore,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderOutcome {
-    pub source_id: String,
-    pub target_id: String,
-    /// False when the ledger already knew the order: nothing was written.
-    pub created: bool,
-    /// Fuzzy SKU matches and anomalies, recorded on the run.
-    pub flags: Vec<Flag>,
-    /// The order as the tenant's history should remember it (normalized,
-    /// in its own currency); `None` when nothing was written.
-    pub order: Option<Value>,
+#[async_trait::async_trait]
+impl Flow for Orders {
+    fn name(&self) -> &'static str {
+        "orders"
+    }
+    fn noun(&self) -> &'static str {
+        "order"
+    }
+    fn trigger(&self) -> Trigger {
+        Trigger::Webhook(&["order.created"])
+    }
+    fn source(&self) -> Side {
+        Side::Clarity
+    }
+    fn target(&self) -> Side {
+        Side::Erp
+    }
+    fn needs(&self) -> Needs {
+        Needs {
+            catalog: true,
+            history: true,
+        }
+    }
+    fn source_id(&self, event: &Value) -> Option<String> {
+        order_id(event).map(str::to_owned)
+    }
+    async fn run(&self, ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError> {
+        sync_order(ctx, event).await
+    }
 }
 
 /// The order id an event is about, if it names one.
@@ -59,7 +61,7 @@ fn is_invoice(template: &CompiledTemplate, schema: Option<&TargetSchema>) -> boo
     template.record().is_some_and(named) || schema.is_some_and(|s| named(&s.record))
 }
 
-pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOutcome, FlowError> {
+async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError> {
     let source_id = order_id(event)
         .ok_or_else(|| FlowError::Event("data.object.orderId is missing".into()))?
         .to_owned();
@@ -69,12 +71,12 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
         operation: "create",
     };
     if let Some(done) = ctx.ledger.lookup(&key).await?.and_then(|e| e.target_id) {
-        return Ok(OrderOutcome {
+        return Ok(Written {
             source_id,
             target_id: done,
             created: false,
             flags: Vec::new(),
-            order: None,
+            history: None,
         });
     }
     let object = &event["data"]["object"];
@@ -148,11 +150,11 @@ pub async fn sync_order(ctx: &OrderContext<'_>, event: &Value) -> Result<OrderOu
         }
     };
     ctx.ledger.complete(&key, &target_id).await?;
-    Ok(OrderOutcome {
+    Ok(Written {
         source_id,
         target_id,
         created: true,
         flags: mapped.flags,
-        order: Some(mapped.normalized.unwrap_or(order)),
+        history: Some(mapped.normalized.unwrap_or(order)),
     })
 }

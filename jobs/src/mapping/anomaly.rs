@@ -267,6 +267,27 @@ impl History {
         history
     }
 
+    /// This window with other customers' currency counts (see [`Self::new`]):
+    /// a window built once serves every customer's orders.
+    pub fn with_customers(
+        &self,
+        customer_currencies: impl IntoIterator<Item = (String, String, u64)>,
+    ) -> Self {
+        let mut history = Self {
+            customers: HashMap::new(),
+            ..self.clone()
+        };
+        for (customer, currency, orders) in customer_currencies {
+            *history
+                .customers
+                .entry(customer)
+                .or_default()
+                .entry(currency)
+                .or_default() += orders;
+        }
+        history
+    }
+
     fn add_window(&mut self, recent: Vec<OrderSummary>) {
         // A tenant has a handful of currencies: a list beats hashing each
         // order's code.
@@ -942,6 +963,24 @@ mod tests {
             kinds(&check_order(&o, &counted)),
             [AnomalyKind::UnusualCurrency]
         );
+    }
+
+    #[test]
+    fn a_window_built_once_checks_each_customer_like_a_history_built_for_them() {
+        let window = customer_orders("CUS-1", &["USD", "USD", "USD"]);
+        let counts = [("CUS-2".to_owned(), "USD".to_owned(), 7)];
+        let mut o = order("CO-X", "CUS-2", &[(1, "99.00")]);
+        o["currency"] = json!("EUR");
+        let reused = window.with_customers(counts.clone());
+        assert_eq!(
+            kinds(&check_order(&o, &reused)),
+            [AnomalyKind::UnusualCurrency]
+        );
+        // The window's own counts give way to the given ones: CUS-1's three
+        // USD orders no longer make USD their usual currency.
+        o["customerId"] = json!("CUS-1");
+        assert_eq!(check_order(&o, &reused), []);
+        assert_eq!(reused.orders(), window.orders());
     }
 
     #[test]

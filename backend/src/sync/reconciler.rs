@@ -4,7 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::inbox;
+use super::inbox;
 use crate::state::AppState;
 
 pub async fn run(state: AppState, shutdown: CancellationToken) {

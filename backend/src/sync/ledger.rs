@@ -1,0 +1,105 @@
+//! The ledger table behind [`LedgerStore`], for one pair and one record.
+//! Lookups and reservations are written at once (the idempotency key must
+//! be stored before the target sees it); a completion is held and written
+//! with the record's outcome, in its transaction ([`PairLedger::commit`]).
+
+use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
+use parking_lot::Mutex;
+
+use crate::db::{Db, now_ms};
+use crate::usage;
+
+pub struct PairLedger {
+    db: Db,
+    tenant_id: String,
+    pair_id: String,
+    /// Confirmed writes not yet stored.
+    completed: Mutex<Vec<(LedgerKey, String)>>,
+}
+
+impl PairLedger {
+    pub fn new(db: Db, tenant_id: &str, pair_id: &str) -> Self {
+        Self {
+            db,
+            tenant_id: tenant_id.to_owned(),
+            pair_id: pair_id.to_owned(),
+            completed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Stores the completions held so far, on the outcome's transaction.
+    /// Completing an entry is the moment a record reached the target system,
+    /// so the tenant's transaction is counted here, once: a retry that finds
+    /// the record already created, or an outcome recorded by another worker
+    /// after a lost lease, counts nothing.
+    pub async fn commit(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+        let completed = std::mem::take(&mut *self.completed.lock());
+        for (key, target_id) in completed {
+            let first = sqlx::query(
+                "UPDATE ledger SET target_id = $1, updated_at = $2 \
+                 WHERE pair_id = $3 AND flow = $4 AND source_id = $5 AND operation = $6 AND target_id IS NULL",
+            )
+            .bind(&target_id)
+            .bind(now_ms())
+            .bind(&self.pair_id)
+            .bind(key.flow)
+            .bind(&key.source_id)
+            .bind(key.operation)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+                == 1;
+            if first {
+                usage::add(conn, &self.tenant_id, usage::TRANSACTIONS, 1).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl LedgerStore for PairLedger {
+    async fn lookup(&self, key: &LedgerKey) -> anyhow::Result<Option<LedgerEntry>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT idempotency_key, target_id FROM ledger \
+             WHERE pair_id = $1 AND flow = $2 AND source_id = $3 AND operation = $4",
+        )
+        .bind(&self.pair_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(row.map(|(idempotency_key, target_id)| LedgerEntry {
+            idempotency_key,
+            target_id,
+        }))
+    }
+
+    async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT (pair_id, flow, source_id, operation) DO NOTHING",
+        )
+        .bind(&self.pair_id)
+        .bind(&self.tenant_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .bind(idempotency_key)
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        self.lookup(key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("ledger row vanished after insert"))
+    }
+
+    async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()> {
+        self.completed
+            .lock()
+            .push((key.clone(), target_id.to_owned()));
+        Ok(())
+    }
+}

@@ -1,0 +1,353 @@
+//! The sync engine: the runtime of every flow.
+//!
+//! 1. **Claim** ([`inbox::claim`]): the queue only says which inbox row to
+//!    look at; the row is taken with a lease, renewed while the record is
+//!    worked on, so a slow ERP does not hand it to a second worker.
+//! 2. **Flow** ([`Engine::run`]): the row's event type picks its flow
+//!    ([`connect_jobs::flows::for_event`]); the engine loads what the flow
+//!    declares it needs ([`inputs`]: the pair's clients, rates and template,
+//!    kept while the pair's revisions stand still; the catalog; the tenant's
+//!    order window, kept in memory by [`window`]) and calls it.
+//! 3. **Outcome** ([`outcome`]): in one transaction, the ledger's
+//!    completions and the usage they count, the run and its attempt, the
+//!    inbox state (done, retry later, or dead letter with the reason, the
+//!    field and every validation issue) and the tenant's order history.
+//!
+//! The engine holds no flow's own code. A flow is one file in
+//! `jobs/src/flows/` and one line in [`connect_jobs::flows::FLOWS`]; that
+//! module's documentation walks through adding one, with orders as the
+//! example. Retry and dead-letter decisions are `connect_jobs::retry`'s.
+
+pub mod inbox;
+pub mod inputs;
+mod ledger;
+mod outcome;
+pub mod reconciler;
+mod window;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connect_jobs::connectors::ErrorClass;
+use connect_jobs::flows::{self, Flow, FlowContext, FlowError, Written};
+use connect_jobs::mapping::schema::{TargetSchema, schema_for};
+use connect_jobs::mapping::{CompiledTemplate, flow_target};
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::clients::PairClients;
+use crate::ids::new_id;
+use crate::pairs::{Environment, Erp, connections};
+use crate::state::AppState;
+use crate::usage::TenantGate;
+use inbox::InboxRow;
+use inputs::{MappingData, PairInputs, PairInputsCache, PairStatus};
+use ledger::PairLedger;
+use window::HistoryWindows;
+
+pub struct Engine {
+    state: AppState,
+    /// Identifies this process's leases.
+    owner: String,
+    pairs: PairInputsCache,
+    windows: HistoryWindows,
+}
+
+/// What became of one claimed row.
+enum Outcome {
+    Done(Written),
+    /// Nothing to do for this event; it is not shown as a run.
+    Skipped(&'static str),
+    Failed(FlowError),
+}
+
+/// One attempt at a row, as the outcome records it.
+struct Attempt<'a> {
+    row: &'a InboxRow,
+    flow: &'static str,
+    /// What the flow calls one record, for log lines.
+    noun: &'static str,
+    outcome: Outcome,
+    /// The template version used, when it got that far.
+    version: Option<i64>,
+    ledger: Option<PairLedger>,
+    elapsed: Duration,
+}
+
+impl Engine {
+    pub fn new(state: AppState) -> Arc<Self> {
+        Arc::new(Self {
+            state,
+            owner: new_id("wrk"),
+            pairs: PairInputsCache::default(),
+            windows: HistoryWindows::default(),
+        })
+    }
+
+    /// One job: everything that can go wrong is recorded, nothing escapes.
+    pub async fn handle(self: &Arc<Self>, inbox_id: &str) {
+        let lease_ms = self.state.config.lease.as_millis() as i64;
+        let row = match inbox::claim(&self.state.db, inbox_id, &self.owner, lease_ms).await {
+            Ok(Some(row)) => row,
+            // Done already, not due, or leased by another worker.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, inbox_id, "could not claim an inbox row; the reconciler will retry");
+                return;
+            }
+        };
+        let span = tracing::info_span!(
+            "run",
+            tenant_id = %row.tenant_id,
+            pair_id = %row.pair_id,
+            inbox_id = %row.id,
+            event_type = %row.event_type,
+            attempt = row.attempts,
+        );
+        let this = self.clone();
+        async move { this.process(row).await }
+            .instrument(span)
+            .await;
+        self.state.work_done.notify_waiters();
+    }
+
+    async fn process(self: Arc<Self>, row: InboxRow) {
+        let started = Instant::now();
+        let lease_ms = self.state.config.lease.as_millis() as i64;
+        let renewer = {
+            let db = self.state.db.clone();
+            let (id, owner) = (row.id.clone(), self.owner.clone());
+            tokio::spawn(async move {
+                let every = Duration::from_millis((lease_ms / 3).max(100) as u64);
+                loop {
+                    tokio::time::sleep(every).await;
+                    if !matches!(inbox::renew(&db, &id, &owner, lease_ms).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let status = inputs::pair_status(&self.state.db, &row.tenant_id, &row.pair_id).await;
+        let status = match status {
+            Ok(Some(s)) if s.active => Some(s),
+            Ok(None) => None,
+            // Work for a paused pair or suspended tenant waits; it is not
+            // dropped. So does work whose pair could not be read.
+            Ok(Some(_)) | Err(_) => {
+                renewer.abort();
+                if let Err(e) = inbox::release(&self.state.db, &row.id, &self.owner, 30_000).await {
+                    tracing::error!(error = %e, "could not release a held row");
+                }
+                return;
+            }
+        };
+        let flow = flows::for_event(&row.event_type);
+        let (outcome, version, ledger) = match (flow, &status) {
+            _ if row.event_type == "ping" => (Outcome::Skipped("ping"), None, None),
+            (None, _) => (
+                Outcome::Skipped("no flow handles this event type yet"),
+                None,
+                None,
+            ),
+            (Some(_), None) => (
+                Outcome::Failed(FlowError::Event("the pair no longer exists".into())),
+                None,
+                None,
+            ),
+            (Some(flow), Some(status)) => self.run(&row, flow, status).await,
+        };
+        renewer.abort();
+        if let Outcome::Failed(e) = &outcome
+            && let ErrorClass::Deferred { wait } = e.class()
+        {
+            // The tenant's own limiter said "not yet": nothing was sent, so no
+            // attempt is spent and no run is recorded; the row comes back later.
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "waiting for the tenant's rate limit"
+            );
+            if let Err(e) = inbox::release(
+                &self.state.db,
+                &row.id,
+                &self.owner,
+                wait.as_millis() as i64,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "could not release a throttled row; its lease will expire");
+            }
+            return;
+        }
+        let attempt = Attempt {
+            row: &row,
+            flow: flow.map_or("none", |f| f.name()),
+            noun: flow.map_or("record", |f| f.noun()),
+            outcome,
+            version,
+            ledger,
+            elapsed: started.elapsed(),
+        };
+        match outcome::record(&self.state, &self.owner, &attempt).await {
+            Ok(Some((revision, summary))) => {
+                self.windows.recorded(&row.tenant_id, revision, summary)
+            }
+            Ok(None) => {}
+            // The lease runs out and the row comes back: nothing is lost.
+            Err(e) => {
+                tracing::error!(error = %e, "could not record the outcome; the row will be retried")
+            }
+        }
+    }
+
+    /// Runs the row's flow: the outcome, the template version it used when
+    /// it got that far, and the ledger it wrote through.
+    async fn run(
+        &self,
+        row: &InboxRow,
+        flow: &'static dyn Flow,
+        status: &PairStatus,
+    ) -> (Outcome, Option<i64>, Option<PairLedger>) {
+        let event: Value = match serde_json::from_str(&row.payload) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = FlowError::Event(format!("stored payload is not JSON: {e}"));
+                return (Outcome::Failed(e), None, None);
+            }
+        };
+        let pair = match self.pair_inputs(row, status).await {
+            Ok(p) => p,
+            Err(e) => return (Outcome::Failed(e), None, None),
+        };
+        let db = &self.state.db;
+        let (template, version) = match pair
+            .template(db, &row.tenant_id, &row.pair_id, flow.name())
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return (Outcome::Failed(e), None, None),
+        };
+        let data = match self.mapping_data(row, flow, status, &pair, &template).await {
+            Ok(d) => d,
+            Err(e) => return (Outcome::Failed(e), Some(version), None),
+        };
+        let ledger = PairLedger::new(db.clone(), &row.tenant_id, &row.pair_id);
+        let clients = &pair.clients;
+        let router = |route: &str| Some(clients.routed.get(route));
+        let ctx = FlowContext {
+            clarity: &clients.clarity,
+            erp: &clients.erp,
+            router: Some(&router),
+            template: &template,
+            schema: target_schema(&template, pair.erp, flow.name()),
+            inputs: data.inputs(),
+            ledger: &ledger,
+        };
+        let outcome = match flow.run(&ctx, &event).await {
+            Ok(written) => Outcome::Done(written),
+            Err(e) => Outcome::Failed(e),
+        };
+        (outcome, Some(version), Some(ledger))
+    }
+
+    /// The pair's clients, rates and templates: kept while the pair's and
+    /// the tenant's revisions stand still, loaded again when one moved.
+    async fn pair_inputs(
+        &self,
+        row: &InboxRow,
+        status: &PairStatus,
+    ) -> Result<Arc<PairInputs>, FlowError> {
+        if let Some(found) = self.pairs.get(&row.pair_id, status.inputs) {
+            return Ok(found);
+        }
+        let state = &self.state;
+        let store = |e: connections::LoadError| FlowError::Store(e.into());
+        let clarity = connections::load(state, &row.tenant_id, &row.pair_id, "clarity")
+            .await
+            .map_err(store)?
+            .ok_or_else(|| FlowError::Event("Clarity is not connected".into()))?;
+        let erp = connections::load(state, &row.tenant_id, &row.pair_id, status.erp.as_str())
+            .await
+            .map_err(store)?
+            .ok_or_else(|| FlowError::Event(format!("{} is not connected", status.erp.label())))?;
+        let stamp = (clarity.updated_at, erp.updated_at);
+        if self.pairs.connections(&row.pair_id) != Some(stamp) {
+            // A changed connection may point at another company: its catalog too.
+            state.catalogs.forget(&row.pair_id);
+        }
+        let rates = crate::rates::load(&state.db, &row.tenant_id)
+            .await
+            .map_err(|e| FlowError::Store(e.into()))?;
+        // A worker waits a moment for its turn; longer, and the job goes back.
+        let gate = TenantGate::shared(
+            state.db.clone(),
+            state.limiter.clone(),
+            &row.tenant_id,
+            Duration::from_secs(2),
+        );
+        let clients = PairClients::build(state, &clarity, erp, gate);
+        let built = Arc::new(PairInputs::new(status, stamp, clients, Arc::new(rates)));
+        self.pairs.keep(&row.pair_id, built.clone());
+        Ok(built)
+    }
+
+    /// What the flow consults besides its template: the rates, and what it
+    /// declares it needs of the catalog and the tenant's history.
+    async fn mapping_data(
+        &self,
+        row: &InboxRow,
+        flow: &dyn Flow,
+        status: &PairStatus,
+        pair: &PairInputs,
+        template: &CompiledTemplate,
+    ) -> Result<MappingData, FlowError> {
+        let db = &self.state.db;
+        let store = |e: sqlx::Error| FlowError::Store(e.into());
+        let needs = flow.needs();
+        let history = if needs.history {
+            let window = self
+                .windows
+                .window(db, &row.tenant_id, status.history)
+                .await
+                .map_err(store)?;
+            let customers = crate::history::customers_for_event(db, &row.tenant_id, &row.payload)
+                .await
+                .map_err(store)?;
+            window.with_customers(customers)
+        } else {
+            Default::default()
+        };
+        let catalogs = &self.state.catalogs;
+        let catalog = match pair.environment {
+            _ if !needs.catalog => inputs::PairData::none(),
+            Environment::Sandbox => inputs::sandbox_pair_data(catalogs, db, &row.pair_id, pair.erp)
+                .await
+                .map_err(|e| FlowError::Store(e.into()))?,
+            // Listing a production ERP's items costs calls: only when the
+            // template resolves SKUs.
+            Environment::Production if template.conversions().resolves_skus() => {
+                inputs::production_pair_data(catalogs, &row.pair_id, &pair.clients.erp).await
+            }
+            Environment::Production => catalogs
+                .production_cached(&row.pair_id)
+                .unwrap_or_else(inputs::PairData::none),
+        };
+        Ok(MappingData {
+            rates: pair.rates.clone(),
+            pair: catalog,
+            history,
+        })
+    }
+}
+
+/// The schema a flow's output is checked against: the record the template
+/// names (`Invoice`), else the flow's default record for the ERP.
+fn target_schema(
+    template: &CompiledTemplate,
+    erp: Erp,
+    flow: &str,
+) -> Option<&'static TargetSchema> {
+    template
+        .record()
+        .and_then(|r| schema_for(erp.as_str(), r))
+        .or_else(|| flow_target(flow, erp.as_str()))
+}
