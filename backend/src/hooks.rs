@@ -4,18 +4,19 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use connect_jobs::connectors::clarity::signature;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::ids::{IdPath, PairId, TenantId};
 use crate::state::AppState;
 use crate::sync::inbox::{self, Inserted};
 
 pub async fn clarity(
     State(state): State<AppState>,
-    Path(pair_id): Path<String>,
+    IdPath(pair_id): IdPath<PairId>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -33,11 +34,11 @@ pub async fn clarity(
 
 async fn receive(
     state: &AppState,
-    pair_id: &str,
+    pair_id: &PairId,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let pair: Option<(String, String)> =
+    let pair: Option<(TenantId, String)> =
         sqlx::query_as("SELECT tenant_id, status FROM pairs WHERE id = $1")
             .bind(pair_id)
             .fetch_optional(state.db.pool())
@@ -60,7 +61,7 @@ async fn receive(
         now,
         signature::DEFAULT_TOLERANCE_SECS,
     ) {
-        tracing::warn!(pair_id, reason = %e, "webhook signature refused");
+        tracing::warn!(pair_id = %pair_id, reason = %e, "webhook signature refused");
         return Err(ApiError::Unauthorized);
     }
     let event: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
@@ -94,14 +95,14 @@ async fn receive(
             // The row is committed: from here a lost push only delays the work,
             // the reconciler pushes it again.
             if let Err(e) = state.queue.push(&inbox_id).await {
-                tracing::warn!(error = %e, inbox_id, "queue push failed; the reconciler will retry");
+                tracing::warn!(error = %e, inbox_id = %inbox_id, "queue push failed; the reconciler will retry");
             }
             tracing::info!(
-                tenant_id,
-                pair_id,
+                tenant_id = %tenant_id,
+                pair_id = %pair_id,
                 event_id,
                 event_type,
-                inbox_id,
+                inbox_id = %inbox_id,
                 "webhook accepted"
             );
             Ok((

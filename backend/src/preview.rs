@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::ids::{PairId, TenantId};
 use crate::pairs::{self, Environment, Erp, FLOWS};
 use crate::runs::{IssueDetail, RunFlag};
 use crate::state::AppState;
@@ -82,8 +83,8 @@ fn target_schema(
 
 pub async fn run(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
     body: PreviewRequest,
 ) -> Result<PreviewResponse, ApiError> {
@@ -196,7 +197,7 @@ fn preview_one(
 /// Rates, catalog, references and history as the worker would load them.
 async fn mapping_data(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     pair: &pairs::Pair,
 ) -> Result<MappingData, ApiError> {
     let rates = crate::rates::load(&state.db, tenant_id).await?;
@@ -223,7 +224,7 @@ async fn mapping_data(
 /// it yields none).
 async fn sources(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     pair: &pairs::Pair,
     body: &PreviewRequest,
 ) -> Result<Vec<Result<Value, (Value, String)>>, ApiError> {
@@ -267,7 +268,7 @@ async fn sources(
 /// The orders of the pair's last `n` order events, newest first.
 async fn sampled(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     pair: &pairs::Pair,
     n: i64,
 ) -> Result<Vec<Result<Value, (Value, String)>>, ApiError> {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::db::{Db, now_ms};
 use crate::error::ApiError;
+use crate::ids::{PairId, TenantId};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Run {
@@ -107,8 +108,8 @@ type RunRow = (
 
 pub async fn list(
     db: &Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     status: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Run>, sqlx::Error> {
@@ -174,8 +175,8 @@ pub struct DeadLetter {
 
 pub async fn dead_letters(
     db: &Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
 ) -> Result<Vec<DeadLetter>, sqlx::Error> {
     type Row = (
         String,
@@ -216,8 +217,8 @@ pub async fn dead_letters(
 /// template. Returns the inbox id to push.
 pub async fn replay(
     db: &Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     dl_id: &str,
 ) -> Result<String, ApiError> {
     let mut tx = db.begin_write().await?;

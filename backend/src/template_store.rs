@@ -8,12 +8,13 @@ use connect_jobs::mapping::FLOWS;
 use connect_jobs::mapping::builtin_template;
 
 use crate::db::now_ms;
+use crate::ids::{PairId, TenantId};
 
 /// Copies the pre-built templates for the pair's ERP into the pair (version 1).
 pub async fn install_builtin(
     conn: &mut sqlx::AnyConnection,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     erp: &str,
     author: &str,
 ) -> Result<(), sqlx::Error> {
@@ -51,8 +52,8 @@ pub async fn install_builtin(
 /// stored; `None` when the pair has no template for the flow.
 pub async fn pinned(
     db: &crate::db::Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(

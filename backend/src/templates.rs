@@ -22,6 +22,7 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::ids::{PairId, TenantId};
 use crate::pairs::{Erp, FLOWS};
 use crate::state::AppState;
 
@@ -45,8 +46,8 @@ pub struct TemplateVersion {
 
 pub async fn list(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
 ) -> Result<Vec<TemplateInfo>, ApiError> {
     crate::pairs::get(state, tenant_id, pair_id).await?;
     let rows: Vec<(String, i64, i64, String)> = sqlx::query_as(
@@ -72,8 +73,8 @@ pub async fn list(
 /// The pinned version of a flow's template.
 pub async fn current(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
 ) -> Result<TemplateVersion, ApiError> {
     let row: Option<(i64, String, String, i64)> = sqlx::query_as(
@@ -98,8 +99,8 @@ pub async fn current(
 
 pub async fn versions(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
 ) -> Result<Vec<TemplateInfo>, ApiError> {
     crate::pairs::get(state, tenant_id, pair_id).await?;
@@ -156,7 +157,7 @@ pub fn document_of(body: Value, flow: &str) -> Result<Value, ApiError> {
 pub async fn save(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     document: Value,
     action: &str,
@@ -173,7 +174,7 @@ pub async fn save(
 async fn editable(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
 ) -> Result<crate::pairs::Pair, ApiError> {
     who.require_manager()?;
@@ -190,7 +191,7 @@ async fn editable(
 async fn insert_version(
     tx: &mut sqlx::AnyConnection,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     document: &Value,
     action: &str,
@@ -252,7 +253,7 @@ async fn insert_version(
 pub async fn restore(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     version: i64,
 ) -> Result<TemplateInfo, ApiError> {
@@ -273,8 +274,8 @@ pub async fn restore(
 /// One stored version of a flow's template, pinned or not.
 pub async fn at_version(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
     version: i64,
 ) -> Result<Option<TemplateVersion>, ApiError> {
@@ -303,8 +304,8 @@ pub async fn at_version(
 /// One stored version, or 404 naming what is missing.
 pub async fn version(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
     version: i64,
 ) -> Result<TemplateVersion, ApiError> {
@@ -422,8 +423,8 @@ pub struct RuleCheckRequest {
 /// inline check while a rule is typed.
 pub async fn check_rule(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
     rule: Value,
 ) -> Result<RuleCheck, ApiError> {
@@ -495,7 +496,7 @@ pub struct BuiltinRequest {
 pub async fn start_from_builtin(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     variant: &str,
 ) -> Result<TemplateInfo, ApiError> {

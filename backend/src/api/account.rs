@@ -160,8 +160,8 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn me(who: Principal) -> Json<Me> {
     Json(Me {
-        tenant_id: who.tenant_id,
-        user_id: who.user_id,
+        tenant_id: who.tenant_id.into(),
+        user_id: who.user_id.into(),
         email: who.email,
         role: who.role,
         plan: who.plan,

@@ -1,13 +1,14 @@
 //! The operators' API: every tenant, suspension.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 use super::extract::ApiJson;
 use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::egress::{AddError, PrivateTarget};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{IdPath, TenantId};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
@@ -22,7 +23,7 @@ pub async fn tenants(
 async fn set(
     state: &AppState,
     op: &Operator,
-    id: &str,
+    id: &TenantId,
     status: &str,
 ) -> ApiResult<Json<serde_json::Value>> {
     if !tenants::set_status(&state.db, &Actor::user(&op.user_id, &op.email), id, status).await? {
@@ -35,7 +36,7 @@ async fn set(
 pub async fn suspend(
     State(state): State<AppState>,
     op: Operator,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> ApiResult<Json<serde_json::Value>> {
     set(&state, &op, &id, "suspended").await
 }
@@ -44,7 +45,7 @@ pub async fn suspend(
 pub async fn resume(
     State(state): State<AppState>,
     op: Operator,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> ApiResult<Json<serde_json::Value>> {
     set(&state, &op, &id, "active").await
 }
@@ -55,7 +56,7 @@ pub async fn resume(
 pub async fn private_targets(
     State(state): State<AppState>,
     _op: Operator,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> ApiResult<Json<Vec<PrivateTarget>>> {
     if !tenants::exists(&state.db, &id).await? {
         return Err(ApiError::NotFound("tenant"));
@@ -78,7 +79,7 @@ pub struct AllowTarget {
 pub async fn allow_private_target(
     State(state): State<AppState>,
     op: Operator,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
     ApiJson(body): ApiJson<AllowTarget>,
 ) -> ApiResult<(axum::http::StatusCode, Json<PrivateTarget>)> {
     let target = allow(&state, &op, &id, &body.network, &body.note).await?;
@@ -89,7 +90,7 @@ pub async fn allow_private_target(
 pub async fn allow(
     state: &AppState,
     op: &Operator,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     network: &str,
     note: &str,
 ) -> Result<PrivateTarget, ApiError> {
@@ -125,7 +126,7 @@ pub async fn allow(
 pub async fn withdraw_private_target(
     State(state): State<AppState>,
     op: Operator,
-    Path((id, target_id)): Path<(String, String)>,
+    IdPath((id, target_id)): IdPath<(TenantId, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
     if crate::egress::allowances::remove(
         &state.db,

@@ -1,13 +1,14 @@
 //! Pairs, their connections, runs and dead letters (templates: [`super::templates`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{IdPath, PairId};
 use crate::pairs::connections::{self, ConnectionInput, TestResult};
 use crate::pairs::{self, NewPair, Pair, ParsedPair};
 use crate::runs::{self, DeadLetter, Run};
@@ -38,7 +39,7 @@ pub async fn list(State(state): State<AppState>, who: Principal) -> ApiResult<Js
 pub async fn get(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Pair>> {
     Ok(Json(pairs::get(&state, &who.tenant_id, &id).await?))
 }
@@ -48,7 +49,7 @@ pub async fn get(
 pub async fn activate(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Pair>> {
     Ok(Json(pairs::set_status(&state, &who, &id, "active").await?))
 }
@@ -58,7 +59,7 @@ pub async fn activate(
 pub async fn pause(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Pair>> {
     Ok(Json(pairs::set_status(&state, &who, &id, "paused").await?))
 }
@@ -70,7 +71,7 @@ pub async fn pause(
 pub async fn put_connection(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, system)): Path<(String, String)>,
+    IdPath((id, system)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<ConnectionInput>,
 ) -> ApiResult<StatusCode> {
     connections::put(&state, &who, &id, &system, body).await?;
@@ -83,7 +84,7 @@ pub async fn put_connection(
 pub async fn test_connection(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, system)): Path<(String, String)>,
+    IdPath((id, system)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<TestResult>> {
     Ok(Json(connections::test(&state, &who, &id, &system).await?))
 }
@@ -95,7 +96,7 @@ pub async fn test_connection(
 pub async fn rotate_webhook_secret(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<connections::RotatedSecret>> {
     Ok(Json(
         connections::rotate_webhook_secret(&state, &who, &id).await?,
@@ -116,7 +117,7 @@ pub struct RunQuery {
 pub async fn list_runs(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     ApiQuery(q): ApiQuery<RunQuery>,
 ) -> ApiResult<Json<Vec<Run>>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
@@ -142,7 +143,7 @@ pub async fn list_runs(
 pub async fn dead_letters(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Vec<DeadLetter>>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     Ok(Json(
@@ -156,7 +157,7 @@ pub async fn dead_letters(
 pub async fn replay(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, dl_id)): Path<(String, String)>,
+    IdPath((id, dl_id)): IdPath<(PairId, String)>,
 ) -> ApiResult<StatusCode> {
     who.require_manager()?;
     pairs::get(&state, &who.tenant_id, &id).await?;

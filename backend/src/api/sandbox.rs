@@ -2,7 +2,7 @@
 //! orders, what the ERP simulator holds, and fault injection.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::extract::ApiJson;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{IdPath, PairId};
 use crate::pairs::{self, Environment, Erp, Pair};
 use crate::sandbox::clarity::PayloadMode;
 use crate::sandbox::{self, FaultSettings, SandboxCredentials, ScriptedFault, SimSystem};
@@ -18,7 +19,7 @@ use crate::state::AppState;
 async fn sandbox_pair(
     state: &AppState,
     who: &Principal,
-    id: &str,
+    id: &PairId,
 ) -> Result<(Pair, SandboxCredentials), ApiError> {
     let pair = pairs::get(state, &who.tenant_id, id).await?;
     if pair.environment != Environment::Sandbox {
@@ -40,7 +41,7 @@ async fn sandbox_pair(
 pub async fn info(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Value>> {
     let (_, c) = sandbox_pair(&state, &who, &id).await?;
     let webhook_url = pairs::webhook_url(&state, &id);
@@ -116,7 +117,7 @@ pub struct OrdersCreated {
 pub async fn orders(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     ApiJson(body): ApiJson<OrdersRequest>,
 ) -> ApiResult<(StatusCode, Json<OrdersCreated>)> {
     sandbox_pair(&state, &who, &id).await?;
@@ -143,7 +144,7 @@ pub async fn orders(
 pub async fn erp_sales_orders(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let (pair, _) = sandbox_pair(&state, &who, &id).await?;
     let orders = match pair.erp {
@@ -179,7 +180,7 @@ pub struct FaultsRequest {
 pub async fn faults(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     ApiJson(body): ApiJson<FaultsRequest>,
 ) -> ApiResult<Json<Value>> {
     let (system, settings) = apply_faults(&state, &who, &id, body).await?;
@@ -192,7 +193,7 @@ pub async fn faults(
 pub async fn apply_faults(
     state: &AppState,
     who: &Principal,
-    id: &str,
+    id: &PairId,
     body: FaultsRequest,
 ) -> ApiResult<(SimSystem, FaultSettings)> {
     who.require_manager()?;

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{IdPath, PairId};
 use crate::pairs;
 use crate::preview::{self, PreviewRequest, PreviewResponse};
 use crate::state::AppState;
@@ -31,7 +32,7 @@ const MAX_CSV_BYTES: usize = 1024 * 1024;
 pub async fn list_templates(
     State(state): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
 ) -> ApiResult<Json<Vec<TemplateInfo>>> {
     Ok(Json(templates::list(&state, &who.tenant_id, &id).await?))
 }
@@ -41,7 +42,7 @@ pub async fn list_templates(
 pub async fn get_template(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<TemplateVersion>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     Ok(Json(
@@ -59,7 +60,7 @@ pub async fn get_template(
 pub async fn put_template(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<TemplateInfo>> {
     let doc = templates::document_of(body, &flow)?;
@@ -74,7 +75,7 @@ pub async fn put_template(
 pub async fn template_versions(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<Vec<TemplateInfo>>> {
     Ok(Json(
         templates::versions(&state, &who.tenant_id, &id, &flow).await?,
@@ -88,7 +89,7 @@ pub async fn template_versions(
 pub async fn template_version(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow, version)): Path<(String, String, i64)>,
+    IdPath((id, flow, version)): IdPath<(PairId, String, i64)>,
 ) -> ApiResult<Json<TemplateVersion>> {
     Ok(Json(
         templates::version(&state, &who.tenant_id, &id, &flow, version).await?,
@@ -101,7 +102,7 @@ pub async fn template_version(
 pub async fn restore_template(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow, version)): Path<(String, String, i64)>,
+    IdPath((id, flow, version)): IdPath<(PairId, String, i64)>,
 ) -> ApiResult<Json<TemplateInfo>> {
     Ok(Json(
         templates::restore(&state, &who, &id, &flow, version).await?,
@@ -138,7 +139,7 @@ fn version_param(name: &str, value: Option<&str>) -> Result<i64, ApiError> {
 pub async fn diff(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> ApiResult<Json<TemplateDiff>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
@@ -164,7 +165,7 @@ pub async fn diff(
 pub async fn preview_template(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<PreviewRequest>,
 ) -> ApiResult<Json<PreviewResponse>> {
     Ok(Json(
@@ -181,7 +182,7 @@ pub async fn preview_template(
 pub async fn list_suggestions(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<Vec<Suggestion>>> {
     Ok(Json(
         suggestions::list(&state, &who.tenant_id, &id, &flow).await?,
@@ -196,7 +197,7 @@ pub async fn list_suggestions(
 pub async fn accept_suggestion(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<Decision>,
 ) -> ApiResult<Json<TemplateInfo>> {
     Ok(Json(
@@ -211,7 +212,7 @@ pub async fn accept_suggestion(
 pub async fn reject_suggestion(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<Decision>,
 ) -> ApiResult<StatusCode> {
     suggestions::reject(&state, &who, &id, &flow, body).await?;
@@ -225,7 +226,7 @@ pub async fn reject_suggestion(
 pub async fn list_lookups(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<Vec<LookupInfo>>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     let t = templates::current(&state, &who.tenant_id, &id, &flow).await?;
@@ -249,7 +250,7 @@ fn table_format(table: &str) -> (&str, bool) {
 pub async fn get_lookup(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow, table)): Path<(String, String, String)>,
+    IdPath((id, flow, table)): IdPath<(PairId, String, String)>,
 ) -> ApiResult<Response> {
     pairs::get(&state, &who.tenant_id, &id).await?;
     let (name, csv) = table_format(&table);
@@ -289,7 +290,7 @@ fn csv_response(name: &str, text: String) -> Response {
 pub async fn put_lookup(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow, table)): Path<(String, String, String)>,
+    IdPath((id, flow, table)): IdPath<(PairId, String, String)>,
     request: Request,
 ) -> ApiResult<Json<TemplateInfo>> {
     pairs::get(&state, &who.tenant_id, &id).await?;
@@ -329,7 +330,7 @@ pub async fn put_lookup(
 pub async fn list_builtins(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<Json<Vec<BuiltinInfo>>> {
     let pair = pairs::get(&state, &who.tenant_id, &id).await?;
     Ok(Json(templates::builtins(&flow, pair.erp)))
@@ -342,7 +343,7 @@ pub async fn list_builtins(
 pub async fn start_from_builtin(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<BuiltinRequest>,
 ) -> ApiResult<Json<TemplateInfo>> {
     Ok(Json(
@@ -358,7 +359,7 @@ pub async fn start_from_builtin(
 pub async fn check_rule(
     State(state): State<AppState>,
     who: Principal,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     ApiJson(body): ApiJson<RuleCheckRequest>,
 ) -> ApiResult<Json<RuleCheck>> {
     Ok(Json(

@@ -8,6 +8,7 @@ use axum::http::{Method, header};
 use crate::auth::{Role, session, token_hash, tokens};
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::ids::{TenantId, UserId};
 use crate::state::AppState;
 
 /// How the caller proved who they are.
@@ -19,8 +20,8 @@ pub enum Via {
 
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: String,
-    pub tenant_id: String,
+    pub user_id: UserId,
+    pub tenant_id: TenantId,
     pub email: String,
     pub role: Role,
     pub plan: String,
@@ -203,8 +204,8 @@ impl FromRequestParts<AppState> for Principal {
             ));
         }
         Ok(Principal {
-            user_id: c.user_id,
-            tenant_id,
+            user_id: UserId::stored(c.user_id),
+            tenant_id: TenantId::stored(tenant_id),
             email: c.email,
             role: c.role,
             plan,

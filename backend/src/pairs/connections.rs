@@ -23,6 +23,7 @@ use crate::clients::{self, Connection, PREVIOUS_SECRET, PREVIOUS_UNTIL, Reach};
 use crate::db::now_ms;
 use crate::egress::url_check;
 use crate::error::ApiError;
+use crate::ids::{PairId, TenantId};
 use crate::sandbox::SandboxCredentials;
 use crate::state::AppState;
 use crate::usage::TenantGate;
@@ -146,8 +147,8 @@ pub fn split_credentials(system: &str, creds: &Map<String, Value>) -> Result<Spl
 
 pub async fn summaries(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
 ) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.system, c.base_url, c.settings, c.secret_names, c.webhook_id, c.last_test_at, \
@@ -197,11 +198,11 @@ pub const BUILTIN: &str = "builtin:simulator";
 
 /// Where a pair's built-in simulator of `system` answers, under `base` (this
 /// process's own address).
-pub fn simulator_url(base: &str, system: &str, pair_id: &str) -> String {
+pub fn simulator_url(base: &str, system: &str, pair_id: &PairId) -> String {
     format!("{base}{}", simulator_path(system, pair_id))
 }
 
-fn simulator_path(system: &str, pair_id: &str) -> String {
+fn simulator_path(system: &str, pair_id: &PairId) -> String {
     match system {
         "intacct" => format!("/sandbox/intacct/{pair_id}/ia/xml/xmlgw.phtml"),
         "sagepro" => format!("/sandbox/sagepro/{pair_id}/api/v1/sagepro"),
@@ -214,7 +215,7 @@ fn simulator_path(system: &str, pair_id: &str) -> String {
 /// public host, or loopback as connections saved before [`BUILTIN`] held).
 /// Only the intent is read from the string; where the calls go is built from
 /// this process's address, so a host or port in it is never used.
-fn is_builtin(state: &AppState, raw: &str, system: &str, pair_id: &str) -> bool {
+fn is_builtin(state: &AppState, raw: &str, system: &str, pair_id: &PairId) -> bool {
     let raw = raw.trim();
     if raw == BUILTIN {
         return true;
@@ -276,8 +277,8 @@ impl From<LoadError> for ApiError {
 /// none.
 pub async fn load(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     system: &str,
 ) -> Result<Option<Connection>, LoadError> {
     let row = sqlx::query(
@@ -325,7 +326,7 @@ pub async fn load(
 
 /// The gate for calls a person is waiting on (saving, testing a connection):
 /// they may wait longer for their turn than a worker's job does.
-fn tenant_gate(state: &AppState, tenant_id: &str) -> Arc<dyn CallGate> {
+fn tenant_gate(state: &AppState, tenant_id: &TenantId) -> Arc<dyn CallGate> {
     TenantGate::shared(
         state.db.clone(),
         state.limiter.clone(),
@@ -355,7 +356,7 @@ fn check_system(erp: Erp, system: &str) -> Result<(), ApiError> {
 pub async fn put(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     system: &str,
     input: ConnectionInput,
 ) -> Result<(), ApiError> {
@@ -447,7 +448,7 @@ pub struct RotatedSecret {
 pub async fn rotate_webhook_secret(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
 ) -> Result<RotatedSecret, ApiError> {
     who.require_manager()?;
     super::get(state, &who.tenant_id, pair_id).await?;
@@ -540,7 +541,7 @@ fn keep_saved_secrets(
 
 /// Webhooks from the sandbox simulators come to this process directly; a real
 /// store reaches us at the public URL.
-fn hook_url_for(state: &AppState, env: Environment, pair_id: &str) -> String {
+fn hook_url_for(state: &AppState, env: Environment, pair_id: &PairId) -> String {
     match env {
         Environment::Sandbox => format!("{}/hooks/clarity/{pair_id}", state.sandbox.self_url),
         Environment::Production => super::webhook_url(state, pair_id),
@@ -551,7 +552,7 @@ fn hook_url_for(state: &AppState, env: Environment, pair_id: &str) -> String {
 async fn save(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     system: &str,
     base_url: &str,
     settings: Map<String, Value>,
@@ -605,7 +606,7 @@ async fn save(
 pub async fn connect_sandbox(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     erp: Erp,
     creds: &SandboxCredentials,
 ) -> Result<(), ApiError> {
@@ -682,7 +683,7 @@ impl TestResult {
 pub async fn test(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     system: &str,
 ) -> Result<TestResult, ApiError> {
     let pair = super::get(state, &who.tenant_id, pair_id).await?;

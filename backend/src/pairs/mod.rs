@@ -9,7 +9,7 @@ use crate::audit;
 use crate::auth::Principal;
 use crate::db::{is_unique_violation, now_ms};
 use crate::error::ApiError;
-use crate::ids::new_id;
+use crate::ids::{PairId, TenantId};
 use crate::sandbox::{self, SandboxCredentials};
 use crate::state::AppState;
 
@@ -70,7 +70,8 @@ pub use connect_jobs::mapping::FLOWS;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Pair {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: PairId,
     pub name: String,
     pub erp: Erp,
     pub environment: Environment,
@@ -149,14 +150,14 @@ impl TryFrom<NewPair> for ParsedPair {
     }
 }
 
-pub fn webhook_url(state: &AppState, pair_id: &str) -> String {
+pub fn webhook_url(state: &AppState, pair_id: &PairId) -> String {
     format!("{}/hooks/clarity/{pair_id}", state.public_url)
 }
 
-type PairRow = (String, String, String, String, String, i64, i64);
+type PairRow = (PairId, String, String, String, String, i64, i64);
 const PAIR_COLUMNS: &str = "id, name, erp, environment, status, created_at, updated_at";
 
-async fn from_row(state: &AppState, tenant_id: &str, r: PairRow) -> Result<Pair, ApiError> {
+async fn from_row(state: &AppState, tenant_id: &TenantId, r: PairRow) -> Result<Pair, ApiError> {
     let connections = connections::summaries(state, tenant_id, &r.0).await?;
     let health = health(state, tenant_id, &r.0).await?;
     Ok(Pair {
@@ -175,8 +176,8 @@ async fn from_row(state: &AppState, tenant_id: &str, r: PairRow) -> Result<Pair,
 
 pub async fn health(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
 ) -> Result<Health, sqlx::Error> {
     let since = now_ms() - 24 * 3600 * 1000;
     let (ok, failed, last): (i64, i64, Option<i64>) = sqlx::query_as(
@@ -219,7 +220,7 @@ pub async fn health(
     })
 }
 
-pub async fn list(state: &AppState, tenant_id: &str) -> Result<Vec<Pair>, ApiError> {
+pub async fn list(state: &AppState, tenant_id: &TenantId) -> Result<Vec<Pair>, ApiError> {
     let rows: Vec<PairRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PAIR_COLUMNS} FROM pairs WHERE tenant_id = $1 ORDER BY created_at DESC"
     )))
@@ -234,7 +235,11 @@ pub async fn list(state: &AppState, tenant_id: &str) -> Result<Vec<Pair>, ApiErr
 }
 
 /// The pair, if it belongs to this tenant; another tenant's pair is "not found".
-pub async fn get(state: &AppState, tenant_id: &str, pair_id: &str) -> Result<Pair, ApiError> {
+pub async fn get(
+    state: &AppState,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
+) -> Result<Pair, ApiError> {
     let row: Option<PairRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PAIR_COLUMNS} FROM pairs WHERE tenant_id = $1 AND id = $2"
     )))
@@ -254,7 +259,7 @@ pub async fn create(
     input: ParsedPair,
 ) -> Result<Pair, ApiError> {
     who.require_manager()?;
-    let id = new_id("pair");
+    let id = PairId::generate();
     let now = now_ms();
     let status = match input.environment {
         // A sandbox pair is ready to run: its connections and templates are made here.
@@ -333,7 +338,7 @@ pub async fn create(
 pub async fn set_status(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     status: &str,
 ) -> Result<Pair, ApiError> {
     who.require_manager()?;

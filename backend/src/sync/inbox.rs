@@ -10,13 +10,13 @@
 //! below inside its own transaction; a replay goes through [`replay`].
 
 use crate::db::{Db, now_ms};
-use crate::ids::new_id;
+use crate::ids::{DeadLetterId, InboxId, PairId, RunId, TenantId};
 
 #[derive(Debug, Clone)]
 pub struct InboxRow {
-    pub id: String,
-    pub tenant_id: String,
-    pub pair_id: String,
+    pub id: InboxId,
+    pub tenant_id: TenantId,
+    pub pair_id: PairId,
     pub event_id: String,
     pub event_type: String,
     pub payload: String,
@@ -24,20 +24,20 @@ pub struct InboxRow {
 }
 
 pub enum Inserted {
-    New(String),
+    New(InboxId),
     Duplicate,
 }
 
 /// Stores an event unless its id was seen for this pair before.
 pub async fn insert(
     db: &Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     event_id: &str,
     event_type: &str,
     payload: &str,
 ) -> Result<Inserted, sqlx::Error> {
-    let id = new_id("evt");
+    let id = InboxId::generate();
     let now = now_ms();
     let done = sqlx::query(
         "INSERT INTO inbox (id, tenant_id, pair_id, event_id, event_type, payload, status, attempts, \
@@ -63,7 +63,7 @@ pub async fn insert(
 /// Takes the row for `lease_ms` if it is due and nobody holds it.
 pub async fn claim(
     db: &Db,
-    id: &str,
+    id: &InboxId,
     owner: &str,
     lease_ms: i64,
 ) -> Result<Option<InboxRow>, sqlx::Error> {
@@ -83,7 +83,7 @@ pub async fn claim(
     if done.rows_affected() != 1 {
         return Ok(None);
     }
-    let row: Option<(String, String, String, String, String, String, i64)> = sqlx::query_as(
+    let row: Option<(InboxId, TenantId, PairId, String, String, String, i64)> = sqlx::query_as(
         "SELECT id, tenant_id, pair_id, event_id, event_type, payload, attempts FROM inbox WHERE id = $1 AND lease_owner = $2",
     )
     .bind(id)
@@ -102,7 +102,7 @@ pub async fn claim(
 }
 
 /// Extends a lease we still hold; false when it was lost.
-pub async fn renew(db: &Db, id: &str, owner: &str, lease_ms: i64) -> Result<bool, sqlx::Error> {
+pub async fn renew(db: &Db, id: &InboxId, owner: &str, lease_ms: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE inbox SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'processing'",
     )
@@ -115,7 +115,7 @@ pub async fn renew(db: &Db, id: &str, owner: &str, lease_ms: i64) -> Result<bool
 }
 
 /// Gives a row back without counting the attempt (shutdown, paused pair).
-pub async fn release(db: &Db, id: &str, owner: &str, delay_ms: i64) -> Result<(), sqlx::Error> {
+pub async fn release(db: &Db, id: &InboxId, owner: &str, delay_ms: i64) -> Result<(), sqlx::Error> {
     let now = now_ms();
     sqlx::query(
         "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
@@ -162,7 +162,7 @@ pub async fn due_for_queue(
 }
 
 /// Events not yet done, for the pair page and health.
-pub async fn backlog(db: &Db, tenant_id: &str, pair_id: &str) -> Result<i64, sqlx::Error> {
+pub async fn backlog(db: &Db, tenant_id: &TenantId, pair_id: &PairId) -> Result<i64, sqlx::Error> {
     let (n,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM inbox WHERE tenant_id = $1 AND pair_id = $2 AND status IN ('pending','processing')",
     )
@@ -177,7 +177,7 @@ pub async fn backlog(db: &Db, tenant_id: &str, pair_id: &str) -> Result<i64, sql
 /// worker owns the outcome and this one must write nothing.
 pub async fn lease_held(
     conn: &mut sqlx::AnyConnection,
-    id: &str,
+    id: &InboxId,
     owner: &str,
 ) -> Result<bool, sqlx::Error> {
     let (held,): (Option<String>,) = sqlx::query_as("SELECT lease_owner FROM inbox WHERE id = $1")
@@ -191,7 +191,7 @@ pub async fn lease_held(
 /// in the inbox as done, with the reason, and no run is shown.
 pub async fn finish_skipped(
     conn: &mut sqlx::AnyConnection,
-    id: &str,
+    id: &InboxId,
     why: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -218,7 +218,7 @@ pub async fn open_run(
            template_version, started_at, updated_at) \
          VALUES ($1,$2,$3,$4,'orders',$5,'running',0,$6,$7,$7) ON CONFLICT (inbox_id) DO NOTHING",
     )
-    .bind(new_id("run"))
+    .bind(RunId::generate())
     .bind(&row.tenant_id)
     .bind(&row.pair_id)
     .bind(&row.id)
@@ -341,7 +341,7 @@ pub async fn dead_letter(
         "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, details, created_at) \
          VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9,$10)",
     )
-    .bind(new_id("dl"))
+    .bind(DeadLetterId::generate())
     .bind(&row.tenant_id)
     .bind(&row.pair_id)
     .bind(&row.id)
@@ -383,7 +383,7 @@ pub async fn record_attempt(
 /// first attempt, due now; its run shows it is retrying.
 pub async fn replay(
     conn: &mut sqlx::AnyConnection,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     dl_id: &str,
     inbox_id: &str,
     now: i64,

@@ -38,6 +38,7 @@ use connect_jobs::mapping::validate::InMemoryReferences;
 pub use crate::catalogs::{CatalogCache, MAX_PAIRS, PRODUCTION_TTL, PairData, SANDBOX_TTL};
 use crate::clients::PairClients;
 use crate::db::Db;
+use crate::ids::{PairId, TenantId};
 use crate::pairs::{Environment, Erp};
 use crate::sandbox::SimSystem;
 use crate::sandbox::erp_catalog::SimulatorCatalog;
@@ -65,7 +66,7 @@ impl MappingData {
 pub async fn sandbox_pair_data(
     cache: &CatalogCache,
     db: &Db,
-    pair_id: &str,
+    pair_id: &PairId,
     erp: Erp,
 ) -> Result<PairData, CatalogError> {
     if let Some(d) = cache.get(pair_id, SANDBOX_TTL) {
@@ -73,7 +74,7 @@ pub async fn sandbox_pair_data(
     }
     let simulator = SimulatorCatalog {
         db: db.clone(),
-        pair_id: pair_id.to_owned(),
+        pair_id: pair_id.to_string(),
         system: match erp {
             Erp::Intacct => SimSystem::Intacct,
             Erp::Sagepro => SimSystem::Sagepro,
@@ -89,7 +90,7 @@ pub async fn sandbox_pair_data(
 /// through the template's table only, and the next job lists again.
 pub async fn production_pair_data(
     cache: &CatalogCache,
-    pair_id: &str,
+    pair_id: &PairId,
     erp: &dyn ErpCatalog,
 ) -> PairData {
     if let Some(d) = cache.get(pair_id, PRODUCTION_TTL) {
@@ -161,8 +162,8 @@ type StatusRow = (
 /// `None`: the pair is gone (deleted with its tenant's data, or never was).
 pub async fn pair_status(
     db: &Db,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
 ) -> Result<Option<PairStatus>, sqlx::Error> {
     let row: Option<StatusRow> = sqlx::query_as(
         "SELECT p.status, t.status, p.erp, p.environment, rp.inputs, rt.inputs, rt.history \
@@ -223,8 +224,8 @@ impl PairInputs {
     pub async fn template(
         &self,
         db: &Db,
-        tenant_id: &str,
-        pair_id: &str,
+        tenant_id: &TenantId,
+        pair_id: &PairId,
         flow: &'static str,
     ) -> Result<(Arc<CompiledTemplate>, i64), FlowError> {
         if let Some(found) = self.templates.lock().get(flow) {
@@ -251,12 +252,12 @@ impl PairInputs {
 /// Pairs' inputs, kept by the engine while their revisions stand still.
 #[derive(Default)]
 pub struct PairInputsCache {
-    pairs: Mutex<HashMap<String, (Instant, Arc<PairInputs>)>>,
+    pairs: Mutex<HashMap<PairId, (Instant, Arc<PairInputs>)>>,
 }
 
 impl PairInputsCache {
     /// The pair's inputs if they are as of `inputs`.
-    pub fn get(&self, pair_id: &str, inputs: (i64, i64)) -> Option<Arc<PairInputs>> {
+    pub fn get(&self, pair_id: &PairId, inputs: (i64, i64)) -> Option<Arc<PairInputs>> {
         let mut pairs = self.pairs.lock();
         let (used, found) = pairs.get_mut(pair_id)?;
         *used = Instant::now();
@@ -264,11 +265,11 @@ impl PairInputsCache {
     }
 
     /// The connections' stamp of what was kept for the pair, if anything.
-    pub fn connections(&self, pair_id: &str) -> Option<(i64, i64)> {
+    pub fn connections(&self, pair_id: &PairId) -> Option<(i64, i64)> {
         self.pairs.lock().get(pair_id).map(|(_, p)| p.connections)
     }
 
-    pub fn keep(&self, pair_id: &str, inputs: Arc<PairInputs>) {
+    pub fn keep(&self, pair_id: &PairId, inputs: Arc<PairInputs>) {
         let mut pairs = self.pairs.lock();
         if pairs.len() >= MAX_PAIRS
             && !pairs.contains_key(pair_id)
@@ -279,6 +280,6 @@ impl PairInputsCache {
         {
             pairs.remove(&oldest);
         }
-        pairs.insert(pair_id.to_owned(), (Instant::now(), inputs));
+        pairs.insert(pair_id.clone(), (Instant::now(), inputs));
     }
 }

@@ -7,22 +7,23 @@ use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
 use parking_lot::Mutex;
 
 use crate::db::{Db, now_ms};
+use crate::ids::{PairId, TenantId};
 use crate::usage;
 
 pub struct PairLedger {
     db: Db,
-    tenant_id: String,
-    pair_id: String,
+    tenant_id: TenantId,
+    pair_id: PairId,
     /// Confirmed writes not yet stored.
     completed: Mutex<Vec<(LedgerKey, String)>>,
 }
 
 impl PairLedger {
-    pub fn new(db: Db, tenant_id: &str, pair_id: &str) -> Self {
+    pub fn new(db: Db, tenant_id: &TenantId, pair_id: &PairId) -> Self {
         Self {
             db,
-            tenant_id: tenant_id.to_owned(),
-            pair_id: pair_id.to_owned(),
+            tenant_id: tenant_id.clone(),
+            pair_id: pair_id.clone(),
             completed: Mutex::new(Vec::new()),
         }
     }

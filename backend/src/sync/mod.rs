@@ -36,7 +36,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::clients::PairClients;
-use crate::ids::new_id;
+use crate::ids::{InboxId, new_id};
 use crate::pairs::{Environment, Erp, connections};
 use crate::state::AppState;
 use crate::usage::TenantGate;
@@ -86,13 +86,21 @@ impl Engine {
 
     /// One job: everything that can go wrong is recorded, nothing escapes.
     pub async fn handle(self: &Arc<Self>, inbox_id: &str) {
+        // The queue is outside: what it hands over is parsed like any input.
+        let inbox_id = match InboxId::parse(inbox_id) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::error!(error = %e, "the queue named no inbox row; dropping the job");
+                return;
+            }
+        };
         let lease_ms = self.state.config.lease.as_millis() as i64;
-        let row = match inbox::claim(&self.state.db, inbox_id, &self.owner, lease_ms).await {
+        let row = match inbox::claim(&self.state.db, &inbox_id, &self.owner, lease_ms).await {
             Ok(Some(row)) => row,
             // Done already, not due, or leased by another worker.
             Ok(None) => return,
             Err(e) => {
-                tracing::error!(error = %e, inbox_id, "could not claim an inbox row; the reconciler will retry");
+                tracing::error!(error = %e, inbox_id = %inbox_id, "could not claim an inbox row; the reconciler will retry");
                 return;
             }
         };

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 
 use crate::db::Db;
 use crate::history::{self, WINDOW};
+use crate::ids::TenantId;
 
 /// Tenants whose windows are kept; the least recently used goes first.
 pub const MAX_TENANTS: usize = 1024;
@@ -25,12 +26,12 @@ pub struct HistoryWindows {
 
 #[derive(Default)]
 struct Tenants {
-    windows: HashMap<String, Window>,
+    windows: HashMap<TenantId, Window>,
     uses: u64,
 }
 
 impl Tenants {
-    fn touch(&mut self, tenant_id: &str) -> Option<&mut Window> {
+    fn touch(&mut self, tenant_id: &TenantId) -> Option<&mut Window> {
         self.uses += 1;
         let now = self.uses;
         let window = self.windows.get_mut(tenant_id)?;
@@ -39,7 +40,7 @@ impl Tenants {
     }
 
     /// The tenant's window, made (empty, not loaded) if absent.
-    fn entry(&mut self, tenant_id: &str) -> &mut Window {
+    fn entry(&mut self, tenant_id: &TenantId) -> &mut Window {
         if self.windows.len() >= MAX_TENANTS
             && !self.windows.contains_key(tenant_id)
             && let Some(oldest) = self
@@ -52,7 +53,7 @@ impl Tenants {
         }
         self.uses += 1;
         let now = self.uses;
-        let window = self.windows.entry(tenant_id.to_owned()).or_default();
+        let window = self.windows.entry(tenant_id.clone()).or_default();
         window.used = now;
         window
     }
@@ -101,7 +102,7 @@ impl HistoryWindows {
     pub async fn window(
         &self,
         db: &Db,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         revision: i64,
     ) -> Result<Arc<History>, sqlx::Error> {
         if let Some(found) = self.cached(tenant_id, revision) {
@@ -122,7 +123,7 @@ impl HistoryWindows {
         Ok(window.history())
     }
 
-    fn cached(&self, tenant_id: &str, revision: i64) -> Option<Arc<History>> {
+    fn cached(&self, tenant_id: &TenantId, revision: i64) -> Option<Arc<History>> {
         let mut tenants = self.tenants.lock();
         let window = tenants.touch(tenant_id)?;
         (window.loaded && window.revision >= revision).then(|| window.history())
@@ -130,7 +131,7 @@ impl HistoryWindows {
 
     /// This process recorded `summary` as the tenant's history `revision`
     /// (its transaction committed).
-    pub fn recorded(&self, tenant_id: &str, revision: i64, summary: OrderSummary) {
+    pub fn recorded(&self, tenant_id: &TenantId, revision: i64, summary: OrderSummary) {
         let mut tenants = self.tenants.lock();
         let Some(window) = tenants.windows.get_mut(tenant_id) else {
             // Not loaded here: the next record reads it whole.
@@ -155,6 +156,14 @@ fn apply_pending(window: &mut Window) {
 mod tests {
     use super::*;
 
+    fn a() -> TenantId {
+        TenantId::parse("tnt_a").unwrap()
+    }
+
+    fn b() -> TenantId {
+        TenantId::parse("tnt_b").unwrap()
+    }
+
     fn order(id: &str) -> OrderSummary {
         OrderSummary {
             source_id: id.into(),
@@ -172,7 +181,7 @@ mod tests {
     fn loaded(revision: i64, ids: &[&str]) -> HistoryWindows {
         let windows = HistoryWindows::default();
         let mut tenants = windows.tenants.lock();
-        let window = tenants.entry("tnt_a");
+        let window = tenants.entry(&a());
         window.loaded = true;
         window.revision = revision;
         window.recent = ids.iter().map(|id| order(id)).collect();
@@ -182,7 +191,7 @@ mod tests {
 
     fn ids(windows: &HistoryWindows) -> Vec<String> {
         let tenants = windows.tenants.lock();
-        tenants.windows["tnt_a"]
+        tenants.windows[&a()]
             .recent
             .iter()
             .map(|s| s.source_id.clone())
@@ -193,36 +202,36 @@ mod tests {
     fn own_orders_join_the_window_in_revision_order() {
         let windows = loaded(4, &["CO-1"]);
         // Revision 6 commits before 5: it waits for 5.
-        windows.recorded("tnt_a", 6, order("CO-3"));
-        assert!(windows.cached("tnt_a", 6).is_none(), "6 is not in yet");
+        windows.recorded(&a(), 6, order("CO-3"));
+        assert!(windows.cached(&a(), 6).is_none(), "6 is not in yet");
         assert_eq!(ids(&windows), ["CO-1"]);
-        windows.recorded("tnt_a", 5, order("CO-2"));
+        windows.recorded(&a(), 5, order("CO-2"));
         assert_eq!(ids(&windows), ["CO-3", "CO-2", "CO-1"]);
-        let history = windows.cached("tnt_a", 6).expect("current at 6");
+        let history = windows.cached(&a(), 6).expect("current at 6");
         assert_eq!(history.orders(), 3);
         // Older revisions are served by the newer window.
-        assert!(windows.cached("tnt_a", 2).is_some());
+        assert!(windows.cached(&a(), 2).is_some());
     }
 
     #[test]
     fn a_revision_made_elsewhere_sends_the_next_record_to_the_database() {
         let windows = loaded(4, &["CO-1"]);
         // Another process recorded revision 5; this one recorded 6.
-        windows.recorded("tnt_a", 6, order("CO-3"));
+        windows.recorded(&a(), 6, order("CO-3"));
         assert!(
-            windows.cached("tnt_a", 6).is_none(),
+            windows.cached(&a(), 6).is_none(),
             "the window misses revision 5 and must be read again"
         );
-        assert!(windows.cached("tnt_a", 4).is_some());
+        assert!(windows.cached(&a(), 4).is_some());
     }
 
     #[test]
     fn a_replayed_order_replaces_its_summary_and_the_window_stays_bounded() {
         let windows = loaded(0, &[]);
         for i in 0..(WINDOW + 20) {
-            windows.recorded("tnt_a", i + 1, order(&format!("CO-{i}")));
+            windows.recorded(&a(), i + 1, order(&format!("CO-{i}")));
         }
-        windows.recorded("tnt_a", WINDOW + 21, order("CO-30"));
+        windows.recorded(&a(), WINDOW + 21, order("CO-30"));
         let held = ids(&windows);
         assert_eq!(held.len(), WINDOW as usize);
         assert_eq!(held[0], "CO-30");
@@ -233,7 +242,7 @@ mod tests {
     #[test]
     fn a_tenant_never_loaded_here_is_not_guessed() {
         let windows = HistoryWindows::default();
-        windows.recorded("tnt_b", 1, order("CO-1"));
-        assert!(windows.cached("tnt_b", 0).is_none());
+        windows.recorded(&b(), 1, order("CO-1"));
+        assert!(windows.cached(&b(), 0).is_none());
     }
 }

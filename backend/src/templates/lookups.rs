@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::ids::PairId;
 use crate::state::AppState;
 
 use super::TemplateInfo;
@@ -125,7 +126,7 @@ pub fn check_table(table: &Value) -> Result<&Map<String, Value>, ApiError> {
 pub async fn put(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     name: &str,
     table: Value,

@@ -23,6 +23,7 @@ use super::{TemplateInfo, current, editable, insert_version, target_schema};
 use crate::auth::Principal;
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::ids::{PairId, TenantId};
 use crate::pairs::{Environment, Erp, Pair};
 use crate::state::AppState;
 
@@ -68,8 +69,8 @@ pub struct Decision {
 /// sample records yet.
 pub async fn list(
     state: &AppState,
-    tenant_id: &str,
-    pair_id: &str,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
     flow: &str,
 ) -> Result<Vec<Suggestion>, ApiError> {
     let pair = crate::pairs::get(state, tenant_id, pair_id).await?;
@@ -131,7 +132,7 @@ pub fn rank(
 /// for an ERP and flow.
 pub async fn decisions(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     erp: Erp,
     flow: &str,
 ) -> Result<(AcceptedMappings, BTreeSet<(String, String)>), ApiError> {
@@ -186,7 +187,7 @@ fn check_source(source: &str) -> Result<(), ApiError> {
 pub async fn accept(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     d: Decision,
 ) -> Result<TemplateInfo, ApiError> {
@@ -254,7 +255,7 @@ pub async fn accept(
 pub async fn reject(
     state: &AppState,
     who: &Principal,
-    pair_id: &str,
+    pair_id: &PairId,
     flow: &str,
     d: Decision,
 ) -> Result<(), ApiError> {
@@ -397,7 +398,7 @@ fn event_types(flow: &str) -> &'static [&'static str] {
 /// records.
 pub async fn sample_records(
     state: &AppState,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     pair: &Pair,
     flow: &str,
     n: i64,

@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::egress::{PrivateTarget, allowances};
 use crate::error::ApiError;
+use crate::ids::{IdPath, TenantId};
 use crate::state::AppState;
 use crate::tenants::{self, TenantSummary};
 
@@ -33,7 +34,7 @@ struct TenantPage {
 async fn page(
     state: &AppState,
     op: &Operator,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     form: Option<(AllowForm, ApiError)>,
 ) -> Result<Response, Response> {
     let internal = |e: sqlx::Error| ApiError::from(e).into_response();
@@ -73,7 +74,7 @@ async fn page(
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
 ) -> Result<Response, Response> {
     let op = operator((&headers, &state)).await?;
     page(&state, &op, &id, None).await
@@ -92,7 +93,7 @@ pub struct AllowForm {
 pub async fn allow(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<TenantId>,
     Form(f): Form<AllowForm>,
 ) -> Result<Response, Response> {
     let op = operator((&headers, &state)).await?;
@@ -109,7 +110,7 @@ pub async fn allow(
 pub async fn withdraw(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, target_id)): Path<(String, String)>,
+    IdPath((id, target_id)): IdPath<(TenantId, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     let op = operator((&headers, &state)).await?;

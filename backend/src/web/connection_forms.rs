@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value};
 
 use super::pages::{WebUser, check_csrf, render_pair};
 use crate::error::ApiError;
+use crate::ids::{IdPath, PairId};
 use crate::pairs::connections::{self, ConnectionInput};
 use crate::pairs::{self, Pair};
 use crate::state::AppState;
@@ -119,7 +120,7 @@ impl ConnectionForm {
 pub async fn save(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, system)): Path<(String, String)>,
+    IdPath((id, system)): IdPath<(PairId, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let sent = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
@@ -173,7 +174,7 @@ pub async fn save(
 pub async fn test(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, system)): Path<(String, String)>,
+    IdPath((id, system)): IdPath<(PairId, String)>,
     Form(form): Form<super::pages::CsrfForm>,
 ) -> Result<Response, Response> {
     check_csrf(&form.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
@@ -211,7 +212,7 @@ impl ConnectionForm {
 pub async fn rotate(
     State(state): State<AppState>,
     u: WebUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     Form(form): Form<super::pages::CsrfForm>,
 ) -> Result<Response, Response> {
     check_csrf(&form.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;

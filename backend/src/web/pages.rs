@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,6 +16,7 @@ use crate::audit::Actor;
 use crate::auth::extract::{Via, caller};
 use crate::auth::{Principal, Role, ratelimit, session};
 use crate::error::ApiError;
+use crate::ids::{IdPath, PairId, TenantId, UserId};
 use crate::pairs::{self, NewPair, Pair, ParsedPair};
 use crate::runs::{self, DeadLetter, Run};
 use crate::sandbox::clarity::PayloadMode;
@@ -71,8 +72,8 @@ impl FromRequestParts<AppState> for WebUser {
                 csrf: csrf.clone(),
             },
             who: Principal {
-                user_id: c.user_id,
-                tenant_id,
+                user_id: UserId::stored(c.user_id),
+                tenant_id: TenantId::stored(tenant_id),
                 email: c.email,
                 role: c.role,
                 plan,
@@ -450,7 +451,7 @@ fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
 pub async fn pair(
     State(state): State<AppState>,
     u: WebUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     axum::extract::Query(notice): axum::extract::Query<PairNotice>,
 ) -> Result<Response, ApiError> {
     render_pair(
@@ -469,7 +470,7 @@ pub async fn pair(
 pub(super) async fn render_pair(
     state: &AppState,
     u: WebUser,
-    id: &str,
+    id: &PairId,
     flash: impl FnOnce(&Pair) -> Option<(String, bool)>,
     failed: Option<ConnectionForm>,
     failed_faults: Option<FaultsForm>,
@@ -522,7 +523,7 @@ pub(super) async fn render_pair(
 async fn set_status(
     state: &AppState,
     u: WebUser,
-    id: &str,
+    id: &PairId,
     csrf: &str,
     status: &str,
 ) -> Result<Response, Response> {
@@ -536,7 +537,7 @@ async fn set_status(
 pub async fn activate(
     State(state): State<AppState>,
     u: WebUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     set_status(&state, u, &id, &f.csrf, "active").await
@@ -545,7 +546,7 @@ pub async fn activate(
 pub async fn pause(
     State(state): State<AppState>,
     u: WebUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     set_status(&state, u, &id, &f.csrf, "paused").await
@@ -561,7 +562,7 @@ pub struct OrdersForm {
 pub async fn sandbox_orders(
     State(state): State<AppState>,
     u: WebUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<PairId>,
     Form(f): Form<OrdersForm>,
 ) -> Result<Response, Response> {
     check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
@@ -582,7 +583,7 @@ pub async fn sandbox_orders(
 pub async fn replay(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, dl)): Path<(String, String)>,
+    IdPath((id, dl)): IdPath<(PairId, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
@@ -700,7 +701,7 @@ pub async fn admin(
 pub async fn admin_tenant(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path((id, action)): Path<(String, String)>,
+    IdPath((id, action)): IdPath<(TenantId, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Response> {
     let crate::auth::Operator {

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::pages::{WebUser, check_csrf, render_pair};
 use crate::api::sandbox::{FaultsRequest, apply_faults};
 use crate::error::ApiError;
+use crate::ids::{IdPath, PairId};
 use crate::pairs::Pair;
 use crate::sandbox::{FaultKind, FaultSettings, ScriptedFault, SimSystem};
 use crate::state::AppState;
@@ -133,7 +134,7 @@ fn parse(system: &str, f: &HashMap<String, String>) -> Result<FaultsRequest, Api
 pub async fn save(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, system)): Path<(String, String)>,
+    IdPath((id, system)): IdPath<(PairId, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     let sent = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use connect_jobs::mapping::suggest::{TemplateTarget, template_targets, unmapped_targets};
@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 
 use super::pages::{Nav, WebUser, check_csrf};
 use crate::error::ApiError;
+use crate::ids::{IdPath, PairId};
 use crate::pairs::{self, FLOWS, Pair};
 use crate::preview::{self, PreviewRequest, PreviewResponse};
 use crate::state::AppState;
@@ -360,7 +361,7 @@ struct Render<'a> {
 async fn render(
     state: &AppState,
     u: WebUser,
-    id: &str,
+    id: &PairId,
     flow: &str,
     r: Render<'_>,
 ) -> Result<Response, ApiError> {
@@ -677,7 +678,7 @@ fn diff_view(d: TemplateDiff) -> DiffView {
 pub async fn show(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     Query(query): Query<EditorQuery>,
 ) -> Result<Response, ApiError> {
     render(
@@ -709,7 +710,7 @@ fn back(id: &str, flow: &str, done: &str, saved: Option<i64>, anchor: &str) -> R
 async fn refused(
     state: &AppState,
     u: WebUser,
-    id: &str,
+    id: &PairId,
     flow: &str,
     e: ApiError,
     place: &str,
@@ -754,7 +755,7 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
 async fn guard(
     state: &AppState,
     u: &WebUser,
-    id: &str,
+    id: &PairId,
     form: &HashMap<String, String>,
 ) -> Result<(), Response> {
     pairs::get(state, &u.who.tenant_id, id)
@@ -768,7 +769,7 @@ async fn guard(
 async fn guard_edit(
     state: &AppState,
     u: &WebUser,
-    id: &str,
+    id: &PairId,
     form: &HashMap<String, String>,
 ) -> Result<(), Response> {
     guard(state, u, id, form).await?;
@@ -787,7 +788,7 @@ fn typed_row(form: &HashMap<String, String>) -> RowInput {
 pub async fn save_rule(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, index)): Path<(String, String, usize)>,
+    IdPath((id, flow, index)): IdPath<(PairId, String, usize)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;
@@ -833,7 +834,7 @@ pub async fn save_rule(
 pub async fn add_rule(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;
@@ -860,7 +861,7 @@ pub async fn add_rule(
 pub async fn preview_pasted(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard(&state, &u, &id, &form).await?;
@@ -912,7 +913,7 @@ pub async fn preview_pasted(
 pub async fn save_lookup(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, table)): Path<(String, String, String)>,
+    IdPath((id, flow, table)): IdPath<(PairId, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;
@@ -963,7 +964,7 @@ pub async fn save_lookup(
 pub async fn download_lookup(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, table)): Path<(String, String, String)>,
+    IdPath((id, flow, table)): IdPath<(PairId, String, String)>,
 ) -> Result<Response, ApiError> {
     pairs::get(&state, &u.who.tenant_id, &id).await?;
     let current = templates::current(&state, &u.who.tenant_id, &id, &flow).await?;
@@ -983,7 +984,7 @@ pub async fn download_lookup(
 pub async fn upload_lookup(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, table)): Path<(String, String, String)>,
+    IdPath((id, flow, table)): IdPath<(PairId, String, String)>,
     request: Request,
 ) -> Result<Response, Response> {
     upload(&state, u, &id, &flow, Some(table), request).await
@@ -993,7 +994,7 @@ pub async fn upload_lookup(
 pub async fn upload_new_lookup(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     request: Request,
 ) -> Result<Response, Response> {
     upload(&state, u, &id, &flow, None, request).await
@@ -1002,7 +1003,7 @@ pub async fn upload_new_lookup(
 async fn upload(
     state: &AppState,
     u: WebUser,
-    id: &str,
+    id: &PairId,
     flow: &str,
     table: Option<String>,
     request: Request,
@@ -1069,7 +1070,7 @@ async fn upload(
 pub async fn decide_suggestion(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, decision)): Path<(String, String, String)>,
+    IdPath((id, flow, decision)): IdPath<(PairId, String, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;
@@ -1095,7 +1096,7 @@ pub async fn decide_suggestion(
 pub async fn restore(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow, version)): Path<(String, String, i64)>,
+    IdPath((id, flow, version)): IdPath<(PairId, String, i64)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;
@@ -1108,7 +1109,7 @@ pub async fn restore(
 pub async fn builtin(
     State(state): State<AppState>,
     u: WebUser,
-    Path((id, flow)): Path<(String, String)>,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, Response> {
     guard_edit(&state, &u, &id, &form).await?;

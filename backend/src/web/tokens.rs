@@ -16,6 +16,7 @@ use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{session, token_hash};
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::ids::TenantId;
 use crate::state::AppState;
 use crate::vault::Sealed;
 
@@ -114,7 +115,7 @@ fn session_hash(headers: &HeaderMap) -> Result<String, ApiError> {
 async fn stash(
     state: &AppState,
     session: &str,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     token: &str,
 ) -> Result<(), ApiError> {
     let sealed = state
@@ -152,7 +153,7 @@ async fn stash(
 async fn take(
     state: &AppState,
     session: &str,
-    tenant_id: &str,
+    tenant_id: &TenantId,
 ) -> Result<Option<String>, ApiError> {
     let row: Option<(Vec<u8>, Vec<u8>, String, i64)> = sqlx::query_as(
         "DELETE FROM token_reveals WHERE session_hash = $1 AND tenant_id = $2 \
