@@ -1,6 +1,7 @@
 //! Clarity Connect control plane: configuration, tenants and users, pairs and
-//! their encrypted connections, the web UI and JSON API, the sandbox
-//! simulators, and the workers that run the data plane's flows.
+//! their encrypted connections, the web UI and JSON API, the mounting of the
+//! sandbox simulators (crate `connect-sandbox`), and the workers that run the
+//! data plane's flows.
 //!
 //! One order's path reads top to bottom: [`hooks`] (signed webhook) →
 //! [`inbox`] (durable, deduplicated) → queue → [`worker`] (lease, flow,
@@ -12,7 +13,9 @@ pub mod auth;
 pub mod catalogs;
 pub mod cli;
 pub mod config;
-pub mod db;
+/// The database handle lives in its own crate so that the sandbox can share it
+/// without depending on this one; `crate::db::…` paths keep working.
+pub use connect_store as db;
 pub mod egress;
 pub mod error;
 pub mod history;
@@ -23,7 +26,10 @@ pub mod pairs;
 pub mod preview;
 pub mod rates;
 pub mod runs;
-pub mod sandbox;
+/// The simulators are their own crate (they depend on no web or engine code);
+/// `crate::sandbox::…` paths keep working.
+pub use connect_sandbox as sandbox;
+pub mod sandbox_standalone;
 pub mod server;
 pub mod startup;
 pub mod state;
