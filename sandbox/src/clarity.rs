@@ -8,7 +8,9 @@
 //!   lists follow the Phoenix conventions ([`query`]); POSTs honour
 //!   `Idempotency-Key` ([`idempotency`]); webhook subscriptions ([`webhooks`]).
 //! - A persistent webhook outbox worked by [`spawn_dispatcher`], signing each
-//!   delivery with `connect_jobs::connectors::clarity::signature`.
+//!   delivery as [`signature`] says.
+//! - The JSON it answers is its own ([`wire`]), written from the spec apart
+//!   from the connector's.
 //! - Control routes under `/__sim/` (not faulted): place orders, capture a
 //!   payment, read the webhook log. A pair id is no secret (it is in the
 //!   pair's webhook URL), so they take the store's own client credentials
@@ -31,7 +33,9 @@ mod query;
 mod returns;
 mod seed;
 mod shipments;
+pub mod signature;
 mod webhooks;
+pub mod wire;
 pub use webhooks::signing_secret;
 
 use std::collections::HashMap;
@@ -42,11 +46,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use connect_jobs::connectors::clarity::wire::{Problem, ProblemField};
 use sha2::Digest;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use self::wire::{Page, Problem, ProblemField};
 use super::faults::{FaultKind, RateLimit};
 use super::{FaultDecision, SandboxState, SimSystem};
 use connect_store::now_ms;
@@ -204,11 +208,10 @@ impl ApiError {
         title: &str,
         detail: impl Into<String>,
     ) -> Self {
-        let kind = code.to_lowercase().replace('_', "-");
         Self {
             status,
             problem: Box::new(Problem {
-                kind: format!("https://errors.clarity.example/{kind}"),
+                kind: wire::problem_type(code),
                 title: title.to_owned(),
                 status: status.as_u16(),
                 code: code.to_owned(),
@@ -563,7 +566,7 @@ async fn token(
         .get("scope")
         .map(|s| s.split_whitespace().collect())
         .unwrap_or_default();
-    let known = connect_jobs::connectors::clarity::wire::SCOPES;
+    let known = wire::SCOPES;
     if let Some(bad) = requested.iter().find(|s| !known.contains(s)) {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -947,7 +950,7 @@ pub(crate) async fn paged(
     filter: &Filter,
     order_by: &str,
     (size, index): (u32, u32),
-) -> ApiResult<Json<connect_jobs::connectors::clarity::Page<serde_json::Value>>> {
+) -> ApiResult<Json<Page<serde_json::Value>>> {
     let where_sql = filter.where_sql();
     let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
     let total: i64 = {
@@ -978,7 +981,7 @@ pub(crate) async fn paged(
         .map(|b| serde_json::from_str(b).map_err(ApiError::internal))
         .collect::<Result<Vec<serde_json::Value>, _>>()?;
     let seen = size as u64 * index as u64 + results.len() as u64;
-    Ok(Json(connect_jobs::connectors::clarity::Page {
+    Ok(Json(Page {
         results,
         page_index: index,
         page_size: size,

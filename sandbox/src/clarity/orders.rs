@@ -6,12 +6,12 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use connect_jobs::connectors::clarity::wire::{Address, LineItem, Order, PaymentInfo};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
+use super::wire::{Address, LineItem, Order, PaymentInfo};
 use super::{
     ApiError, ApiResult, Bind, Filter, ListParams, authorize, next_counter, paged, pair_exists,
     rfc3339_ms, webhooks,
@@ -195,8 +195,8 @@ fn draft_order(
         lines.push(LineItem {
             line_id: (i + 1).to_string(),
             sku: p.sku.clone(),
-            product_id: Some(product_id(&p.sku)),
-            name: Some(p.name.clone()),
+            product_id: product_id(&p.sku),
+            name: p.name.clone(),
             quantity: qty,
             unit_price: unit,
             tax: line_tax,
@@ -268,15 +268,14 @@ fn draft_order(
         shipping_amount: shipping,
         tax_amount: money(tax),
         total_amount: total,
-        email: Some(customer.email.clone()),
-        channel: Some("web".to_owned()),
+        email: customer.email.clone(),
+        channel: "web".to_owned(),
         shipping_address: address.clone(),
         billing_address: address,
         line_items: lines,
         payment_info: payment,
         coupon_code: coupon.map(|(c, _)| c.to_owned()),
         erp_references: serde_json::Map::new(),
-        notes: None,
         version: 1,
         created_date: stamp.clone(),
         updated_date: stamp,

@@ -14,11 +14,11 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use connect_jobs::connectors::clarity::signature;
-use connect_jobs::connectors::clarity::wire::{EVENT_TYPES, Webhook, WebhookCreate};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::signature;
+use super::wire::{EVENT_TYPES, Page, Webhook, WebhookCreate};
 use super::{ApiError, ApiResult, ListParams, authorize, pair_exists, rfc3339_ms};
 use crate::SandboxState;
 use connect_store::now_ms;
@@ -284,7 +284,7 @@ async fn deliver(
     {
         secrets.push(prev);
     }
-    let header = signature::signature_header(&secrets, timestamp, &body);
+    let header = signature::header_value(&secrets, timestamp, &body);
     let started = Instant::now();
     let outcome = state
         .http
@@ -384,7 +384,7 @@ fn to_wire(row: HookRow, secret: Option<String>) -> Webhook {
         secret,
         active: active == 1,
         description,
-        created_date: Some(rfc3339_ms(created_at)),
+        created_date: rfc3339_ms(created_at),
     }
 }
 
@@ -474,7 +474,7 @@ pub(super) async fn list(
     .await?;
     let results: Vec<Webhook> = rows.into_iter().map(|r| to_wire(r, None)).collect();
     let n = results.len() as u32;
-    Ok(Json(connect_jobs::connectors::clarity::Page {
+    Ok(Json(Page {
         results,
         page_index: 0,
         page_size: n.max(1),
