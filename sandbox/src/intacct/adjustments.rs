@@ -7,8 +7,8 @@
 //! entity-level session; every error of a request is reported at once, in the
 //! shape of `create_sotransaction`'s, naming the line and the field.
 
-use connect_jobs::connectors::intacct::element::Element;
-use connect_jobs::connectors::intacct::wire::{ArAdjustment, format_date};
+use super::Element;
+use super::wire::{ArAdjustment, format_date};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sqlx::AnyConnection;

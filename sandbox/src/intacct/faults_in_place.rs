@@ -15,7 +15,7 @@
 //! `getAPISession` is never failed here: the faults are about the calls made
 //! with a session.
 
-use connect_jobs::connectors::intacct::element::Element;
+use super::Element;
 
 use super::Fail;
 use super::sales::{INVALID_REFERENCE, INVALID_VALUE, RECORD_LOCKED};

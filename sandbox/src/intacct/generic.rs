@@ -3,8 +3,8 @@
 
 use std::cmp::Ordering;
 
-use connect_jobs::connectors::intacct::element::Element;
-use connect_jobs::connectors::intacct::wire::{self, SelectItem, errno, parse_timestamp};
+use super::Element;
+use super::wire::{self, SelectItem, errno, parse_timestamp};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;

@@ -12,6 +12,8 @@
 //!    `create`, `update`, `delete` over the objects in [`objects`].
 //! 4. [`query`]: the query-string parser and the filter grammar.
 //! 5. [`store`]: the `sim_intacct_*` tables; [`seed`]: the starting company.
+//! 6. [`wire`]: the request blocks, error numbers and formats, the simulator's
+//!    own reading of the spec (not the connector's).
 //!
 //! Decisions:
 //! - A missing `uniqueid` counts as `true` (the documented default, spec §2).
@@ -43,6 +45,7 @@ pub mod query;
 pub mod sales;
 pub mod seed;
 pub mod store;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,12 +60,15 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use connect_jobs::connectors::intacct::element::Element;
-use connect_jobs::connectors::intacct::wire::{
-    self, Control, ErrorDetail, GetApiSession, Login, errno, format_session_timestamp,
-};
+/// The one thing shared with the connector: a bounded, generic XML element
+/// tree (names, attributes, text, children; a depth limit for untrusted
+/// input). It knows nothing of Intacct's elements, envelopes or formats, so it
+/// cannot carry a misreading of the spec from one side to the other; the
+/// simulator's answers vary by object, which an element tree writes best.
+pub(crate) use connect_jobs::connectors::intacct::element::Element;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use self::wire::{Control, ErrorDetail, GetApiSession, Login, errno, format_session_timestamp};
 use super::{SandboxCredentials, SandboxState, SimSystem};
 use connect_store::{Db, now_ms};
 

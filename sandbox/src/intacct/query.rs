@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::str::FromStr;
 
-use connect_jobs::connectors::intacct::wire::{self, Condition};
+use super::wire::{self, Condition};
 use rust_decimal::Decimal;
 use serde_json::Value;
 

@@ -9,10 +9,8 @@
 
 use std::str::FromStr;
 
-use connect_jobs::connectors::intacct::element::Element;
-use connect_jobs::connectors::intacct::wire::{
-    SoTransItem, SoTransaction, SoTransactionXml, errno, format_date,
-};
+use super::Element;
+use super::wire::{SoTransItem, SoTransaction, errno, format_date};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 use sqlx::AnyConnection;
@@ -141,7 +139,7 @@ pub(super) fn collect(errors: &mut Option<Fail>, e: FnError) -> Result<(), FnErr
 /// `create_sotransaction`: validates everything, then stores the document and
 /// moves inventory. Returns `<key>Sales Order-…</key>`.
 pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> FnResult {
-    let x: SoTransactionXml = call.deserialize().map_err(|e| {
+    let order: SoTransaction = call.deserialize().map_err(|e| {
         Fail::new(
             errno::XML_ERROR,
             "XML error",
@@ -149,7 +147,6 @@ pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
             "Send transactiontype, datecreated (year, month, day), customerid and sotransitems in DTD order.",
         )
     })?;
-    let order = SoTransaction::from(x);
     let mut errors: Option<Fail> = None;
 
     let def = definition(&order.transactiontype);

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use sqlx::{AnyConnection, Row};
 
-use connect_jobs::connectors::intacct::wire::format_timestamp;
+use super::wire::format_timestamp;
 
 /// One stored record of any object.
 #[derive(Debug, Clone)]
