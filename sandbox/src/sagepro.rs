@@ -13,6 +13,8 @@
 //! - [`idempotency`]: `Idempotency-Key` on every POST (and on a PUT that sends
 //!   one), compared on canonical JSON, kept 7 days. Every write commits its
 //!   record, number, document and stock effects in one transaction.
+//! - [`wire`]: the JSON, the simulator's own reading of the spec (not the
+//!   connector's).
 //!
 //! Faults: injected errors split into `409 RECORD_LOCKED` (half of the write
 //! errors: the desktop user's lock), `503 UNAVAILABLE` and `500 INTERNAL`;
@@ -31,6 +33,7 @@ mod orders;
 mod rules;
 mod seed;
 mod stock;
+pub mod wire;
 
 use std::collections::HashMap;
 
@@ -40,8 +43,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use connect_jobs::connectors::sagepro::wire::{ErrorBody, ErrorDetail, FieldDetail};
 
+use self::wire::{ErrorBody, ErrorDetail, FieldDetail};
 use super::faults::{FaultKind, RateLimit};
 use super::{FaultDecision, SandboxState, SimSystem};
 

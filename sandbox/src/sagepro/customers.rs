@@ -1,11 +1,11 @@
 //! Customer master (spec §3.3): create with a generated `CustomerNo` when none
 //! is sent, unique `Email`, updates with `If-Match`; lists and reads.
 
+use super::wire::{Customer, CustomerInput};
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use connect_jobs::connectors::sagepro::wire::{Customer, CustomerInput};
 use rust_decimal::Decimal;
 
 use super::access::Principal;

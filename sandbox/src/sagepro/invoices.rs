@@ -3,13 +3,11 @@
 //! Invoiced) or direct (an invoice ships from stock, a credit memo line with
 //! `Restock` returns stock). Numbers are always the server's.
 
+use super::wire::{Address, Invoice, InvoiceInput, LineItem, SalesOrder};
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use connect_jobs::connectors::sagepro::wire::{
-    Address, Invoice, InvoiceInput, LineItem, SalesOrder,
-};
 use rust_decimal::Decimal;
 
 use super::access::Principal;

@@ -2,9 +2,9 @@
 //! reads"): `Page`, `PageSize`, inclusive `ModifiedSince`, `SortBy`, the
 //! entity filters' matching rules and the `{Data, Page, …}` envelope.
 
+use super::wire::ListPage;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use connect_jobs::connectors::sagepro::wire::ListPage;
 use sqlx::any::AnyRow;
 
 use super::{SpError, SpResult};

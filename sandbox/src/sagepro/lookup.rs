@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use connect_jobs::connectors::sagepro::wire::{Customer, Product};
+use super::wire::{Customer, Product};
 
 use super::{SpError, SpResult};
 

@@ -2,12 +2,12 @@
 //! `ModifiedSince` paging, product updates (items are created in Sage Pro
 //! only) and physical counts, which record an adjustment transaction.
 
+use super::wire::{InventoryAdjustment, Product, ProductUpdate};
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use connect_jobs::connectors::sagepro::wire::{InventoryAdjustment, Product, ProductUpdate};
 use rust_decimal::Decimal;
 use sqlx::any::AnyRow;
 

@@ -2,11 +2,11 @@
 //! validation, numbering and stock effects; full-replace updates while the
 //! order is Open or Backordered; lists and reads.
 
+use super::wire::{LineItem, OrderInput, SalesOrder};
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use connect_jobs::connectors::sagepro::wire::{LineItem, OrderInput, SalesOrder};
 use rust_decimal::Decimal;
 
 use super::access::Principal;

@@ -2,7 +2,7 @@
 //! widths enforced rather than truncated, money N(12,2), quantities N(12,4),
 //! `YYYY-MM-DD` dates.
 
-use connect_jobs::connectors::sagepro::wire::Address;
+use super::wire::Address;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 

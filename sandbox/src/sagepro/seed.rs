@@ -4,7 +4,7 @@
 //! code tables, and a few customers keyed at the desktop, whose numbers
 //! follow Sage Pro's rule (`DOEJ01`) and who are not in the web store.
 
-use connect_jobs::connectors::sagepro::wire::{Address, Customer, Product};
+use super::wire::{Address, Customer, Product};
 use rust_decimal::Decimal;
 
 use crate::catalog;
