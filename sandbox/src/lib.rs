@@ -5,6 +5,14 @@
 //! the product's database so that a restart loses nothing. Faults (errors,
 //! timeouts, latency, rate limits) are injected per pair and system through
 //! [`FaultRegistry`].
+//!
+//! This crate depends on no web or engine code: the database handle comes from
+//! `connect-store`, and from `connect-jobs` only the catalog trait the engine
+//! reads an ERP through ([`erp_catalog`]) and a generic XML element tree
+//! (`intacct`). Every shape a spec defines is the simulators' own
+//! (`clarity::wire`, `clarity::signature`, `intacct::wire`, `sagepro::wire`),
+//! written apart from the connectors', so that one misreading of a spec cannot
+//! pass on both sides. The backend mounts [`router`] under `/sandbox`.
 
 pub mod catalog;
 pub mod clarity;

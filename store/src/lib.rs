@@ -4,6 +4,10 @@
 //! `ON CONFLICT`, `RETURNING`), run through sqlx's `Any` driver. Every integer
 //! column is 64-bit, every time is Unix milliseconds, so rows decode the same way
 //! from both engines. Each engine keeps its own migrations folder.
+//!
+//! Its own crate (`connect-store`) so that the backend (as `connect::db`) and the
+//! sandbox simulators share one handle without the sandbox depending on the
+//! backend. The migrations stay in the workspace's `migrations/{sqlite,postgres}`.
 
 use std::str::FromStr;
 use std::time::Duration;
