@@ -1,6 +1,7 @@
 //! Clarity Connect control plane: configuration, tenants and users, pairs and
-//! their encrypted connections, the web UI and JSON API, the sandbox
-//! simulators, and the workers that run the data plane's flows.
+//! their encrypted connections, the web UI and JSON API, the mounting of the
+//! sandbox simulators (crate `connect-sandbox`), and the workers that run the
+//! data plane's flows.
 //!
 //! One order's path reads top to bottom: [`hooks`] (signed webhook) →
 //! [`inbox`] (durable, deduplicated) → queue → [`worker`] (lease, flow,
@@ -13,7 +14,9 @@ pub mod catalogs;
 pub mod cli;
 pub mod clients;
 pub mod config;
-pub mod db;
+/// The database handle lives in its own crate so that the sandbox can share it
+/// without depending on this one; `crate::db::…` paths keep working.
+pub use connect_store as db;
 pub mod egress;
 pub mod error;
 pub mod history;
@@ -24,7 +27,10 @@ pub mod preview;
 pub mod rates;
 pub mod revisions;
 pub mod runs;
-pub mod sandbox;
+/// The simulators are their own crate (they depend on no web or engine code);
+/// `crate::sandbox::…` paths keep working.
+pub use connect_sandbox as sandbox;
+pub mod sandbox_standalone;
 pub mod server;
 pub mod startup;
 pub mod state;

@@ -93,9 +93,9 @@ async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
     match role {
         Role::Worker => println!("Clarity Connect workers running"),
         Role::Sandbox => {
-            let creds = connect::sandbox::standalone::ensure(&app.state().db).await?;
+            let creds = connect::sandbox_standalone::ensure(&app.state().db).await?;
             println!("Clarity Connect simulators listening on {url}");
-            println!("{}", connect::sandbox::standalone::describe(&creds, &url));
+            println!("{}", connect::sandbox_standalone::describe(&creds, &url));
         }
         _ => println!("Clarity Connect listening on {url}"),
     }

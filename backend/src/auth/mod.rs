@@ -54,3 +54,14 @@ impl Role {
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
+
+/// A random 192-bit secret, URL-safe, after a readable prefix (`s_`, `cct_`):
+/// session ids, CSRF tokens and API tokens.
+pub fn random_token(prefix: &str) -> String {
+    use base64::Engine;
+    let bytes: [u8; 24] = rand::random();
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}

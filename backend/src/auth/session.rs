@@ -1,9 +1,9 @@
 //! Browser sessions: a random id in an HttpOnly, SameSite=Lax cookie (Secure
 //! behind TLS), stored hashed with its CSRF token and expiry.
 
+use super::random_token;
 use crate::auth::token_hash;
 use crate::db::{Db, now_ms};
-use crate::sandbox::random_token;
 
 pub const COOKIE: &str = "cc_session";
 pub const LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;

@@ -6,11 +6,11 @@
 
 use serde::Serialize;
 
+use super::random_token;
 use crate::audit::{self, Actor};
 use crate::auth::token_hash;
 use crate::db::now_ms;
 use crate::ids::new_id;
-use crate::sandbox::random_token;
 
 pub const PREFIX: &str = "cct_";
 /// How stale `last_used_at` may get before a use writes it again.
