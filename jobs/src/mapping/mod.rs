@@ -49,15 +49,15 @@ mod layout;
 mod money;
 mod paths;
 pub mod pipeline;
+pub mod rules;
 pub mod schema;
 pub mod similarity;
 pub mod sku;
 pub mod suggest;
 pub mod tax;
-pub mod template;
 pub mod validate;
 
-pub use template::CompiledTemplate;
+pub use rules::CompiledTemplate;
 
 use serde_json::Value;
 

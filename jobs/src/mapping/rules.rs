@@ -1,4 +1,5 @@
-//! Template documents: parsed and checked once into a [`CompiledTemplate`],
+//! The rule language of mapping templates: a template document is parsed
+//! and checked once into a [`CompiledTemplate`],
 //! then applied to any number of source records.
 //!
 //! Each rule sets one target path from exactly one source:
