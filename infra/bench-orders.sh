@@ -4,6 +4,8 @@
 # simulator. Everything runs against 127.0.0.1 only, on the release binary.
 #
 #   infra/bench-orders.sh [embedded|postgres] [runs]     (COUNT=100 by default)
+#   BIN=/path/to/connect infra/bench-orders.sh …        (another build, e.g. the
+#                                                        commit before a change)
 #
 # Each run starts the binary on a fresh data folder (and a fresh Postgres
 # database and Redis namespace for `postgres`), so "cold" includes migrations
@@ -15,9 +17,12 @@ runs=${2:-3}
 count=${COUNT:-100}
 pg=${CONNECT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 redis=${CONNECT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
-bin=target/release/connect
-
-cargo build --release -q -p connect
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  bin=target/release/connect
+  cargo build --release -q -p connect
+fi
 now_ms() { date +%s%3N; }
 pid=""
 cleanup() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }

@@ -404,3 +404,53 @@ async fn orders_routed_to_the_same_intacct_entity_share_one_session() {
     assert_eq!(sessions, 1, "one US-WEST session for both orders");
     app.stop().await;
 }
+
+/// The sync engine keeps each tenant's recent orders in memory; two engines
+/// (two worker processes, in effect: each has its own caches) on one
+/// database must still see each other's orders. Engine B loads the window,
+/// engine A records an order, and B then checks an order with the same
+/// content: B must read the window again (the tenant's history revision
+/// moved) and flag the duplicate.
+#[tokio::test]
+async fn two_engines_see_each_others_orders_in_the_anomaly_window() {
+    let (env, dir) = common::fresh_env(&[]).await;
+    let app = common::start_as(env, dir, connect::startup::Role::Web).await;
+    let (_, token) = app.owner("Window Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let a = connect::sync::Engine::new(app.state.clone());
+    let b = connect::sync::Engine::new(app.state.clone());
+    let inbox_id = |order_id: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            let (id,): (String,) = sqlx::query_as("SELECT id FROM inbox WHERE event_id = $1")
+                .bind(format!("evt_{order_id}"))
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            id
+        }
+    };
+    let lines = [("SKU-1001", "Classic Widget", 3, "12.50")];
+    let other = [("SKU-1002", "Deluxe Widget", 1, "40.00")];
+
+    app.deliver_order(&token, &pair, &order("CO-710001", "USD", &other))
+        .await;
+    b.handle(&inbox_id("CO-710001").await).await;
+    app.deliver_order(&token, &pair, &order("CO-710002", "USD", &lines))
+        .await;
+    a.handle(&inbox_id("CO-710002").await).await;
+    app.deliver_order(&token, &pair, &order("CO-710003", "USD", &lines))
+        .await;
+    b.handle(&inbox_id("CO-710003").await).await;
+
+    let first = app.run_of(&token, &pair, "CO-710002", "succeeded").await;
+    assert!(first["flags"].as_array().unwrap().is_empty(), "{first}");
+    let run = app.run_of(&token, &pair, "CO-710003", "succeeded").await;
+    let flags = run["flags"].as_array().unwrap();
+    assert!(
+        flags.iter().any(|f| f["kind"] == "anomaly:duplicate_content"
+            && f["message"].as_str().unwrap().contains("CO-710002")),
+        "engine B did not see engine A's order: {run}"
+    );
+    app.stop().await;
+}

@@ -149,9 +149,9 @@ async fn every_page_answers_with_the_security_headers_and_no_inline_script() {
 }
 
 #[test]
-fn no_template_has_inline_script_or_style() {
-    // The operator's pages are not reached above: read every template.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../templates");
+fn no_page_has_inline_script_or_style() {
+    // The operator's pages are not reached above: read every page template.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../pages");
     let mut read = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -160,7 +160,7 @@ fn no_template_has_inline_script_or_style() {
         assert!(inline.is_empty(), "{}: {inline:?}", path.display());
         read += 1;
     }
-    assert!(read >= 10, "only {read} templates in {}", dir.display());
+    assert!(read >= 10, "only {read} pages in {}", dir.display());
 }
 
 #[tokio::test]

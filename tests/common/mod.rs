@@ -174,13 +174,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn start(env: HashMap<String, String>, dir: tempfile::TempDir) -> TestApp {
+    start_as(env, dir, Role::All).await
+}
+
+/// The app in one role: `Role::Web` serves and takes webhooks but runs no
+/// workers, for tests that drive the sync engine themselves.
+pub async fn start_as(env: HashMap<String, String>, dir: tempfile::TempDir, role: Role) -> TestApp {
     let config = Config::from_env(&env).expect("test config");
     if std::env::var_os("RUST_LOG").is_some() {
         connect::telemetry::init_logging(config.log_format);
     }
-    let app = Application::build(config, Role::All)
-        .await
-        .expect("app builds");
+    let app = Application::build(config, role).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let shutdown = CancellationToken::new();
