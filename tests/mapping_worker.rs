@@ -448,8 +448,10 @@ async fn two_engines_see_each_others_orders_in_the_anomaly_window() {
     let run = app.run_of(&token, &pair, "CO-710003", "succeeded").await;
     let flags = run["flags"].as_array().unwrap();
     assert!(
-        flags.iter().any(|f| f["kind"] == "anomaly:duplicate_content"
-            && f["message"].as_str().unwrap().contains("CO-710002")),
+        flags
+            .iter()
+            .any(|f| f["kind"] == "anomaly:duplicate_content"
+                && f["message"].as_str().unwrap().contains("CO-710002")),
         "engine B did not see engine A's order: {run}"
     );
     app.stop().await;

@@ -6,7 +6,8 @@
 //! checks one order per job, so it loads only that order's customer's
 //! counts ([`load_for`], [`load_for_event`]); [`load`], for the preview of
 //! many records, loads the [`CUSTOMERS`] most recently seen.
-//! [`record_order`] keeps the table at about twice the window per tenant.
+//! [`record_order`] keeps the table at about twice the window per tenant
+//! (pruned every [`PRUNE_EVERY`] orders).
 
 use connect_jobs::mapping::anomaly::{self, History, OrderSummary};
 use rust_decimal::Decimal;
@@ -18,6 +19,9 @@ use crate::db::{Db, now_ms};
 
 /// Orders per tenant the anomaly checks look back over.
 pub const WINDOW: i64 = 500;
+/// The table is pruned to twice the window once every this many recorded
+/// orders rather than on each: it holds at most this many more rows.
+pub const PRUNE_EVERY: i64 = 16;
 /// Customers whose currency counts are loaded, the most recently seen first.
 pub const CUSTOMERS: i64 = 5_000;
 
@@ -208,6 +212,9 @@ pub async fn record_order(
     let summary = OrderSummary::of(source_id, order);
     let revision = crate::revisions::history_changed(conn, tenant_id).await?;
     record_summary(conn, tenant_id, pair_id, &summary).await?;
+    if revision % PRUNE_EVERY == 0 {
+        prune(conn, tenant_id).await?;
+    }
     Ok((summary, revision))
 }
 
@@ -250,7 +257,7 @@ async fn record_summary(
     let current = (summary.customer_id.clone(), summary.currency.clone());
     let first_time = previous.is_none();
     if !first_time && previous.as_ref() == Some(&current) {
-        return prune(conn, tenant_id).await;
+        return Ok(());
     }
     if let Some((Some(customer), Some(currency))) = previous {
         sqlx::query(
@@ -276,7 +283,7 @@ async fn record_summary(
         .execute(&mut *conn)
         .await?;
     }
-    prune(conn, tenant_id).await
+    Ok(())
 }
 
 /// Drops summaries older than twice the window, so the table stays bounded

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::ids::{IdPath, PairId, TenantId};
-use crate::state::AppState;
+use crate::state::{AppState, WebhookSecrets};
 use crate::sync::inbox::{self, Inserted};
 
 pub async fn clarity(
@@ -38,15 +38,31 @@ async fn receive(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let pair: Option<(TenantId, String)> =
-        sqlx::query_as("SELECT tenant_id, status FROM pairs WHERE id = $1")
-            .bind(pair_id)
-            .fetch_optional(state.db.pool())
-            .await?;
-    let (tenant_id, _status) = pair.ok_or(ApiError::NotFound("pair"))?;
-    let secrets = crate::pairs::connections::load(state, &tenant_id, pair_id, "clarity")
-        .await?
-        .map(|c| c.webhook_secrets(crate::db::now_ms()))
+    let pair: Option<(TenantId, Option<i64>)> = sqlx::query_as(
+        "SELECT p.tenant_id, r.inputs FROM pairs p \
+         LEFT JOIN revisions r ON r.scope_id = p.id WHERE p.id = $1",
+    )
+    .bind(pair_id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let (tenant_id, revision) = pair.ok_or(ApiError::NotFound("pair"))?;
+    let revision = revision.unwrap_or(0);
+    let all = match state.webhook_secrets.get(pair_id, revision) {
+        Some(kept) => kept,
+        None => {
+            let loaded: WebhookSecrets =
+                crate::pairs::connections::load(state, &tenant_id, pair_id, "clarity")
+                    .await?
+                    .map(|c| c.signing_secrets())
+                    .unwrap_or_default()
+                    .into();
+            state
+                .webhook_secrets
+                .keep(pair_id, revision, loaded.clone());
+            loaded
+        }
+    };
+    let secrets = Some(crate::clients::valid_at(&all, crate::db::now_ms()))
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::Forbidden("this pair has no Clarity webhook secret yet".into()))?;
     let header = headers

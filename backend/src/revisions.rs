@@ -36,3 +36,61 @@ pub async fn history_changed(
     .await?;
     Ok(n)
 }
+
+/// Values kept per key while the revision they were read at stands: each
+/// reader passes the revision it just read with the rest of its row, and
+/// gets the value back only if nothing changed since it was kept.
+pub struct Cached<V> {
+    entries: parking_lot::Mutex<std::collections::HashMap<String, (i64, V)>>,
+    max: usize,
+}
+
+impl<V: Clone> Cached<V> {
+    /// At most `max` keys; past that, an arbitrary one makes room (the next
+    /// reader of it reads again).
+    pub fn new(max: usize) -> Self {
+        Self {
+            entries: parking_lot::Mutex::new(std::collections::HashMap::new()),
+            max,
+        }
+    }
+
+    pub fn get(&self, key: &str, revision: i64) -> Option<V> {
+        self.entries
+            .lock()
+            .get(key)
+            .filter(|(at, _)| *at == revision)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn keep(&self, key: &str, revision: i64, value: V) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= self.max
+            && !entries.contains_key(key)
+            && let Some(any) = entries.keys().next().cloned()
+        {
+            entries.remove(&any);
+        }
+        entries.insert(key.to_owned(), (revision, value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cached;
+
+    #[test]
+    fn a_value_is_served_only_at_the_revision_it_was_read_at() {
+        let cache = Cached::new(2);
+        cache.keep("pair_a", 3, "secret-3");
+        assert_eq!(cache.get("pair_a", 3), Some("secret-3"));
+        assert_eq!(cache.get("pair_a", 4), None, "a newer revision reads again");
+        cache.keep("pair_b", 0, "b");
+        cache.keep("pair_c", 0, "c");
+        let held = ["pair_a", "pair_b", "pair_c"]
+            .iter()
+            .filter(|k| cache.get(k, if **k == "pair_a" { 3 } else { 0 }).is_some())
+            .count();
+        assert_eq!(held, 2, "bounded");
+    }
+}

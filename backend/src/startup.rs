@@ -141,6 +141,7 @@ impl Application {
             metrics: crate::telemetry::metrics(),
             http,
             work_done: tokio::sync::Notify::new(),
+            webhook_secrets: crate::revisions::Cached::new(4096),
         });
         Ok(Self {
             state,

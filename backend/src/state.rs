@@ -32,7 +32,14 @@ pub struct Inner {
     /// row, whatever the outcome: tests and tools wait on it instead of
     /// polling.
     pub work_done: tokio::sync::Notify,
+    /// Each pair's Clarity webhook secrets with their expiry, decrypted once
+    /// per revision of the pair's inputs (a saved or rotated secret moves it).
+    pub webhook_secrets: crate::revisions::Cached<WebhookSecrets>,
 }
+
+/// A pair's webhook secrets, each with the epoch ms it is accepted until
+/// (`None`: the current one).
+pub type WebhookSecrets = Arc<[(String, Option<i64>)]>;
 
 impl AppState {
     pub fn new(inner: Inner) -> Self {

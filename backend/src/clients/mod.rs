@@ -75,19 +75,21 @@ impl Connection {
     /// The secrets a delivery may be signed with at `now_ms`: the current one
     /// and, during a rotation's overlap, the one before it.
     pub fn webhook_secrets(&self, now_ms: i64) -> Vec<String> {
+        valid_at(&self.signing_secrets(), now_ms)
+    }
+
+    /// Every secret a delivery may be signed with, and until when (`None`:
+    /// the current one, for as long as it is saved).
+    pub fn signing_secrets(&self) -> Vec<(String, Option<i64>)> {
         let previous = self
             .secrets
             .get(PREVIOUS_SECRET)
             .and_then(Value::as_str)
-            .filter(|_| {
-                self.secrets
-                    .get(PREVIOUS_UNTIL)
-                    .and_then(Value::as_i64)
-                    .is_some_and(|until| now_ms < until)
-            });
+            .zip(self.secrets.get(PREVIOUS_UNTIL).and_then(Value::as_i64));
         self.webhook_secret()
+            .map(|s| (s, None))
             .into_iter()
-            .chain(previous.map(str::to_owned))
+            .chain(previous.map(|(s, until)| (s.to_owned(), Some(until))))
             .collect()
     }
 
@@ -105,6 +107,15 @@ impl Connection {
             .insert(key.into(), Value::String(to.to_owned()));
         routed
     }
+}
+
+/// Of [`Connection::signing_secrets`], those still accepted at `now_ms`.
+pub fn valid_at(secrets: &[(String, Option<i64>)], now_ms: i64) -> Vec<String> {
+    secrets
+        .iter()
+        .filter(|(_, until)| until.is_none_or(|until| now_ms < until))
+        .map(|(s, _)| s.clone())
+        .collect()
 }
 
 /// The HTTP client for a connection: the shared one for this process's own

@@ -68,26 +68,17 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<Option<InboxRow>, sqlx::Error> {
     let now = now_ms();
-    let done = sqlx::query(
+    let row: Option<(InboxId, TenantId, PairId, String, String, String, i64)> = sqlx::query_as(
         "UPDATE inbox SET status = 'processing', lease_until = $1, lease_owner = $2, attempts = attempts + 1, \
            updated_at = $3 \
          WHERE id = $4 AND status IN ('pending', 'processing') AND next_attempt_at <= $3 \
-           AND (lease_until IS NULL OR lease_until < $3)",
+           AND (lease_until IS NULL OR lease_until < $3) \
+         RETURNING id, tenant_id, pair_id, event_id, event_type, payload, attempts",
     )
     .bind(now + lease_ms)
     .bind(owner)
     .bind(now)
     .bind(id)
-    .execute(db.pool())
-    .await?;
-    if done.rows_affected() != 1 {
-        return Ok(None);
-    }
-    let row: Option<(InboxId, TenantId, PairId, String, String, String, i64)> = sqlx::query_as(
-        "SELECT id, tenant_id, pair_id, event_id, event_type, payload, attempts FROM inbox WHERE id = $1 AND lease_owner = $2",
-    )
-    .bind(id)
-    .bind(owner)
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(|r| InboxRow {
@@ -209,35 +200,31 @@ pub async fn finish_skipped(
 pub async fn open_run(
     conn: &mut sqlx::AnyConnection,
     row: &InboxRow,
+    flow: &str,
     source_id: Option<&str>,
     version: Option<i64>,
     started_at: i64,
-) -> Result<String, sqlx::Error> {
-    sqlx::query(
+) -> Result<RunId, sqlx::Error> {
+    // A retry keeps its row's run; the version is the latest attempt's, when
+    // it got that far.
+    let (run_id,): (RunId,) = sqlx::query_as(
         "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
            template_version, started_at, updated_at) \
-         VALUES ($1,$2,$3,$4,'orders',$5,'running',0,$6,$7,$7) ON CONFLICT (inbox_id) DO NOTHING",
+         VALUES ($1,$2,$3,$4,$5,$6,'running',0,$7,$8,$8) \
+         ON CONFLICT (inbox_id) DO UPDATE SET \
+           template_version = COALESCE(excluded.template_version, runs.template_version) \
+         RETURNING id",
     )
     .bind(RunId::generate())
     .bind(&row.tenant_id)
     .bind(&row.pair_id)
     .bind(&row.id)
+    .bind(flow)
     .bind(source_id)
     .bind(version)
     .bind(started_at)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    if let Some(v) = version {
-        sqlx::query("UPDATE runs SET template_version = $1 WHERE inbox_id = $2")
-            .bind(v)
-            .bind(&row.id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let (run_id,): (String,) = sqlx::query_as("SELECT id FROM runs WHERE inbox_id = $1")
-        .bind(&row.id)
-        .fetch_one(&mut *conn)
-        .await?;
     Ok(run_id)
 }
 

@@ -78,10 +78,13 @@ impl LedgerStore for PairLedger {
     }
 
     async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
-        let now = now_ms();
-        sqlx::query(
+        // An earlier attempt's entry wins: the no-op update makes the
+        // statement return the row either way.
+        let (idempotency_key, target_id): (String, Option<String>) = sqlx::query_as(
             "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT (pair_id, flow, source_id, operation) DO NOTHING",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT (pair_id, flow, source_id, operation) \
+             DO UPDATE SET idempotency_key = ledger.idempotency_key \
+             RETURNING idempotency_key, target_id",
         )
         .bind(&self.pair_id)
         .bind(&self.tenant_id)
@@ -89,12 +92,13 @@ impl LedgerStore for PairLedger {
         .bind(&key.source_id)
         .bind(key.operation)
         .bind(idempotency_key)
-        .bind(now)
-        .execute(self.db.pool())
+        .bind(now_ms())
+        .fetch_one(self.db.pool())
         .await?;
-        self.lookup(key)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("ledger row vanished after insert"))
+        Ok(LedgerEntry {
+            idempotency_key,
+            target_id,
+        })
     }
 
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()> {

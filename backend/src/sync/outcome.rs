@@ -49,6 +49,7 @@ pub(super) async fn record(
     let run_id = inbox::open_run(
         &mut tx,
         row,
+        attempt.flow,
         source_id.as_deref(),
         attempt.version,
         started_at,

@@ -248,6 +248,12 @@ pub struct Ctx<'a> {
     /// The session's entity, when it is entity-level.
     pub location_id: Option<&'a str>,
     pub now: i64,
+    /// Active records a reference check found during the current function,
+    /// by (object, id): a sales order names its item, location and
+    /// warehouse when it is checked and again when it is written, and the
+    /// function changes none of them in between. Emptied before each
+    /// function, which may change any record.
+    pub refs: parking_lot::Mutex<std::collections::HashMap<(String, String), store::Record>>,
 }
 
 // ---------------------------------------------------------------------------
@@ -951,6 +957,7 @@ async fn run_functions(
         company_id: &auth.company_id,
         location_id: location,
         now,
+        refs: Default::default(),
     };
     let mut results = Vec::with_capacity(functions.len());
     let mut usage = 0;
@@ -1059,6 +1066,7 @@ async fn run_one(
     controlid: &str,
     call: &Element,
 ) -> FnResult {
+    ctx.refs.lock().clear();
     if echo.uniqueid {
         let claimed = store::claim_control_id(
             conn,

@@ -107,9 +107,16 @@ pub(super) async fn check_ref(
     what: &str,
     line: Option<usize>,
 ) -> Result<Option<Record>, FnError> {
+    let key = (object.to_owned(), id.to_owned());
+    if let Some(r) = ctx.refs.lock().get(&key) {
+        return Ok(Some(r.clone()));
+    }
     let found = store::by_id(conn, ctx.pair_id, object, id).await?;
     match found {
-        Some(r) if is_active(&r) => Ok(Some(r)),
+        Some(r) if is_active(&r) => {
+            ctx.refs.lock().insert(key, r.clone());
+            Ok(Some(r))
+        }
         _ => {
             let at = line.map(|n| format!("Line {n}: ")).unwrap_or_default();
             Err(Fail::new(
