@@ -94,6 +94,7 @@ async fn spawn_sim_with(config: SimConfig) -> Sim {
         faults: faults.clone(),
         http: reqwest::Client::new(),
         self_url: base.clone().into(),
+        credentials: Default::default(),
     };
     let app = axum::Router::new().nest("/sandbox/intacct", intacct::router_with(state, config));
     tokio::spawn(async move {

@@ -164,175 +164,198 @@ pub async fn backlog(db: &Db, tenant_id: &TenantId, pair_id: &PairId) -> Result<
     Ok(n)
 }
 
-/// Whether `owner` still holds the row's lease: if it was lost, another
-/// worker owns the outcome and this one must write nothing.
-pub async fn lease_held(
+/// How a claimed row ends one attempt.
+pub enum RowEnd<'a> {
+    /// Nothing to sync (a ping, an event no flow handles yet): the event
+    /// stays in the inbox as done, with the reason, and no run is shown.
+    Skipped { why: &'a str },
+    /// The record was written.
+    Succeeded,
+    /// A transient failure: the row waits until `at` and goes again.
+    Retry { at: i64, message: &'a str },
+    /// A permanent failure.
+    Dead { message: &'a str },
+}
+
+/// Ends the row's attempt, if `owner` still holds its lease. `false`: the
+/// lease was lost, another worker owns the outcome, and this one must write
+/// nothing more of it.
+pub async fn end_row(
     conn: &mut sqlx::AnyConnection,
     id: &InboxId,
     owner: &str,
-) -> Result<bool, sqlx::Error> {
-    let (held,): (Option<String>,) = sqlx::query_as("SELECT lease_owner FROM inbox WHERE id = $1")
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(held.as_deref() == Some(owner))
-}
-
-/// Nothing to sync (a ping, an event no flow handles yet): the event stays
-/// in the inbox as done, with the reason, and no run is shown.
-pub async fn finish_skipped(
-    conn: &mut sqlx::AnyConnection,
-    id: &InboxId,
-    why: &str,
+    end: &RowEnd<'_>,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
-        .bind(why)
-        .bind(now)
+) -> Result<bool, sqlx::Error> {
+    let q = match end {
+        RowEnd::Skipped { why } => sqlx::query(
+            "UPDATE inbox SET status = 'done', lease_until = NULL, last_error = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
         .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+        .bind(owner)
+        .bind(*why)
+        .bind(now),
+        RowEnd::Succeeded => sqlx::query(
+            "UPDATE inbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $3 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now),
+        RowEnd::Retry { at, message } => sqlx::query(
+            "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
+             next_attempt_at = $3, last_error = $4, updated_at = $5 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(*at)
+        .bind(*message)
+        .bind(now),
+        RowEnd::Dead { message } => sqlx::query(
+            "UPDATE inbox SET status = 'dead', lease_until = NULL, last_error = $3, updated_at = $4 \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(*message)
+        .bind(now),
+    };
+    Ok(q.execute(&mut *conn).await?.rows_affected() == 1)
 }
 
-/// The row's run, made on its first attempt; a replay runs with the pair's
-/// current template, so `version` is written each time. Gives the run's id.
-pub async fn open_run(
+/// What a run keeps of one attempt's end.
+pub enum RunEnd<'a> {
+    Succeeded {
+        source_id: &'a str,
+        target_id: &'a str,
+        flags: Option<String>,
+    },
+    Retrying {
+        message: &'a str,
+        field: Option<&'a str>,
+    },
+    Dead {
+        message: &'a str,
+        field: Option<&'a str>,
+        flags: Option<String>,
+    },
+}
+
+/// The row's run, made on its first attempt and carried on by each later
+/// one, with this attempt's end, in one statement. A replay runs with the
+/// pair's current template, so `version` is written each time it is known.
+/// Gives the run's id.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_run(
     conn: &mut sqlx::AnyConnection,
     row: &InboxRow,
     flow: &str,
     source_id: Option<&str>,
     version: Option<i64>,
     started_at: i64,
+    end: &RunEnd<'_>,
+    now: i64,
 ) -> Result<RunId, sqlx::Error> {
-    // A retry keeps its row's run; the version is the latest attempt's, when
-    // it got that far.
-    let (run_id,): (RunId,) = sqlx::query_as(
-        "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
-           template_version, started_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,'running',0,$7,$8,$8) \
-         ON CONFLICT (inbox_id) DO UPDATE SET \
-           template_version = COALESCE(excluded.template_version, runs.template_version) \
-         RETURNING id",
-    )
-    .bind(RunId::generate())
-    .bind(&row.tenant_id)
-    .bind(&row.pair_id)
-    .bind(&row.id)
-    .bind(flow)
-    .bind(source_id)
-    .bind(version)
-    .bind(started_at)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(run_id)
-}
-
-/// The record was written: the row is done and its run succeeded.
-pub async fn finish_succeeded(
-    conn: &mut sqlx::AnyConnection,
-    inbox_id: &str,
-    run_id: &str,
-    source_id: &str,
-    target_id: &str,
-    flags: Option<String>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE inbox SET status = 'done', lease_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2")
+    const INSERT: &str = "INSERT INTO runs (id, tenant_id, pair_id, inbox_id, flow, source_id, status, attempts, \
+           template_version, started_at, updated_at, target_id, error, error_field, flags, finished_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,1,$8,$9,$10,$11,$12,$13,$14,$15) \
+         ON CONFLICT (inbox_id) DO UPDATE SET status = excluded.status, attempts = runs.attempts + 1, \
+           template_version = COALESCE(excluded.template_version, runs.template_version), \
+           updated_at = excluded.updated_at, error = excluded.error, error_field = excluded.error_field, ";
+    let (status, source_id, target_id, error, field, flags, finished_at, rest) = match end {
+        RunEnd::Succeeded {
+            source_id,
+            target_id,
+            flags,
+        } => (
+            "succeeded",
+            Some(*source_id),
+            Some(*target_id),
+            None,
+            None,
+            flags.as_deref(),
+            Some(now),
+            "source_id = excluded.source_id, target_id = excluded.target_id, flags = excluded.flags, \
+             finished_at = excluded.finished_at",
+        ),
+        RunEnd::Retrying { message, field } => (
+            "retrying",
+            source_id,
+            None,
+            Some(*message),
+            *field,
+            None,
+            None,
+            // Flags, target and finish stay as the last attempt left them.
+            "flags = runs.flags",
+        ),
+        RunEnd::Dead {
+            message,
+            field,
+            flags,
+        } => (
+            "dead",
+            source_id,
+            None,
+            Some(*message),
+            *field,
+            flags.as_deref(),
+            Some(now),
+            "flags = excluded.flags, finished_at = excluded.finished_at",
+        ),
+    };
+    let sql = format!("{INSERT}{rest} RETURNING id");
+    // Only fixed column names are formatted in; every value is bound.
+    let (run_id,): (RunId,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(RunId::generate())
+        .bind(&row.tenant_id)
+        .bind(&row.pair_id)
+        .bind(&row.id)
+        .bind(flow)
+        .bind(source_id)
+        .bind(status)
+        .bind(version)
+        .bind(started_at)
         .bind(now)
-        .bind(inbox_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE runs SET status = 'succeeded', source_id = $1, target_id = $2, attempts = attempts + 1, error = NULL, \
-         error_field = NULL, flags = $3, updated_at = $4, finished_at = $4 WHERE id = $5",
-    )
-    .bind(source_id)
-    .bind(target_id)
-    .bind(flags)
-    .bind(now)
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// A transient failure: the row waits until `at` and goes again; the run
-/// says why it is retrying.
-pub async fn schedule_retry(
-    conn: &mut sqlx::AnyConnection,
-    inbox_id: &str,
-    run_id: &str,
-    at: i64,
-    message: &str,
-    field: Option<&str>,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE inbox SET status = 'pending', lease_until = NULL, lease_owner = NULL, enqueued_at = NULL, \
-         next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(at)
-    .bind(message)
-    .bind(now)
-    .bind(inbox_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE runs SET status = 'retrying', attempts = attempts + 1, error = $1, error_field = $2, updated_at = $3 WHERE id = $4")
-        .bind(message)
+        .bind(target_id)
+        .bind(error)
         .bind(field)
-        .bind(now)
-        .bind(run_id)
-        .execute(&mut *conn)
+        .bind(flags)
+        .bind(finished_at)
+        .fetch_one(&mut *conn)
         .await?;
-    Ok(())
+    Ok(run_id)
 }
 
 /// Why a row was given up on, as its dead letter keeps it.
 pub struct DeadLetter<'a> {
+    pub flow: &'a str,
     pub source_id: Option<&'a str>,
     pub message: &'a str,
     pub field: Option<&'a str>,
     /// Every validation issue, as JSON.
     pub details: Option<String>,
-    pub flags: Option<String>,
 }
 
-/// A permanent failure: the row is dead, its run too, and a dead letter
-/// keeps the reason for replay.
+/// A dead letter keeps the reason a row died, for replay.
 pub async fn dead_letter(
     conn: &mut sqlx::AnyConnection,
     row: &InboxRow,
-    run_id: &str,
+    run_id: &RunId,
     dl: &DeadLetter<'_>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE inbox SET status = 'dead', lease_until = NULL, last_error = $1, updated_at = $2 WHERE id = $3")
-        .bind(dl.message)
-        .bind(now)
-        .bind(&row.id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE runs SET status = 'dead', attempts = attempts + 1, error = $1, error_field = $2, flags = $3, \
-         updated_at = $4, finished_at = $4 WHERE id = $5",
-    )
-    .bind(dl.message)
-    .bind(dl.field)
-    .bind(&dl.flags)
-    .bind(now)
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?;
     sqlx::query(
         "INSERT INTO dead_letters (id, tenant_id, pair_id, inbox_id, run_id, flow, source_id, reason, field, details, created_at) \
-         VALUES ($1,$2,$3,$4,$5,'orders',$6,$7,$8,$9,$10)",
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
     )
     .bind(DeadLetterId::generate())
     .bind(&row.tenant_id)
     .bind(&row.pair_id)
     .bind(&row.id)
     .bind(run_id)
+    .bind(dl.flow)
     .bind(dl.source_id)
     .bind(dl.message)
     .bind(dl.field)

@@ -8,7 +8,8 @@ use connect_jobs::mapping::anomaly::OrderSummary;
 use connect_jobs::mapping::pipeline::Flag;
 use connect_jobs::retry::{Backoff, RetryPolicy, Verdict};
 
-use super::{Attempt, Outcome, inbox};
+use super::inbox::{self, RowEnd, RunEnd};
+use super::{Attempt, Outcome};
 use crate::db::now_ms;
 use crate::state::AppState;
 
@@ -22,19 +23,35 @@ pub(super) async fn record(
     let row = attempt.row;
     let now = now_ms();
     let started_at = now - attempt.elapsed.as_millis() as i64;
+    let verdict = match &attempt.outcome {
+        Outcome::Failed(err) => Some(decide(state, row.attempts, err, now)),
+        _ => None,
+    };
+    let message = match &attempt.outcome {
+        Outcome::Failed(err) => err.to_string(),
+        _ => String::new(),
+    };
+    let end = match (&attempt.outcome, verdict) {
+        (Outcome::Skipped(why), _) => RowEnd::Skipped { why },
+        (Outcome::Done(_), _) => RowEnd::Succeeded,
+        (Outcome::Failed(_), Some(Some(at))) => RowEnd::Retry {
+            at,
+            message: &message,
+        },
+        (Outcome::Failed(_), _) => RowEnd::Dead { message: &message },
+    };
     let mut tx = state.db.begin_write().await?;
     // What reached the target is a fact whoever holds the lease: stored
     // (and counted) even when the outcome is left to a new holder.
     if let Some(ledger) = &attempt.ledger {
         ledger.commit(&mut tx).await?;
     }
-    if !inbox::lease_held(&mut tx, &row.id, owner).await? {
+    if !inbox::end_row(&mut tx, &row.id, owner, &end, now).await? {
         tx.commit().await?;
         tracing::warn!("lease lost before the outcome was recorded; leaving it to the new holder");
         return Ok(None);
     }
-    if let Outcome::Skipped(why) = &attempt.outcome {
-        inbox::finish_skipped(&mut tx, &row.id, why, now).await?;
+    if let RowEnd::Skipped { .. } = end {
         tx.commit().await?;
         metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => "skipped")
             .increment(1);
@@ -46,28 +63,45 @@ pub(super) async fn record(
             .ok()
             .and_then(|event| connect_jobs::flows::for_event(&row.event_type)?.source_id(&event)),
     };
-    let run_id = inbox::open_run(
+    let field = match &attempt.outcome {
+        Outcome::Failed(err) => err.field(),
+        _ => None,
+    };
+    let run_end = match (&attempt.outcome, &end) {
+        (Outcome::Done(w), _) => RunEnd::Succeeded {
+            source_id: &w.source_id,
+            target_id: &w.target_id,
+            flags: flags_json(&w.flags),
+        },
+        (_, RowEnd::Retry { .. }) => RunEnd::Retrying {
+            message: &message,
+            field: field.as_deref(),
+        },
+        (Outcome::Failed(err), _) => RunEnd::Dead {
+            message: &message,
+            field: field.as_deref(),
+            flags: match err {
+                FlowError::Invalid { flags, .. } => flags_json(flags),
+                _ => None,
+            },
+        },
+        // Ended above.
+        (Outcome::Skipped(_), _) => return Ok(None),
+    };
+    let run_id = inbox::record_run(
         &mut tx,
         row,
         attempt.flow,
         source_id.as_deref(),
         attempt.version,
         started_at,
+        &run_end,
+        now,
     )
     .await?;
     let mut remembered = None;
-    let (label, error): (&str, Option<String>) = match &attempt.outcome {
-        Outcome::Done(w) => {
-            inbox::finish_succeeded(
-                &mut tx,
-                &row.id,
-                &run_id,
-                &w.source_id,
-                &w.target_id,
-                flags_json(&w.flags),
-                now,
-            )
-            .await?;
+    let (label, error): (&str, Option<&str>) = match (&attempt.outcome, &end) {
+        (Outcome::Done(w), _) => {
             // Only what was written counts in the tenant's history.
             if let Some(order) = &w.history {
                 let (summary, revision) = crate::history::record_order(
@@ -83,22 +117,31 @@ pub(super) async fn record(
             tracing::info!(source_id = %w.source_id, target_id = %w.target_id, created = w.created, "{} synced", attempt.noun);
             ("succeeded", None)
         }
-        // Answered before a run was made.
-        Outcome::Skipped(_) => return Ok(None),
-        Outcome::Failed(err) => {
-            failed(
-                state,
-                &mut tx,
-                attempt,
-                err,
-                &run_id,
-                source_id.as_deref(),
-                now,
-            )
-            .await?
+        (_, RowEnd::Retry { at, .. }) => {
+            tracing::warn!(error = %message, retry_in_ms = at - now, "attempt failed; will retry");
+            ("retrying", Some(&message))
         }
+        (Outcome::Failed(err), _) => {
+            let details = match err {
+                FlowError::Invalid { issues, .. } => {
+                    Some(serde_json::to_string(issues).unwrap_or_else(|_| "[]".into()))
+                }
+                _ => None,
+            };
+            let dl = inbox::DeadLetter {
+                flow: attempt.flow,
+                source_id: source_id.as_deref(),
+                message: &message,
+                field: field.as_deref(),
+                details,
+            };
+            inbox::dead_letter(&mut tx, row, &run_id, &dl, now).await?;
+            tracing::error!(error = %message, field = ?field, "permanent failure; dead-lettered");
+            ("dead", Some(&message))
+        }
+        (Outcome::Skipped(_), _) => return Ok(None),
     };
-    inbox::record_attempt(&mut tx, &run_id, started_at, now, label, error.as_deref()).await?;
+    inbox::record_attempt(&mut tx, &run_id, started_at, now, label, error).await?;
     tx.commit().await?;
     metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => label).increment(1);
     metrics::histogram!("connect_run_duration_seconds", "flow" => attempt.flow)
@@ -106,20 +149,10 @@ pub(super) async fn record(
     Ok(remembered)
 }
 
-/// A failed attempt: a retry when the policy allows one, else a dead letter.
-async fn failed(
-    state: &AppState,
-    tx: &mut sqlx::AnyConnection,
-    attempt: &Attempt<'_>,
-    err: &FlowError,
-    run_id: &str,
-    source_id: Option<&str>,
-    now: i64,
-) -> Result<(&'static str, Option<String>), sqlx::Error> {
-    let row = attempt.row;
+/// After a failure: when to try again (`Some(at)`, epoch ms), or `None` to
+/// give up, as the retry policy says.
+fn decide(state: &AppState, attempts: i64, err: &FlowError, now: i64) -> Option<i64> {
     let cfg = &state.config;
-    let message = err.to_string();
-    let field = err.field();
     let policy = RetryPolicy {
         backoff: Backoff {
             base: cfg.retry_base,
@@ -127,32 +160,9 @@ async fn failed(
         },
         max_attempts: cfg.max_attempts,
     };
-    match policy.after_failure(err.class(), row.attempts as u32, rand::random()) {
-        Verdict::RetryIn(delay) => {
-            let at = now + delay.as_millis() as i64;
-            inbox::schedule_retry(tx, &row.id, run_id, at, &message, field.as_deref(), now).await?;
-            tracing::warn!(error = %message, retry_in_ms = delay.as_millis() as u64, "attempt failed; will retry");
-            Ok(("retrying", Some(message)))
-        }
-        Verdict::GiveUp => {
-            let (details, flags) = match err {
-                FlowError::Invalid { issues, flags } => (
-                    Some(serde_json::to_string(issues).unwrap_or_else(|_| "[]".into())),
-                    flags_json(flags),
-                ),
-                _ => (None, None),
-            };
-            let dl = inbox::DeadLetter {
-                source_id,
-                message: &message,
-                field: field.as_deref(),
-                details,
-                flags,
-            };
-            inbox::dead_letter(tx, row, run_id, &dl, now).await?;
-            tracing::error!(error = %message, field = ?field, "permanent failure; dead-lettered");
-            Ok(("dead", Some(message)))
-        }
+    match policy.after_failure(err.class(), attempts as u32, rand::random()) {
+        Verdict::RetryIn(delay) => Some(now + delay.as_millis() as i64),
+        Verdict::GiveUp => None,
     }
 }
 

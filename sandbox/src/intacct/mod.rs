@@ -552,7 +552,7 @@ async fn handle_with_fault(
     }
 
     // The sender must be the one this sandbox company authorized.
-    let creds = match SandboxCredentials::load(sim.db(), pair_id).await {
+    let creds = match sim.state.credentials(pair_id).await {
         Ok(c) => c,
         Err(e) => return internal(e),
     };
