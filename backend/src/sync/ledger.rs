@@ -60,23 +60,6 @@ impl PairLedger {
 
 #[async_trait::async_trait]
 impl LedgerStore for PairLedger {
-    async fn lookup(&self, key: &LedgerKey) -> anyhow::Result<Option<LedgerEntry>> {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT idempotency_key, target_id FROM ledger \
-             WHERE pair_id = $1 AND flow = $2 AND source_id = $3 AND operation = $4",
-        )
-        .bind(&self.pair_id)
-        .bind(key.flow)
-        .bind(&key.source_id)
-        .bind(key.operation)
-        .fetch_optional(self.db.pool())
-        .await?;
-        Ok(row.map(|(idempotency_key, target_id)| LedgerEntry {
-            idempotency_key,
-            target_id,
-        }))
-    }
-
     async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
         // An earlier attempt's entry wins: the no-op update makes the
         // statement return the row either way.

@@ -18,9 +18,9 @@ pub struct LedgerEntry {
 
 #[async_trait::async_trait]
 pub trait LedgerStore: Send + Sync {
-    async fn lookup(&self, key: &LedgerKey) -> anyhow::Result<Option<LedgerEntry>>;
-    /// Inserts the entry if absent and returns the stored one (which may carry
-    /// an idempotency key from an earlier attempt: that one wins).
+    /// Inserts the entry if absent and returns the stored one: an earlier
+    /// attempt's idempotency key wins, and its target id tells that the
+    /// write was confirmed already.
     async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry>;
     /// The target confirmed the write. A store may hold this until the
     /// record's outcome is written and persist both in one transaction: a

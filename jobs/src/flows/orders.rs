@@ -70,7 +70,18 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
         source_id: source_id.clone(),
         operation: "create",
     };
-    if let Some(done) = ctx.ledger.lookup(&key).await?.and_then(|e| e.target_id) {
+    // One statement both finds an order written before and reserves the key
+    // this attempt will send; the key is deterministic, so reserving it
+    // before the mapping (which may refuse the order) changes nothing the
+    // target sees.
+    let entry = ctx
+        .ledger
+        .reserve(
+            &key,
+            &idempotency_key("clarity", "orders", &source_id, "create"),
+        )
+        .await?;
+    if let Some(done) = entry.target_id {
         return Ok(Written {
             source_id,
             target_id: done,
@@ -114,13 +125,6 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
         _ => None,
     };
     let erp = routed.as_ref().unwrap_or(ctx.erp);
-    let entry = ctx
-        .ledger
-        .reserve(
-            &key,
-            &idempotency_key("clarity", "orders", &source_id, "create"),
-        )
-        .await?;
     let target_id = match erp {
         ErpTarget::Intacct(client) => {
             let so = serde_json::from_value(output).map_err(|e| FlowError::Mapping {
