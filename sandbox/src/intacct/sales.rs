@@ -143,6 +143,55 @@ pub(super) fn collect(errors: &mut Option<Fail>, e: FnError) -> Result<(), FnErr
     }
 }
 
+/// References read ahead in one query, at most; a bigger order's other
+/// references are read one by one as they are checked.
+const PREFETCH_MAX: usize = 64;
+
+/// Reads every record the order names (customer, term, contacts, and each
+/// line's item, location, warehouse and dimensions) in one query into the
+/// function's reference memo, so that the checks below find the active ones
+/// without a query each. What is missing or inactive is left for the check
+/// itself to report.
+async fn prefetch_refs(
+    ctx: &Ctx<'_>,
+    conn: &mut AnyConnection,
+    order: &SoTransaction,
+) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<(&str, &str)> = vec![("CUSTOMER", order.customerid.trim())];
+    if let Some(t) = non_empty(&order.termname) {
+        keys.push(("ARTERM", t));
+    }
+    for c in [&order.shipto, &order.billto].into_iter().flatten() {
+        keys.push(("CONTACT", c.contactname.trim()));
+    }
+    for line in &order.sotransitems {
+        keys.push(("ITEM", line.itemid.trim()));
+        for (object, value) in [
+            ("LOCATION", &line.locationid),
+            ("WAREHOUSE", &line.warehouseid),
+            ("DEPARTMENT", &line.departmentid),
+            ("PROJECT", &line.projectid),
+            ("CLASS", &line.classid),
+        ] {
+            if let Some(v) = non_empty(value) {
+                keys.push((object, v));
+            }
+        }
+    }
+    keys.retain(|(_, id)| !id.is_empty());
+    keys.sort_unstable();
+    keys.dedup();
+    keys.truncate(PREFETCH_MAX);
+    let found = store::by_keys(conn, ctx.pair_id, &keys).await?;
+    let mut refs = ctx.refs.lock();
+    for (object, record) in found {
+        if is_active(&record) {
+            refs.insert((object, record.object_id.clone()), record);
+        }
+    }
+    Ok(())
+}
+
 /// `create_sotransaction`: validates everything, then stores the document and
 /// moves inventory. Returns `<key>Sales Order-…</key>`.
 pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> FnResult {
@@ -155,6 +204,7 @@ pub async fn create(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         )
     })?;
     let mut errors: Option<Fail> = None;
+    prefetch_refs(ctx, conn, &order).await?;
 
     let def = definition(&order.transactiontype);
     if def.is_none() {

@@ -319,6 +319,39 @@ pub async fn by_id(
     Ok(list(conn, pair_id, object, &push).await?.into_iter().next())
 }
 
+/// Records named by (object, id), in one query; missing ones are left out.
+/// Gives each with its object.
+pub async fn by_keys(
+    conn: &mut AnyConnection,
+    pair_id: &str,
+    keys: &[(&str, &str)],
+) -> Result<Vec<(String, Record)>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let terms: Vec<String> = (0..keys.len())
+        .map(|i| format!("(object = ${} AND object_id = ${})", 2 * i + 2, 2 * i + 3))
+        .collect();
+    let sql = format!(
+        "SELECT recordno, object_id, fields, when_modified, object FROM sim_intacct_objects \
+         WHERE pair_id = $1 AND ({})",
+        terms.join(" OR ")
+    );
+    // Only placeholders are formatted in; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(pair_id);
+    for (object, id) in keys {
+        q = q.bind(*object).bind(*id);
+    }
+    q.fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let object: String = row.try_get(4)?;
+            Ok((object, record_of(row)?))
+        })
+        .collect()
+}
+
 pub async fn exists(
     conn: &mut AnyConnection,
     pair_id: &str,
