@@ -329,14 +329,20 @@ pub async fn by_keys(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let terms: Vec<String> = (0..keys.len())
-        .map(|i| format!("(object = ${} AND object_id = ${})", 2 * i + 2, 2 * i + 3))
+    // One indexed lookup per key (the unique (pair, object, id) index), glued
+    // together: an OR of the keys would have the database scan every record
+    // of the pair.
+    let selects: Vec<String> = (0..keys.len())
+        .map(|i| {
+            format!(
+                "SELECT recordno, object_id, fields, when_modified, object FROM sim_intacct_objects \
+                 WHERE pair_id = $1 AND object = ${} AND object_id = ${}",
+                2 * i + 2,
+                2 * i + 3
+            )
+        })
         .collect();
-    let sql = format!(
-        "SELECT recordno, object_id, fields, when_modified, object FROM sim_intacct_objects \
-         WHERE pair_id = $1 AND ({})",
-        terms.join(" OR ")
-    );
+    let sql = selects.join(" UNION ALL ");
     // Only placeholders are formatted in; every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(pair_id);
     for (object, id) in keys {
