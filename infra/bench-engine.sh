@@ -18,8 +18,10 @@ cleanup() { if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "
 trap cleanup EXIT
 json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
 
-# One round: start $1 on a fresh folder, make a sandbox Intacct pair, take
-# one of its simulator's order events as the template, drive N orders.
+# One round: start $1 on a fresh folder, make a sandbox Intacct pair and
+# drive N orders. The template event is the first round's first simulator
+# order, kept for every later round: the sample catalog is the same for every
+# pair, and a random order's line count changes the work per order.
 round() {
   local bin=$1 label=$2 data port base token pair
   data="$RES/$label"; mkdir -p "$data"
@@ -37,13 +39,15 @@ round() {
   curl -sf "$base/api/v1/pairs/$pair/sandbox/orders" -H "authorization: Bearer $token" \
     -H 'content-type: application/json' -d '{"count":1}' >/dev/null
   sleep 2
-  python3 - "$data/connect.db" "$data/event.json" <<'PY'
+  if [ ! -s "$RES/event.json" ]; then
+    python3 - "$data/connect.db" "$RES/event.json" <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 p = c.execute("select payload from inbox where event_type='order.created' limit 1").fetchone()[0]
 open(sys.argv[2], 'w').write(p if isinstance(p, str) else p.decode())
 PY
-  node "$DRIVER" --base "$base" --token "$token" --pair "$pair" --event "$data/event.json" -c "$C" -n "$N" \
+  fi
+  node "$DRIVER" --base "$base" --token "$token" --pair "$pair" --event "$RES/event.json" -c "$C" -n "$N" \
     --pid "$pid" --label "$label" --out "$data/result.json" >/dev/null
   node -e 'const j=require(process.argv[1]);console.log([j.label,j.acked,j.delivered??"",j.lost??"",j.duplicates??"",j.cpu_ms_per_acked,j.cpu_ms_per_delivered].join("\t"))' "$data/result.json"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; pid=""

@@ -148,10 +148,10 @@ pub(super) fn collect(errors: &mut Option<Fail>, e: FnError) -> Result<(), FnErr
 const PREFETCH_MAX: usize = 64;
 
 /// Reads every record the order names (customer, term, contacts, and each
-/// line's item, location, warehouse and dimensions) in one query into the
-/// function's reference memo, so that the checks below find the active ones
-/// without a query each. What is missing or inactive is left for the check
-/// itself to report.
+/// line's item, location, warehouse, dimensions and stock row) in one query
+/// into the function's memo, so that the checks and the stock moves below
+/// find them without a query each. What is missing or inactive is left for
+/// the check itself to report.
 async fn prefetch_refs(
     ctx: &Ctx<'_>,
     conn: &mut AnyConnection,
@@ -163,6 +163,17 @@ async fn prefetch_refs(
     }
     for c in [&order.shipto, &order.billto].into_iter().flatten() {
         keys.push(("CONTACT", c.contactname.trim()));
+    }
+    let stock: Vec<String> = order
+        .sotransitems
+        .iter()
+        .filter_map(|line| {
+            non_empty(&line.warehouseid)
+                .map(|wh| super::seed::warehouse_info_id(line.itemid.trim(), wh))
+        })
+        .collect();
+    for id in &stock {
+        keys.push(("ITEMWAREHOUSEINFO", id));
     }
     for line in &order.sotransitems {
         keys.push(("ITEM", line.itemid.trim()));
@@ -693,7 +704,13 @@ pub async fn move_inventory(
     delta: Decimal,
 ) -> Result<(), sqlx::Error> {
     let id = super::seed::warehouse_info_id(itemid, warehouseid);
-    let Some(mut rec) = store::by_id(conn, ctx.pair_id, "ITEMWAREHOUSEINFO", &id).await? else {
+    let key = ("ITEMWAREHOUSEINFO".to_owned(), id);
+    let remembered = ctx.refs.lock().get(&key).cloned();
+    let found = match remembered {
+        Some(r) => Some(r),
+        None => store::by_id(conn, ctx.pair_id, "ITEMWAREHOUSEINFO", &key.1).await?,
+    };
+    let Some(mut rec) = found else {
         return Ok(()); // non-inventory item or warehouse without a row
     };
     let current = lookup(&rec.fields, total_name)
@@ -711,7 +728,10 @@ pub async fn move_inventory(
         None,
         ctx.now,
     )
-    .await
+    .await?;
+    // Two lines of one item in one warehouse: the second moves from the first's total.
+    ctx.refs.lock().insert(key, rec);
+    Ok(())
 }
 
 /// `update_sotransaction key="…"`: header fields and `updatesotransitems`
