@@ -226,33 +226,49 @@ async fn record_summary(
 ) -> Result<(), sqlx::Error> {
     let source_id = summary.source_id.as_str();
     let now = now_ms();
-    let previous: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT customer_id, currency FROM order_history WHERE tenant_id = $1 AND source_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(source_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    sqlx::query(
+    let values = |sql: &'static str| {
+        sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(source_id)
+            .bind(pair_id)
+            .bind(summary.customer_id.as_deref())
+            .bind(summary.currency.as_deref())
+            .bind(summary.total.map(|d| d.to_string()))
+            .bind(summary.max_quantity.map(|d| d.to_string()))
+            .bind(&summary.fingerprint)
+            .bind(summary.placed_at.map(to_ms))
+            .bind(now)
+    };
+    // Most orders are recorded once: the insert alone says so, and only a
+    // replayed or updated order reads what it replaces.
+    let inserted = values(
         "INSERT INTO order_history (tenant_id, source_id, pair_id, customer_id, currency, total, \
          max_quantity, fingerprint, placed_at, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) \
-         ON CONFLICT (tenant_id, source_id) DO UPDATE SET pair_id = excluded.pair_id, \
-         customer_id = excluded.customer_id, currency = excluded.currency, total = excluded.total, \
-         max_quantity = excluded.max_quantity, fingerprint = excluded.fingerprint, \
-         placed_at = excluded.placed_at, recorded_at = excluded.recorded_at",
+         ON CONFLICT (tenant_id, source_id) DO NOTHING",
     )
-    .bind(tenant_id)
-    .bind(source_id)
-    .bind(pair_id)
-    .bind(summary.customer_id.as_deref())
-    .bind(summary.currency.as_deref())
-    .bind(summary.total.map(|d| d.to_string()))
-    .bind(summary.max_quantity.map(|d| d.to_string()))
-    .bind(&summary.fingerprint)
-    .bind(summary.placed_at.map(to_ms))
-    .bind(now)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected()
+        == 1;
+    let previous: Option<(Option<String>, Option<String>)> = if inserted {
+        None
+    } else {
+        let previous = sqlx::query_as(
+            "SELECT customer_id, currency FROM order_history WHERE tenant_id = $1 AND source_id = $2",
+        )
+        .bind(tenant_id)
+        .bind(source_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        values(
+            "UPDATE order_history SET pair_id = $3, customer_id = $4, currency = $5, total = $6, \
+             max_quantity = $7, fingerprint = $8, placed_at = $9, recorded_at = $10 \
+             WHERE tenant_id = $1 AND source_id = $2",
+        )
+        .execute(&mut *conn)
+        .await?;
+        previous
+    };
 
     let current = (summary.customer_id.clone(), summary.currency.clone());
     let first_time = previous.is_none();
