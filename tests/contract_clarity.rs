@@ -102,7 +102,7 @@ async fn spawn_sim() -> Sim {
         faults: Arc::new(FaultRegistry::new()),
         http: connect_jobs::connectors::http::client(Default::default()),
         self_url: base.clone().into(),
-        credentials: Default::default(),
+        memo: Default::default(),
     };
     let app = axum::Router::new().nest("/sandbox/clarity", clarity::router(state.clone()));
     tokio::spawn(async move {

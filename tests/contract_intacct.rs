@@ -18,6 +18,7 @@ use serde_json::json;
 struct Sim {
     base: String,
     db: Db,
+    state: SandboxState,
     faults: Arc<FaultRegistry>,
     pair_id: String,
     creds: SandboxCredentials,
@@ -94,15 +95,19 @@ async fn spawn_sim_with(config: SimConfig) -> Sim {
         faults: faults.clone(),
         http: reqwest::Client::new(),
         self_url: base.clone().into(),
-        credentials: Default::default(),
+        memo: Default::default(),
     };
-    let app = axum::Router::new().nest("/sandbox/intacct", intacct::router_with(state, config));
+    let app = axum::Router::new().nest(
+        "/sandbox/intacct",
+        intacct::router_with(state.clone(), config),
+    );
     tokio::spawn(async move {
         axum::serve(listener, app).await.expect("serve");
     });
     Sim {
         base,
         db,
+        state,
         faults,
         pair_id,
         creds,
@@ -532,7 +537,7 @@ async fn an_expired_session_is_renewed_once_and_the_call_repeated() {
     let (client, meter) = sim.client();
     client.test_connection().await.expect("session");
     assert_eq!(
-        intacct::expire_sessions(&sim.db, &sim.pair_id)
+        intacct::expire_sessions(&sim.state, &sim.pair_id)
             .await
             .unwrap(),
         1

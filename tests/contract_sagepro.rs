@@ -95,7 +95,7 @@ async fn spawn_sim() -> Sim {
         faults: Arc::new(FaultRegistry::new()),
         http: reqwest::Client::new(),
         self_url: base.clone().into(),
-        credentials: Default::default(),
+        memo: Default::default(),
     };
     let app = axum::Router::new().nest("/sandbox/sagepro", sagepro::router(state.clone()));
     tokio::spawn(async move {

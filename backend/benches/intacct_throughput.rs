@@ -84,7 +84,7 @@ async fn setup() -> Bench {
         faults,
         http: reqwest::Client::new(),
         self_url: base.clone().into(),
-        credentials: Default::default(),
+        memo: Default::default(),
     };
     let app = axum::Router::new().nest(
         "/sandbox/intacct",

@@ -128,7 +128,7 @@ impl Application {
             faults: Arc::new(FaultRegistry::new()),
             http: http.clone(),
             self_url: self_url.clone(),
-            credentials: Default::default(),
+            memo: Default::default(),
         };
         let state = AppState::new(Inner {
             public_url: config.public_url(addr),

@@ -41,41 +41,44 @@ pub struct SandboxState {
     /// Where this process is reachable (known after binding), e.g.
     /// `http://127.0.0.1:8080`; simulators build their own URLs from it.
     pub self_url: Arc<str>,
-    /// Pairs' demo credentials, read once every [`CREDENTIALS_TTL`] rather
-    /// than on every simulated call.
-    pub credentials: Arc<CredentialsCache>,
+    /// What the simulators read on every call and keep for a moment:
+    /// pairs' demo credentials, Intacct sessions.
+    pub memo: Arc<Memo>,
 }
 
-/// How long a pair's credentials are reused: they never change while the
-/// pair lives, and a deleted pair's simulators stop answering within this.
-pub const CREDENTIALS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long what [`Memo`] holds is reused. Credentials never change while
+/// a pair lives; a deleted pair's simulators stop answering within this, and
+/// a session ended by another process of the product is refused within it
+/// (one ended here is forgotten at once).
+pub const MEMO_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Pairs whose credentials are kept; past that, the cache starts over.
-const CREDENTIALS_KEPT: usize = 4096;
+/// Entries kept of each kind; past that, the kind starts over.
+const MEMO_KEPT: usize = 4096;
 
 #[derive(Default)]
-pub struct CredentialsCache {
-    pairs: parking_lot::Mutex<
+pub struct Memo {
+    credentials: parking_lot::Mutex<
         std::collections::HashMap<String, (std::time::Instant, SandboxCredentials)>,
     >,
+    pub(crate) intacct_sessions: intacct::SessionMemo,
 }
 
 impl SandboxState {
-    /// The pair's credentials ([`SandboxCredentials::load`]), kept for a
-    /// moment; `None` is not kept, so a pair made a moment ago is found.
+    /// The pair's credentials ([`SandboxCredentials::load`]), kept for
+    /// [`MEMO_TTL`]; `None` is not kept, so a pair made a moment ago is found.
     pub async fn credentials(
         &self,
         pair_id: &str,
     ) -> Result<Option<SandboxCredentials>, sqlx::Error> {
-        if let Some((at, c)) = self.credentials.pairs.lock().get(pair_id)
-            && at.elapsed() < CREDENTIALS_TTL
+        if let Some((at, c)) = self.memo.credentials.lock().get(pair_id)
+            && at.elapsed() < MEMO_TTL
         {
             return Ok(Some(c.clone()));
         }
         let loaded = SandboxCredentials::load(&self.db, pair_id).await?;
         if let Some(c) = &loaded {
-            let mut pairs = self.credentials.pairs.lock();
-            if pairs.len() >= CREDENTIALS_KEPT {
+            let mut pairs = self.memo.credentials.lock();
+            if pairs.len() >= MEMO_KEPT {
                 pairs.clear();
             }
             pairs.insert(pair_id.to_owned(), (std::time::Instant::now(), c.clone()));

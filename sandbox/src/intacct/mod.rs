@@ -181,9 +181,54 @@ pub fn router_with(state: SandboxState, config: SimConfig) -> Router {
 }
 
 /// Ends every API session of a pair (the "forced session expiry" fault).
-pub async fn expire_sessions(db: &Db, pair_id: &str) -> Result<u64, sqlx::Error> {
-    let mut conn = db.pool().acquire().await?;
-    store::expire_sessions(&mut conn, pair_id).await
+pub async fn expire_sessions(state: &SandboxState, pair_id: &str) -> Result<u64, sqlx::Error> {
+    let mut conn = state.db.pool().acquire().await?;
+    let ended = store::expire_sessions(&mut conn, pair_id).await?;
+    state.memo.intacct_sessions.forget_pair(pair_id);
+    Ok(ended)
+}
+
+/// Live sessions as last read, for [`crate::MEMO_TTL`]: most calls of a
+/// session only read it. A session whose timeout is due to slide, or that
+/// has expired, goes back to the database.
+#[derive(Default)]
+pub struct SessionMemo {
+    sessions: Mutex<HashMap<String, (std::time::Instant, String, store::SessionRow)>>,
+}
+
+impl SessionMemo {
+    fn get(
+        &self,
+        session_id: &str,
+        pair_id: &str,
+        now: i64,
+        ttl_ms: i64,
+    ) -> Option<store::SessionRow> {
+        let sessions = self.sessions.lock();
+        let (at, pair, row) = sessions.get(session_id)?;
+        (at.elapsed() < crate::MEMO_TTL
+            && pair == pair_id
+            && row.expires_at > now
+            && now + ttl_ms - row.expires_at < store::SESSION_SLIDE_MS)
+            .then(|| row.clone())
+    }
+
+    fn keep(&self, session_id: &str, pair_id: &str, row: &store::SessionRow) {
+        let mut sessions = self.sessions.lock();
+        if sessions.len() >= crate::MEMO_KEPT {
+            sessions.clear();
+        }
+        sessions.insert(
+            session_id.to_owned(),
+            (std::time::Instant::now(), pair_id.to_owned(), row.clone()),
+        );
+    }
+
+    fn forget_pair(&self, pair_id: &str) {
+        self.sessions
+            .lock()
+            .retain(|_, (_, pair, _)| pair != pair_id);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -624,7 +669,7 @@ async fn handle_with_fault(
             return echo.failure(sender_refused());
         }
         Some(FaultKind::SessionExpired) => {
-            if let Err(e) = expire_sessions(sim.db(), pair_id).await {
+            if let Err(e) = expire_sessions(&sim.state, pair_id).await {
                 return internal(e);
             }
         }
@@ -748,9 +793,20 @@ async fn authenticate(
     let login_el = auth_el.find("login");
     match (session_id, login_el) {
         (Some(sid), None) => {
-            let mut conn = sim.db().pool().acquire().await?;
             let ttl = sim.config.session_ttl.as_millis() as i64;
-            match store::touch_session(&mut conn, sid, pair_id, now, ttl).await? {
+            let memo = &sim.state.memo.intacct_sessions;
+            let session = match memo.get(sid, pair_id, now, ttl) {
+                Some(s) => Some(s),
+                None => {
+                    let mut conn = sim.db().pool().acquire().await?;
+                    let found = store::touch_session(&mut conn, sid, pair_id, now, ttl).await?;
+                    if let Some(s) = &found {
+                        memo.keep(sid, pair_id, s);
+                    }
+                    found
+                }
+            };
+            match session {
                 Some(s) => Ok(Auth {
                     user_id: s.user_id,
                     company_id: s.company_id,

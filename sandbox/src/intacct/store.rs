@@ -424,6 +424,9 @@ pub async fn create_session(
     Ok(())
 }
 
+/// How far a session's timeout must move before it is written.
+pub const SESSION_SLIDE_MS: i64 = 60_000;
+
 /// The live session with this id, its timeout slid to `now + ttl_ms`.
 pub async fn touch_session(
     conn: &mut AnyConnection,
@@ -452,7 +455,7 @@ pub async fn touch_session(
     }
     let slid = now + ttl_ms;
     // Skip the write when the timeout moved less than a minute: most calls read only.
-    if slid - s.expires_at >= 60_000 {
+    if slid - s.expires_at >= SESSION_SLIDE_MS {
         sqlx::query("UPDATE sim_intacct_sessions SET expires_at = $1 WHERE session_id = $2")
             .bind(slid)
             .bind(session_id)
