@@ -41,14 +41,7 @@ type CurrencyRow = (String, String, i64);
 /// customer (the preview).
 pub async fn load(db: &Db, tenant_id: &str) -> Result<History, sqlx::Error> {
     let recent = recent(db, tenant_id).await?;
-    let customers: Vec<CurrencyRow> = sqlx::query_as(
-        "SELECT customer_id, currency, orders FROM customer_currencies WHERE tenant_id = $1 \
-         ORDER BY last_seen_at DESC, customer_id, currency LIMIT $2",
-    )
-    .bind(tenant_id)
-    .bind(CUSTOMERS)
-    .fetch_all(db.pool())
-    .await?;
+    let customers = recent_customers(db, tenant_id).await?;
     Ok(history(recent, customers))
 }
 
@@ -61,17 +54,8 @@ pub async fn load_for(
     customer_id: Option<&str>,
 ) -> Result<History, sqlx::Error> {
     let recent = recent(db, tenant_id).await?;
-    let customers: Vec<CurrencyRow> = match customer_id {
-        Some(customer) => {
-            sqlx::query_as(
-                "SELECT customer_id, currency, orders FROM customer_currencies \
-                 WHERE tenant_id = $1 AND customer_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(customer)
-            .fetch_all(db.pool())
-            .await?
-        }
+    let customers = match customer_id {
+        Some(customer) => one_customer(db, tenant_id, customer).await?,
         None => Vec::new(),
     };
     Ok(history(recent, customers))
@@ -138,28 +122,40 @@ pub async fn customers_for_event(
     tenant_id: &str,
     payload: &str,
 ) -> Result<Vec<(String, String, u64)>, sqlx::Error> {
-    let rows: Vec<CurrencyRow> = match event_customer(payload) {
-        Some(Some(customer)) => {
-            sqlx::query_as(
-                "SELECT customer_id, currency, orders FROM customer_currencies \
-                 WHERE tenant_id = $1 AND customer_id = $2",
-            )
-            .bind(tenant_id)
-            .bind(customer)
-            .fetch_all(db.pool())
-            .await?
-        }
+    let rows = match event_customer(payload) {
+        Some(Some(customer)) => one_customer(db, tenant_id, &customer).await?,
         Some(None) => Vec::new(),
-        None => sqlx::query_as(
-            "SELECT customer_id, currency, orders FROM customer_currencies WHERE tenant_id = $1 \
-                 ORDER BY last_seen_at DESC, customer_id, currency LIMIT $2",
-        )
-        .bind(tenant_id)
-        .bind(CUSTOMERS)
-        .fetch_all(db.pool())
-        .await?,
+        None => recent_customers(db, tenant_id).await?,
     };
     Ok(counts(rows).collect())
+}
+
+/// One customer's order counts per currency.
+async fn one_customer(
+    db: &Db,
+    tenant_id: &str,
+    customer_id: &str,
+) -> Result<Vec<CurrencyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, currency, orders FROM customer_currencies \
+         WHERE tenant_id = $1 AND customer_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(customer_id)
+    .fetch_all(db.pool())
+    .await
+}
+
+/// The counts of the [`CUSTOMERS`] customers seen most recently.
+async fn recent_customers(db: &Db, tenant_id: &str) -> Result<Vec<CurrencyRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, currency, orders FROM customer_currencies WHERE tenant_id = $1 \
+         ORDER BY last_seen_at DESC, customer_id, currency LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(CUSTOMERS)
+    .fetch_all(db.pool())
+    .await
 }
 
 /// The newest [`WINDOW`] summaries, read in index order.

@@ -64,14 +64,20 @@ enum Outcome {
 /// One attempt at a row, as the outcome records it.
 struct Attempt<'a> {
     row: &'a InboxRow,
-    flow: &'static str,
-    /// What the flow calls one record, for log lines.
-    noun: &'static str,
+    /// The flow that ran, if one handles the event.
+    flow: Option<&'static dyn Flow>,
     outcome: Outcome,
     /// The template version used, when it got that far.
     version: Option<i64>,
     ledger: Option<PairLedger>,
     elapsed: Duration,
+}
+
+impl Attempt<'_> {
+    /// The flow's name for runs, dead letters and metrics.
+    fn flow_name(&self) -> &'static str {
+        self.flow.map_or("none", |f| f.name())
+    }
 }
 
 impl Engine {
@@ -188,8 +194,7 @@ impl Engine {
         }
         let attempt = Attempt {
             row: &row,
-            flow: flow.map_or("none", |f| f.name()),
-            noun: flow.map_or("record", |f| f.noun()),
+            flow,
             outcome,
             version,
             ledger,

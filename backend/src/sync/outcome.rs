@@ -61,7 +61,7 @@ pub(super) async fn record(
         Outcome::Done(w) => Some(w.source_id.clone()),
         _ => serde_json::from_str(&row.payload)
             .ok()
-            .and_then(|event| connect_jobs::flows::for_event(&row.event_type)?.source_id(&event)),
+            .and_then(|event| attempt.flow?.source_id(&event)),
     };
     let field = match &attempt.outcome {
         Outcome::Failed(err) => err.field(),
@@ -91,7 +91,7 @@ pub(super) async fn record(
     let run_id = inbox::record_run(
         &mut tx,
         row,
-        attempt.flow,
+        attempt.flow_name(),
         source_id.as_deref(),
         attempt.version,
         started_at,
@@ -114,7 +114,7 @@ pub(super) async fn record(
                 .await?;
                 remembered = Some((revision, summary));
             }
-            tracing::info!(source_id = %w.source_id, target_id = %w.target_id, created = w.created, "{} synced", attempt.noun);
+            tracing::info!(source_id = %w.source_id, target_id = %w.target_id, created = w.created, "{} synced", attempt.flow.map_or("record", |f| f.noun()));
             ("succeeded", None)
         }
         (_, RowEnd::Retry { at, .. }) => {
@@ -129,7 +129,7 @@ pub(super) async fn record(
                 _ => None,
             };
             let dl = inbox::DeadLetter {
-                flow: attempt.flow,
+                flow: attempt.flow_name(),
                 source_id: source_id.as_deref(),
                 message: &message,
                 field: field.as_deref(),
@@ -144,7 +144,7 @@ pub(super) async fn record(
     inbox::record_attempt(&mut tx, &run_id, started_at, now, label, error).await?;
     tx.commit().await?;
     metrics::counter!("connect_jobs_total", "queue" => "inbox", "outcome" => label).increment(1);
-    metrics::histogram!("connect_run_duration_seconds", "flow" => attempt.flow)
+    metrics::histogram!("connect_run_duration_seconds", "flow" => attempt.flow_name())
         .record(attempt.elapsed.as_secs_f64());
     Ok(remembered)
 }
