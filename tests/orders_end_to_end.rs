@@ -175,7 +175,24 @@ async fn orders_arrive_exactly_once(erp: &str, payload: &str) {
         "each order is one transaction: {usage}"
     );
     assert_calls_metered_exactly(&app, &token, &pair).await;
+    assert_queue_swept(&app).await;
     app.stop().await;
+}
+
+/// The queue lets go of finished jobs: its store does not grow with every
+/// order. (The last acknowledgement may trail the last run by a moment.)
+async fn assert_queue_swept(app: &TestApp) {
+    let queue = &app.state.queue;
+    let mut held = u64::MAX;
+    for _ in 0..50 {
+        queue.sweep_finished().await.expect("sweep the queue");
+        held = queue.held().await.expect("count the queue");
+        if held == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the queue still holds {held} jobs after every order was delivered");
 }
 
 #[tokio::test]

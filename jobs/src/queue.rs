@@ -33,6 +33,8 @@ pub enum QueueError {
     Redis(#[from] apalis_redis::RedisError),
     #[error("queue: {0}")]
     Push(String),
+    #[error("queue sweep: {0}")]
+    Sweep(String),
 }
 
 /// Where the queue lives; enough to open a connection to it anywhere.
@@ -163,11 +165,7 @@ impl JobQueue {
             JobQueue::Redis { conn, name, .. } => {
                 let prefix = format!("{name}:");
                 let mut c = conn.clone();
-                // Every job apalis holds, waiting or running, has its data here.
-                let held: u64 = redis::cmd("HLEN")
-                    .arg(format!("{prefix}data"))
-                    .query_async(&mut c)
-                    .await?;
+                let held = self.held().await?;
                 let keys: Vec<String> = redis::cmd("KEYS")
                     .arg(format!("{prefix}*"))
                     .query_async(&mut c)
@@ -177,6 +175,63 @@ impl JobQueue {
                 }
                 Ok(held)
             }
+        }
+    }
+
+    /// Drops the jobs apalis has finished. It keeps them otherwise, and
+    /// not only does the store grow without end: apalis' SQLite acknowledgement
+    /// joins every job this worker ever locked, so each one gets slower as
+    /// the finished ones pile up. The inbox keeps the record of the work.
+    pub async fn sweep_finished(&self) -> Result<u64, QueueError> {
+        match self.clone() {
+            JobQueue::Sqlite { pool, name, .. } => {
+                let done = sqlx::query(
+                    "DELETE FROM Jobs WHERE job_type = ? AND (status IN ('Done', 'Killed') \
+                     OR (status = 'Failed' AND attempts >= max_attempts))",
+                )
+                .bind(name)
+                .execute(&pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+            JobQueue::Redis { mut storage, .. } => {
+                use apalis_core::backend::Vacuum;
+                let swept = storage
+                    .vacuum()
+                    .await
+                    .map_err(|e| QueueError::Sweep(e.to_string()))?;
+                Ok(swept as u64)
+            }
+        }
+    }
+
+    /// How many jobs the queue holds, waiting, running or finished and not
+    /// yet swept.
+    pub async fn held(&self) -> Result<u64, QueueError> {
+        match self {
+            JobQueue::Sqlite { pool, name, .. } => {
+                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM Jobs WHERE job_type = ?")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?;
+                Ok(n.max(0) as u64)
+            }
+            JobQueue::Redis { conn, name, .. } => {
+                let mut c = conn.clone();
+                Ok(redis::cmd("HLEN")
+                    .arg(format!("{name}:data"))
+                    .query_async(&mut c)
+                    .await?)
+            }
+        }
+    }
+
+    /// How often [`Self::sweep_finished`] is worth running: the SQLite sweep
+    /// is one indexed delete; apalis' Redis sweep reads every job it holds.
+    pub fn sweep_every(&self) -> Duration {
+        match self {
+            JobQueue::Sqlite { .. } => Duration::from_secs(1),
+            JobQueue::Redis { .. } => Duration::from_secs(60),
         }
     }
 

@@ -8,16 +8,22 @@ use super::inbox;
 use crate::state::AppState;
 
 pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let every = state.config.reconcile_every;
+    let mut reconcile = tokio::time::interval(state.config.reconcile_every);
+    let mut sweep = tokio::time::interval(state.queue.sweep_every());
+    for timer in [&mut reconcile, &mut sweep] {
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match tick(&state).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(pushed = n, "reconciler pushed due rows"),
-            Err(e) => tracing::warn!(error = %e, "reconciler tick failed"),
+            _ = reconcile.tick() => match tick(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(pushed = n, "reconciler pushed due rows"),
+                Err(e) => tracing::warn!(error = %e, "reconciler tick failed"),
+            },
+            _ = sweep.tick() => if let Err(e) = state.queue.sweep_finished().await {
+                tracing::warn!(error = %e, "could not sweep finished jobs");
+            },
         }
     }
 }
