@@ -1,8 +1,12 @@
 //! Metering: every processed transaction and every outbound API call is counted
-//! per tenant per calendar month (UTC), exactly: each count is one upsert, in
-//! the transaction of the work it counts where there is one.
+//! per tenant per calendar month (UTC), exactly: each count is an upsert in
+//! the transaction of the work it counts where there is one. A sync attempt's
+//! API calls are tallied in memory while it runs and stored with its outcome
+//! ([`CallTally`]); calls a person waits on (testing a connection) are stored
+//! as they go.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use std::time::Duration;
 
@@ -27,17 +31,63 @@ pub async fn add(
     metric: &str,
     n: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO usage_counters (tenant_id, period, metric, count) VALUES ($1,$2,$3,$4) \
+    add_counts(conn, tenant_id, &[(metric, n)]).await
+}
+
+/// Adds several metrics' counts in one statement; zero counts are left out.
+pub async fn add_counts(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    counts: &[(&str, i64)],
+) -> Result<(), sqlx::Error> {
+    let counts: Vec<_> = counts.iter().filter(|(_, n)| *n != 0).collect();
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..counts.len())
+        .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+        .collect();
+    let sql = format!(
+        "INSERT INTO usage_counters (tenant_id, period, metric, count) VALUES {} \
          ON CONFLICT (tenant_id, period, metric) DO UPDATE SET count = usage_counters.count + excluded.count",
-    )
-    .bind(tenant_id)
-    .bind(current_period())
-    .bind(metric)
-    .bind(n)
-    .execute(conn)
-    .await?;
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(current_period());
+    for (metric, n) in counts {
+        query = query.bind(*metric).bind(*n);
+    }
+    query.execute(conn).await?;
     Ok(())
+}
+
+/// API calls made and not yet stored: a sync attempt's calls are stored with
+/// its outcome, in its transaction, instead of one write per call. Whatever
+/// is taken and then not stored is given back.
+#[derive(Debug, Default)]
+pub struct CallTally(AtomicI64);
+
+impl CallTally {
+    pub fn take(&self) -> i64 {
+        self.0.swap(0, Ordering::AcqRel)
+    }
+
+    pub fn give_back(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn count(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Where a gate's counts go.
+pub enum Metering {
+    /// Stored as each call goes.
+    Each,
+    /// Held for the caller to store ([`CallTally`]).
+    Tallied(Arc<CallTally>),
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -156,6 +206,7 @@ pub struct TenantGate {
     pub limiter: Arc<dyn Limiter>,
     /// How long a call may wait for its turn before its job is put back.
     pub max_wait: Duration,
+    pub metering: Metering,
 }
 
 impl TenantGate {
@@ -164,12 +215,14 @@ impl TenantGate {
         limiter: Arc<dyn Limiter>,
         tenant_id: &str,
         max_wait: Duration,
+        metering: Metering,
     ) -> Arc<dyn CallGate> {
         Arc::new(Self {
             db,
             tenant_id: tenant_id.to_owned(),
             limiter,
             max_wait,
+            metering,
         })
     }
 }
@@ -218,6 +271,10 @@ impl CallGate for TenantGate {
             }
         };
         metrics::counter!("connect_outbound_calls_total", "system" => system.as_str()).increment(1);
+        if let Metering::Tallied(tally) = &self.metering {
+            tally.count();
+            return Ok(permit);
+        }
         let result = async {
             let mut conn = self.db.pool().acquire().await?;
             add(&mut conn, &self.tenant_id, API_CALLS, 1).await

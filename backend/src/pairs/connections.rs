@@ -332,6 +332,7 @@ fn tenant_gate(state: &AppState, tenant_id: &TenantId) -> Arc<dyn CallGate> {
         state.limiter.clone(),
         tenant_id,
         std::time::Duration::from_secs(10),
+        crate::usage::Metering::Each,
     )
 }
 

@@ -42,6 +42,7 @@ use crate::ids::{PairId, TenantId};
 use crate::pairs::{Environment, Erp};
 use crate::sandbox::SimSystem;
 use crate::sandbox::erp_catalog::SimulatorCatalog;
+use crate::usage::CallTally;
 
 /// Everything one mapping needs, owned; [`Self::inputs`] lends it.
 pub struct MappingData {
@@ -198,6 +199,8 @@ pub struct PairInputs {
     /// company behind them, and its cached catalog goes too.
     pub connections: (i64, i64),
     pub clients: PairClients,
+    /// The API calls the clients made and no outcome has stored yet.
+    pub calls: Arc<CallTally>,
     pub rates: Arc<RateTable>,
     templates: Mutex<HashMap<&'static str, (Arc<CompiledTemplate>, i64)>>,
 }
@@ -207,6 +210,7 @@ impl PairInputs {
         status: &PairStatus,
         connections: (i64, i64),
         clients: PairClients,
+        calls: Arc<CallTally>,
         rates: Arc<RateTable>,
     ) -> Self {
         Self {
@@ -215,6 +219,7 @@ impl PairInputs {
             environment: status.environment,
             connections,
             clients,
+            calls,
             rates,
             templates: Mutex::new(HashMap::new()),
         }

@@ -1,14 +1,17 @@
 //! The ledger table behind [`LedgerStore`], for one pair and one record.
 //! Lookups and reservations are written at once (the idempotency key must
 //! be stored before the target sees it); a completion is held and written
-//! with the record's outcome, in its transaction ([`PairLedger::commit`]).
+//! with the record's outcome, in its transaction ([`PairLedger::commit`]),
+//! with the usage it counts: the transaction, and the API calls made.
+
+use std::sync::Arc;
 
 use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
 use parking_lot::Mutex;
 
 use crate::db::{Db, now_ms};
 use crate::ids::{PairId, TenantId};
-use crate::usage;
+use crate::usage::{self, CallTally};
 
 pub struct PairLedger {
     db: Db,
@@ -16,25 +19,33 @@ pub struct PairLedger {
     pair_id: PairId,
     /// Confirmed writes not yet stored.
     completed: Mutex<Vec<(LedgerKey, String)>>,
+    /// The pair's API calls not yet stored, and how many the last commit
+    /// took (given back if its transaction does not commit).
+    calls: Arc<CallTally>,
+    taken: Mutex<i64>,
 }
 
 impl PairLedger {
-    pub fn new(db: Db, tenant_id: &TenantId, pair_id: &PairId) -> Self {
+    pub fn new(db: Db, tenant_id: &TenantId, pair_id: &PairId, calls: Arc<CallTally>) -> Self {
         Self {
             db,
             tenant_id: tenant_id.clone(),
             pair_id: pair_id.clone(),
             completed: Mutex::new(Vec::new()),
+            calls,
+            taken: Mutex::new(0),
         }
     }
 
-    /// Stores the completions held so far, on the outcome's transaction.
-    /// Completing an entry is the moment a record reached the target system,
-    /// so the tenant's transaction is counted here, once: a retry that finds
-    /// the record already created, or an outcome recorded by another worker
-    /// after a lost lease, counts nothing.
+    /// Stores the completions held so far, on the outcome's transaction,
+    /// and counts the usage: completing an entry is the moment a record
+    /// reached the target system, so the tenant's transaction is counted
+    /// here, once (a retry that finds the record already created, or an
+    /// outcome recorded by another worker after a lost lease, counts
+    /// nothing); the API calls are counted with it in one statement.
     pub async fn commit(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
         let completed = std::mem::take(&mut *self.completed.lock());
+        let mut transactions = 0;
         for (key, target_id) in completed {
             let first = sqlx::query(
                 "UPDATE ledger SET target_id = $1, updated_at = $2 \
@@ -51,10 +62,45 @@ impl PairLedger {
             .rows_affected()
                 == 1;
             if first {
-                usage::add(conn, &self.tenant_id, usage::TRANSACTIONS, 1).await?;
+                transactions += 1;
             }
         }
-        Ok(())
+        let calls = self.calls.take();
+        *self.taken.lock() += calls;
+        usage::add_counts(
+            conn,
+            &self.tenant_id,
+            &[
+                (usage::TRANSACTIONS, transactions),
+                (usage::API_CALLS, calls),
+            ],
+        )
+        .await
+    }
+
+    /// The transaction [`Self::commit`] wrote on did not commit: the calls
+    /// it took wait for the next outcome.
+    pub fn rolled_back(&self) {
+        self.calls
+            .give_back(std::mem::take(&mut *self.taken.lock()));
+    }
+
+    /// Stores the calls made so far on their own, for an attempt that ends
+    /// without an outcome (put back to wait for the tenant's rate limit).
+    pub async fn store_calls(&self) -> Result<(), sqlx::Error> {
+        let calls = self.calls.take();
+        let mut conn = match self.db.pool().acquire().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.calls.give_back(calls);
+                return Err(e);
+            }
+        };
+        let stored = usage::add(&mut conn, &self.tenant_id, usage::API_CALLS, calls).await;
+        if stored.is_err() {
+            self.calls.give_back(calls);
+        }
+        stored
     }
 }
 

@@ -39,7 +39,7 @@ use crate::clients::PairClients;
 use crate::ids::{InboxId, new_id};
 use crate::pairs::{Environment, Erp, connections};
 use crate::state::AppState;
-use crate::usage::TenantGate;
+use crate::usage::{CallTally, Metering, TenantGate};
 use inbox::InboxRow;
 use inputs::{MappingData, PairInputs, PairInputsCache, PairStatus};
 use ledger::PairLedger;
@@ -180,6 +180,11 @@ impl Engine {
                 wait_ms = wait.as_millis() as u64,
                 "waiting for the tenant's rate limit"
             );
+            if let Some(ledger) = &ledger
+                && let Err(e) = ledger.store_calls().await
+            {
+                tracing::error!(error = %e, "could not count the calls of a throttled attempt; the next outcome will");
+            }
             if let Err(e) = inbox::release(
                 &self.state.db,
                 &row.id,
@@ -232,18 +237,20 @@ impl Engine {
             Err(e) => return (Outcome::Failed(e), None, None),
         };
         let db = &self.state.db;
+        // Made first: the calls from here on (a catalog listing too) are
+        // counted with the outcome, through it.
+        let ledger = PairLedger::new(db.clone(), &row.tenant_id, &row.pair_id, pair.calls.clone());
         let (template, version) = match pair
             .template(db, &row.tenant_id, &row.pair_id, flow.name())
             .await
         {
             Ok(t) => t,
-            Err(e) => return (Outcome::Failed(e), None, None),
+            Err(e) => return (Outcome::Failed(e), None, Some(ledger)),
         };
         let data = match self.mapping_data(row, flow, status, &pair, &template).await {
             Ok(d) => d,
-            Err(e) => return (Outcome::Failed(e), Some(version), None),
+            Err(e) => return (Outcome::Failed(e), Some(version), Some(ledger)),
         };
-        let ledger = PairLedger::new(db.clone(), &row.tenant_id, &row.pair_id);
         let clients = &pair.clients;
         let router = |route: &str| Some(clients.routed.get(route));
         let ctx = FlowContext {
@@ -291,14 +298,22 @@ impl Engine {
             .await
             .map_err(|e| FlowError::Store(e.into()))?;
         // A worker waits a moment for its turn; longer, and the job goes back.
+        let calls = Arc::new(CallTally::default());
         let gate = TenantGate::shared(
             state.db.clone(),
             state.limiter.clone(),
             &row.tenant_id,
             Duration::from_secs(2),
+            Metering::Tallied(calls.clone()),
         );
         let clients = PairClients::build(state, &clarity, erp, gate);
-        let built = Arc::new(PairInputs::new(status, stamp, clients, Arc::new(rates)));
+        let built = Arc::new(PairInputs::new(
+            status,
+            stamp,
+            clients,
+            calls,
+            Arc::new(rates),
+        ));
         self.pairs.keep(&row.pair_id, built.clone());
         Ok(built)
     }

@@ -20,6 +20,20 @@ pub(super) async fn record(
     owner: &str,
     attempt: &Attempt<'_>,
 ) -> Result<Option<(i64, OrderSummary)>, sqlx::Error> {
+    let written = write(state, owner, attempt).await;
+    if written.is_err()
+        && let Some(ledger) = &attempt.ledger
+    {
+        ledger.rolled_back();
+    }
+    written
+}
+
+async fn write(
+    state: &AppState,
+    owner: &str,
+    attempt: &Attempt<'_>,
+) -> Result<Option<(i64, OrderSummary)>, sqlx::Error> {
     let row = attempt.row;
     let now = now_ms();
     let started_at = now - attempt.elapsed.as_millis() as i64;
