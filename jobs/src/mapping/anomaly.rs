@@ -27,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -210,13 +211,21 @@ fn median_of_sorted(sorted: &[Decimal]) -> Decimal {
 /// during a run, so a duplicate within one batch is caught too.
 #[derive(Debug, Clone, Default)]
 pub struct History {
+    /// Shared: one window serves every record checked against it, each with
+    /// its own customer's counts ([`Self::with_customers`]).
+    window: Arc<Window>,
+    customers: HashMap<String, HashMap<String, u64>>,
+}
+
+/// The window's orders, summarized.
+#[derive(Debug, Clone, Default)]
+struct Window {
     orders: usize,
     totals: HashMap<String, Spread>,
     quantities: Spread,
     /// Sorted by fingerprint: one allocation for the window, where a map
     /// would hash every fingerprint and hold a list per entry.
     fingerprints: Vec<Seen>,
-    customers: HashMap<String, HashMap<String, u64>>,
 }
 
 /// An order of the window under its content fingerprint.
@@ -274,8 +283,8 @@ impl History {
         customer_currencies: impl IntoIterator<Item = (String, String, u64)>,
     ) -> Self {
         let mut history = Self {
+            window: self.window.clone(),
             customers: HashMap::new(),
-            ..self.clone()
         };
         for (customer, currency, orders) in customer_currencies {
             *history
@@ -289,13 +298,14 @@ impl History {
     }
 
     fn add_window(&mut self, recent: Vec<OrderSummary>) {
+        let window = Arc::make_mut(&mut self.window);
         // A tenant has a handful of currencies: a list beats hashing each
         // order's code.
         let mut totals: Vec<(String, Vec<Decimal>)> = Vec::new();
         let mut quantities = Vec::with_capacity(recent.len());
-        self.fingerprints.reserve(recent.len());
+        window.fingerprints.reserve(recent.len());
         for summary in recent {
-            self.orders += 1;
+            window.orders += 1;
             if let (Some(currency), Some(total)) = (summary.currency, summary.total) {
                 match totals.iter_mut().find(|(c, _)| *c == currency) {
                     Some((_, values)) => values.push(total),
@@ -303,37 +313,41 @@ impl History {
                 }
             }
             quantities.extend(summary.max_quantity);
-            self.fingerprints.push(Seen {
+            window.fingerprints.push(Seen {
                 fingerprint: summary.fingerprint,
                 source_id: summary.source_id,
                 placed_at: summary.placed_at,
             });
         }
-        self.fingerprints
+        window
+            .fingerprints
             .sort_unstable_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        self.totals = totals
+        window.totals = totals
             .into_iter()
             .map(|(currency, values)| (currency, Spread::from_values(values)))
             .collect();
-        self.quantities = Spread::from_values(quantities);
+        window.quantities = Spread::from_values(quantities);
     }
 
     /// The window's orders with this content.
     fn seen(&self, fingerprint: &str) -> &[Seen] {
-        let start = self
-            .fingerprints
-            .partition_point(|s| s.fingerprint.as_str() < fingerprint);
-        let len =
-            self.fingerprints[start..].partition_point(|s| s.fingerprint.as_str() == fingerprint);
-        &self.fingerprints[start..start + len]
+        let fingerprints = &self.window.fingerprints;
+        let start = fingerprints.partition_point(|s| s.fingerprint.as_str() < fingerprint);
+        let len = fingerprints[start..].partition_point(|s| s.fingerprint.as_str() == fingerprint);
+        &fingerprints[start..start + len]
     }
 
     /// Adds one order, as `backend::history::record_order` would store it.
     pub fn record(&mut self, summary: OrderSummary) {
-        self.orders += 1;
+        let window = Arc::make_mut(&mut self.window);
+        window.orders += 1;
         if let Some(currency) = &summary.currency {
             if let Some(total) = summary.total {
-                self.totals.entry(currency.clone()).or_default().add(total);
+                window
+                    .totals
+                    .entry(currency.clone())
+                    .or_default()
+                    .add(total);
             }
             if let Some(customer) = &summary.customer_id {
                 *self
@@ -345,12 +359,12 @@ impl History {
             }
         }
         if let Some(quantity) = summary.max_quantity {
-            self.quantities.add(quantity);
+            window.quantities.add(quantity);
         }
-        let at = self
+        let at = window
             .fingerprints
             .partition_point(|s| s.fingerprint <= summary.fingerprint);
-        self.fingerprints.insert(
+        window.fingerprints.insert(
             at,
             Seen {
                 fingerprint: summary.fingerprint,
@@ -362,11 +376,11 @@ impl History {
 
     /// Orders in the window (and recorded since).
     pub fn orders(&self) -> usize {
-        self.orders
+        self.window.orders
     }
 
     pub fn is_empty(&self) -> bool {
-        self.orders == 0
+        self.window.orders == 0
     }
 
     /// The customer's usual currency and how many of their orders were in
@@ -394,7 +408,7 @@ pub fn check_order(order: &Value, history: &History) -> Vec<Anomaly> {
     let mut found = check_totals(order);
     let currency = currency(order);
     if let (Some(currency), Some(total)) = (currency, decimal(order.get("totalAmount")))
-        && let Some(spread) = history.totals.get(currency.as_str())
+        && let Some(spread) = history.window.totals.get(currency.as_str())
         && let Some(fence) = spread.fence()
         && total > fence
     {
@@ -413,7 +427,7 @@ pub fn check_order(order: &Value, history: &History) -> Vec<Anomaly> {
             ),
         });
     }
-    if let Some(fence) = history.quantities.fence() {
+    if let Some(fence) = history.window.quantities.fence() {
         for (i, line) in lines(order).iter().enumerate() {
             if let Some(quantity) = decimal(line.get("quantity"))
                 && quantity > fence
@@ -425,9 +439,9 @@ pub fn check_order(order: &Value, history: &History) -> Vec<Anomaly> {
                         "quantity {} is {} the median largest line quantity ({}) of the last {} orders; \
                          quantities above {} are flagged",
                         quantity.normalize(),
-                        times(quantity, history.quantities.median),
-                        history.quantities.median.normalize(),
-                        history.quantities.sorted.len(),
+                        times(quantity, history.window.quantities.median),
+                        history.window.quantities.median.normalize(),
+                        history.window.quantities.sorted.len(),
                         fence.round_dp(2).normalize(),
                     ),
                 });
