@@ -72,12 +72,9 @@ impl Db {
                         Box::pin(async move {
                             // WAL lets readers run beside the writer; NORMAL is durable
                             // across process crashes in WAL mode, which is what we promise.
-                            // Mapped reads spare each connection a copy of every page it
-                            // reads again after another connection wrote.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-                             PRAGMA mmap_size = 268435456;",
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                             )
                             .await?;
                             Ok(())
