@@ -36,6 +36,7 @@ async fn snapshot(app: &TestApp, token: &str, t: &Target) -> Value {
         format!("/api/v1/pairs/{}", t.pair),
         format!("/api/v1/pairs/{}", t.intacct_pair),
         format!("/api/v1/pairs/{}/runs", t.pair),
+        format!("/api/v1/pairs/{}/flows", t.pair),
         format!("/api/v1/pairs/{}/dead-letters", t.pair),
         format!("/api/v1/pairs/{}/templates", t.pair),
         format!("/api/v1/pairs/{}/templates/orders/versions", t.pair),
@@ -187,6 +188,25 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             "get",
             "/api/v1/pairs/{id}/runs",
             Some((format!("/api/v1/pairs/{p}/runs"), None, 404)),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/flows",
+            Some((format!("/api/v1/pairs/{p}/flows"), None, 404)),
+        ),
+        (
+            "get",
+            "/api/v1/pairs/{id}/flows/{flow}",
+            Some((format!("/api/v1/pairs/{p}/flows/orders"), None, 404)),
+        ),
+        (
+            "put",
+            "/api/v1/pairs/{id}/flows/{flow}",
+            Some((
+                format!("/api/v1/pairs/{p}/flows/orders"),
+                Some(json!({"enabled": false})),
+                404,
+            )),
         ),
         (
             "get",

@@ -35,13 +35,16 @@ pub async fn install_builtin(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+        // Orders run from the start; the tenant turns the other flows on.
         sqlx::query(
-            "INSERT INTO pair_flows (pair_id, tenant_id, flow, pinned_version, updated_at) VALUES ($1,$2,$3,1,$4)",
+            "INSERT INTO pair_flows (pair_id, tenant_id, flow, pinned_version, updated_at, enabled) \
+             VALUES ($1,$2,$3,1,$4,$5)",
         )
         .bind(pair_id)
         .bind(tenant_id)
         .bind(flow)
         .bind(now)
+        .bind(i64::from(flow == "orders"))
         .execute(&mut *conn)
         .await?;
     }

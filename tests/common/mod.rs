@@ -566,3 +566,29 @@ impl WebSession {
         (status, location, resp.text().await.unwrap())
     }
 }
+
+/// A sandbox order: the sample customer CUS-5001 and the given lines
+/// (sku, name, quantity, unit price), totals that add up.
+pub fn sample_order(id: &str, currency: &str, lines: &[(&str, &str, i64, &str)]) -> Value {
+    let mut items = Vec::new();
+    let mut subtotal = rust_decimal::Decimal::ZERO;
+    for (i, (sku, name, qty, price)) in lines.iter().enumerate() {
+        let p: rust_decimal::Decimal = price.parse().unwrap();
+        let amount = p * rust_decimal::Decimal::from(*qty);
+        subtotal += amount;
+        items.push(json!({"lineId": (i + 1).to_string(), "sku": sku, "name": name, "quantity": qty,
+            "unitPrice": price, "tax": "0.00", "discount": "0.00", "lineTotal": format!("{amount:.2}")}));
+    }
+    let total = format!("{subtotal:.2}");
+    let address = json!({"firstName": "Jane", "lastName": "Doe", "line1": "100 Main St", "city": "austin",
+        "region": "Texas", "postalCode": "78701", "country": "United States"});
+    json!({
+        "orderId": id, "customerId": "CUS-5001", "orderDate": "2026-01-15T10:00:00Z", "status": "processing",
+        "currency": currency, "subtotalAmount": total, "discountAmount": "0.00", "shippingAmount": "0.00",
+        "taxAmount": "0.00", "totalAmount": total, "email": "jane@example.com",
+        "shippingAddress": address, "billingAddress": address, "lineItems": items,
+        "paymentInfo": {"method": "credit_card", "status": "captured", "amount": total},
+        "couponCode": null, "erpReferences": {}, "version": 1,
+        "createdDate": "2026-01-15T10:00:00Z", "updatedDate": "2026-01-15T10:00:00Z"
+    })
+}

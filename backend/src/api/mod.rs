@@ -4,6 +4,7 @@
 mod account;
 pub mod admin;
 pub mod extract;
+mod flows;
 mod pairs;
 pub mod sandbox;
 mod templates;
@@ -63,6 +64,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(pairs::put_connection))
         .routes(routes!(pairs::test_connection))
         .routes(routes!(pairs::rotate_webhook_secret))
+        .routes(routes!(flows::list_flows))
+        .routes(routes!(flows::get_flow, flows::put_flow))
         .routes(routes!(pairs::list_runs))
         .routes(routes!(pairs::dead_letters))
         .routes(routes!(pairs::replay))

@@ -2,6 +2,7 @@
 //! draft → active ⇄ paused. A sandbox pair comes wired to the built-in simulators.
 
 pub mod connections;
+pub mod flows;
 
 use serde::{Deserialize, Serialize};
 

@@ -148,6 +148,8 @@ pub struct PairStatus {
     pub inputs: (i64, i64),
     /// The tenant's order history revision.
     pub history: i64,
+    /// The tenant has the record's flow switched on for this pair.
+    pub flow_enabled: bool,
 }
 
 type StatusRow = (
@@ -158,6 +160,7 @@ type StatusRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
 );
 
 /// `None`: the pair is gone (deleted with its tenant's data, or never was).
@@ -165,25 +168,29 @@ pub async fn pair_status(
     db: &Db,
     tenant_id: &TenantId,
     pair_id: &PairId,
+    flow: &str,
 ) -> Result<Option<PairStatus>, sqlx::Error> {
     let row: Option<StatusRow> = sqlx::query_as(
-        "SELECT p.status, t.status, p.erp, p.environment, rp.inputs, rt.inputs, rt.history \
+        "SELECT p.status, t.status, p.erp, p.environment, rp.inputs, rt.inputs, rt.history, f.enabled \
          FROM pairs p JOIN tenants t ON t.id = p.tenant_id \
          LEFT JOIN revisions rp ON rp.scope_id = p.id \
          LEFT JOIN revisions rt ON rt.scope_id = t.id \
+         LEFT JOIN pair_flows f ON f.pair_id = p.id AND f.flow = $3 \
          WHERE p.id = $1 AND p.tenant_id = $2",
     )
     .bind(pair_id)
     .bind(tenant_id)
+    .bind(flow)
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(
-        |(pair, tenant, erp, environment, pair_rev, tenant_rev, history)| PairStatus {
+        |(pair, tenant, erp, environment, pair_rev, tenant_rev, history, enabled)| PairStatus {
             active: pair == "active" && tenant == "active",
             erp: Erp::parse(&erp).unwrap_or(Erp::Intacct),
             environment: Environment::parse(&environment).unwrap_or(Environment::Production),
             inputs: (pair_rev.unwrap_or(0), tenant_rev.unwrap_or(0)),
             history: history.unwrap_or(0),
+            flow_enabled: enabled.unwrap_or(0) != 0,
         },
     ))
 }

@@ -141,7 +141,10 @@ impl Engine {
                 }
             })
         };
-        let status = inputs::pair_status(&self.state.db, &row.tenant_id, &row.pair_id).await;
+        let flow = flows::for_event(&row.event_type);
+        let flow_name = flow.map_or("", |f| f.name());
+        let status =
+            inputs::pair_status(&self.state.db, &row.tenant_id, &row.pair_id, flow_name).await;
         let status = match status {
             Ok(Some(s)) if s.active => Some(s),
             Ok(None) => None,
@@ -155,7 +158,6 @@ impl Engine {
                 return;
             }
         };
-        let flow = flows::for_event(&row.event_type);
         let (outcome, version, ledger) = match (flow, &status) {
             _ if row.event_type == "ping" => (Outcome::Skipped("ping"), None, None),
             (None, _) => (
@@ -165,6 +167,11 @@ impl Engine {
             ),
             (Some(_), None) => (
                 Outcome::Failed(FlowError::Event("the pair no longer exists".into())),
+                None,
+                None,
+            ),
+            (Some(_), Some(status)) if !status.flow_enabled => (
+                Outcome::Skipped("the flow is switched off for this pair"),
                 None,
                 None,
             ),

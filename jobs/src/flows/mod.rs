@@ -45,6 +45,11 @@ pub fn for_event(event_type: &str) -> Option<&'static dyn Flow> {
         .find(|f| matches!(f.trigger(), Trigger::Webhook(types) if types.contains(&event_type)))
 }
 
+/// The flow of this name (its template and ledger key), if the engine runs it.
+pub fn by_name(name: &str) -> Option<&'static dyn Flow> {
+    FLOWS.iter().copied().find(|f| f.name() == name)
+}
+
 /// What starts a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
