@@ -9,11 +9,17 @@ use common::{TestApp, sample_order, spawn_app};
 use serde_json::{Value, json};
 
 async fn flows(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
-    app.call("GET", &format!("/api/v1/pairs/{pair}/flows"), Some(token), None, 200)
-        .await
-        .as_array()
-        .cloned()
-        .unwrap()
+    app.call(
+        "GET",
+        &format!("/api/v1/pairs/{pair}/flows"),
+        Some(token),
+        None,
+        200,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap()
 }
 
 fn flow<'a>(all: &'a [Value], name: &str) -> &'a Value {
@@ -30,12 +36,29 @@ async fn a_new_pair_lists_every_flow_with_orders_on() {
         let names: Vec<&str> = all.iter().map(|f| f["flow"].as_str().unwrap()).collect();
         assert_eq!(
             names,
-            ["orders", "customers", "products", "inventory", "shipments", "payments", "returns", "invoices"]
+            [
+                "orders",
+                "customers",
+                "products",
+                "inventory",
+                "shipments",
+                "payments",
+                "returns",
+                "invoices"
+            ]
         );
         for f in &all {
             let name = f["flow"].as_str().unwrap();
-            assert_eq!(f["enabled"], name == "orders", "{erp} {name} starts {}", f["enabled"]);
-            assert!(f["description"].as_str().is_some_and(|d| d.ends_with('.')), "{f}");
+            assert_eq!(
+                f["enabled"],
+                name == "orders",
+                "{erp} {name} starts {}",
+                f["enabled"]
+            );
+            assert!(
+                f["description"].as_str().is_some_and(|d| d.ends_with('.')),
+                "{f}"
+            );
             assert_eq!(f["counts_24h"], json!({"succeeded": 0, "failed": 0}));
             if f["available"] == false {
                 assert!(f["reason"].as_str().is_some_and(|r| !r.is_empty()), "{f}");
@@ -58,15 +81,29 @@ async fn payments_cannot_be_turned_on_for_sage_pro_and_bad_settings_name_the_fie
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let payments = flow(&flows(&app, &token, &pair).await, "payments").clone();
     assert_eq!(payments["available"], false);
-    assert!(payments["reason"].as_str().unwrap().contains("no payment endpoint"), "{payments}");
+    assert!(
+        payments["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no payment endpoint"),
+        "{payments}"
+    );
     let put = |flow: &str, body: Value, status: u16| {
         let (app, token, pair) = (&app, &token, &pair);
         let path = format!("/api/v1/pairs/{pair}/flows/{flow}");
-        async move { app.call("PUT", &path, Some(token), Some(body), status).await }
+        async move {
+            app.call("PUT", &path, Some(token), Some(body), status)
+                .await
+        }
     };
     let refused = put("payments", json!({"enabled": true}), 422).await;
     assert_eq!(refused["error"]["field"], "enabled");
-    assert!(refused["error"]["message"].as_str().unwrap().contains("no payment endpoint"));
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no payment endpoint")
+    );
     let e = put("inventory", json!({"interval_s": 30}), 422).await;
     assert_eq!(e["error"]["field"], "interval_s");
     let e = put("orders", json!({"interval_s": 600}), 422).await;
@@ -85,7 +122,9 @@ async fn payments_cannot_be_turned_on_for_sage_pro_and_bad_settings_name_the_fie
     assert_eq!(flow(&all, "inventory")["interval_s"], 120);
     assert_eq!(flow(&all, "inventory")["enabled"], false);
     // Each change is in the tenant's audit log.
-    let audit = app.call("GET", "/api/v1/audit", Some(&token), None, 200).await;
+    let audit = app
+        .call("GET", "/api/v1/audit", Some(&token), None, 200)
+        .await;
     let changes = audit
         .as_array()
         .unwrap()
@@ -115,12 +154,28 @@ async fn orders_switched_off_do_not_run_and_run_again_when_on() {
     app.deliver_order(&token, &pair, &order("CO-OFF-1")).await;
     // The event is taken and set aside: no run, nothing in the ERP.
     app.eventually("the event is handled", Duration::from_secs(30), || async {
-        let p = app.call("GET", &format!("/api/v1/pairs/{pair}"), Some(&token), None, 200).await;
+        let p = app
+            .call(
+                "GET",
+                &format!("/api/v1/pairs/{pair}"),
+                Some(&token),
+                None,
+                200,
+            )
+            .await;
         p["health"]["backlog"] == 0
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs = app.call("GET", &format!("/api/v1/pairs/{pair}/runs"), Some(&token), None, 200).await;
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
     assert_eq!(runs, json!([]), "a flow that is off does not run");
     app.call(
         "PUT",
@@ -133,7 +188,15 @@ async fn orders_switched_off_do_not_run_and_run_again_when_on() {
     app.deliver_order(&token, &pair, &order("CO-ON-1")).await;
     let run = app.run_of(&token, &pair, "CO-ON-1", "succeeded").await;
     assert_eq!(run["flow"], "orders");
-    let runs = app.call("GET", &format!("/api/v1/pairs/{pair}/runs"), Some(&token), None, 200).await;
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     app.stop().await;
 }

@@ -1,8 +1,8 @@
 //! The ledger table behind [`LedgerStore`], for one pair and one record.
-//! Lookups and reservations are written at once (the idempotency key must
-//! be stored before the target sees it); a completion is held and written
-//! with the record's outcome, in its transaction ([`PairLedger::commit`]),
-//! with the usage it counts: the transaction, and the API calls made.
+//! A lookup reads; an entry is written when the target confirmed the write,
+//! held until the record's outcome and written in its transaction
+//! ([`PairLedger::commit`]), with the usage it counts: the transaction, and
+//! the API calls made.
 
 use std::sync::Arc;
 
@@ -17,8 +17,11 @@ pub struct PairLedger {
     db: Db,
     tenant_id: TenantId,
     pair_id: PairId,
-    /// Confirmed writes not yet stored.
-    completed: Mutex<Vec<(LedgerKey, String)>>,
+    /// Confirmed writes not yet stored: the key, its idempotency key and
+    /// the target's id.
+    completed: Mutex<Vec<(LedgerKey, String, String)>>,
+    /// The idempotency keys lookups handed out, for their completions.
+    keys: Mutex<Vec<(LedgerKey, String)>>,
     /// The pair's API calls not yet stored, and how many the last commit
     /// took (given back if its transaction does not commit).
     calls: Arc<CallTally>,
@@ -32,6 +35,7 @@ impl PairLedger {
             tenant_id: tenant_id.clone(),
             pair_id: pair_id.clone(),
             completed: Mutex::new(Vec::new()),
+            keys: Mutex::new(Vec::new()),
             calls,
             taken: Mutex::new(0),
         }
@@ -46,17 +50,25 @@ impl PairLedger {
     pub async fn commit(&self, conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
         let completed = std::mem::take(&mut *self.completed.lock());
         let mut transactions = 0;
-        for (key, target_id) in completed {
+        for (key, idempotency_key, target_id) in completed {
+            // Only the first confirmation of an entry changes it: a retry
+            // that found the record, or an outcome recorded by another worker
+            // after a lost lease, leaves it, and counts nothing.
             let first = sqlx::query(
-                "UPDATE ledger SET target_id = $1, updated_at = $2 \
-                 WHERE pair_id = $3 AND flow = $4 AND source_id = $5 AND operation = $6 AND target_id IS NULL",
+                "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, \
+                 target_id, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$8) \
+                 ON CONFLICT (pair_id, flow, source_id, operation) \
+                 DO UPDATE SET target_id = excluded.target_id, updated_at = excluded.updated_at \
+                 WHERE ledger.target_id IS NULL",
             )
-            .bind(&target_id)
-            .bind(now_ms())
             .bind(&self.pair_id)
+            .bind(&self.tenant_id)
             .bind(key.flow)
             .bind(&key.source_id)
             .bind(key.operation)
+            .bind(&idempotency_key)
+            .bind(&target_id)
+            .bind(now_ms())
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -106,24 +118,22 @@ impl PairLedger {
 
 #[async_trait::async_trait]
 impl LedgerStore for PairLedger {
-    async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
-        // An earlier attempt's entry wins: the no-op update makes the
-        // statement return the row either way.
-        let (idempotency_key, target_id): (String, Option<String>) = sqlx::query_as(
-            "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$7) ON CONFLICT (pair_id, flow, source_id, operation) \
-             DO UPDATE SET idempotency_key = ledger.idempotency_key \
-             RETURNING idempotency_key, target_id",
+    async fn lookup(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry> {
+        let stored: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT idempotency_key, target_id FROM ledger \
+             WHERE pair_id = $1 AND flow = $2 AND source_id = $3 AND operation = $4",
         )
         .bind(&self.pair_id)
-        .bind(&self.tenant_id)
         .bind(key.flow)
         .bind(&key.source_id)
         .bind(key.operation)
-        .bind(idempotency_key)
-        .bind(now_ms())
-        .fetch_one(self.db.pool())
+        .fetch_optional(self.db.pool())
         .await?;
+        let (idempotency_key, target_id) =
+            stored.unwrap_or_else(|| (idempotency_key.to_owned(), None));
+        self.keys
+            .lock()
+            .push((key.clone(), idempotency_key.clone()));
         Ok(LedgerEntry {
             idempotency_key,
             target_id,
@@ -131,9 +141,17 @@ impl LedgerStore for PairLedger {
     }
 
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()> {
+        let idempotency_key = self
+            .keys
+            .lock()
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, i)| i.clone())
+            .ok_or_else(|| anyhow::anyhow!("{key:?} was completed without a lookup"))?;
         self.completed
             .lock()
-            .push((key.clone(), target_id.to_owned()));
+            .push((key.clone(), idempotency_key, target_id.to_owned()));
         Ok(())
     }
 }

@@ -16,15 +16,19 @@ pub struct LedgerEntry {
     pub target_id: Option<String>,
 }
 
+/// Idempotency keys are deterministic ([`idempotency_key`]), so nothing
+/// needs storing before a write is sent: every attempt sends the same key
+/// and the target answers a repeat with the record it made the first time.
+/// An entry is stored when the target confirms the write.
 #[async_trait::async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// Inserts the entry if absent and returns the stored one: an earlier
-    /// attempt's idempotency key wins, and its target id tells that the
-    /// write was confirmed already.
-    async fn reserve(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry>;
+    /// The stored entry, or a new one with `idempotency_key`: a stored key
+    /// wins (an entry written under an earlier key scheme keeps its key),
+    /// and a target id tells that the write was confirmed already.
+    async fn lookup(&self, key: &LedgerKey, idempotency_key: &str) -> anyhow::Result<LedgerEntry>;
     /// The target confirmed the write. A store may hold this until the
     /// record's outcome is written and persist both in one transaction: a
-    /// crash in between leaves the entry reserved, and the retry sends the
+    /// crash in between loses only the confirmation, and the retry sends the
     /// same idempotency key, so the target answers with the same record.
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()>;
 }

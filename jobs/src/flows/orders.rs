@@ -70,13 +70,10 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
         source_id: source_id.clone(),
         operation: "create",
     };
-    // One statement both finds an order written before and reserves the key
-    // this attempt will send; the key is deterministic, so reserving it
-    // before the mapping (which may refuse the order) changes nothing the
-    // target sees.
+    // An order written before is done; otherwise this is the key to send.
     let entry = ctx
         .ledger
-        .reserve(
+        .lookup(
             &key,
             &idempotency_key("clarity", "orders", &source_id, "create"),
         )

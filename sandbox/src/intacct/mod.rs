@@ -1016,7 +1016,10 @@ async fn run_functions(
         refs: Default::default(),
     };
     let mut results = Vec::with_capacity(functions.len());
+    // Usage of functions that wrote is counted in their own transaction;
+    // only reads' usage needs a write of its own at the end.
     let mut usage = 0;
+    let period = usage_period(now);
 
     if transaction {
         let mut tx = sim.db().begin_write().await?;
@@ -1038,10 +1041,11 @@ async fn run_functions(
         }
         match failed {
             None => {
+                let used = done.iter().map(|(_, d)| d.usage).sum();
+                store::count_usage(&mut tx, pair_id, &period, used).await?;
                 tx.commit().await?;
                 for (i, d) in done {
                     let (controlid, call) = &functions[i];
-                    usage += d.usage;
                     let mut r = result_head("success", &call.name, controlid);
                     r.children.extend(d.elements);
                     results.push(r);
@@ -1075,8 +1079,9 @@ async fn run_functions(
                 let mut tx = sim.db().begin_write().await?;
                 match run_one(&ctx, &mut tx, echo, controlid, call).await {
                     Ok(d) => {
+                        store::count_usage(&mut tx, pair_id, &period, d.usage).await?;
                         tx.commit().await?;
-                        Ok(d)
+                        Ok(Done { usage: 0, ..d })
                     }
                     Err(e) => {
                         tx.rollback().await?;
@@ -1102,16 +1107,22 @@ async fn run_functions(
         }
     }
 
-    let mut conn = sim.db().pool().acquire().await?;
-    let period = wire::format_date(
+    if usage > 0 {
+        let mut conn = sim.db().pool().acquire().await?;
+        store::count_usage(&mut conn, pair_id, &period, usage).await?;
+    }
+    Ok(results)
+}
+
+/// The usage period (`YYYY-MM`) of a request at `now` (epoch ms).
+fn usage_period(now: i64) -> String {
+    let date = wire::format_date(
         time::OffsetDateTime::from_unix_timestamp(now / 1000)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
             .date(),
     );
     // MM/DD/YYYY → YYYY-MM
-    let period = format!("{}-{}", &period[6..10], &period[0..2]);
-    store::count_usage(&mut conn, pair_id, &period, usage).await?;
-    Ok(results)
+    format!("{}-{}", &date[6..10], &date[0..2])
 }
 
 /// One function: claims its control id under `uniqueid=true`, then runs it.
