@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::sims::Sims;
 use common::{TestApp, sample_order, spawn_app};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 async fn flows(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
@@ -198,5 +200,212 @@ async fn orders_switched_off_do_not_run_and_run_again_when_on() {
         )
         .await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    app.stop().await;
+}
+
+/// Clarity's on-hand level of `sku` at `location`; `None` while Clarity
+/// turns the test away (its 120 requests a minute are shared with the
+/// product's writes).
+async fn clarity_level(sims: &Sims, sku: &str, location: &str) -> Option<Decimal> {
+    let levels = sims.clarity.get_inventory(sku).await.ok()?;
+    levels
+        .locations
+        .iter()
+        .find(|l| l.location_id == location)
+        .map(|l| l.quantity_on_hand)
+}
+
+/// Intacct's stock rows of `sku`: warehouse, on hand, on hold.
+async fn intacct_stock(sims: &Sims, sku: &str) -> Vec<(String, Decimal, Decimal)> {
+    sims.intacct
+        .inventory_levels(&[sku.to_owned()], &["ONHAND", "ONHOLD"])
+        .await
+        .expect("Intacct stock")
+        .into_iter()
+        .map(|l| (l.warehouse_id, l.quantities[0].1, l.quantities[1].1))
+        .collect()
+}
+
+async fn inventory_runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
+    app.call(
+        "GET",
+        &format!("/api/v1/pairs/{pair}/runs?flow=inventory"),
+        Some(token),
+        None,
+        200,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap()
+    .into_iter()
+    .filter(|r| r["flow"] == "inventory")
+    .collect()
+}
+
+/// Turns the inventory flow on and waits for its first poll, which takes
+/// the ERP's levels as they stand as its starting point.
+async fn inventory_on(app: &TestApp, token: &str, pair: &str, body: Value) -> Value {
+    let on = app
+        .call(
+            "PUT",
+            &format!("/api/v1/pairs/{pair}/flows/inventory"),
+            Some(token),
+            Some(body),
+            200,
+        )
+        .await;
+    assert_eq!(on["enabled"], true);
+    assert!(on["next_run_at"].as_i64().is_some(), "{on}");
+    let path = format!("/api/v1/pairs/{pair}/flows/inventory");
+    app.eventually("the first poll", Duration::from_secs(30), || async {
+        let f = app.call("GET", &path, Some(token), None, 200).await;
+        f["cursor"]["modified_ms"].as_i64().is_some() && f["last_run_at"].is_null()
+    })
+    .await;
+    let flow = app.call("GET", &path, Some(token), None, 200).await;
+    assert!(
+        inventory_runs(app, token, pair).await.is_empty(),
+        "the first poll sends nothing"
+    );
+    flow
+}
+
+#[tokio::test]
+async fn a_stock_move_in_intacct_reaches_clarity_once_and_only_the_row_that_moved() {
+    let app = spawn_app().await;
+    let token = app.tenant("Stock Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    let sku = "SKU-1001";
+    let before = intacct_stock(&sims, sku).await;
+    assert_eq!(before.len(), 3, "{before:?}");
+    inventory_on(&app, &token, &pair, json!({"enabled": true})).await;
+
+    // A sales order written to Intacct puts stock on hold: the row changed,
+    // and the next poll sends that one row's on-hand level.
+    app.deliver_order(
+        &token,
+        &pair,
+        &sample_order("CO-STOCK-1", "USD", &[(sku, "Classic Widget", 3, "12.50")]),
+    )
+    .await;
+    app.run_of(&token, &pair, "CO-STOCK-1", "succeeded").await;
+    let after = intacct_stock(&sims, sku).await;
+    let (moved_wh, moved, _) = after
+        .iter()
+        .find(|(w, _, hold)| before.iter().any(|(bw, _, bh)| bw == w && bh != hold))
+        .cloned()
+        .expect("the order moved Intacct's stock");
+    let run = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/flows/inventory/run"),
+            Some(&token),
+            None,
+            202,
+        )
+        .await;
+    assert!(run["poll_id"].is_string(), "{run}");
+    let source = format!("{sku}@{moved_wh}");
+    let synced = app.run_of(&token, &pair, &source, "succeeded").await;
+    assert_eq!(synced["target_id"], source, "{synced}");
+    app.eventually(
+        "the new level in Clarity",
+        Duration::from_secs(30),
+        || async { clarity_level(&sims, sku, &moved_wh).await == Some(moved) },
+    )
+    .await;
+    // Polled again, the same change is not sent twice.
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/inventory/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    app.eventually("the second poll", Duration::from_secs(30), || async {
+        let f = app
+            .call(
+                "GET",
+                &format!("/api/v1/pairs/{pair}/flows/inventory"),
+                Some(&token),
+                None,
+                200,
+            )
+            .await;
+        f["counts_24h"]["succeeded"] == 1
+            && app
+                .call(
+                    "GET",
+                    &format!("/api/v1/pairs/{pair}"),
+                    Some(&token),
+                    None,
+                    200,
+                )
+                .await["health"]["backlog"]
+                == 0
+    })
+    .await;
+    let runs = inventory_runs(&app, &token, &pair).await;
+    assert_eq!(runs.len(), 1, "one row moved, one run: {runs:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sage_pro_count_reaches_clarity_and_polls_do_not_overlap() {
+    let app = spawn_app().await;
+    let token = app.tenant("Count Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    inventory_on(
+        &app,
+        &token,
+        &pair,
+        json!({"enabled": true, "interval_s": 60}),
+    )
+    .await;
+    let sku = "SKU-1002";
+    let row = sims
+        .sagepro
+        .get_inventory(sku, "WEST")
+        .await
+        .expect("Sage Pro stock");
+    // A physical count in Sage Pro, through its own API.
+    let counted = row.qty_on_hand + Decimal::from(41);
+    sims.sagepro
+        .update_inventory(
+            "count-1",
+            sku,
+            "WEST",
+            &connect_jobs::connectors::sagepro::wire::InventoryAdjustment {
+                qty_on_hand: Some(counted),
+                reason: "count".into(),
+                reference: "CC-1".into(),
+            },
+            row.row_version,
+        )
+        .await
+        .expect("count");
+    // Asked twice at once: one poll is made, the other is told one is on its way.
+    let path = format!("/api/v1/pairs/{pair}/flows/inventory/run");
+    let (a, b) = tokio::join!(
+        app.call("POST", &path, Some(&token), None, 202),
+        app.call("POST", &path, Some(&token), None, 202)
+    );
+    assert_eq!(
+        [&a, &b].iter().filter(|r| r["poll_id"].is_string()).count(),
+        1,
+        "{a} {b}"
+    );
+    app.eventually("the count in Clarity", Duration::from_secs(60), || async {
+        clarity_level(&sims, sku, "WH2").await == Some(counted)
+    })
+    .await;
+    let run = app
+        .run_of(&token, &pair, &format!("{sku}@WEST"), "succeeded")
+        .await;
+    assert_eq!(run["target_id"], format!("{sku}@WH2"));
     app.stop().await;
 }

@@ -200,6 +200,11 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             Some((format!("/api/v1/pairs/{p}/flows/orders"), None, 404)),
         ),
         (
+            "post",
+            "/api/v1/pairs/{id}/flows/{flow}/run",
+            Some((format!("/api/v1/pairs/{p}/flows/inventory/run"), None, 404)),
+        ),
+        (
             "put",
             "/api/v1/pairs/{id}/flows/{flow}",
             Some((

@@ -4,6 +4,8 @@
 //! Redis namespace). A missing server fails the test loudly.
 #![allow(dead_code)]
 
+pub mod sims;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

@@ -47,3 +47,36 @@ pub async fn put_flow(
 ) -> ApiResult<Json<PairFlow>> {
     Ok(Json(flows::update(&state, &who, &id, &flow, body).await?))
 }
+
+/// Whether a poll was made.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PollQueued {
+    /// The poll's inbox row; `null` when a poll of this flow is already
+    /// waiting or running (it reads the same changes).
+    pub poll_id: Option<String>,
+    pub message: String,
+}
+
+/// Polls the flow's source now, besides its schedule (polling flows that are on).
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/flows/{flow}/run", tag = "pairs",
+    params(("id" = String, Path), ("flow" = String, Path)),
+    responses((status = 202, body = PollQueued), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn run_flow(
+    State(state): State<AppState>,
+    who: Principal,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
+) -> ApiResult<(axum::http::StatusCode, Json<PollQueued>)> {
+    let queued = flows::poll_now(&state, &who, &id, &flow).await?;
+    let message = match &queued {
+        Some(_) => format!("the {flow} flow polls now"),
+        None => format!("a poll of the {flow} flow is already on its way"),
+    };
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(PollQueued {
+            poll_id: queued.map(|id| id.to_string()),
+            message,
+        }),
+    ))
+}

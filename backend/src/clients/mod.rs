@@ -127,6 +127,22 @@ fn http_for(state: &AppState, c: &Connection) -> reqwest::Client {
     }
 }
 
+/// What the flows read and write in Clarity (spec §1's scopes).
+const SYNC_SCOPES: &[&str] = &[
+    "orders:read",
+    "orders:write",
+    "products:read",
+    "products:write",
+    "customers:read",
+    "customers:write",
+    "inventory:read",
+    "inventory:write",
+    "shipments:write",
+    "returns:read",
+    "returns:write",
+    "webhooks:manage",
+];
+
 pub fn clarity(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> ClarityClient {
     ClarityClient::new(
         ClarityConfig {
@@ -135,11 +151,7 @@ pub fn clarity(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> Cla
             client_secret: c.secret("client_secret"),
             api_path: "/api/v1".to_owned(),
             token_path: "/oauth/token".to_owned(),
-            scopes: vec![
-                "orders:read".into(),
-                "orders:write".into(),
-                "webhooks:manage".into(),
-            ],
+            scopes: SYNC_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         },
         http_for(state, c),
         gate,

@@ -49,7 +49,7 @@ pub const KINDS: [FlowKind; 8] = [
     },
     FlowKind {
         name: "inventory",
-        does: "Sets Clarity's stock per SKU and location to the ERP's latest on-hand quantity.",
+        does: "Sets Clarity's stock per SKU and location to the ERP's on-hand quantity each time it changes.",
         polls: true,
     },
     FlowKind {
@@ -345,6 +345,33 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     get(state, &who.tenant_id, pair_id, flow).await
+}
+
+/// Polls the flow now, besides its schedule.
+pub async fn poll_now(
+    state: &AppState,
+    who: &Principal,
+    pair_id: &PairId,
+    flow: &str,
+) -> Result<Option<crate::ids::InboxId>, ApiError> {
+    who.require_manager()?;
+    let current = get(state, &who.tenant_id, pair_id, flow).await?;
+    if current.trigger != "poll" {
+        return Err(ApiError::invalid(
+            "flow",
+            format!("the {flow} flow runs on Clarity's webhooks; there is nothing to poll"),
+        ));
+    }
+    if !current.enabled {
+        return Err(ApiError::invalid(
+            "enabled",
+            match current.reason {
+                Some(why) => format!("the {flow} flow cannot run: {why}"),
+                None => format!("the {flow} flow is off; turn it on first"),
+            },
+        ));
+    }
+    Ok(crate::sync::schedule::poll_now(state, &who.tenant_id, pair_id, flow).await?)
 }
 
 #[cfg(test)]

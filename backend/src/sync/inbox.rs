@@ -60,7 +60,102 @@ pub async fn insert(
     })
 }
 
-/// Takes the row for `lease_ms` if it is due and nobody holds it.
+/// Stores the changes a poll found, on the poll's transaction; returns the
+/// rows it made. A change seen before (same event id) is not stored again,
+/// and a change still waiting for the same subject is superseded: a stock
+/// row's or a record's newest state is what gets written.
+pub async fn insert_changes(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
+    event_type: &str,
+    changes: &[connect_jobs::flows::Change],
+) -> Result<Vec<InboxId>, sqlx::Error> {
+    let now = now_ms();
+    let mut made = Vec::new();
+    for change in changes {
+        let id = InboxId::generate();
+        let payload = change.record.to_string();
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (id, tenant_id, pair_id, event_id, event_type, payload, status, attempts, \
+               next_attempt_at, enqueued_at, received_at, updated_at, subject) \
+             VALUES ($1,$2,$3,$4,$5,$6,'pending',0,$7,$7,$7,$7,$8) ON CONFLICT (pair_id, event_id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(pair_id)
+        .bind(&change.event_id)
+        .bind(event_type)
+        .bind(&payload)
+        .bind(now)
+        .bind(&change.subject)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE inbox SET status = 'done', last_error = 'superseded by a newer change', updated_at = $1 \
+             WHERE pair_id = $2 AND subject = $3 AND id <> $4 AND status = 'pending' \
+               AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now)
+        .bind(pair_id)
+        .bind(&change.subject)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+        made.push(id);
+    }
+    Ok(made)
+}
+
+/// Makes the row of a poll of `flow` unless one is waiting or running;
+/// `slot` tells polls apart (the scheduled time, or when it was asked for).
+pub async fn insert_poll(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
+    flow: &str,
+    slot: &str,
+) -> Result<Option<InboxId>, sqlx::Error> {
+    let event_type = connect_jobs::flows::poll_event(flow);
+    let open: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM inbox WHERE pair_id = $1 AND event_type = $2 \
+         AND status IN ('pending', 'processing') LIMIT 1",
+    )
+    .bind(pair_id)
+    .bind(&event_type)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if open.is_some() {
+        return Ok(None);
+    }
+    let id = InboxId::generate();
+    let now = now_ms();
+    let payload = serde_json::json!({ "poll": flow }).to_string();
+    let done = sqlx::query(
+        "INSERT INTO inbox (id, tenant_id, pair_id, event_id, event_type, payload, status, attempts, \
+           next_attempt_at, enqueued_at, received_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,'pending',0,$7,$7,$7,$7) ON CONFLICT (pair_id, event_id) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(format!("poll:{flow}:{slot}"))
+    .bind(&event_type)
+    .bind(&payload)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(id))
+}
+
+/// Takes the row for `lease_ms` if it is due and nobody holds it. A change
+/// with a subject waits while an earlier change of that subject waits or
+/// runs: they run one at a time, in arrival order.
 pub async fn claim(
     db: &Db,
     id: &InboxId,
@@ -73,6 +168,10 @@ pub async fn claim(
            updated_at = $3 \
          WHERE id = $4 AND status IN ('pending', 'processing') AND next_attempt_at <= $3 \
            AND (lease_until IS NULL OR lease_until < $3) \
+           AND (subject IS NULL OR NOT EXISTS (SELECT 1 FROM inbox o \
+             WHERE o.pair_id = inbox.pair_id AND o.subject = inbox.subject AND o.id <> inbox.id \
+               AND ((o.status = 'pending' AND o.received_at < inbox.received_at) \
+                 OR (o.status = 'processing' AND o.lease_until >= $3)))) \
          RETURNING id, tenant_id, pair_id, event_id, event_type, payload, attempts",
     )
     .bind(now + lease_ms)

@@ -22,14 +22,16 @@ pub mod inbox;
 pub mod inputs;
 mod ledger;
 mod outcome;
+mod poll;
 pub mod reconciler;
+pub mod schedule;
 mod window;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connect_jobs::connectors::ErrorClass;
-use connect_jobs::flows::{self, Flow, FlowContext, FlowError, Written};
+use connect_jobs::flows::{self, Flow, FlowContext, FlowError, Work, Written};
 use connect_jobs::mapping::schema::{TargetSchema, schema_for};
 use connect_jobs::mapping::{CompiledTemplate, flow_target};
 use serde_json::Value;
@@ -141,7 +143,8 @@ impl Engine {
                 }
             })
         };
-        let flow = flows::for_event(&row.event_type);
+        let work = flows::for_event(&row.event_type);
+        let flow = work.map(Work::flow);
         let flow_name = flow.map_or("", |f| f.name());
         let status =
             inputs::pair_status(&self.state.db, &row.tenant_id, &row.pair_id, flow_name).await;
@@ -175,6 +178,16 @@ impl Engine {
                 None,
                 None,
             ),
+            (Some(flow), Some(status)) if matches!(work, Some(Work::Poll(_))) => {
+                match self.run_poll(&row, flow, status).await {
+                    Some(failed) => (failed, None, None),
+                    // Stored, or put back for a poll already running.
+                    None => {
+                        renewer.abort();
+                        return;
+                    }
+                }
+            }
             (Some(flow), Some(status)) => self.run(&row, flow, status).await,
         };
         renewer.abort();

@@ -16,11 +16,18 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = reconcile.tick() => match tick(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(pushed = n, "reconciler pushed due rows"),
-                Err(e) => tracing::warn!(error = %e, "reconciler tick failed"),
-            },
+            _ = reconcile.tick() => {
+                match tick(&state).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(pushed = n, "reconciler pushed due rows"),
+                    Err(e) => tracing::warn!(error = %e, "reconciler tick failed"),
+                }
+                match super::schedule::tick(&state).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(polls = n, "scheduled polls"),
+                    Err(e) => tracing::warn!(error = %e, "could not schedule polls"),
+                }
+            }
             _ = sweep.tick() => if let Err(e) = state.queue.sweep_finished().await {
                 tracing::warn!(error = %e, "could not sweep finished jobs");
             },

@@ -17,10 +17,9 @@
 //! 2. `pub mod orders;` above, and `&orders::Orders` in [`FLOWS`].
 
 pub mod catalog;
+pub mod inventory;
 pub mod ledger;
 pub mod orders;
-
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -35,14 +34,47 @@ use crate::mapping::{CompiledTemplate, MappingError};
 use ledger::LedgerStore;
 
 /// Every flow the engine runs, in the order the pair page lists them.
-pub static FLOWS: &[&dyn Flow] = &[&orders::Orders];
+pub static FLOWS: &[&dyn Flow] = &[&orders::Orders, &inventory::Inventory];
 
-/// The flow a webhook event of `event_type` starts, if any runs it yet.
-pub fn for_event(event_type: &str) -> Option<&'static dyn Flow> {
+/// The event type of a poll job of `flow` (`poll.inventory`).
+pub fn poll_event(flow: &str) -> String {
+    format!("{POLL_PREFIX}{flow}")
+}
+
+const POLL_PREFIX: &str = "poll.";
+
+/// What an inbox row's event type asks for.
+#[derive(Clone, Copy)]
+pub enum Work {
+    /// One record: a webhook event, or a change a poll found.
+    Record(&'static dyn Flow),
+    /// A poll of the flow's source.
+    Poll(&'static dyn Flow),
+}
+
+impl Work {
+    pub fn flow(self) -> &'static dyn Flow {
+        match self {
+            Work::Record(f) | Work::Poll(f) => f,
+        }
+    }
+}
+
+/// The work an inbox row of `event_type` is, if a flow runs it yet.
+pub fn for_event(event_type: &str) -> Option<Work> {
+    if let Some(name) = event_type.strip_prefix(POLL_PREFIX) {
+        return by_name(name)
+            .filter(|f| matches!(f.trigger(), Trigger::Poll { .. }))
+            .map(Work::Poll);
+    }
     FLOWS
         .iter()
         .copied()
-        .find(|f| matches!(f.trigger(), Trigger::Webhook(types) if types.contains(&event_type)))
+        .find(|f| match f.trigger() {
+            Trigger::Webhook(types) => types.contains(&event_type),
+            Trigger::Poll { record } => record == event_type,
+        })
+        .map(Work::Record)
 }
 
 /// The flow of this name (its template and ledger key), if the engine runs it.
@@ -55,8 +87,10 @@ pub fn by_name(name: &str) -> Option<&'static dyn Flow> {
 pub enum Trigger {
     /// Clarity webhook events of these types, each one record.
     Webhook(&'static [&'static str]),
-    /// A poll of the source's changes since a stored cursor, this often.
-    Poll { every: Duration },
+    /// A poll of the source's changes since a stored cursor, on the pair's
+    /// schedule ([`Flow::poll`]); each change becomes an inbox row of event
+    /// type `record`, run like a webhook's.
+    Poll { record: &'static str },
 }
 
 /// Which side of a pair a flow reads from or writes to.
@@ -94,6 +128,45 @@ pub trait Flow: Send + Sync {
     fn source_id(&self, event: &Value) -> Option<String>;
     /// Maps the event's record and writes it to the target, exactly once.
     async fn run(&self, ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError>;
+    /// Polling flows: the source's changes after `cursor` (`None`: the first
+    /// poll), each as an event for [`Flow::run`], and the cursor after them.
+    async fn poll(
+        &self,
+        ctx: &PollContext<'_>,
+        cursor: Option<&Value>,
+    ) -> Result<PollPage, FlowError> {
+        let _ = (ctx, cursor);
+        Err(FlowError::Event(format!(
+            "the {} flow does not poll",
+            self.name()
+        )))
+    }
+}
+
+/// What the engine hands a flow for one poll.
+pub struct PollContext<'a> {
+    pub clarity: &'a ClarityClient,
+    pub erp: &'a ErpTarget,
+}
+
+/// What one poll found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollPage {
+    pub changes: Vec<Change>,
+    /// Where the next poll starts; stored with the changes, in one
+    /// transaction, so a crash re-reads and never skips.
+    pub cursor: Value,
+}
+
+/// One changed record, as an inbox event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Unique per record and version: a change seen twice is stored once.
+    pub event_id: String,
+    /// The record's identity (`ITEM@WAREHOUSE`): a newer change of a record
+    /// still waiting replaces it, and changes of one record run in order.
+    pub subject: String,
+    pub record: Value,
 }
 
 /// The ERP client for another Intacct entity or Sage Pro company, chosen by

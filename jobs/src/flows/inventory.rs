@@ -1,0 +1,393 @@
+//! Inventory levels, ERP → Clarity: each poll reads the stock rows the ERP
+//! changed since the cursor (Intacct `ITEMWAREHOUSEINFO` by `WHENMODIFIED`,
+//! Sage Pro `GET /inventory?ModifiedSince=`), and each changed row is one
+//! record: mapped through the pair's inventory template and sent to Clarity
+//! as an absolute level (`PUT /inventory/{sku}/locations/{locationId}`).
+//!
+//! A stock row is a snapshot: however often one SKU moved between two
+//! polls, the poll sees its latest level once, and a newer change of a row
+//! still waiting in the inbox replaces it there (the change's subject is the
+//! row). An absolute set sent twice leaves the same level, so a retry is
+//! harmless; the ledger records each state of a row written, once.
+//!
+//! The first poll takes the ERP's levels as they stand as its starting point
+//! and sends none: turning the flow on syncs every change from then on (a
+//! first full sync of a large catalog runs at Clarity's 120 writes a minute;
+//! it belongs to the backfill, not to switching the flow on).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::ledger::{LedgerKey, idempotency_key};
+use super::{
+    Change, ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger,
+    Written,
+};
+use crate::connectors::clarity::wire::InventorySet;
+use crate::connectors::intacct::Checkpoint;
+use crate::connectors::intacct::functions::text;
+use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
+use crate::connectors::intacct::wire::{format_timestamp, parse_timestamp};
+use crate::mapping::pipeline::map_record;
+
+/// The event type of one changed stock row.
+pub const RECORD_EVENT: &str = "erp.inventory";
+
+/// Intacct's stock row and the quantities the templates read (spec §6.4).
+const INTACCT_FIELDS: [&str; 5] = ["ITEMID", "WAREHOUSEID", "ONHAND", "ONORDER", "ONHOLD"];
+
+pub struct Inventory;
+
+#[async_trait::async_trait]
+impl Flow for Inventory {
+    fn name(&self) -> &'static str {
+        "inventory"
+    }
+    fn noun(&self) -> &'static str {
+        "stock level"
+    }
+    fn trigger(&self) -> Trigger {
+        Trigger::Poll {
+            record: RECORD_EVENT,
+        }
+    }
+    fn source(&self) -> Side {
+        Side::Erp
+    }
+    fn target(&self) -> Side {
+        Side::Clarity
+    }
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+    fn source_id(&self, event: &Value) -> Option<String> {
+        subject(event)
+    }
+    async fn run(&self, ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError> {
+        set_level(ctx, event).await
+    }
+    async fn poll(
+        &self,
+        ctx: &PollContext<'_>,
+        cursor: Option<&Value>,
+    ) -> Result<PollPage, FlowError> {
+        let cursor: Option<Cursor> = cursor
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+            .map_err(|e| FlowError::Event(format!("stored inventory cursor: {e}")))?;
+        let from = cursor.as_ref().and_then(|c| c.modified_ms);
+        let overlap = match ctx.erp {
+            ErpTarget::Intacct(_) => MODIFIED_OVERLAP_MS,
+            ErpTarget::Sagepro(_) => SAGEPRO_OVERLAP_MS,
+        };
+        let rows = match ctx.erp {
+            ErpTarget::Intacct(client) => {
+                let from = Checkpoint {
+                    when_modified_ms: from,
+                    seen: Default::default(),
+                };
+                let (rows, _) = client
+                    .modified_since("ITEMWAREHOUSEINFO", &INTACCT_FIELDS, &from)
+                    .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        let at = text(&r, "WHENMODIFIED")
+                            .as_deref()
+                            .and_then(parse_timestamp);
+                        (Value::Object(r), at)
+                    })
+                    .collect::<Vec<_>>()
+            }
+            ErpTarget::Sagepro(client) => {
+                // `ModifiedSince` is inclusive; the overlap catches rows
+                // written late within the cursor's own second (spec §2).
+                let since = from.map(|ms| ms - SAGEPRO_OVERLAP_MS).and_then(|ms| {
+                    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+                });
+                client
+                    .list_inventory(since, &[])
+                    .await?
+                    .into_iter()
+                    .map(|row| {
+                        let at = OffsetDateTime::parse(
+                            &row.last_modified,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+                        (serde_json::to_value(row).unwrap_or(Value::Null), at)
+                    })
+                    .collect()
+            }
+        };
+        Ok(page(cursor.as_ref(), rows, overlap))
+    }
+}
+
+/// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
+const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
+
+/// How far the inventory poll has read: the newest modified time seen, and
+/// the changes already taken within the overlap before it (the next poll
+/// reads that stretch again, as the specs advise, and skips them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub modified_ms: Option<i64>,
+    #[serde(default)]
+    pub seen: Vec<(String, i64)>,
+    /// The modified time as the ERP writes it, for people reading the cursor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+}
+
+/// The changes among `rows` (each with its modified time) that the cursor
+/// has not taken, and the cursor after them. The first poll (no cursor)
+/// takes the ERP's levels as they stand as its starting point and sends
+/// none: turning the flow on syncs the changes made from then on.
+fn page(cursor: Option<&Cursor>, rows: Vec<(Value, Option<i64>)>, overlap_ms: i64) -> PollPage {
+    let first = cursor.is_none();
+    let cursor = cursor.cloned().unwrap_or_default();
+    let mut changes = Vec::new();
+    let mut seen = cursor.seen.clone();
+    let mut newest = cursor.modified_ms;
+    for (record, at) in rows {
+        let Some(subject) = subject(&record) else {
+            continue;
+        };
+        let event_id = format!("inventory:{subject}:{}", version(&record));
+        if seen.iter().any(|(id, _)| *id == event_id) {
+            continue;
+        }
+        let at = at.or(newest).unwrap_or(0);
+        newest = newest.max(Some(at));
+        seen.push((event_id.clone(), at));
+        if !first {
+            changes.push(Change {
+                event_id,
+                subject,
+                record,
+            });
+        }
+    }
+    if let Some(n) = newest {
+        seen.retain(|(_, at)| *at >= n - overlap_ms);
+    }
+    seen.sort();
+    PollPage {
+        changes,
+        cursor: serde_json::to_value(Cursor {
+            modified_ms: newest,
+            seen,
+            modified: newest.map(format_timestamp),
+        })
+        .unwrap_or(Value::Null),
+    }
+}
+
+/// The stock row a change is about: `ITEM@WAREHOUSE`.
+fn subject(record: &Value) -> Option<String> {
+    for (item, place) in [("ITEMID", "WAREHOUSEID"), ("ItemCode", "Warehouse")] {
+        let field = |k: &str| {
+            record
+                .get(k)
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| v.as_i64().map(|n| n.to_string()))
+                })
+                .filter(|s| !s.is_empty())
+        };
+        if let (Some(item), Some(place)) = (field(item), field(place)) {
+            return Some(format!("{item}@{place}"));
+        }
+    }
+    None
+}
+
+/// What tells two states of one row apart: Sage Pro's `RowVersion`, else
+/// Intacct's modified time with the quantities (two changes within one
+/// second have the same `WHENMODIFIED`).
+fn version(record: &Value) -> String {
+    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
+        return format!("v{v}");
+    }
+    let field = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
+    format!(
+        "{}/{}/{}/{}",
+        field("WHENMODIFIED"),
+        field("ONHAND"),
+        field("ONORDER"),
+        field("ONHOLD")
+    )
+}
+
+/// One stock row to Clarity.
+async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
+    let source_id = subject(record)
+        .ok_or_else(|| FlowError::Event("the stock row names no item and warehouse".into()))?;
+    let mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
+    let output = match mapped.output {
+        Some(output) if mapped.issues.is_empty() => output,
+        _ => {
+            return Err(FlowError::Invalid {
+                issues: mapped.issues,
+                flags: mapped.flags,
+            });
+        }
+    };
+    let field = |name: &str| {
+        output
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| FlowError::Mapping {
+                target: name.into(),
+                message: format!("the template gives no {name} for {source_id}"),
+            })
+    };
+    let (sku, location) = (field("sku")?, field("locationId")?);
+    let level: InventorySet =
+        serde_json::from_value(output.clone()).map_err(|e| FlowError::Mapping {
+            target: "quantityOnHand".into(),
+            message: format!("the template's output is not a Clarity stock level: {e}"),
+        })?;
+    // Each state of a row is written once: a retry of a level Clarity
+    // already took is done, and counts once.
+    let written = format!("{source_id}:{}", version(record));
+    let key = LedgerKey {
+        flow: "inventory",
+        source_id: written.clone(),
+        operation: "set",
+    };
+    let target_id = format!("{sku}@{location}");
+    let entry = ctx
+        .ledger
+        .lookup(&key, &idempotency_key("erp", "inventory", &written, "set"))
+        .await?;
+    if entry.target_id.is_some() {
+        return Ok(Written {
+            source_id,
+            target_id,
+            created: false,
+            flags: Vec::new(),
+            history: None,
+        });
+    }
+    ctx.clarity
+        .set_inventory(&sku, &location, &level, None)
+        .await?;
+    ctx.ledger.complete(&key, &target_id).await?;
+    Ok(Written {
+        source_id,
+        target_id,
+        created: true,
+        flags: mapped.flags,
+        history: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const OVERLAP: i64 = 5 * 60 * 1000;
+
+    fn row(item: &str, wh: &str, onhand: &str, modified: &str) -> (Value, Option<i64>) {
+        let r = json!({"ITEMID": item, "WAREHOUSEID": wh, "ONHAND": onhand, "ONORDER": "0",
+            "ONHOLD": "0", "WHENMODIFIED": modified});
+        let at = parse_timestamp(modified);
+        (r, at)
+    }
+
+    fn cursor(p: &PollPage) -> Cursor {
+        serde_json::from_value(p.cursor.clone()).unwrap()
+    }
+
+    #[test]
+    fn the_first_poll_starts_from_the_levels_as_they_stand() {
+        let p = page(
+            None,
+            vec![
+                row("A", "WH1", "5", "01/02/2026 10:00:00"),
+                row("B", "WH1", "7", "01/02/2026 10:00:05"),
+            ],
+            OVERLAP,
+        );
+        assert!(p.changes.is_empty());
+        let c = cursor(&p);
+        assert_eq!(c.modified_ms, parse_timestamp("01/02/2026 10:00:05"));
+        assert_eq!(c.seen.len(), 2, "both are in the overlap: {c:?}");
+        // Read again, as the overlap makes the next poll do: nothing new.
+        let again = page(
+            Some(&c),
+            vec![
+                row("A", "WH1", "5", "01/02/2026 10:00:00"),
+                row("B", "WH1", "7", "01/02/2026 10:00:05"),
+            ],
+            OVERLAP,
+        );
+        assert!(again.changes.is_empty());
+    }
+
+    #[test]
+    fn rows_of_the_cursors_second_are_taken_once_and_a_later_change_in_it_again() {
+        let start = cursor(&page(
+            None,
+            vec![row("A", "WH1", "5", "01/02/2026 10:00:00")],
+            OVERLAP,
+        ));
+        // The next poll reads the same second again: the row taken is
+        // skipped, a row written later in that second is new, and so is a
+        // second change of A within it (another quantity).
+        let next = page(
+            Some(&start),
+            vec![
+                row("A", "WH1", "5", "01/02/2026 10:00:00"),
+                row("B", "WH2", "9", "01/02/2026 10:00:00"),
+                row("A", "WH1", "4", "01/02/2026 10:00:00"),
+            ],
+            OVERLAP,
+        );
+        let ids: Vec<&str> = next.changes.iter().map(|c| c.subject.as_str()).collect();
+        assert_eq!(ids, ["B@WH2", "A@WH1"]);
+        let after = cursor(&next);
+        assert_eq!(after.modified_ms, start.modified_ms);
+        let again = page(
+            Some(&after),
+            vec![
+                row("B", "WH2", "9", "01/02/2026 10:00:00"),
+                row("A", "WH1", "4", "01/02/2026 10:00:00"),
+            ],
+            OVERLAP,
+        );
+        assert!(again.changes.is_empty());
+    }
+
+    #[test]
+    fn what_is_taken_is_forgotten_once_it_is_older_than_the_overlap() {
+        let start = cursor(&page(
+            None,
+            vec![row("A", "WH1", "5", "01/02/2026 10:00:00")],
+            OVERLAP,
+        ));
+        let later = page(
+            Some(&start),
+            vec![row("B", "WH1", "1", "01/02/2026 10:30:00")],
+            OVERLAP,
+        );
+        assert_eq!(later.changes.len(), 1);
+        let c = cursor(&later);
+        assert_eq!(c.seen.len(), 1, "A is out of the overlap: {c:?}");
+        assert_eq!(c.modified.as_deref(), Some("01/02/2026 10:30:00"));
+    }
+
+    #[test]
+    fn sage_pro_rows_are_told_apart_by_their_row_version() {
+        let r = json!({"ItemCode": "SKU-1", "Warehouse": "MAIN", "QtyOnHand": 3, "RowVersion": 12});
+        assert_eq!(subject(&r).as_deref(), Some("SKU-1@MAIN"));
+        assert_eq!(version(&r), "v12");
+    }
+}
