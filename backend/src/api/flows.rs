@@ -67,7 +67,8 @@ pub async fn run_flow(
     who: Principal,
     IdPath((id, flow)): IdPath<(PairId, String)>,
 ) -> ApiResult<(axum::http::StatusCode, Json<PollQueued>)> {
-    let queued = flows::poll_now(&state, &who, &id, &flow).await?;
+    flows::check_pollable(&state, &who, &id, &flow).await?;
+    let queued = crate::sync::schedule::poll_now(&state, &who.tenant_id, &id, &flow).await?;
     let message = match &queued {
         Some(_) => format!("the {flow} flow polls now"),
         None => format!("a poll of the {flow} flow is already on its way"),

@@ -347,13 +347,14 @@ pub async fn update(
     get(state, &who.tenant_id, pair_id, flow).await
 }
 
-/// Polls the flow now, besides its schedule.
-pub async fn poll_now(
+/// Checks that the flow can be polled now (managers only): a polling flow
+/// that is on. The poll itself is the sync engine's (`sync::schedule`).
+pub async fn check_pollable(
     state: &AppState,
     who: &Principal,
     pair_id: &PairId,
     flow: &str,
-) -> Result<Option<crate::ids::InboxId>, ApiError> {
+) -> Result<(), ApiError> {
     who.require_manager()?;
     let current = get(state, &who.tenant_id, pair_id, flow).await?;
     if current.trigger != "poll" {
@@ -371,7 +372,7 @@ pub async fn poll_now(
             },
         ));
     }
-    Ok(crate::sync::schedule::poll_now(state, &who.tenant_id, pair_id, flow).await?)
+    Ok(())
 }
 
 #[cfg(test)]
