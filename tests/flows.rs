@@ -350,6 +350,40 @@ async fn a_stock_move_in_intacct_reaches_clarity_once_and_only_the_row_that_move
     .await;
     let runs = inventory_runs(&app, &token, &pair).await;
     assert_eq!(runs.len(), 1, "one row moved, one run: {runs:?}");
+    assert_eq!(runs[0]["flow"], "inventory");
+    // Runs filter by flow; every run names its flow.
+    let orders = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs?flow=orders"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let orders = orders.as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(orders[0]["source_id"], "CO-STOCK-1");
+    let all = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let bad = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs?flow=shipping"),
+            Some(&token),
+            None,
+            422,
+        )
+        .await;
+    assert_eq!(bad["error"]["field"], "flow");
     app.stop().await;
 }
 

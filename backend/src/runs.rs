@@ -106,38 +106,43 @@ type RunRow = (
     Option<String>,
 );
 
+/// Which runs to list: by status, by flow, or both.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunFilter<'a> {
+    pub status: Option<&'a str>,
+    pub flow: Option<&'a str>,
+}
+
 pub async fn list(
     db: &Db,
     tenant_id: &TenantId,
     pair_id: &PairId,
-    status: Option<&str>,
+    filter: RunFilter<'_>,
     limit: i64,
 ) -> Result<Vec<Run>, sqlx::Error> {
-    let base = "SELECT id, flow, status, source_id, target_id, attempts, error, error_field, template_version, \
-                started_at, updated_at, finished_at, flags FROM runs WHERE tenant_id = $1 AND pair_id = $2";
-    let rows: Vec<RunRow> = match status {
-        Some(s) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{base} AND status = $3 ORDER BY started_at DESC, id DESC LIMIT $4"
-            )))
-            .bind(tenant_id)
-            .bind(pair_id)
-            .bind(s)
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await?
+    let mut sql = "SELECT id, flow, status, source_id, target_id, attempts, error, error_field, template_version, \
+                started_at, updated_at, finished_at, flags FROM runs WHERE tenant_id = $1 AND pair_id = $2"
+        .to_owned();
+    let mut n = 2;
+    let mut values = Vec::new();
+    for (column, value) in [("status", filter.status), ("flow", filter.flow)] {
+        if let Some(v) = value {
+            n += 1;
+            sql.push_str(&format!(" AND {column} = ${n}"));
+            values.push(v);
         }
-        None => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{base} ORDER BY started_at DESC, id DESC LIMIT $3"
-            )))
-            .bind(tenant_id)
-            .bind(pair_id)
-            .bind(limit)
-            .fetch_all(db.pool())
-            .await?
-        }
-    };
+    }
+    sql.push_str(&format!(
+        " ORDER BY started_at DESC, id DESC LIMIT ${}",
+        n + 1
+    ));
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant_id)
+        .bind(pair_id);
+    for v in values {
+        query = query.bind(v);
+    }
+    let rows: Vec<RunRow> = query.bind(limit).fetch_all(db.pool()).await?;
     Ok(rows
         .into_iter()
         .map(|r| Run {

@@ -107,6 +107,9 @@ pub async fn rotate_webhook_secret(
 pub struct RunQuery {
     /// running, retrying, succeeded, skipped or dead
     pub status: Option<String>,
+    /// One flow's runs: orders, customers, products, inventory, shipments,
+    /// payments, returns or invoices
+    pub flow: Option<String>,
     /// 1..=500, default 50
     pub limit: Option<i64>,
 }
@@ -133,8 +136,17 @@ pub async fn list_runs(
             format!("'{s}' is not a run status"),
         ));
     }
+    if let Some(f) = &q.flow
+        && crate::pairs::flows::kind(f).is_none()
+    {
+        return Err(ApiError::invalid("flow", format!("'{f}' is not a flow")));
+    }
+    let filter = runs::RunFilter {
+        status: q.status.as_deref(),
+        flow: q.flow.as_deref(),
+    };
     Ok(Json(
-        runs::list(&state.db, &who.tenant_id, &id, q.status.as_deref(), limit).await?,
+        runs::list(&state.db, &who.tenant_id, &id, filter, limit).await?,
     ))
 }
 

@@ -476,7 +476,7 @@ pub(super) async fn render_pair(
     failed_faults: Option<FaultsForm>,
 ) -> Result<Response, ApiError> {
     let pair = pairs::get(state, &u.who.tenant_id, id).await?;
-    let runs = runs::list(&state.db, &u.who.tenant_id, id, None, 50).await?;
+    let runs = runs::list(&state.db, &u.who.tenant_id, id, Default::default(), 50).await?;
     let dead_letters = runs::dead_letters(&state.db, &u.who.tenant_id, id).await?;
     let mut connections = ConnectionForm::for_pair(&pair);
     if let Some(f) = failed {
