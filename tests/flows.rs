@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::sims::Sims;
-use common::{TestApp, sample_order, spawn_app};
+use common::{TestApp, WebSession, sample_order, spawn_app};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
@@ -441,5 +441,102 @@ async fn a_sage_pro_count_reaches_clarity_and_polls_do_not_overlap() {
         .run_of(&token, &pair, &format!("{sku}@WEST"), "succeeded")
         .await;
     assert_eq!(run["target_id"], format!("{sku}@WH2"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_pair_page_lists_the_flows_and_switches_them() {
+    let app = spawn_app().await;
+    let (email, token) = app.owner("Page Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let web = WebSession::sign_in(&app, &email).await;
+    let page = web.get(&app, &format!("/pairs/{pair}")).await.1;
+    assert!(
+        page.contains("id=\"flows\""),
+        "the pair page has a flows panel"
+    );
+    for flow in [
+        "orders",
+        "customers",
+        "products",
+        "inventory",
+        "shipments",
+        "payments",
+        "returns",
+        "invoices",
+    ] {
+        assert!(
+            page.contains(&format!("id=\"flow-{flow}\"")),
+            "{flow} is listed"
+        );
+    }
+    assert!(
+        page.contains("no payment endpoint"),
+        "the page says why payments cannot run"
+    );
+    // Turned on from the page, with its interval.
+    let (status, _) = web
+        .post(
+            &app,
+            &format!("/pairs/{pair}/flows/inventory"),
+            &[("enabled", "on"), ("interval_s", "600")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let f = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/flows/inventory"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        (f["enabled"].as_bool(), f["interval_s"].as_i64()),
+        (Some(true), Some(600))
+    );
+    let page = web
+        .get(&app, &format!("/pairs/{pair}?flow=inventory&flow_state=on"))
+        .await
+        .1;
+    assert!(
+        page.contains("The inventory flow is on."),
+        "the page says so"
+    );
+    assert!(page.contains("Poll now"));
+    // A bad interval is refused on the page, with the reason, and changes nothing.
+    let (status, page) = web
+        .post(
+            &app,
+            &format!("/pairs/{pair}/flows/inventory"),
+            &[("enabled", "on"), ("interval_s", "5")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("was not changed") && page.contains("60 to 86400 seconds"),
+        "{}",
+        &page[..page.len().min(400)]
+    );
+    let f = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/flows/inventory"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(f["interval_s"], 600);
+    // Runs filtered by flow.
+    let page = web
+        .get(&app, &format!("/pairs/{pair}?runs=inventory"))
+        .await
+        .1;
+    assert!(
+        page.contains("of the inventory flow"),
+        "the runs are one flow's"
+    );
     app.stop().await;
 }

@@ -449,6 +449,9 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             path.replace("{id}", p).replace("{system}", "sagepro")
         }
         "/pairs/{id}/sandbox-orders" => format!("/pairs/{p}/sandbox-orders"),
+        "/pairs/{id}/flows/{flow}" | "/pairs/{id}/flows/{flow}/run" => {
+            path.replace("{id}", p).replace("{flow}", "inventory")
+        }
         "/pairs/{id}/sandbox-faults/{system}" => format!("/pairs/{p}/sandbox-faults/sagepro"),
         "/pairs/{id}/connections/clarity/rotate" => {
             format!("/pairs/{p}/connections/clarity/rotate")

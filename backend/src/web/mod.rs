@@ -3,6 +3,7 @@
 
 mod admin_tenant;
 mod connection_forms;
+mod flow_forms;
 pub mod hygiene;
 mod pages;
 mod sandbox_faults;
@@ -81,6 +82,14 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             post(pages::activate),
         ),
         (r("POST", "/pairs/{id}/pause", Tenant), post(pages::pause)),
+        (
+            r("POST", "/pairs/{id}/flows/{flow}", Tenant),
+            post(flow_forms::save),
+        ),
+        (
+            r("POST", "/pairs/{id}/flows/{flow}/run", Tenant),
+            post(flow_forms::poll),
+        ),
         (
             r("POST", "/pairs/{id}/connections/{system}", Tenant),
             post(connection_forms::save),

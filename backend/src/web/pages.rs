@@ -374,6 +374,8 @@ struct PairPage {
     /// Sandbox pairs: each simulator's fault settings.
     faults: Vec<FaultsForm>,
     runs: Vec<Run>,
+    /// The flow the runs shown are of, when filtered.
+    runs_of: Option<String>,
     dead_letters: Vec<DeadLetter>,
     /// Every flow, with the template version the pair uses for it.
     flows: Vec<FlowRow>,
@@ -381,11 +383,15 @@ struct PairPage {
     flash_error: bool,
 }
 
-/// One flow on the pair page: its editor, and what it runs with.
+/// One flow on the pair page: whether it runs and how it went, its editor,
+/// and the template it runs with.
 struct FlowRow {
     flow: &'static str,
+    settings: crate::pairs::flows::PairFlow,
     /// The pinned template: (version, saved by, when); none before one is saved.
     template: Option<(i64, String, String)>,
+    last_run: Option<String>,
+    next_run: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -397,11 +403,30 @@ pub struct PairNotice {
     tested: Option<String>,
     faults: Option<String>,
     rotated: Option<String>,
+    /// A flow changed: its name, and `on`, `off`, `polling` or `already`.
+    flow: Option<String>,
+    flow_state: Option<String>,
+    /// Only this flow's runs.
+    runs: Option<String>,
 }
 
 /// What a page says after a redirect, from the query string it was sent to.
 fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
     let label = |system: &str| super::connection_forms::system_label(system).to_owned();
+    if let (Some(flow), Some(state)) = (&n.flow, &n.flow_state) {
+        let text = match state.as_str() {
+            "on" => format!("The {flow} flow is on."),
+            "off" => {
+                format!("The {flow} flow is off: its events are not run until you turn it on.")
+            }
+            "polling" => {
+                format!("The {flow} flow polls now; its changes appear below as they run.")
+            }
+            "already" => format!("A poll of the {flow} flow is already on its way."),
+            _ => return None,
+        };
+        return Some((text, false));
+    }
     if let Some(n) = n.sent {
         return Some((
             format!(
@@ -454,13 +479,17 @@ pub async fn pair(
     IdPath(id): IdPath<PairId>,
     axum::extract::Query(notice): axum::extract::Query<PairNotice>,
 ) -> Result<Response, ApiError> {
-    render_pair(
+    let runs_of = notice
+        .runs
+        .clone()
+        .filter(|f| pairs::flows::kind(f).is_some());
+    render_pair_with(
         &state,
         u,
         &id,
         |pair| notice_text(&notice, pair),
-        None,
-        None,
+        (None, None),
+        runs_of.as_deref(),
     )
     .await
 }
@@ -475,8 +504,24 @@ pub(super) async fn render_pair(
     failed: Option<ConnectionForm>,
     failed_faults: Option<FaultsForm>,
 ) -> Result<Response, ApiError> {
+    render_pair_with(state, u, id, flash, (failed, failed_faults), None).await
+}
+
+/// The pair page, its runs those of `runs_of` only when given.
+async fn render_pair_with(
+    state: &AppState,
+    u: WebUser,
+    id: &PairId,
+    flash: impl FnOnce(&Pair) -> Option<(String, bool)>,
+    (failed, failed_faults): (Option<ConnectionForm>, Option<FaultsForm>),
+    runs_of: Option<&str>,
+) -> Result<Response, ApiError> {
     let pair = pairs::get(state, &u.who.tenant_id, id).await?;
-    let runs = runs::list(&state.db, &u.who.tenant_id, id, Default::default(), 50).await?;
+    let filter = runs::RunFilter {
+        status: None,
+        flow: runs_of,
+    };
+    let runs = runs::list(&state.db, &u.who.tenant_id, id, filter, 50).await?;
     let dead_letters = runs::dead_letters(&state.db, &u.who.tenant_id, id).await?;
     let mut connections = ConnectionForm::for_pair(&pair);
     if let Some(f) = failed {
@@ -495,14 +540,22 @@ pub(super) async fn render_pair(
         }
     }
     let pinned = crate::templates::list(state, &u.who.tenant_id, id).await?;
+    let mut settings = pairs::flows::list(state, &u.who.tenant_id, id).await?;
     let flows = pairs::FLOWS
         .iter()
-        .map(|&flow| FlowRow {
-            flow,
-            template: pinned
-                .iter()
-                .find(|t| t.flow == flow)
-                .map(|t| (t.version, t.author.clone(), super::when(t.updated_at))),
+        .filter_map(|&flow| {
+            let at = settings.iter().position(|f| f.flow == flow)?;
+            let settings = settings.swap_remove(at);
+            Some(FlowRow {
+                flow,
+                last_run: settings.last_run_at.map(super::when),
+                next_run: settings.next_run_at.map(super::when),
+                settings,
+                template: pinned
+                    .iter()
+                    .find(|t| t.flow == flow)
+                    .map(|t| (t.version, t.author.clone(), super::when(t.updated_at))),
+            })
         })
         .collect();
     let flash = flash(&pair);
@@ -512,6 +565,7 @@ pub(super) async fn render_pair(
         flows,
         connections,
         runs,
+        runs_of: runs_of.map(str::to_owned),
         dead_letters,
         flash_error: flash.as_ref().is_some_and(|f| f.1),
         flash: flash.map(|f| f.0),
