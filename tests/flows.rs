@@ -540,3 +540,140 @@ async fn the_pair_page_lists_the_flows_and_switches_them() {
     );
     app.stop().await;
 }
+
+/// Clarity's product of `sku`, if Clarity answers now.
+async fn clarity_product(
+    sims: &Sims,
+    sku: &str,
+) -> Option<connect_jobs::connectors::clarity::wire::Product> {
+    sims.clarity.get_product(sku).await.ok()
+}
+
+/// Turns a polling flow on and waits for its first poll (the starting point).
+async fn polling_on(app: &TestApp, token: &str, pair: &str, flow: &str) {
+    let path = format!("/api/v1/pairs/{pair}/flows/{flow}");
+    let on = app
+        .call(
+            "PUT",
+            &path,
+            Some(token),
+            Some(json!({"enabled": true})),
+            200,
+        )
+        .await;
+    assert_eq!(on["enabled"], true, "{on}");
+    app.eventually(
+        &format!("the first {flow} poll"),
+        Duration::from_secs(30),
+        || async {
+            app.call("GET", &path, Some(token), None, 200).await["cursor"]["modified_ms"].is_i64()
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_price_changed_in_intacct_reaches_the_clarity_product() {
+    let app = spawn_app().await;
+    let token = app.tenant("Price Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "products").await;
+    let sku = "SKU-1003";
+    let mut item = serde_json::Map::new();
+    item.insert("ITEMID".into(), json!(sku));
+    item.insert("BASEPRICE".into(), json!("77.25"));
+    sims.intacct
+        .update(
+            "price-1",
+            connect_jobs::connectors::intacct::Object::Item,
+            &item,
+        )
+        .await
+        .expect("a new price in Intacct");
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/products/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    let run = app.run_of(&token, &pair, sku, "succeeded").await;
+    assert_eq!(run["flow"], "products");
+    app.eventually(
+        "the new price in Clarity",
+        Duration::from_secs(30),
+        || async {
+            clarity_product(&sims, sku)
+                .await
+                .is_some_and(|p| p.price == Decimal::new(7725, 2))
+        },
+    )
+    .await;
+    let p = clarity_product(&sims, sku).await.unwrap();
+    assert_eq!(
+        run["target_id"], p.product_id,
+        "the run names the Clarity product"
+    );
+    // One change, one run: the other 199 items were not written.
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs?flow=products"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sage_pro_item_taken_off_the_web_turns_inactive_in_clarity() {
+    let app = spawn_app().await;
+    let token = app.tenant("Web Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "products").await;
+    let sku = "SKU-1004";
+    let before = sims
+        .sagepro
+        .get_product(sku)
+        .await
+        .expect("the Sage Pro item");
+    sims.sagepro
+        .update_product(
+            "web-off-1",
+            sku,
+            &connect_jobs::connectors::sagepro::wire::ProductUpdate {
+                web_enabled: Some(false),
+                price: Some(Decimal::new(1999, 2)),
+                ..Default::default()
+            },
+            Some(before.row_version),
+        )
+        .await
+        .expect("the item taken off the web");
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/products/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    app.run_of(&token, &pair, sku, "succeeded").await;
+    app.eventually(
+        "the item inactive in Clarity",
+        Duration::from_secs(30),
+        || async {
+            clarity_product(&sims, sku)
+                .await
+                .is_some_and(|p| p.status == "inactive" && p.price == Decimal::new(1999, 2))
+        },
+    )
+    .await;
+    app.stop().await;
+}

@@ -15,20 +15,19 @@
 //! first full sync of a large catalog runs at Clarity's 120 writes a minute;
 //! it belongs to the backfill, not to switching the flow on).
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::cursor::{Cursor, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
 use super::{
-    Change, ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger,
-    Written,
+    ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
 };
 use crate::connectors::clarity::wire::InventorySet;
 use crate::connectors::intacct::Checkpoint;
 use crate::connectors::intacct::functions::text;
 use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
-use crate::connectors::intacct::wire::{format_timestamp, parse_timestamp};
+use crate::connectors::intacct::wire::parse_timestamp;
 use crate::mapping::pipeline::map_record;
 
 /// The event type of one changed stock row.
@@ -121,68 +120,24 @@ impl Flow for Inventory {
                     .collect()
             }
         };
-        Ok(page(cursor.as_ref(), rows, overlap))
+        let rows = rows
+            .into_iter()
+            .filter_map(|(record, at)| polled(record, at))
+            .collect();
+        Ok(page("inventory", cursor.as_ref(), rows, overlap))
     }
 }
 
 /// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
 const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
 
-/// How far the inventory poll has read: the newest modified time seen, and
-/// the changes already taken within the overlap before it (the next poll
-/// reads that stretch again, as the specs advise, and skips them).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cursor {
-    pub modified_ms: Option<i64>,
-    #[serde(default)]
-    pub seen: Vec<(String, i64)>,
-    /// The modified time as the ERP writes it, for people reading the cursor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub modified: Option<String>,
-}
-
-/// The changes among `rows` (each with its modified time) that the cursor
-/// has not taken, and the cursor after them. The first poll (no cursor)
-/// takes the ERP's levels as they stand as its starting point and sends
-/// none: turning the flow on syncs the changes made from then on.
-fn page(cursor: Option<&Cursor>, rows: Vec<(Value, Option<i64>)>, overlap_ms: i64) -> PollPage {
-    let first = cursor.is_none();
-    let cursor = cursor.cloned().unwrap_or_default();
-    let mut changes = Vec::new();
-    let mut seen = cursor.seen.clone();
-    let mut newest = cursor.modified_ms;
-    for (record, at) in rows {
-        let Some(subject) = subject(&record) else {
-            continue;
-        };
-        let event_id = format!("inventory:{subject}:{}", version(&record));
-        if seen.iter().any(|(id, _)| *id == event_id) {
-            continue;
-        }
-        let at = at.or(newest).unwrap_or(0);
-        newest = newest.max(Some(at));
-        seen.push((event_id.clone(), at));
-        if !first {
-            changes.push(Change {
-                event_id,
-                subject,
-                record,
-            });
-        }
-    }
-    if let Some(n) = newest {
-        seen.retain(|(_, at)| *at >= n - overlap_ms);
-    }
-    seen.sort();
-    PollPage {
-        changes,
-        cursor: serde_json::to_value(Cursor {
-            modified_ms: newest,
-            seen,
-            modified: newest.map(format_timestamp),
-        })
-        .unwrap_or(Value::Null),
-    }
+fn polled(record: Value, at: Option<i64>) -> Option<Polled> {
+    Some(Polled {
+        subject: subject(&record)?,
+        version: version(&record),
+        record,
+        at,
+    })
 }
 
 /// The stock row a change is about: `ITEM@WAREHOUSE`.
@@ -300,6 +255,14 @@ mod tests {
             "ONHOLD": "0", "WHENMODIFIED": modified});
         let at = parse_timestamp(modified);
         (r, at)
+    }
+
+    fn page(cursor: Option<&Cursor>, rows: Vec<(Value, Option<i64>)>, overlap: i64) -> PollPage {
+        let rows = rows
+            .into_iter()
+            .filter_map(|(r, at)| polled(r, at))
+            .collect();
+        super::page("inventory", cursor, rows, overlap)
     }
 
     fn cursor(p: &PollPage) -> Cursor {

@@ -17,9 +17,11 @@
 //! 2. `pub mod orders;` above, and `&orders::Orders` in [`FLOWS`].
 
 pub mod catalog;
+pub mod cursor;
 pub mod inventory;
 pub mod ledger;
 pub mod orders;
+pub mod products;
 
 use serde_json::Value;
 
@@ -34,7 +36,7 @@ use crate::mapping::{CompiledTemplate, MappingError};
 use ledger::LedgerStore;
 
 /// Every flow the engine runs, in the order the pair page lists them.
-pub static FLOWS: &[&dyn Flow] = &[&orders::Orders, &inventory::Inventory];
+pub static FLOWS: &[&dyn Flow] = &[&orders::Orders, &products::Products, &inventory::Inventory];
 
 /// The event type of a poll job of `flow` (`poll.inventory`).
 pub fn poll_event(flow: &str) -> String {

@@ -1,0 +1,279 @@
+//! Products and prices, ERP → Clarity: each poll reads the items the ERP
+//! changed since the cursor (Intacct `ITEM` by `WHENMODIFIED`, Sage Pro
+//! `GET /products?ModifiedSince=`); each changed item is one record, mapped
+//! through the pair's products template and written to Clarity by SKU: the
+//! store's product is replaced when the SKU exists, else created. Name,
+//! price, status (active or inactive) and the ERP references travel with it.
+//!
+//! As with inventory, the first poll takes the catalog as it stands as its
+//! starting point; a newer change of an item still waiting supersedes it.
+
+use serde_json::Value;
+use sha2::Digest;
+use time::OffsetDateTime;
+
+use super::cursor::{Cursor, Polled, page};
+use super::ledger::{LedgerKey, idempotency_key};
+use super::{
+    ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
+};
+use crate::connectors::ConnectorError;
+use crate::connectors::clarity::Created;
+use crate::connectors::intacct::Checkpoint;
+use crate::connectors::intacct::functions::text;
+use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
+use crate::connectors::intacct::wire::parse_timestamp;
+use crate::mapping::pipeline::map_record;
+
+/// The event type of one changed item.
+pub const RECORD_EVENT: &str = "erp.product";
+
+/// The item fields the templates read (spec §6.3).
+const INTACCT_FIELDS: [&str; 10] = [
+    "ITEMID",
+    "NAME",
+    "STATUS",
+    "ITEMTYPE",
+    "BASEPRICE",
+    "TAXABLE",
+    "SODESCRIPTION",
+    "WEIGHT",
+    "PRODUCTLINEID",
+    "UOMGRP",
+];
+
+/// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
+const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
+
+pub struct Products;
+
+#[async_trait::async_trait]
+impl Flow for Products {
+    fn name(&self) -> &'static str {
+        "products"
+    }
+    fn noun(&self) -> &'static str {
+        "product"
+    }
+    fn trigger(&self) -> Trigger {
+        Trigger::Poll {
+            record: RECORD_EVENT,
+        }
+    }
+    fn source(&self) -> Side {
+        Side::Erp
+    }
+    fn target(&self) -> Side {
+        Side::Clarity
+    }
+    fn needs(&self) -> Needs {
+        Needs::default()
+    }
+    fn source_id(&self, event: &Value) -> Option<String> {
+        item_id(event)
+    }
+    async fn run(&self, ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError> {
+        write_product(ctx, event).await
+    }
+    async fn poll(
+        &self,
+        ctx: &PollContext<'_>,
+        cursor: Option<&Value>,
+    ) -> Result<PollPage, FlowError> {
+        let cursor: Option<Cursor> = cursor
+            .map(|v| serde_json::from_value(v.clone()))
+            .transpose()
+            .map_err(|e| FlowError::Event(format!("stored products cursor: {e}")))?;
+        let from = cursor.as_ref().and_then(|c| c.modified_ms);
+        let (rows, overlap) = match ctx.erp {
+            ErpTarget::Intacct(client) => {
+                let from = Checkpoint {
+                    when_modified_ms: from,
+                    seen: Default::default(),
+                };
+                let (rows, _) = client
+                    .modified_since("ITEM", &INTACCT_FIELDS, &from)
+                    .await?;
+                let rows = rows
+                    .into_iter()
+                    .map(|r| {
+                        let at = text(&r, "WHENMODIFIED")
+                            .as_deref()
+                            .and_then(parse_timestamp);
+                        (Value::Object(r), at)
+                    })
+                    .collect::<Vec<_>>();
+                (rows, MODIFIED_OVERLAP_MS)
+            }
+            ErpTarget::Sagepro(client) => {
+                let since = from.map(|ms| ms - SAGEPRO_OVERLAP_MS).and_then(|ms| {
+                    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
+                });
+                let rows = client
+                    .list_products(since, &[])
+                    .await?
+                    .into_iter()
+                    .map(|p| {
+                        let record = serde_json::to_value(p).unwrap_or(Value::Null);
+                        let at = record
+                            .get("LastModified")
+                            .and_then(Value::as_str)
+                            .and_then(|t| {
+                                OffsetDateTime::parse(
+                                    t,
+                                    &time::format_description::well_known::Rfc3339,
+                                )
+                                .ok()
+                            })
+                            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
+                        (record, at)
+                    })
+                    .collect();
+                (rows, SAGEPRO_OVERLAP_MS)
+            }
+        };
+        let rows = rows
+            .into_iter()
+            .filter_map(|(record, at)| {
+                Some(Polled {
+                    subject: item_id(&record)?,
+                    version: version(&record),
+                    record,
+                    at,
+                })
+            })
+            .collect();
+        Ok(page("products", cursor.as_ref(), rows, overlap))
+    }
+}
+
+/// The ERP's id of the item: Intacct `ITEMID`, Sage Pro `ItemCode`.
+fn item_id(record: &Value) -> Option<String> {
+    ["ITEMID", "ItemCode"].iter().find_map(|k| {
+        record
+            .get(*k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+/// What tells two states of an item apart: Sage Pro's `RowVersion`, else a
+/// digest of what Intacct answered (two edits within one second share a
+/// `WHENMODIFIED`).
+fn version(record: &Value) -> String {
+    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
+        return format!("v{v}");
+    }
+    let digest = sha2::Sha256::digest(record.to_string().as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// One item to Clarity, by SKU.
+async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
+    let source_id = item_id(record)
+        .ok_or_else(|| FlowError::Event("the item has no ITEMID or ItemCode".into()))?;
+    let mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
+    let output = match mapped.output {
+        Some(output) if mapped.issues.is_empty() => output,
+        _ => {
+            return Err(FlowError::Invalid {
+                issues: mapped.issues,
+                flags: mapped.flags,
+            });
+        }
+    };
+    let sku = output
+        .get("sku")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| FlowError::Mapping {
+            target: "sku".into(),
+            message: format!("the template gives no sku for item {source_id}"),
+        })?;
+    // Each state of an item is written once.
+    let written = format!("{source_id}:{}", version(record));
+    let key = LedgerKey {
+        flow: "products",
+        source_id: written.clone(),
+        operation: "upsert",
+    };
+    let entry = ctx
+        .ledger
+        .lookup(
+            &key,
+            &idempotency_key("erp", "products", &written, "upsert"),
+        )
+        .await?;
+    if let Some(target_id) = entry.target_id {
+        return Ok(Written {
+            source_id,
+            target_id,
+            created: false,
+            flags: Vec::new(),
+            history: None,
+        });
+    }
+    let (product_id, created) = match ctx.clarity.get_product(&sku).await {
+        Ok(existing) => {
+            let replaced = ctx
+                .clarity
+                .replace_product(&existing.product_id, &output, None)
+                .await?;
+            (replaced.product_id, false)
+        }
+        Err(ConnectorError::NotFound { .. }) => {
+            match ctx
+                .clarity
+                .create_product(&entry.idempotency_key, &output)
+                .await?
+            {
+                Created::New(p) => (p.product_id, true),
+                // Made meanwhile (another item mapped to the same SKU).
+                Created::Exists { existing_id } => {
+                    let replaced = ctx
+                        .clarity
+                        .replace_product(&existing_id, &output, None)
+                        .await?;
+                    (replaced.product_id, false)
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ctx.ledger.complete(&key, &product_id).await?;
+    Ok(Written {
+        source_id,
+        target_id: product_id,
+        created,
+        flags: mapped.flags,
+        history: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_item_is_known_by_its_erp_id_and_told_apart_by_its_content() {
+        let a = json!({"ITEMID": "SKU-1001", "BASEPRICE": "12.50", "WHENMODIFIED": "01/02/2026 10:00:00"});
+        let mut b = a.clone();
+        b["BASEPRICE"] = json!("13.00");
+        assert_eq!(item_id(&a).as_deref(), Some("SKU-1001"));
+        assert_ne!(
+            version(&a),
+            version(&b),
+            "a new price in the same second is a new state"
+        );
+        assert_eq!(version(&a), version(&a.clone()));
+        let s = json!({"ItemCode": "SKU-2", "RowVersion": 4});
+        assert_eq!(
+            (item_id(&s).as_deref(), version(&s).as_str()),
+            (Some("SKU-2"), "v4")
+        );
+    }
+}
