@@ -677,3 +677,71 @@ async fn a_sage_pro_item_taken_off_the_web_turns_inactive_in_clarity() {
     .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_poll_that_fails_is_retried_and_its_change_arrives_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Flaky Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "products").await;
+    let sku = "SKU-1005";
+    let mut item = serde_json::Map::new();
+    item.insert("ITEMID".into(), json!(sku));
+    item.insert("BASEPRICE".into(), json!("55.55"));
+    sims.intacct
+        .update(
+            "price-2",
+            connect_jobs::connectors::intacct::Object::Item,
+            &item,
+        )
+        .await
+        .expect("a new price in Intacct");
+    // Intacct fails the next calls: the poll fails, is retried, and gets through.
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+        Some(&token),
+        Some(json!({"system": "intacct", "script": [{"fault": "server_error", "count": 2}]})),
+        200,
+    )
+    .await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/products/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    let poll = app.run_of(&token, &pair, "poll", "succeeded").await;
+    assert!(
+        poll["attempts"].as_i64().unwrap() >= 2,
+        "the poll failed first: {poll}"
+    );
+    assert_eq!(poll["flow"], "products");
+    app.run_of(&token, &pair, sku, "succeeded").await;
+    app.eventually("the price in Clarity", Duration::from_secs(30), || async {
+        clarity_product(&sims, sku)
+            .await
+            .is_some_and(|p| p.price == Decimal::new(5555, 2))
+    })
+    .await;
+    let runs = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs?flow=products"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let of_item = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source_id"] == sku)
+        .count();
+    assert_eq!(of_item, 1, "the change is written once: {runs}");
+    app.stop().await;
+}

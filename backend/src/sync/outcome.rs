@@ -71,8 +71,14 @@ async fn write(
             .increment(1);
         return Ok(None);
     }
+    let polled = matches!(
+        connect_jobs::flows::for_event(&row.event_type),
+        Some(connect_jobs::flows::Work::Poll(_))
+    );
     let source_id = match &attempt.outcome {
         Outcome::Done(w) => Some(w.source_id.clone()),
+        // A failed poll is about no one record.
+        _ if polled => Some("poll".to_owned()),
         _ => serde_json::from_str(&row.payload)
             .ok()
             .and_then(|event| attempt.flow?.source_id(&event)),

@@ -121,6 +121,28 @@ impl Engine {
         {
             return Ok(Polled::Busy);
         }
+        // A poll is shown as a run only once it failed: the run that said
+        // so is brought to its end.
+        if row.attempts > 1 {
+            let found = format!("{} new changes", made.len());
+            let end = inbox::RunEnd::Succeeded {
+                source_id: "poll",
+                target_id: &found,
+                flags: None,
+            };
+            inbox::record_run(
+                &mut tx,
+                row,
+                flow.name(),
+                Some("poll"),
+                None,
+                now,
+                &end,
+                now,
+            )
+            .await
+            .map_err(store)?;
+        }
         tx.commit().await.map_err(store)?;
         tracing::info!(
             flow = flow.name(),
