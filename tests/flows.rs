@@ -71,7 +71,7 @@ async fn a_new_pair_lists_every_flow_with_orders_on() {
         assert_eq!(orders["trigger"], "webhook");
         assert_eq!(flow(&all, "inventory")["trigger"], "poll");
         assert_eq!(flow(&all, "inventory")["interval_s"], 300);
-        assert_eq!(flow(&all, "customers")["conflict_rule"], "erp_wins");
+        assert_eq!(flow(&all, "customers")["conflict_rule"], "newest_wins");
     }
     app.stop().await;
 }
@@ -115,12 +115,12 @@ async fn payments_cannot_be_turned_on_for_sage_pro_and_bad_settings_name_the_fie
     put("shipping", json!({"enabled": true}), 404).await;
     put("orders", json!({"enabled": true, "turbo": 1}), 422).await;
     // A rule and a schedule are kept, and said back.
-    let customers = put("customers", json!({"conflict_rule": "newest_wins"}), 200).await;
-    assert_eq!(customers["conflict_rule"], "newest_wins");
+    let customers = put("customers", json!({"conflict_rule": "erp_wins"}), 200).await;
+    assert_eq!(customers["conflict_rule"], "erp_wins");
     let inventory = put("inventory", json!({"interval_s": 120}), 200).await;
     assert_eq!(inventory["interval_s"], 120);
     let all = flows(&app, &token, &pair).await;
-    assert_eq!(flow(&all, "customers")["conflict_rule"], "newest_wins");
+    assert_eq!(flow(&all, "customers")["conflict_rule"], "erp_wins");
     assert_eq!(flow(&all, "inventory")["interval_s"], 120);
     assert_eq!(flow(&all, "inventory")["enabled"], false);
     // Each change is in the tenant's audit log.
@@ -264,6 +264,7 @@ async fn inventory_on(app: &TestApp, token: &str, pair: &str, body: Value) -> Va
     })
     .await;
     let flow = app.call("GET", &path, Some(token), None, 200).await;
+    assert!(flow["last_poll_at"].is_i64(), "the poll is shown: {flow}");
     assert!(
         inventory_runs(app, token, pair).await.is_empty(),
         "the first poll sends nothing"

@@ -21,6 +21,9 @@ pub const DEFAULT_INTERVAL_S: i64 = 300;
 /// Who wins when a customer changed on both sides.
 pub const CONFLICT_RULES: [&str; 3] = ["erp_wins", "clarity_wins", "newest_wins"];
 
+/// What the built-in customers templates say (`settings.conflict_rule`).
+pub const DEFAULT_CONFLICT_RULE: &str = "newest_wins";
+
 /// One of the flows a pair can run, as the pair page describes it.
 pub struct FlowKind {
     pub name: &'static str,
@@ -114,6 +117,8 @@ pub struct PairFlow {
     /// Customers only: `erp_wins`, `clarity_wins` or `newest_wins`.
     pub conflict_rule: Option<String>,
     pub last_run_at: Option<i64>,
+    /// When a polling flow last read its source, changes or not.
+    pub last_poll_at: Option<i64>,
     /// The next scheduled poll (polling flows that are on).
     pub next_run_at: Option<i64>,
     /// Where the last poll stopped reading, as the source's connector keeps it.
@@ -202,6 +207,7 @@ type SettingsRow = (
     Option<String>,
     Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
 /// The pair's flows, every one of [`KINDS`] in order.
@@ -212,7 +218,7 @@ pub async fn list(
 ) -> Result<Vec<PairFlow>, ApiError> {
     let pair = super::get(state, tenant_id, pair_id).await?;
     let settings: Vec<SettingsRow> = sqlx::query_as(
-        "SELECT f.flow, f.enabled, f.interval_s, f.conflict_rule, f.next_poll_at, c.position \
+        "SELECT f.flow, f.enabled, f.interval_s, f.conflict_rule, f.next_poll_at, c.position, f.last_poll_at \
          FROM pair_flows f LEFT JOIN flow_cursors c ON c.pair_id = f.pair_id AND c.flow = f.flow \
          WHERE f.tenant_id = $1 AND f.pair_id = $2",
     )
@@ -252,11 +258,12 @@ pub async fn list(
                     "customers" => Some(
                         stored
                             .and_then(|s| s.3.clone())
-                            .unwrap_or_else(|| "erp_wins".to_owned()),
+                            .unwrap_or_else(|| DEFAULT_CONFLICT_RULE.to_owned()),
                     ),
                     _ => None,
                 },
                 last_run_at: counted.and_then(|r| r.3),
+                last_poll_at: stored.and_then(|s| s.6),
                 next_run_at: stored.and_then(|s| s.4).filter(|_| enabled && kind.polls),
                 cursor: stored
                     .and_then(|s| s.5.as_deref())

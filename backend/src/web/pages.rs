@@ -391,6 +391,7 @@ struct FlowRow {
     /// The pinned template: (version, saved by, when); none before one is saved.
     template: Option<(i64, String, String)>,
     last_run: Option<String>,
+    last_poll: Option<String>,
     next_run: Option<String>,
 }
 
@@ -549,6 +550,7 @@ async fn render_pair_with(
             Some(FlowRow {
                 flow,
                 last_run: settings.last_run_at.map(super::when),
+                last_poll: settings.last_poll_at.map(super::when),
                 next_run: settings.next_run_at.map(super::when),
                 settings,
                 template: pinned

@@ -16,18 +16,11 @@
 //! it belongs to the backfill, not to switching the flow on).
 
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use super::cursor::{Cursor, Polled, page};
+use super::cursor::{self, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
-use super::{
-    ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
-};
+use super::{Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written};
 use crate::connectors::clarity::wire::InventorySet;
-use crate::connectors::intacct::Checkpoint;
-use crate::connectors::intacct::functions::text;
-use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
-use crate::connectors::intacct::wire::parse_timestamp;
 use crate::mapping::pipeline::map_record;
 
 /// The event type of one changed stock row.
@@ -71,65 +64,28 @@ impl Flow for Inventory {
         ctx: &PollContext<'_>,
         cursor: Option<&Value>,
     ) -> Result<PollPage, FlowError> {
-        let cursor: Option<Cursor> = cursor
-            .map(|v| serde_json::from_value(v.clone()))
-            .transpose()
-            .map_err(|e| FlowError::Event(format!("stored inventory cursor: {e}")))?;
+        let cursor = cursor::stored("inventory", cursor)?;
         let from = cursor.as_ref().and_then(|c| c.modified_ms);
-        let overlap = match ctx.erp {
-            ErpTarget::Intacct(_) => MODIFIED_OVERLAP_MS,
-            ErpTarget::Sagepro(_) => SAGEPRO_OVERLAP_MS,
-        };
-        let rows = match ctx.erp {
-            ErpTarget::Intacct(client) => {
-                let from = Checkpoint {
-                    when_modified_ms: from,
-                    seen: Default::default(),
-                };
-                let (rows, _) = client
-                    .modified_since("ITEMWAREHOUSEINFO", &INTACCT_FIELDS, &from)
-                    .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        let at = text(&r, "WHENMODIFIED")
-                            .as_deref()
-                            .and_then(parse_timestamp);
-                        (Value::Object(r), at)
-                    })
-                    .collect::<Vec<_>>()
-            }
-            ErpTarget::Sagepro(client) => {
-                // `ModifiedSince` is inclusive; the overlap catches rows
-                // written late within the cursor's own second (spec §2).
-                let since = from.map(|ms| ms - SAGEPRO_OVERLAP_MS).and_then(|ms| {
-                    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
-                });
-                client
-                    .list_inventory(since, &[])
-                    .await?
-                    .into_iter()
-                    .map(|row| {
-                        let at = OffsetDateTime::parse(
-                            &row.last_modified,
-                            &time::format_description::well_known::Rfc3339,
-                        )
-                        .ok()
-                        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
-                        (serde_json::to_value(row).unwrap_or(Value::Null), at)
-                    })
-                    .collect()
-            }
-        };
+        let rows = cursor::read_changed(
+            ctx.erp,
+            from,
+            "ITEMWAREHOUSEINFO",
+            &INTACCT_FIELDS,
+            |client, since| client.list_inventory(since, &[]),
+        )
+        .await?;
         let rows = rows
             .into_iter()
             .filter_map(|(record, at)| polled(record, at))
             .collect();
-        Ok(page("inventory", cursor.as_ref(), rows, overlap))
+        Ok(page(
+            "inventory",
+            cursor.as_ref(),
+            rows,
+            cursor::overlap(ctx.erp),
+        ))
     }
 }
-
-/// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
-const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
 
 fn polled(record: Value, at: Option<i64>) -> Option<Polled> {
     Some(Polled {
@@ -245,7 +201,9 @@ async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Flo
 
 #[cfg(test)]
 mod tests {
+    use super::cursor::Cursor;
     use super::*;
+    use crate::connectors::intacct::wire::parse_timestamp;
     use serde_json::json;
 
     const OVERLAP: i64 = 5 * 60 * 1000;

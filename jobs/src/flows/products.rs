@@ -10,19 +10,12 @@
 
 use serde_json::Value;
 use sha2::Digest;
-use time::OffsetDateTime;
 
-use super::cursor::{Cursor, Polled, page};
+use super::cursor::{self, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
-use super::{
-    ErpTarget, Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
-};
+use super::{Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written};
 use crate::connectors::ConnectorError;
 use crate::connectors::clarity::Created;
-use crate::connectors::intacct::Checkpoint;
-use crate::connectors::intacct::functions::text;
-use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
-use crate::connectors::intacct::wire::parse_timestamp;
 use crate::mapping::pipeline::map_record;
 
 /// The event type of one changed item.
@@ -41,9 +34,6 @@ const INTACCT_FIELDS: [&str; 10] = [
     "PRODUCTLINEID",
     "UOMGRP",
 ];
-
-/// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
-const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
 
 pub struct Products;
 
@@ -80,58 +70,12 @@ impl Flow for Products {
         ctx: &PollContext<'_>,
         cursor: Option<&Value>,
     ) -> Result<PollPage, FlowError> {
-        let cursor: Option<Cursor> = cursor
-            .map(|v| serde_json::from_value(v.clone()))
-            .transpose()
-            .map_err(|e| FlowError::Event(format!("stored products cursor: {e}")))?;
+        let cursor = cursor::stored("products", cursor)?;
         let from = cursor.as_ref().and_then(|c| c.modified_ms);
-        let (rows, overlap) = match ctx.erp {
-            ErpTarget::Intacct(client) => {
-                let from = Checkpoint {
-                    when_modified_ms: from,
-                    seen: Default::default(),
-                };
-                let (rows, _) = client
-                    .modified_since("ITEM", &INTACCT_FIELDS, &from)
-                    .await?;
-                let rows = rows
-                    .into_iter()
-                    .map(|r| {
-                        let at = text(&r, "WHENMODIFIED")
-                            .as_deref()
-                            .and_then(parse_timestamp);
-                        (Value::Object(r), at)
-                    })
-                    .collect::<Vec<_>>();
-                (rows, MODIFIED_OVERLAP_MS)
-            }
-            ErpTarget::Sagepro(client) => {
-                let since = from.map(|ms| ms - SAGEPRO_OVERLAP_MS).and_then(|ms| {
-                    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok()
-                });
-                let rows = client
-                    .list_products(since, &[])
-                    .await?
-                    .into_iter()
-                    .map(|p| {
-                        let record = serde_json::to_value(p).unwrap_or(Value::Null);
-                        let at = record
-                            .get("LastModified")
-                            .and_then(Value::as_str)
-                            .and_then(|t| {
-                                OffsetDateTime::parse(
-                                    t,
-                                    &time::format_description::well_known::Rfc3339,
-                                )
-                                .ok()
-                            })
-                            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64);
-                        (record, at)
-                    })
-                    .collect();
-                (rows, SAGEPRO_OVERLAP_MS)
-            }
-        };
+        let rows = cursor::read_changed(ctx.erp, from, "ITEM", &INTACCT_FIELDS, |client, since| {
+            client.list_products(since, &[])
+        })
+        .await?;
         let rows = rows
             .into_iter()
             .filter_map(|(record, at)| {
@@ -143,7 +87,12 @@ impl Flow for Products {
                 })
             })
             .collect();
-        Ok(page("products", cursor.as_ref(), rows, overlap))
+        Ok(page(
+            "products",
+            cursor.as_ref(),
+            rows,
+            cursor::overlap(ctx.erp),
+        ))
     }
 }
 
