@@ -19,7 +19,10 @@ use serde_json::Value;
 
 use super::cursor::{self, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
-use super::{Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written};
+use super::{
+    Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
+    accepted_output,
+};
 use crate::connectors::clarity::wire::InventorySet;
 use crate::mapping::pipeline::map_record;
 
@@ -137,16 +140,8 @@ fn version(record: &Value) -> String {
 async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
     let source_id = subject(record)
         .ok_or_else(|| FlowError::Event("the stock row names no item and warehouse".into()))?;
-    let mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
-    let output = match mapped.output {
-        Some(output) if mapped.issues.is_empty() => output,
-        _ => {
-            return Err(FlowError::Invalid {
-                issues: mapped.issues,
-                flags: mapped.flags,
-            });
-        }
-    };
+    let mut mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
+    let output = accepted_output(&mut mapped)?;
     let field = |name: &str| {
         output
             .get(name)

@@ -29,7 +29,7 @@ use crate::connectors::clarity::ClarityClient;
 use crate::connectors::intacct::IntacctClient;
 use crate::connectors::sagepro::SageProClient;
 use crate::connectors::{ConnectorError, ErrorClass};
-use crate::mapping::pipeline::{Flag, MappingInputs};
+use crate::mapping::pipeline::{Flag, Mapped, MappingInputs};
 use crate::mapping::schema::TargetSchema;
 use crate::mapping::validate::ValidationIssue;
 use crate::mapping::{CompiledTemplate, MappingError};
@@ -203,6 +203,19 @@ pub struct Written {
     /// in its own currency); `None` when nothing was written or the flow
     /// keeps no history.
     pub history: Option<Value>,
+}
+
+/// The mapped record to send, or every issue that refuses it: a record with
+/// any validation issue is refused before anything is written. The flags
+/// and the normalized source stay in `mapped` for the run.
+pub(crate) fn accepted_output(mapped: &mut Mapped) -> Result<Value, FlowError> {
+    match mapped.output.take() {
+        Some(output) if mapped.issues.is_empty() => Ok(output),
+        _ => Err(FlowError::Invalid {
+            issues: std::mem::take(&mut mapped.issues),
+            flags: std::mem::take(&mut mapped.flags),
+        }),
+    }
 }
 
 /// The ERP side of a pair.

@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use super::ledger::{LedgerKey, idempotency_key};
-use super::{ErpTarget, Flow, FlowContext, FlowError, Needs, Side, Trigger, Written};
+use super::{
+    ErpTarget, Flow, FlowContext, FlowError, Needs, Side, Trigger, Written, accepted_output,
+};
 use crate::connectors::sagepro::wire::InvoiceInput;
 use crate::mapping::CompiledTemplate;
 use crate::mapping::pipeline::map_record;
@@ -94,16 +96,8 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
     } else {
         ctx.clarity.get_order(&source_id).await?
     };
-    let mapped = map_record(ctx.template, ctx.schema, &source_id, &order, &ctx.inputs);
-    let mut output = match mapped.output {
-        Some(output) if mapped.issues.is_empty() => output,
-        _ => {
-            return Err(FlowError::Invalid {
-                issues: mapped.issues,
-                flags: mapped.flags,
-            });
-        }
-    };
+    let mut mapped = map_record(ctx.template, ctx.schema, &source_id, &order, &ctx.inputs);
+    let mut output = accepted_output(&mut mapped)?;
     // `_route` chooses where the record goes; it is never sent.
     let route = output
         .as_object_mut()

@@ -13,7 +13,10 @@ use sha2::Digest;
 
 use super::cursor::{self, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
-use super::{Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written};
+use super::{
+    Flow, FlowContext, FlowError, Needs, PollContext, PollPage, Side, Trigger, Written,
+    accepted_output,
+};
 use crate::connectors::ConnectorError;
 use crate::connectors::clarity::Created;
 use crate::mapping::pipeline::map_record;
@@ -123,16 +126,8 @@ fn version(record: &Value) -> String {
 async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
     let source_id = item_id(record)
         .ok_or_else(|| FlowError::Event("the item has no ITEMID or ItemCode".into()))?;
-    let mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
-    let output = match mapped.output {
-        Some(output) if mapped.issues.is_empty() => output,
-        _ => {
-            return Err(FlowError::Invalid {
-                issues: mapped.issues,
-                flags: mapped.flags,
-            });
-        }
-    };
+    let mut mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
+    let output = accepted_output(&mut mapped)?;
     let sku = output
         .get("sku")
         .and_then(Value::as_str)
