@@ -2,6 +2,8 @@
 //! that a flow switched off does not run.
 
 mod common;
+#[path = "flows/customers.rs"]
+mod customers;
 
 use std::time::Duration;
 

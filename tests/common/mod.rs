@@ -390,24 +390,29 @@ impl Api {
         assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
     }
 
-    /// The pair's run of `source` once it has `status` (waiting up to 60 s).
+    /// The pair's run of `source` once it has `status` (waiting up to 60 s);
+    /// on timeout, the runs of `source` there are are in the panic.
     pub async fn run_of(&self, token: &str, pair: &str, source: &str, status: &str) -> Value {
         let path = format!("/api/v1/pairs/{pair}/runs");
-        let find = || async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
             let runs = self.call("GET", &path, Some(token), None, 200).await;
-            runs.as_array()
+            let of_source: Vec<&Value> = runs
+                .as_array()
                 .unwrap()
                 .iter()
-                .find(|r| r["source_id"] == source && r["status"] == status)
-                .cloned()
-        };
-        self.eventually(
-            &format!("run of {source} is {status}"),
-            Duration::from_secs(60),
-            || async { find().await.is_some() },
-        )
-        .await;
-        find().await.unwrap()
+                .filter(|r| r["source_id"] == source)
+                .collect();
+            if let Some(found) = of_source.iter().find(|r| r["status"] == status) {
+                return (*found).clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "timed out after 60s waiting for the run of {source} to be {status}; its runs: {of_source:#?}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     pub async fn sandbox_pair(&self, token: &str, erp: &str) -> String {

@@ -19,7 +19,7 @@ pub const MAX_INTERVAL_S: i64 = 86_400;
 pub const DEFAULT_INTERVAL_S: i64 = 300;
 
 /// Who wins when a customer changed on both sides.
-pub const CONFLICT_RULES: [&str; 3] = ["erp_wins", "clarity_wins", "newest_wins"];
+pub const CONFLICT_RULES: [&str; 3] = connect_jobs::flows::ConflictRule::NAMES;
 
 /// What the built-in customers templates say (`settings.conflict_rule`).
 pub const DEFAULT_CONFLICT_RULE: &str = "newest_wins";

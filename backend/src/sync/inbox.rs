@@ -329,6 +329,8 @@ pub enum RunEnd<'a> {
         source_id: &'a str,
         target_id: &'a str,
         flags: Option<String>,
+        /// The flow decided not to write, and why: the run is `skipped`.
+        skipped: Option<&'a str>,
     },
     Retrying {
         message: &'a str,
@@ -367,11 +369,16 @@ pub async fn record_run(
             source_id,
             target_id,
             flags,
+            skipped,
         } => (
-            "succeeded",
+            if skipped.is_some() {
+                "skipped"
+            } else {
+                "succeeded"
+            },
             Some(*source_id),
             Some(*target_id),
-            None,
+            *skipped,
             None,
             flags.as_deref(),
             Some(now),

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use connect_jobs::flows::FlowError;
+use connect_jobs::flows::{ConflictRule, Flow, FlowError};
 use connect_jobs::mapping::CompiledTemplate;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -150,6 +150,8 @@ pub struct PairStatus {
     pub history: i64,
     /// The tenant has the record's flow switched on for this pair.
     pub flow_enabled: bool,
+    /// The pair's conflict rule for the flow, where it has one.
+    pub conflict_rule: ConflictRule,
 }
 
 type StatusRow = (
@@ -161,6 +163,7 @@ type StatusRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// `None`: the pair is gone (deleted with its tenant's data, or never was).
@@ -171,7 +174,7 @@ pub async fn pair_status(
     flow: &str,
 ) -> Result<Option<PairStatus>, sqlx::Error> {
     let row: Option<StatusRow> = sqlx::query_as(
-        "SELECT p.status, t.status, p.erp, p.environment, rp.inputs, rt.inputs, rt.history, f.enabled \
+        "SELECT p.status, t.status, p.erp, p.environment, rp.inputs, rt.inputs, rt.history, f.enabled, f.conflict_rule \
          FROM pairs p JOIN tenants t ON t.id = p.tenant_id \
          LEFT JOIN revisions rp ON rp.scope_id = p.id \
          LEFT JOIN revisions rt ON rt.scope_id = t.id \
@@ -184,16 +187,25 @@ pub async fn pair_status(
     .fetch_optional(db.pool())
     .await?;
     Ok(row.map(
-        |(pair, tenant, erp, environment, pair_rev, tenant_rev, history, enabled)| PairStatus {
-            active: pair == "active" && tenant == "active",
-            erp: Erp::parse(&erp).unwrap_or(Erp::Intacct),
-            environment: Environment::parse(&environment).unwrap_or(Environment::Production),
-            inputs: (pair_rev.unwrap_or(0), tenant_rev.unwrap_or(0)),
-            history: history.unwrap_or(0),
-            flow_enabled: enabled.unwrap_or(0) != 0,
+        |(pair, tenant, erp, environment, pair_rev, tenant_rev, history, enabled, rule)| {
+            PairStatus {
+                active: pair == "active" && tenant == "active",
+                erp: Erp::parse(&erp).unwrap_or(Erp::Intacct),
+                environment: Environment::parse(&environment).unwrap_or(Environment::Production),
+                inputs: (pair_rev.unwrap_or(0), tenant_rev.unwrap_or(0)),
+                history: history.unwrap_or(0),
+                flow_enabled: enabled.unwrap_or(0) != 0,
+                conflict_rule: rule
+                    .as_deref()
+                    .and_then(ConflictRule::parse)
+                    .unwrap_or_default(),
+            }
         },
     ))
 }
+
+/// A compiled template and its version (0: the pre-built one).
+type Versioned = (Arc<CompiledTemplate>, i64);
 
 /// A pair's inputs as of one pair of revisions: its clients (sessions and
 /// tokens reused across records), the tenant's rates, and each flow's
@@ -209,7 +221,8 @@ pub struct PairInputs {
     /// The API calls the clients made and no outcome has stored yet.
     pub calls: Arc<CallTally>,
     pub rates: Arc<RateTable>,
-    templates: Mutex<HashMap<&'static str, (Arc<CompiledTemplate>, i64)>>,
+    /// Compiled templates by flow and direction.
+    templates: Mutex<HashMap<(&'static str, &'static str), Versioned>>,
 }
 
 impl PairInputs {
@@ -232,31 +245,52 @@ impl PairInputs {
         }
     }
 
-    /// The flow's template, compiled, and its version.
+    /// The flow's template, compiled, and its version. A flow that runs
+    /// both ways runs the pair's pinned template in the direction it was
+    /// written for, and the pre-built template of the other direction
+    /// (version 0) until the pair has one of its own.
     pub async fn template(
         &self,
         db: &Db,
         tenant_id: &TenantId,
         pair_id: &PairId,
-        flow: &'static str,
-    ) -> Result<(Arc<CompiledTemplate>, i64), FlowError> {
-        if let Some(found) = self.templates.lock().get(flow) {
+        flow: &dyn Flow,
+    ) -> Result<Versioned, FlowError> {
+        let key = (flow.name(), flow.direction());
+        if let Some(found) = self.templates.lock().get(&key) {
             return Ok(found.clone());
         }
-        let (version, text) = crate::template_store::pinned(db, tenant_id, pair_id, flow)
+        let name = flow.name();
+        let (version, text) = crate::template_store::pinned(db, tenant_id, pair_id, name)
             .await
             .map_err(|e| FlowError::Store(e.into()))?
-            .ok_or_else(|| FlowError::Event(format!("the pair has no {flow} template")))?;
-        let doc: Value = serde_json::from_str(&text).map_err(|e| FlowError::Mapping {
+            .ok_or_else(|| FlowError::Event(format!("the pair has no {name} template")))?;
+        let mut doc: Value = serde_json::from_str(&text).map_err(|e| FlowError::Mapping {
             target: "template".into(),
             message: format!("template version {version} is not JSON: {e}"),
         })?;
+        let mut version = version;
+        let written_for = doc.get("direction").and_then(Value::as_str);
+        if written_for.is_some_and(|d| d != flow.direction()) {
+            let builtin = connect_jobs::mapping::builtin_variants(name, self.erp.as_str())
+                .iter()
+                .filter_map(|b| serde_json::from_str::<Value>(b.document).ok())
+                .find(|d| d.get("direction").and_then(Value::as_str) == Some(flow.direction()))
+                .ok_or_else(|| {
+                    FlowError::Event(format!(
+                        "the pair has no {name} template {}",
+                        flow.direction()
+                    ))
+                })?;
+            doc = builtin;
+            version = 0;
+        }
         let compiled = CompiledTemplate::compile(&doc).map_err(|e| FlowError::Mapping {
             target: e.target,
             message: format!("template version {version} does not compile: {}", e.message),
         })?;
         let found = (Arc::new(compiled), version);
-        self.templates.lock().insert(flow, found.clone());
+        self.templates.lock().insert(key, found.clone());
         Ok(found)
     }
 }

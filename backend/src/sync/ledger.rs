@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore};
+use connect_jobs::flows::ledger::{LedgerEntry, LedgerKey, LedgerStore, Link};
 use parking_lot::Mutex;
 
 use crate::db::{Db, now_ms};
@@ -22,6 +22,9 @@ pub struct PairLedger {
     completed: Mutex<Vec<(LedgerKey, String, String)>>,
     /// The idempotency keys lookups handed out, for their completions.
     keys: Mutex<Vec<(LedgerKey, String)>>,
+    /// Links not yet stored: the key, the other system's id, and what was
+    /// written there (JSON), if anything.
+    links: Mutex<Vec<(LedgerKey, String, Option<String>)>>,
     /// The pair's API calls not yet stored, and how many the last commit
     /// took (given back if its transaction does not commit).
     calls: Arc<CallTally>,
@@ -36,6 +39,7 @@ impl PairLedger {
             pair_id: pair_id.clone(),
             completed: Mutex::new(Vec::new()),
             keys: Mutex::new(Vec::new()),
+            links: Mutex::new(Vec::new()),
             calls,
             taken: Mutex::new(0),
         }
@@ -76,6 +80,30 @@ impl PairLedger {
             if first {
                 transactions += 1;
             }
+        }
+        let links = std::mem::take(&mut *self.links.lock());
+        for (key, target_id, content) in links {
+            // A link follows the latest write, whichever side made it.
+            if content.is_some() {
+                transactions += 1;
+            }
+            sqlx::query(
+                "INSERT INTO ledger (pair_id, tenant_id, flow, source_id, operation, idempotency_key, \
+                 target_id, content, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,'link',$6,$7,$8,$8) \
+                 ON CONFLICT (pair_id, flow, source_id, operation) \
+                 DO UPDATE SET target_id = excluded.target_id, \
+                 content = COALESCE(excluded.content, ledger.content), updated_at = excluded.updated_at",
+            )
+            .bind(&self.pair_id)
+            .bind(&self.tenant_id)
+            .bind(key.flow)
+            .bind(&key.source_id)
+            .bind(key.operation)
+            .bind(&target_id)
+            .bind(content)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
         }
         let calls = self.calls.take();
         *self.taken.lock() += calls;
@@ -152,6 +180,40 @@ impl LedgerStore for PairLedger {
         self.completed
             .lock()
             .push((key.clone(), idempotency_key, target_id.to_owned()));
+        Ok(())
+    }
+
+    async fn link(&self, key: &LedgerKey) -> anyhow::Result<Option<Link>> {
+        let stored: Option<(Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT target_id, content, updated_at FROM ledger \
+             WHERE pair_id = $1 AND flow = $2 AND source_id = $3 AND operation = $4",
+        )
+        .bind(&self.pair_id)
+        .bind(key.flow)
+        .bind(&key.source_id)
+        .bind(key.operation)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(stored.and_then(|(target_id, content, updated_at)| {
+            Some(Link {
+                target_id: target_id?,
+                // Stored by us as JSON; unreadable content is only a missed echo.
+                content: content.and_then(|c| serde_json::from_str(&c).ok()),
+                updated_at,
+            })
+        }))
+    }
+
+    async fn set_link(
+        &self,
+        key: &LedgerKey,
+        target_id: &str,
+        content: Option<serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        let content = content.map(|c| c.to_string());
+        self.links
+            .lock()
+            .push((key.clone(), target_id.to_owned(), content));
         Ok(())
     }
 }

@@ -260,9 +260,7 @@ impl Engine {
         // Made first: the calls from here on (a catalog listing too) are
         // counted with the outcome, through it.
         let ledger = PairLedger::new(db.clone(), &row.tenant_id, &row.pair_id, pair.calls.clone());
-        let (template, version) = match pair
-            .template(db, &row.tenant_id, &row.pair_id, flow.name())
-            .await
+        let (template, version) = match pair.template(db, &row.tenant_id, &row.pair_id, flow).await
         {
             Ok(t) => t,
             Err(e) => return (Outcome::Failed(e), None, Some(ledger)),
@@ -281,6 +279,7 @@ impl Engine {
             schema: target_schema(&template, pair.erp, flow.name()),
             inputs: data.inputs(),
             ledger: &ledger,
+            conflict_rule: status.conflict_rule,
         };
         let outcome = match flow.run(&ctx, &event).await {
             Ok(written) => Outcome::Done(written),

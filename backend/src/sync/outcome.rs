@@ -92,6 +92,7 @@ async fn write(
             source_id: &w.source_id,
             target_id: &w.target_id,
             flags: flags_json(&w.flags),
+            skipped: w.skipped.as_deref(),
         },
         (_, RowEnd::Retry { .. }) => RunEnd::Retrying {
             message: &message,

@@ -126,6 +126,7 @@ impl Engine {
         if row.attempts > 1 {
             let found = format!("{} new changes", made.len());
             let end = inbox::RunEnd::Succeeded {
+                skipped: None,
                 source_id: "poll",
                 target_id: &found,
                 flags: None,

@@ -4,7 +4,7 @@
 //! so two processes scheduling at once make one poll). A poll asked for
 //! from the API ([`poll_now`]) is the same row, made at once.
 
-use connect_jobs::flows::{self, Trigger};
+use connect_jobs::flows;
 
 use super::inbox;
 use crate::db::now_ms;
@@ -83,7 +83,7 @@ pub async fn poll_now(
 
 /// Whether the engine runs `flow` by polling.
 pub fn polls(flow: &str) -> bool {
-    flows::by_name(flow).is_some_and(|f| matches!(f.trigger(), Trigger::Poll { .. }))
+    flows::poller(flow).is_some()
 }
 
 async fn queue(state: &AppState, ids: &[InboxId]) {

@@ -179,6 +179,7 @@ async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Flo
             created: false,
             flags: Vec::new(),
             history: None,
+            skipped: None,
         });
     }
     ctx.clarity
@@ -191,6 +192,7 @@ async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Flo
         created: true,
         flags: mapped.flags,
         history: None,
+        skipped: None,
     })
 }
 

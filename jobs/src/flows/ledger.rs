@@ -31,6 +31,28 @@ pub trait LedgerStore: Send + Sync {
     /// crash in between loses only the confirmation, and the retry sends the
     /// same idempotency key, so the target answers with the same record.
     async fn complete(&self, key: &LedgerKey, target_id: &str) -> anyhow::Result<()>;
+    /// The link of a record kept in step in both systems, if one is stored.
+    async fn link(&self, key: &LedgerKey) -> anyhow::Result<Option<Link>>;
+    /// Links the record to `target_id` in the other system; `content`,
+    /// when given, is what was just written there (`None` keeps what was
+    /// stored). Held and stored with the outcome, like [`Self::complete`];
+    /// a link with content counts as one transaction.
+    async fn set_link(
+        &self,
+        key: &LedgerKey,
+        target_id: &str,
+        content: Option<serde_json::Value>,
+    ) -> anyhow::Result<()>;
+}
+
+/// A record's counterpart in the other system, and what this product last
+/// wrote there: the echo of that write is not a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub target_id: String,
+    pub content: Option<serde_json::Value>,
+    /// When the link was last written (ms since the epoch).
+    pub updated_at: i64,
 }
 
 /// A deterministic key for one write: the same source record and operation

@@ -18,6 +18,7 @@
 
 pub mod catalog;
 pub mod cursor;
+pub mod customers;
 pub mod inventory;
 pub mod ledger;
 pub mod orders;
@@ -36,7 +37,16 @@ use crate::mapping::{CompiledTemplate, MappingError};
 use ledger::LedgerStore;
 
 /// Every flow the engine runs, in the order the pair page lists them.
-pub static FLOWS: &[&dyn Flow] = &[&orders::Orders, &products::Products, &inventory::Inventory];
+///
+/// A flow that runs both ways is two entries of one name, one per direction
+/// (customers): each has its own trigger and template.
+pub static FLOWS: &[&dyn Flow] = &[
+    &orders::Orders,
+    &customers::Customers,
+    &customers::ErpCustomers,
+    &products::Products,
+    &inventory::Inventory,
+];
 
 /// The event type of a poll job of `flow` (`poll.inventory`).
 pub fn poll_event(flow: &str) -> String {
@@ -65,9 +75,7 @@ impl Work {
 /// The work an inbox row of `event_type` is, if a flow runs it yet.
 pub fn for_event(event_type: &str) -> Option<Work> {
     if let Some(name) = event_type.strip_prefix(POLL_PREFIX) {
-        return by_name(name)
-            .filter(|f| matches!(f.trigger(), Trigger::Poll { .. }))
-            .map(Work::Poll);
+        return poller(name).map(Work::Poll);
     }
     FLOWS
         .iter()
@@ -79,9 +87,43 @@ pub fn for_event(event_type: &str) -> Option<Work> {
         .map(Work::Record)
 }
 
-/// The flow of this name (its template and ledger key), if the engine runs it.
+/// The flow of this name (its template and ledger key), if the engine runs
+/// it; for a flow that runs both ways, its first direction.
 pub fn by_name(name: &str) -> Option<&'static dyn Flow> {
     FLOWS.iter().copied().find(|f| f.name() == name)
+}
+
+/// The direction of the flow of this name that polls, if any.
+pub fn poller(name: &str) -> Option<&'static dyn Flow> {
+    FLOWS
+        .iter()
+        .copied()
+        .find(|f| f.name() == name && matches!(f.trigger(), Trigger::Poll { .. }))
+}
+
+/// How a customer both systems hold is kept when both change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictRule {
+    /// The ERP is the master: Clarity's changes are not written.
+    ErpWins,
+    /// Clarity is the master: the ERP's changes are not written.
+    ClarityWins,
+    /// A change is written when it is newer than the target's record.
+    #[default]
+    NewestWins,
+}
+
+impl ConflictRule {
+    pub const NAMES: [&'static str; 3] = ["erp_wins", "clarity_wins", "newest_wins"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "erp_wins" => Some(Self::ErpWins),
+            "clarity_wins" => Some(Self::ClarityWins),
+            "newest_wins" => Some(Self::NewestWins),
+            _ => None,
+        }
+    }
 }
 
 /// What starts a flow.
@@ -125,6 +167,14 @@ pub trait Flow: Send + Sync {
     fn source(&self) -> Side;
     fn target(&self) -> Side;
     fn needs(&self) -> Needs;
+    /// Which way its records go, as templates say it (`to_erp`,
+    /// `to_clarity`): a flow that runs both ways has a template for each.
+    fn direction(&self) -> &'static str {
+        match self.target() {
+            Side::Erp => "to_erp",
+            Side::Clarity => "to_clarity",
+        }
+    }
     /// The id of the record an event is about, for its run; `None` when the
     /// event names none (the run then fails on it).
     fn source_id(&self, event: &Value) -> Option<String>;
@@ -188,6 +238,8 @@ pub struct FlowContext<'a> {
     pub schema: Option<&'a TargetSchema>,
     pub inputs: MappingInputs<'a>,
     pub ledger: &'a dyn LedgerStore,
+    /// The pair's rule for records both systems change (customers).
+    pub conflict_rule: ConflictRule,
 }
 
 /// A record a flow has brought to its target.
@@ -203,6 +255,9 @@ pub struct Written {
     /// in its own currency); `None` when nothing was written or the flow
     /// keeps no history.
     pub history: Option<Value>,
+    /// Why nothing was written, when the flow decided so (our own write
+    /// coming back, a conflict rule): the run shows it as skipped.
+    pub skipped: Option<String>,
 }
 
 /// The mapped record to send, or every issue that refuses it: a record with

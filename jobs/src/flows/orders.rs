@@ -87,6 +87,7 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
             created: false,
             flags: Vec::new(),
             history: None,
+            skipped: None,
         });
     }
     let object = &event["data"]["object"];
@@ -151,5 +152,6 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
         created: true,
         flags: mapped.flags,
         history: Some(mapped.normalized.unwrap_or(order)),
+        skipped: None,
     })
 }

@@ -158,6 +158,7 @@ async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written,
             created: false,
             flags: Vec::new(),
             history: None,
+            skipped: None,
         });
     }
     let (product_id, created) = match ctx.clarity.get_product(&sku).await {
@@ -194,6 +195,7 @@ async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written,
         created,
         flags: mapped.flags,
         history: None,
+        skipped: None,
     })
 }
 
