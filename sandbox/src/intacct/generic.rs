@@ -199,7 +199,7 @@ async fn matching(
     let rows = store::list(conn, ctx.pair_id, def.name, &push).await?;
     let mut out: Vec<Record> = rows
         .into_iter()
-        .filter(|r| expr.matches(&r.fields, case_insensitive))
+        .filter(|r| expr.matches_typed(&r.fields, case_insensitive, &|f| def.field_type(f)))
         .collect();
     if let Some(limit) = expr.row_limit() {
         out.truncate(limit as usize);
@@ -397,7 +397,7 @@ pub async fn query(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> F
             for o in &order.order {
                 let (x, y) = (lookup(&a.fields, &o.field), lookup(&b.fields, &o.field));
                 let ord = match (x, y) {
-                    (Some(x), Some(y)) => query::compare(&x, &y, ci),
+                    (Some(x), Some(y)) => query::compare_as(&x, &y, def.field_type(&o.field), ci),
                     (None, Some(_)) => Ordering::Less,
                     (Some(_), None) => Ordering::Greater,
                     (None, None) => Ordering::Equal,
@@ -432,12 +432,12 @@ pub async fn query(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> F
                 .to_string(),
                 "MIN" => values
                     .iter()
-                    .min_by(|a, b| query::compare(a, b, ci))
+                    .min_by(|a, b| query::compare_as(a, b, def.field_type(field), ci))
                     .cloned()
                     .unwrap_or_default(),
                 "MAX" => values
                     .iter()
-                    .max_by(|a, b| query::compare(a, b, ci))
+                    .max_by(|a, b| query::compare_as(a, b, def.field_type(field), ci))
                     .cloned()
                     .unwrap_or_default(),
                 _ => String::new(),
@@ -486,11 +486,40 @@ pub async fn query(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> F
     })
 }
 
-/// `lookup` / `inspect`: the object's fields.
+/// Fields Intacct fills in itself; `lookup` shows them READONLY.
+const READ_ONLY: [&str; 12] = [
+    "RECORDNO",
+    "WHENCREATED",
+    "WHENMODIFIED",
+    "CREATEDBY",
+    "MODIFIEDBY",
+    "CREATEDBYLOGINID",
+    "MODIFIEDBYLOGINID",
+    "SI_UUID",
+    "RECORD_URL",
+    "MEGAENTITYKEY",
+    "MEGAENTITYID",
+    "MEGAENTITYNAME",
+];
+
+/// `lookup` / `inspect`: every field of the object with its label, type and
+/// whether it is required or read-only, in the shape Intacct answers
+/// (`<Type Name=".." DocumentType=""><Fields><Field><ID>..`).
 pub fn lookup_fields(def: &ObjectDef) -> Element {
+    let flag = |b: bool| if b { "true" } else { "false" };
     let mut fields = Element::new("Fields");
-    for f in def.all_fields() {
-        fields.push(Element::new("Field").child(Element::leaf("ID", f)));
+    for f in def.catalog {
+        let read_only = READ_ONLY.contains(&f.id);
+        fields.push(
+            Element::new("Field")
+                .child(Element::leaf("ID", f.id))
+                .child(Element::leaf("LABEL", f.label))
+                .child(Element::leaf("DESCRIPTION", f.label))
+                .child(Element::leaf("REQUIRED", flag(def.is_required(f.id))))
+                .child(Element::leaf("READONLY", flag(read_only)))
+                .child(Element::leaf("DATATYPE", f.ty.datatype()))
+                .child(Element::leaf("ISCUSTOM", "false")),
+        );
     }
     Element::new("Type")
         .attr("Name", def.name)
@@ -1292,4 +1321,248 @@ pub async fn delete(ctx: &Ctx<'_>, conn: &mut AnyConnection, call: &Element) -> 
         elements: Vec::new(),
         usage: keys.len() as i64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The generic reads against a seeded company in a throw-away SQLite file.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::intacct::{Sim, SimConfig};
+    use crate::{FaultRegistry, SandboxState};
+
+    struct Company {
+        sim: Sim,
+        pair_id: String,
+        path: std::path::PathBuf,
+    }
+
+    impl Drop for Company {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    async fn company() -> Company {
+        // reqwest is built without a TLS provider; the product installs one at start.
+        connect_jobs::connectors::http::install_crypto_provider();
+        let path = std::env::temp_dir().join(format!(
+            "connect-sandbox-generic-{}.db",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let db = connect_store::Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("database");
+        db.migrate().await.expect("migrations");
+        let pair_id = "pair_fields".to_owned();
+        let mut conn = db.pool().acquire().await.expect("connection");
+        crate::intacct::seed(&mut conn, &pair_id)
+            .await
+            .expect("seed");
+        drop(conn);
+        let state = SandboxState {
+            db,
+            faults: Arc::new(FaultRegistry::default()),
+            http: reqwest::Client::new(),
+            self_url: Arc::from("http://127.0.0.1:0"),
+            memo: Arc::default(),
+        };
+        let sim = Sim {
+            state,
+            config: SimConfig::default(),
+            slots: Default::default(),
+        };
+        Company { sim, pair_id, path }
+    }
+
+    /// Runs one generic function (`<query>…</query>` and friends).
+    async fn call(c: &Company, xml: &str) -> FnResult {
+        let call = Element::parse(xml).expect("function XML");
+        let ctx = Ctx {
+            sim: &c.sim,
+            pair_id: &c.pair_id,
+            company_id: "SANDBOX",
+            location_id: None,
+            now: c.sim.now(),
+            refs: Default::default(),
+        };
+        let mut conn = c.sim.db().pool().acquire().await.expect("connection");
+        match call.name.as_str() {
+            "query" => query(&ctx, &mut conn, &call).await,
+            "readByQuery" => read_by_query(&ctx, &mut conn, &call).await,
+            "lookup" => lookup_function(&call),
+            other => panic!("no test route for {other}"),
+        }
+    }
+
+    fn errorno(r: FnResult) -> String {
+        match r {
+            Err(FnError::Fail(f)) => f.0[0].errorno.clone().unwrap_or_default(),
+            Err(FnError::Db(e)) => panic!("database: {e}"),
+            Ok(d) => panic!("succeeded: {}", d.elements[0].to_xml()),
+        }
+    }
+
+    fn data(r: FnResult) -> Element {
+        match r {
+            Ok(mut d) => d.elements.remove(0),
+            Err(e) => panic!("failed: {e:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn query_selects_the_fields_real_clients_ask_for() {
+        let c = company().await;
+        for (object, field) in [
+            ("CUSTOMER", "ENTITY"),
+            ("ITEM", "MRR"),
+            ("DEPARTMENT", "PARENTKEY"),
+        ] {
+            let xml = format!(
+                "<query><object>{object}</object><select><field>RECORDNO</field>\
+                 <field>{field}</field></select><pagesize>5</pagesize></query>"
+            );
+            let d = data(call(&c, &xml).await);
+            let first = d
+                .children
+                .first()
+                .unwrap_or_else(|| panic!("{object}: no rows"));
+            // A field the record does not hold comes back as an empty element.
+            assert_eq!(
+                first.child_text(field).unwrap_or(""),
+                "",
+                "{object}.{field}"
+            );
+            assert!(first.find(field).is_some(), "{object}.{field} missing");
+        }
+    }
+
+    #[tokio::test]
+    async fn read_by_query_names_and_filters_on_any_listed_field() {
+        let c = company().await;
+        let xml = "<readByQuery><object>ITEM</object><fields>ITEMID,MRR,SHIP_WEIGHT</fields>\
+                   <query>MRR IS NULL AND ITEMID = 'SKU-1001'</query></readByQuery>";
+        let d = data(call(&c, xml).await);
+        assert_eq!(d.attr_value("count"), Some("1"), "{}", d.to_xml());
+    }
+
+    #[tokio::test]
+    async fn lookup_lists_every_field_with_its_type() {
+        let c = company().await;
+        let d = data(call(&c, "<lookup><object>CUSTOMER</object></lookup>").await);
+        let ty = d.find("Type").expect("Type");
+        assert_eq!(ty.attr_value("Name"), Some("CUSTOMER"));
+        let fields: Vec<&Element> = ty
+            .find("Fields")
+            .expect("Fields")
+            .find_all("Field")
+            .collect();
+        assert!(fields.len() > 200, "{} fields", fields.len());
+        let field = |id: &str| {
+            *fields
+                .iter()
+                .find(|f| f.child_text("ID") == Some(id))
+                .unwrap_or_else(|| panic!("{id} not listed"))
+        };
+        let entity = field("ENTITY");
+        assert_eq!(entity.child_text("DATATYPE"), Some("TEXT"));
+        assert_eq!(entity.child_text("LABEL"), Some("Entity"));
+        assert_eq!(entity.child_text("ISCUSTOM"), Some("false"));
+        assert_eq!(field("CREDITLIMIT").child_text("DATATYPE"), Some("DECIMAL"));
+        assert_eq!(
+            field("WHENMODIFIED").child_text("DATATYPE"),
+            Some("TIMESTAMP")
+        );
+        assert_eq!(field("WHENMODIFIED").child_text("READONLY"), Some("true"));
+        assert_eq!(field("CUSTOMERID").child_text("REQUIRED"), Some("true"));
+        assert_eq!(field("ONHOLD").child_text("DATATYPE"), Some("BOOLEAN"));
+    }
+
+    #[tokio::test]
+    async fn unknown_fields_still_fail_with_invalid_field() {
+        let c = company().await;
+        for xml in [
+            "<query><object>CUSTOMER</object><select><field>NOPE</field></select></query>",
+            "<query><object>CUSTOMER</object><select><field>DISPLAYCONTACT.NOPE</field></select></query>",
+            "<query><object>ITEM</object><select><field>ITEMID</field></select>\
+             <filter><equalto><field>NOPE</field><value>1</value></equalto></filter></query>",
+            "<query><object>DEPARTMENT</object><select><field>TITLE</field></select>\
+             <orderby><order><field>NOPE</field><ascending/></order></orderby></query>",
+            "<readByQuery><object>ITEM</object><fields>NOPE</fields><query></query></readByQuery>",
+        ] {
+            assert_eq!(errorno(call(&c, xml).await), errno::NO_SUCH_FIELD, "{xml}");
+        }
+    }
+
+    #[tokio::test]
+    async fn filters_on_newly_known_fields_compare_as_their_type() {
+        let c = company().await;
+        // PARENTKEY is an INTEGER: seeded departments have none, so isnull holds
+        // for all of them and a numeric bound for none.
+        let all = "<query><object>DEPARTMENT</object><select><field>DEPARTMENTID</field></select>\
+                   <filter><isnull><field>PARENTKEY</field></isnull></filter></query>";
+        let d = data(call(&c, all).await);
+        assert_eq!(d.attr_value("count"), Some("3"), "{}", d.to_xml());
+        let none = "<query><object>DEPARTMENT</object><select><field>DEPARTMENTID</field></select>\
+                    <filter><greaterthan><field>PARENTKEY</field><value>0</value></greaterthan></filter></query>";
+        assert_eq!(data(call(&c, none).await).attr_value("count"), Some("0"));
+        // BASEPRICE is a DECIMAL: compared as numbers ("100" > "9.5"), which
+        // text order would get wrong.
+        let price = |r: &Element| {
+            r.child_text("BASEPRICE")
+                .and_then(decimal)
+                .unwrap_or_else(|| panic!("no price: {}", r.to_xml()))
+        };
+        let all = "<query><object>ITEM</object><select><field>ITEMID</field><field>BASEPRICE</field></select>\
+                   <pagesize>2000</pagesize></query>";
+        let bound = Decimal::new(95, 1);
+        let expected = data(call(&c, all).await)
+            .children
+            .iter()
+            .filter(|r| price(r) > bound)
+            .count();
+        let over = "<query><object>ITEM</object><select><field>ITEMID</field><field>BASEPRICE</field></select>\
+                    <filter><greaterthan><field>BASEPRICE</field><value>9.5</value></greaterthan></filter>\
+                    <pagesize>2000</pagesize></query>";
+        let got = data(call(&c, over).await);
+        assert!(
+            got.children.iter().all(|r| price(r) > bound),
+            "{}",
+            got.to_xml()
+        );
+        assert_eq!(got.children.len(), expected);
+        assert!(expected > 0);
+    }
+
+    #[test]
+    fn values_compare_as_the_fields_type() {
+        use super::super::fields::FieldType as F;
+        use query::compare_as;
+        assert_eq!(
+            compare_as("100", "9.5", Some(F::Decimal), false),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare_as("100", "9.5", Some(F::Text), false),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_as("12/31/2023", "01/01/2024", Some(F::Date), false),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare_as("T", "true", Some(F::Boolean), false),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare_as("010", "10", Some(F::Integer), false),
+            Ordering::Equal
+        );
+    }
 }

@@ -39,6 +39,7 @@
 
 pub mod adjustments;
 mod faults_in_place;
+pub mod fields;
 pub mod generic;
 pub mod objects;
 pub mod query;

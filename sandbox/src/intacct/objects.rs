@@ -1,5 +1,8 @@
 //! The objects the simulated company holds: their id fields, required fields and
-//! the fields a query may name (spec §6).
+//! the fields a query may name (spec §6). The full field lists `lookup` shows
+//! live in [`super::fields`].
+
+use super::fields::{self, FieldDef, FieldType};
 
 /// How one object type behaves in the generic functions.
 #[derive(Debug)]
@@ -10,13 +13,17 @@ pub struct ObjectDef {
     pub id_field: Option<&'static str>,
     /// Fields a generic `create` must carry (dotted for nested ones).
     pub required: &'static [&'static str],
-    /// Top-level fields, in the order `*` returns them. RECORDNO, WHENCREATED and
-    /// WHENMODIFIED are always there.
+    /// The fields the simulator stores, in the order `*` returns them (the real
+    /// service returns every field; the stored ones keep replies small).
+    /// RECORDNO, WHENCREATED and WHENMODIFIED are always there.
     pub fields: &'static [&'static str],
     /// The field stored in the `reference` column for look-ups.
     pub reference_field: Option<&'static str>,
     /// Can the generic create/update/delete change it?
     pub writable: bool,
+    /// Every field `lookup` lists, typed; any of them may be selected and
+    /// filtered on.
+    pub catalog: &'static [FieldDef],
 }
 
 const SYSTEM_FIELDS: [&str; 3] = ["RECORDNO", "WHENCREATED", "WHENMODIFIED"];
@@ -44,6 +51,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::CUSTOMER,
     },
     ObjectDef {
         name: "CONTACT",
@@ -62,6 +70,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::CONTACT,
     },
     ObjectDef {
         name: "ITEM",
@@ -83,6 +92,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::ITEM,
     },
     ObjectDef {
         name: "ITEMWAREHOUSEINFO",
@@ -91,6 +101,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["ITEMID", "WAREHOUSEID", "ONHAND", "ONORDER", "ONHOLD"],
         reference_field: None,
         writable: false,
+        catalog: fields::ITEMWAREHOUSEINFO,
     },
     ObjectDef {
         name: "WAREHOUSE",
@@ -99,6 +110,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["WAREHOUSEID", "NAME", "LOCATIONID", "STATUS"],
         reference_field: None,
         writable: true,
+        catalog: fields::WAREHOUSE,
     },
     ObjectDef {
         name: "LOCATION",
@@ -114,6 +126,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::LOCATION,
     },
     ObjectDef {
         name: "DEPARTMENT",
@@ -122,6 +135,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["DEPARTMENTID", "TITLE", "PARENTID", "STATUS"],
         reference_field: None,
         writable: true,
+        catalog: fields::DEPARTMENT,
     },
     ObjectDef {
         name: "CLASS",
@@ -130,6 +144,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["CLASSID", "NAME", "PARENTID", "STATUS"],
         reference_field: None,
         writable: true,
+        catalog: fields::CLASS,
     },
     ObjectDef {
         name: "PROJECT",
@@ -145,6 +160,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::PROJECT,
     },
     ObjectDef {
         name: "GLACCOUNT",
@@ -159,6 +175,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: true,
+        catalog: fields::GLACCOUNT,
     },
     ObjectDef {
         name: "TAXDETAIL",
@@ -167,6 +184,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["DETAILID", "DESCRIPTION", "VALUE", "TAXTYPE", "STATUS"],
         reference_field: None,
         writable: false,
+        catalog: fields::TAXDETAIL,
     },
     ObjectDef {
         name: "ARTERM",
@@ -175,6 +193,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         fields: &["NAME", "DESCRIPTION", "DUEDAYS", "STATUS"],
         reference_field: None,
         writable: false,
+        catalog: fields::ARTERM,
     },
     ObjectDef {
         name: "SODOCUMENTPARAMS",
@@ -191,6 +210,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: None,
         writable: false,
+        catalog: fields::SODOCUMENTPARAMS,
     },
     ObjectDef {
         name: "SODOCUMENT",
@@ -227,6 +247,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: Some("PONUMBER"),
         writable: false,
+        catalog: fields::SODOCUMENT,
     },
     ObjectDef {
         name: "ARINVOICE",
@@ -246,6 +267,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: Some("DOCNUMBER"),
         writable: false,
+        catalog: fields::ARINVOICE,
     },
     ObjectDef {
         name: "ARADJUSTMENT",
@@ -268,6 +290,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: Some("RECORDID"),
         writable: false,
+        catalog: fields::ARADJUSTMENT,
     },
     ObjectDef {
         name: "ARPYMT",
@@ -291,6 +314,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: Some("DOCNUMBER"),
         writable: true,
+        catalog: fields::ARPYMT,
     },
     ObjectDef {
         name: "GLBATCH",
@@ -310,6 +334,7 @@ pub const OBJECTS: &[ObjectDef] = &[
         ],
         reference_field: Some("REFERENCENO"),
         writable: true,
+        catalog: fields::GLBATCH,
     },
 ];
 
@@ -320,16 +345,47 @@ pub fn find(name: &str) -> Option<&'static ObjectDef> {
 }
 
 impl ObjectDef {
-    /// Is this a field of the object (or a dotted path into one of its fields)?
+    /// Is this a field of the object? Any field `lookup` lists is, and so is a
+    /// dotted path into a group the simulator stores whose parts `lookup` does
+    /// not list one by one (SODOCUMENT `SHIPTO.PRINTAS`). A dotted path into a
+    /// group `lookup` does list (`DISPLAYCONTACT.NOPE`) is not, as in Intacct.
     pub fn has_field(&self, field: &str) -> bool {
         let upper = field.trim().to_ascii_uppercase();
-        if SYSTEM_FIELDS.contains(&upper.as_str()) || self.fields.contains(&upper.as_str()) {
+        if SYSTEM_FIELDS.contains(&upper.as_str())
+            || self.fields.contains(&upper.as_str())
+            || self.catalog_field(&upper).is_some()
+        {
             return true;
         }
-        // DISPLAYCONTACT.EMAIL1: the first part must be a field.
-        upper
-            .split_once('.')
-            .is_some_and(|(head, _)| self.fields.contains(&head))
+        upper.split_once('.').is_some_and(|(head, _)| {
+            let listed = self
+                .catalog
+                .iter()
+                .any(|f| f.id.strip_prefix(head).is_some_and(|r| r.starts_with('.')));
+            self.fields.contains(&head) && !listed
+        })
+    }
+
+    fn catalog_field(&self, upper: &str) -> Option<&'static FieldDef> {
+        self.catalog.iter().find(|f| f.id == upper)
+    }
+
+    /// The type `lookup` gives a field, for comparing its values; `None` for
+    /// fields it does not list (those compare by the look of their values).
+    pub fn field_type(&self, field: &str) -> Option<FieldType> {
+        let upper = field.trim().to_ascii_uppercase();
+        self.catalog_field(&upper)
+            .map(|f| f.ty)
+            .or(match upper.as_str() {
+                "RECORDNO" => Some(FieldType::Integer),
+                "WHENCREATED" | "WHENMODIFIED" => Some(FieldType::Timestamp),
+                _ => None,
+            })
+    }
+
+    /// Is the field one `create` must carry (as `lookup`'s REQUIRED shows it)?
+    pub fn is_required(&self, field: &str) -> bool {
+        self.writable && (self.required.contains(&field) || self.id_field == Some(field))
     }
 
     /// Every field, in the order `*` returns them.

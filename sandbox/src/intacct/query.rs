@@ -2,13 +2,16 @@
 //! the `query` filter grammar (spec §5.3) both become one [`Expr`], evaluated
 //! against stored records.
 //!
-//! Comparison follows the data: two numbers compare as decimals, two
-//! `MM/DD/YYYY[ HH:MM:SS]` values as times, anything else as strings
-//! (case-sensitive unless the query asks otherwise).
+//! Comparison follows the field's type as `lookup` gives it (spec §5.3):
+//! numbers as decimals, dates and timestamps (`MM/DD/YYYY[ HH:MM:SS]`) as
+//! times, booleans as booleans, text as strings (case-sensitive unless the
+//! query asks otherwise). A field with no known type, or a value that does not
+//! parse as its type, compares by the look of the values.
 
 use std::cmp::Ordering;
 use std::str::FromStr;
 
+use super::fields::FieldType;
 use super::wire::{self, Condition};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -161,19 +164,34 @@ impl Expr {
         }
     }
 
-    /// Does the record match? `row` is its 1-based position among the records
-    /// that passed so far (for `rownum`).
+    /// Does the record match, comparing every field by the look of its values?
+    /// (`rownum` is left to the caller.)
     pub fn matches(&self, record: &serde_json::Map<String, Value>, case_insensitive: bool) -> bool {
-        let eq = |a: &str, b: &str| compare(a, b, case_insensitive) == Ordering::Equal;
+        self.matches_typed(record, case_insensitive, &|_| None)
+    }
+
+    /// Does the record match, comparing each field as the type `types` gives it?
+    pub fn matches_typed(
+        &self,
+        record: &serde_json::Map<String, Value>,
+        case_insensitive: bool,
+        types: &dyn Fn(&str) -> Option<FieldType>,
+    ) -> bool {
+        let cmp = |field: &str, a: &str, b: &str| compare_as(a, b, types(field), case_insensitive);
+        let eq = |field: &str, a: &str, b: &str| cmp(field, a, b) == Ordering::Equal;
         match self {
             Expr::True | Expr::RowNum { .. } => true,
-            Expr::And(v) => v.iter().all(|e| e.matches(record, case_insensitive)),
-            Expr::Or(v) => v.iter().any(|e| e.matches(record, case_insensitive)),
-            Expr::Not(e) => !e.matches(record, case_insensitive),
+            Expr::And(v) => v
+                .iter()
+                .all(|e| e.matches_typed(record, case_insensitive, types)),
+            Expr::Or(v) => v
+                .iter()
+                .any(|e| e.matches_typed(record, case_insensitive, types)),
+            Expr::Not(e) => !e.matches_typed(record, case_insensitive, types),
             Expr::Compare { field, op, value } => match lookup(record, field) {
                 None => *op == Cmp::Ne,
                 Some(actual) => {
-                    let ord = compare(&actual, value, case_insensitive);
+                    let ord = cmp(field, &actual, value);
                     match op {
                         Cmp::Eq => ord == Ordering::Equal,
                         Cmp::Ne => ord != Ordering::Equal,
@@ -203,12 +221,12 @@ impl Expr {
                 values,
                 negated,
             } => {
-                let hit = lookup(record, field).is_some_and(|v| values.iter().any(|x| eq(&v, x)));
+                let hit =
+                    lookup(record, field).is_some_and(|v| values.iter().any(|x| eq(field, &v, x)));
                 hit != *negated
             }
             Expr::Between { field, low, high } => lookup(record, field).is_some_and(|v| {
-                compare(&v, low, case_insensitive) != Ordering::Less
-                    && compare(&v, high, case_insensitive) != Ordering::Greater
+                cmp(field, &v, low) != Ordering::Less && cmp(field, &v, high) != Ordering::Greater
             }),
             Expr::IsNull { field, negated } => lookup(record, field).is_none() != *negated,
         }
@@ -301,6 +319,48 @@ pub fn compare(a: &str, b: &str, case_insensitive: bool) -> Ordering {
         a.to_lowercase().cmp(&b.to_lowercase())
     } else {
         a.cmp(b)
+    }
+}
+
+/// Compares two values as a field of type `ty`. A value that does not parse
+/// as the type (or no type at all) falls back to [`compare`].
+pub fn compare_as(a: &str, b: &str, ty: Option<FieldType>, case_insensitive: bool) -> Ordering {
+    let text = |a: &str, b: &str| {
+        if case_insensitive {
+            a.to_lowercase().cmp(&b.to_lowercase())
+        } else {
+            a.cmp(b)
+        }
+    };
+    match ty {
+        None => compare(a, b, case_insensitive),
+        Some(FieldType::Text) => text(a, b),
+        Some(FieldType::Integer | FieldType::Decimal) => {
+            match (Decimal::from_str(a.trim()), Decimal::from_str(b.trim())) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => compare(a, b, case_insensitive),
+            }
+        }
+        Some(FieldType::Date | FieldType::Timestamp) => {
+            match (wire::parse_timestamp(a), wire::parse_timestamp(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                _ => compare(a, b, case_insensitive),
+            }
+        }
+        Some(FieldType::Boolean) => match (boolean(a), boolean(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            _ => compare(a, b, case_insensitive),
+        },
+    }
+}
+
+/// Intacct writes booleans `true`/`false` in generic functions and `T`/`F` in
+/// some legacy query fields (spec §10).
+fn boolean(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" => Some(true),
+        "false" | "f" | "0" => Some(false),
+        _ => None,
     }
 }
 
