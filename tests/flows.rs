@@ -4,6 +4,8 @@
 mod common;
 #[path = "flows/customers.rs"]
 mod customers;
+#[path = "flows/money.rs"]
+mod money;
 
 use std::time::Duration;
 

@@ -368,12 +368,25 @@ impl Api {
     /// Delivers `order.created` for `order` to the pair's webhook, signed as
     /// Clarity signs it, and checks it was taken.
     pub async fn deliver_order(&self, token: &str, pair: &str, order: &Value) {
+        let id = order["orderId"].as_str().unwrap();
+        self.deliver(token, pair, &format!("evt_{id}"), "order.created", order)
+            .await;
+    }
+
+    /// Delivers one Clarity event about `object` to the pair's webhook,
+    /// signed as Clarity signs it, and checks it was taken.
+    pub async fn deliver(
+        &self,
+        token: &str,
+        pair: &str,
+        event_id: &str,
+        event_type: &str,
+        object: &Value,
+    ) {
         use connect_jobs::connectors::clarity::signature;
         let secret = self.webhook_secret(token, pair).await;
-        let id = order["orderId"].as_str().unwrap();
         let body =
-            json!({"id": format!("evt_{id}"), "type": "order.created", "data": {"object": order}})
-                .to_string();
+            json!({"id": event_id, "type": event_type, "data": {"object": object}}).to_string();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let resp = self
             .client
@@ -387,7 +400,7 @@ impl Api {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "webhook for {id}");
+        assert_eq!(resp.status().as_u16(), 200, "webhook {event_id}");
     }
 
     /// The pair's run of `source` once it has `status` (waiting up to 60 s);

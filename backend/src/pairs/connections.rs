@@ -30,7 +30,7 @@ use crate::usage::TenantGate;
 use crate::vault::Sealed;
 
 /// Events a pair subscribes to at Clarity.
-pub const WEBHOOK_EVENTS: [&str; 9] = [
+pub const WEBHOOK_EVENTS: [&str; 10] = [
     "order.created",
     "order.updated",
     "order.cancelled",
@@ -40,6 +40,7 @@ pub const WEBHOOK_EVENTS: [&str; 9] = [
     "product.updated",
     "inventory.updated",
     "return.created",
+    "return.refunded",
 ];
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -22,7 +22,9 @@ pub mod customers;
 pub mod inventory;
 pub mod ledger;
 pub mod orders;
+pub mod payments;
 pub mod products;
+pub mod returns;
 
 use serde_json::Value;
 
@@ -46,6 +48,8 @@ pub static FLOWS: &[&dyn Flow] = &[
     &customers::ErpCustomers,
     &products::Products,
     &inventory::Inventory,
+    &payments::Payments,
+    &returns::Returns,
 ];
 
 /// The event type of a poll job of `flow` (`poll.inventory`).
@@ -273,6 +277,58 @@ pub(crate) fn accepted_output(mapped: &mut Mapped) -> Result<Value, FlowError> {
     }
 }
 
+/// Takes the output's `_route` (where the record goes; it is never sent)
+/// and gives the client for that entity or company, or `None` to write
+/// through the pair's ERP as connected.
+pub(crate) fn route(
+    ctx: &FlowContext<'_>,
+    output: &mut Value,
+) -> Result<Option<ErpTarget>, FlowError> {
+    let route = output
+        .as_object_mut()
+        .and_then(|o| o.remove("_route"))
+        .and_then(|r| {
+            ["entity", "company"]
+                .iter()
+                .find_map(|k| r.get(k).and_then(Value::as_str).map(str::to_owned))
+        })
+        .filter(|r| !r.trim().is_empty());
+    match (route, ctx.router) {
+        (Some(route), Some(router)) => router(&route).map(Some).ok_or_else(|| FlowError::Mapping {
+            target: "_route".into(),
+            message: format!("the record is routed to `{route}`, which this pair cannot reach"),
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// The ERP's id of the order a payment or return is about, once the orders
+/// flow has written it; until then the record waits (retried with backoff,
+/// and a dead letter naming the order if it never comes).
+pub(crate) async fn written_order(
+    ctx: &FlowContext<'_>,
+    order_id: &str,
+    noun: &str,
+) -> Result<String, FlowError> {
+    let key = ledger::LedgerKey {
+        flow: "orders",
+        source_id: order_id.to_owned(),
+        operation: "create",
+    };
+    let entry = ctx
+        .ledger
+        .lookup(
+            &key,
+            &ledger::idempotency_key("clarity", "orders", order_id, "create"),
+        )
+        .await?;
+    entry.target_id.ok_or_else(|| FlowError::Waiting {
+        message: format!(
+            "order {order_id} has not been written to the ERP yet; the {noun} waits for it"
+        ),
+    })
+}
+
 /// The ERP side of a pair.
 #[derive(Clone)]
 pub enum ErpTarget {
@@ -298,6 +354,11 @@ pub enum FlowError {
     /// The event itself is unusable (no order id, …): retrying cannot help.
     #[error("event: {0}")]
     Event(String),
+    /// The record depends on another not written yet (a payment on its
+    /// order): retried with backoff, a dead letter naming what is missing
+    /// once the attempts run out.
+    #[error("{message}")]
+    Waiting { message: String },
     /// Our own storage failed; the work is intact and will be retried.
     #[error("storage: {0}")]
     Store(#[from] anyhow::Error),
@@ -319,7 +380,9 @@ impl FlowError {
             FlowError::Mapping { .. } | FlowError::Invalid { .. } | FlowError::Event(_) => {
                 ErrorClass::Permanent
             }
-            FlowError::Store(_) => ErrorClass::Transient { retry_after: None },
+            FlowError::Store(_) | FlowError::Waiting { .. } => {
+                ErrorClass::Transient { retry_after: None }
+            }
         }
     }
 
@@ -330,6 +393,7 @@ impl FlowError {
             FlowError::Mapping { target, .. } => Some(target.clone()),
             FlowError::Invalid { issues, .. } => issues.first().map(|i| i.field.clone()),
             FlowError::Event(_) | FlowError::Store(_) => None,
+            FlowError::Waiting { .. } => Some("orderId".into()),
         }
     }
 }

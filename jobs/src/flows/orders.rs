@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::ledger::{LedgerKey, idempotency_key};
 use super::{
-    ErpTarget, Flow, FlowContext, FlowError, Needs, Side, Trigger, Written, accepted_output,
+    ErpTarget, Flow, FlowContext, FlowError, Needs, Side, Trigger, Written, accepted_output, route,
 };
 use crate::connectors::sagepro::wire::InvoiceInput;
 use crate::mapping::CompiledTemplate;
@@ -99,23 +99,7 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
     };
     let mut mapped = map_record(ctx.template, ctx.schema, &source_id, &order, &ctx.inputs);
     let mut output = accepted_output(&mut mapped)?;
-    // `_route` chooses where the record goes; it is never sent.
-    let route = output
-        .as_object_mut()
-        .and_then(|o| o.remove("_route"))
-        .and_then(|r| {
-            ["entity", "company"]
-                .iter()
-                .find_map(|k| r.get(k).and_then(Value::as_str).map(str::to_owned))
-        })
-        .filter(|r| !r.trim().is_empty());
-    let routed = match (&route, ctx.router) {
-        (Some(route), Some(router)) => Some(router(route).ok_or_else(|| FlowError::Mapping {
-            target: "_route".into(),
-            message: format!("the record is routed to `{route}`, which this pair cannot reach"),
-        })?),
-        _ => None,
-    };
+    let routed = route(ctx, &mut output)?;
     let erp = routed.as_ref().unwrap_or(ctx.erp);
     let target_id = match erp {
         ErpTarget::Intacct(client) => {
