@@ -66,9 +66,13 @@ impl Engine {
         cursor: Option<&Value>,
     ) -> Result<Polled, FlowError> {
         let pair = self.pair_inputs(row, status).await?;
+        let (template, _) = pair
+            .template(&self.state.db, &row.tenant_id, &row.pair_id, flow)
+            .await?;
         let ctx = PollContext {
             clarity: &pair.clients.clarity,
             erp: &pair.clients.erp,
+            template: &template,
         };
         let page = flow.poll(&ctx, cursor).await?;
         let db = &self.state.db;

@@ -51,6 +51,23 @@ where
     F: FnOnce(&'a crate::connectors::sagepro::SageProClient, Option<OffsetDateTime>) -> Fut,
     Fut: Future<Output = Result<Vec<T>, ConnectorError>>,
 {
+    read_changed_of(erp, from, (intacct_object, None), intacct_fields, sagepro).await
+}
+
+/// [`read_changed`] of Intacct Order Entry documents of one definition
+/// (`("SODOCUMENT", Some("Sales Shipper"))`).
+pub async fn read_changed_of<'a, T, F, Fut>(
+    erp: &'a ErpTarget,
+    from: Option<i64>,
+    (intacct_object, docparid): (&str, Option<&str>),
+    intacct_fields: &[&str],
+    sagepro: F,
+) -> Result<Rows, ConnectorError>
+where
+    T: Serialize,
+    F: FnOnce(&'a crate::connectors::sagepro::SageProClient, Option<OffsetDateTime>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, ConnectorError>>,
+{
     match erp {
         ErpTarget::Intacct(client) => {
             let from = Checkpoint {
@@ -58,7 +75,7 @@ where
                 seen: Default::default(),
             };
             let (rows, _) = client
-                .modified_since(intacct_object, intacct_fields, &from)
+                .documents_modified_since(intacct_object, docparid, intacct_fields, &from)
                 .await?;
             Ok(rows
                 .into_iter()

@@ -19,12 +19,15 @@
 pub mod catalog;
 pub mod cursor;
 pub mod customers;
+pub mod documents;
 pub mod inventory;
+pub mod invoices;
 pub mod ledger;
 pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod returns;
+pub mod shipments;
 
 use serde_json::Value;
 
@@ -48,8 +51,10 @@ pub static FLOWS: &[&dyn Flow] = &[
     &customers::ErpCustomers,
     &products::Products,
     &inventory::Inventory,
+    &shipments::Shipments,
     &payments::Payments,
     &returns::Returns,
+    &invoices::Invoices,
 ];
 
 /// The event type of a poll job of `flow` (`poll.inventory`).
@@ -203,6 +208,9 @@ pub trait Flow: Send + Sync {
 pub struct PollContext<'a> {
     pub clarity: &'a ClarityClient,
     pub erp: &'a ErpTarget,
+    /// The template the flow's records run through: its settings say what
+    /// to read (the Intacct document type of a shipment).
+    pub template: &'a CompiledTemplate,
 }
 
 /// What one poll found.

@@ -189,6 +189,11 @@ impl CompiledTemplate {
         &self.inner.conversions
     }
 
+    /// One of the template's settings (`settings.name`), if it is text.
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.inner.settings.get(name).and_then(Value::as_str)
+    }
+
     /// The template's lookup tables (`lookups`), table name → object.
     pub fn lookups(&self) -> &Map<String, Value> {
         self.inner

@@ -329,6 +329,19 @@ impl IntacctClient {
         fields: &[&str],
         checkpoint: &Checkpoint,
     ) -> Result<(Vec<Record>, Checkpoint), ConnectorError> {
+        self.documents_modified_since(object, None, fields, checkpoint)
+            .await
+    }
+
+    /// [`Self::modified_since`] for Order Entry documents of one transaction
+    /// definition (`docparid`, e.g. "Sales Shipper"); `None` reads all.
+    pub async fn documents_modified_since(
+        &self,
+        object: &str,
+        docparid: Option<&str>,
+        fields: &[&str],
+        checkpoint: &Checkpoint,
+    ) -> Result<(Vec<Record>, Checkpoint), ConnectorError> {
         let mut select: Vec<&str> = vec!["RECORDNO", "WHENMODIFIED"];
         for f in fields {
             if !select.iter().any(|s| s.eq_ignore_ascii_case(f)) {
@@ -352,7 +365,7 @@ impl IntacctClient {
             options: None,
             pagesize: Some(MAX_QUERY_PAGE),
             offset: None,
-            docparid: None,
+            docparid: docparid.map(str::to_owned),
         };
         let rows = self.query_all(query).await?;
         let key = |r: &Record| {
