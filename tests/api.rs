@@ -353,7 +353,7 @@ async fn events_no_flow_handles_are_kept_in_the_inbox_without_a_run() {
     let token = app.tenant("Quiet").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let secret = &app.webhook_secret(&token, &pair).await;
-    let body = json!({"id": "evt_cust_1", "type": "customer.updated", "data": {"id": "cus_1"}})
+    let body = json!({"id": "evt_coupon_1", "type": "coupon.updated", "data": {"id": "SPRING"}})
         .to_string();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let resp = post_hook(
