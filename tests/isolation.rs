@@ -205,6 +205,15 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             Some((format!("/api/v1/pairs/{p}/flows/inventory/run"), None, 404)),
         ),
         (
+            "post",
+            "/api/v1/pairs/{id}/flows/{flow}/backfill",
+            Some((
+                format!("/api/v1/pairs/{p}/flows/inventory/backfill"),
+                Some(json!({"since": "2026-01-01"})),
+                404,
+            )),
+        ),
+        (
             "put",
             "/api/v1/pairs/{id}/flows/{flow}",
             Some((
@@ -449,7 +458,9 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             path.replace("{id}", p).replace("{system}", "sagepro")
         }
         "/pairs/{id}/sandbox-orders" => format!("/pairs/{p}/sandbox-orders"),
-        "/pairs/{id}/flows/{flow}" | "/pairs/{id}/flows/{flow}/run" => {
+        "/pairs/{id}/flows/{flow}"
+        | "/pairs/{id}/flows/{flow}/run"
+        | "/pairs/{id}/flows/{flow}/backfill" => {
             path.replace("{id}", p).replace("{flow}", "inventory")
         }
         "/pairs/{id}/sandbox-faults/{system}" => format!("/pairs/{p}/sandbox-faults/sagepro"),

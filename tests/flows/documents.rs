@@ -3,32 +3,27 @@
 
 use std::time::Duration;
 
-use connect_jobs::connectors::sagepro::wire::{InventoryAdjustment, InvoiceInput};
+use connect_jobs::connectors::sagepro::wire::{InventoryAdjustment, Invoice, InvoiceInput};
 use serde_json::{Value, json};
 
 use super::common::sims::Sims;
-use super::common::spawn_app;
+use super::common::{TestApp, spawn_app};
 use super::polling_on;
 
-#[tokio::test]
-async fn a_sage_pro_invoice_ships_the_clarity_order_and_writes_its_invoice_back_once() {
-    let app = spawn_app().await;
-    let token = app.tenant("Ship Co").await;
-    let pair = app.sandbox_pair(&token, "sagepro").await;
-    let sims = Sims::of(&app, &token, &pair).await;
-    polling_on(&app, &token, &pair, "shipments").await;
-    polling_on(&app, &token, &pair, "invoices").await;
+/// A shopper's order that reached Sage Pro and was invoiced there (which
+/// ships it): the Clarity order id and the invoice.
+async fn invoiced_order(app: &TestApp, token: &str, pair: &str, sims: &Sims) -> (String, Invoice) {
     let placed = app
         .call(
             "POST",
             &format!("/api/v1/pairs/{pair}/sandbox/orders"),
-            Some(&token),
+            Some(token),
             Some(json!({"count": 1})),
             202,
         )
         .await;
     let oid = placed["order_ids"][0].as_str().unwrap().to_owned();
-    let run = app.run_of(&token, &pair, &oid, "succeeded").await;
+    let run = app.run_of(token, pair, &oid, "succeeded").await;
     let so = run["target_id"].as_str().unwrap().to_owned();
     // Stock is counted in first: the shopper's SKUs may have none on hand.
     let order = sims.sagepro.get_order(&so).await.expect("the sales order");
@@ -66,6 +61,18 @@ async fn a_sage_pro_invoice_ships_the_clarity_order_and_writes_its_invoice_back_
         .await
         .expect("an invoice made from the sales order");
     assert_eq!(invoice.customer_po, oid);
+    (oid, invoice)
+}
+
+#[tokio::test]
+async fn a_sage_pro_invoice_ships_the_clarity_order_and_writes_its_invoice_back_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Ship Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "shipments").await;
+    polling_on(&app, &token, &pair, "invoices").await;
+    let (oid, invoice) = invoiced_order(&app, &token, &pair, &sims).await;
     for flow in ["shipments", "invoices"] {
         app.call(
             "POST",
@@ -123,5 +130,77 @@ async fn a_sage_pro_invoice_ships_the_clarity_order_and_writes_its_invoice_back_
         .await;
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     assert_eq!(shipments_of().await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_progress() {
+    let app = spawn_app().await;
+    let (email, token) = app.owner("Backfill Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    let (oid, invoice) = invoiced_order(&app, &token, &pair, &sims).await;
+    // Turned on after the invoice: its first poll takes it as history.
+    polling_on(&app, &token, &pair, "invoices").await;
+    let path = format!("/api/v1/pairs/{pair}/flows/invoices/backfill");
+    for (body, field) in [
+        (json!({"since": "last week"}), "since"),
+        (json!({"since": "2999-01-01"}), "since"),
+        (json!({"since": "2026-01-01", "to": "x"}), ""),
+    ] {
+        let e = app.call("POST", &path, Some(&token), Some(body), 422).await;
+        if !field.is_empty() {
+            assert_eq!(e["error"]["field"], field, "{e}");
+        }
+    }
+    let e = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/flows/orders/backfill"),
+            Some(&token),
+            Some(json!({"since": "2026-01-01"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "flow", "{e}");
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let started = app
+        .call(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"since": today})),
+            202,
+        )
+        .await;
+    assert_eq!(started["flow"], "invoices");
+    assert!(
+        started["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("bkf")),
+        "{started}"
+    );
+    let flow_path = format!("/api/v1/pairs/{pair}/flows/invoices");
+    app.eventually("the backfill done", Duration::from_secs(60), || async {
+        let f = app.call("GET", &flow_path, Some(&token), None, 200).await;
+        f["backfill"]["status"] == "done"
+    })
+    .await;
+    let b = app.call("GET", &flow_path, Some(&token), None, 200).await["backfill"].clone();
+    assert_eq!(b["id"], started["id"]);
+    assert!(b["read"].as_i64().unwrap() >= 1, "{b}");
+    assert_eq!(b["failed"], 0, "{b}");
+    assert_eq!(b["pending"], 0, "{b}");
+    assert_eq!(b["read"], b["written"], "{b}");
+    let order = sims.clarity.get_order(&oid).await.unwrap();
+    assert_eq!(
+        order["erpReferences"]["sagePro"]["invoiceNo"],
+        invoice.invoice_no.as_str()
+    );
+    // The pair page shows it.
+    let web = super::common::WebSession::sign_in(&app, &email).await;
+    let (status, html) = web.get(&app, &format!("/pairs/{pair}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"backfill-invoices\""), "{html}");
     app.stop().await;
 }

@@ -7,6 +7,7 @@ use super::extract::ApiJson;
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::ids::{IdPath, PairId};
+use crate::pairs::backfill::{self, Backfill, BackfillRequest};
 use crate::pairs::flows::{self, FlowUpdate, PairFlow};
 use crate::state::AppState;
 
@@ -80,4 +81,21 @@ pub async fn run_flow(
             message,
         }),
     ))
+}
+
+#[utoipa::path(post, path = "/api/v1/pairs/{id}/flows/{flow}/backfill", tag = "pairs", request_body = BackfillRequest,
+    params(("id" = String, Path), ("flow" = String, Path)),
+    responses((status = 202, body = Backfill), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn backfill_flow(
+    State(state): State<AppState>,
+    who: Principal,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
+    ApiJson(body): ApiJson<BackfillRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<Backfill>)> {
+    let stored = backfill::request(&state, &who, &id, &flow, body).await?;
+    // A poll already waiting takes the backfill as well.
+    crate::sync::schedule::poll_now(&state, &who.tenant_id, &id, &flow).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(stored)))
 }

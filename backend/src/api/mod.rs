@@ -67,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(flows::list_flows))
         .routes(routes!(flows::get_flow, flows::put_flow))
         .routes(routes!(flows::run_flow))
+        .routes(routes!(flows::backfill_flow))
         .routes(routes!(pairs::list_runs))
         .routes(routes!(pairs::dead_letters))
         .routes(routes!(pairs::replay))

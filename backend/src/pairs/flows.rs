@@ -125,6 +125,8 @@ pub struct PairFlow {
     #[schema(value_type = Option<Object>)]
     pub cursor: Option<Value>,
     pub counts_24h: Counts,
+    /// The flow's latest backfill and its progress, if it had one.
+    pub backfill: Option<super::backfill::Backfill>,
 }
 
 /// `PUT /api/v1/pairs/{id}/flows/{flow}`: fields left out keep their value.
@@ -239,7 +241,7 @@ pub async fn list(
     .bind(since)
     .fetch_all(state.db.pool())
     .await?;
-    Ok(KINDS
+    let mut flows: Vec<PairFlow> = KINDS
         .iter()
         .map(|kind| {
             let stored = settings.iter().find(|s| s.0 == kind.name);
@@ -272,9 +274,14 @@ pub async fn list(
                     succeeded: counted.map_or(0, |r| r.1),
                     failed: counted.map_or(0, |r| r.2),
                 },
+                backfill: None,
             }
         })
-        .collect())
+        .collect();
+    for f in flows.iter_mut().filter(|f| f.trigger == "poll") {
+        f.backfill = super::backfill::latest(state, tenant_id, pair_id, &f.flow).await?;
+    }
+    Ok(flows)
 }
 
 /// One flow of the pair; an unknown flow name is "not found".

@@ -1,6 +1,7 @@
 //! Integration pairs: a Clarity store joined to one ERP, sandbox or production,
 //! draft → active ⇄ paused. A sandbox pair comes wired to the built-in simulators.
 
+pub mod backfill;
 pub mod connections;
 pub mod flows;
 

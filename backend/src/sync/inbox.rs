@@ -70,6 +70,7 @@ pub async fn insert_changes(
     pair_id: &PairId,
     event_type: &str,
     changes: &[connect_jobs::flows::Change],
+    batch: Option<&str>,
 ) -> Result<Vec<InboxId>, sqlx::Error> {
     let now = now_ms();
     let mut made = Vec::new();
@@ -78,8 +79,8 @@ pub async fn insert_changes(
         let payload = change.record.to_string();
         let inserted = sqlx::query(
             "INSERT INTO inbox (id, tenant_id, pair_id, event_id, event_type, payload, status, attempts, \
-               next_attempt_at, enqueued_at, received_at, updated_at, subject) \
-             VALUES ($1,$2,$3,$4,$5,$6,'pending',0,$7,$7,$7,$7,$8) ON CONFLICT (pair_id, event_id) DO NOTHING",
+               next_attempt_at, enqueued_at, received_at, updated_at, subject, batch) \
+             VALUES ($1,$2,$3,$4,$5,$6,'pending',0,$7,$7,$7,$7,$8,$9) ON CONFLICT (pair_id, event_id) DO NOTHING",
         )
         .bind(&id)
         .bind(tenant_id)
@@ -89,6 +90,7 @@ pub async fn insert_changes(
         .bind(&payload)
         .bind(now)
         .bind(&change.subject)
+        .bind(batch)
         .execute(&mut *conn)
         .await?
         .rows_affected()

@@ -74,9 +74,22 @@ impl Engine {
             erp: &pair.clients.erp,
             template: &template,
         };
-        let page = flow.poll(&ctx, cursor).await?;
         let db = &self.state.db;
         let store = |e: sqlx::Error| FlowError::Store(e.into());
+        // A backfill waiting for this flow reads from its date, once.
+        let backfill: Option<(String, i64)> = sqlx::query_as(
+            "SELECT id, since_ms FROM backfills WHERE pair_id = $1 AND flow = $2 AND status = 'pending' \
+             ORDER BY created_at LIMIT 1",
+        )
+        .bind(&row.pair_id)
+        .bind(flow.name())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(store)?;
+        let from = backfill
+            .as_ref()
+            .map(|(_, since)| connect_jobs::flows::cursor::Cursor::from_time(*since));
+        let page = flow.poll(&ctx, from.as_ref().or(cursor)).await?;
         let mut tx = db.begin_write().await.map_err(store)?;
         let record_event = match flow.trigger() {
             connect_jobs::flows::Trigger::Poll { record } => record,
@@ -93,10 +106,24 @@ impl Engine {
             &row.pair_id,
             record_event,
             &page.changes,
+            backfill.as_ref().map(|(id, _)| id.as_str()),
         )
         .await
         .map_err(store)?;
         let now = now_ms();
+        if let Some((id, _)) = &backfill {
+            sqlx::query(
+                "UPDATE backfills SET status = 'read', found = $1, queued = $2, read_at = $3 \
+                 WHERE id = $4 AND status = 'pending'",
+            )
+            .bind(page.changes.len() as i64)
+            .bind(made.len() as i64)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store)?;
+        }
         if !save(
             &mut tx,
             &row.pair_id,

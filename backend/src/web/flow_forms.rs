@@ -1,5 +1,6 @@
 //! The flows panel of a pair's page: each flow switched on or off, a polling
-//! flow's interval, the customers flow's conflict rule, and "Poll now". The
+//! flow's interval, the customers flow's conflict rule, "Poll now" and
+//! "Backfill from" a date. The
 //! same rules as the API (`pairs::flows`); a refused form says why above it.
 
 use axum::Form;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use super::pages::{WebUser, check_csrf, render_pair};
 use crate::error::ApiError;
 use crate::ids::{IdPath, PairId};
+use crate::pairs::backfill::{self, BackfillRequest};
 use crate::pairs::flows::{self, FlowUpdate};
 use crate::state::AppState;
 
@@ -21,6 +23,8 @@ pub struct FlowForm {
     enabled: String,
     interval_s: String,
     conflict_rule: String,
+    /// Backfill from this date.
+    since: String,
 }
 
 impl FlowForm {
@@ -97,6 +101,32 @@ pub async fn poll(
         }
         Err(e @ ApiError::BadRequest { .. }) => {
             let message = format!("The {flow} flow cannot poll: {e}");
+            render_pair(&state, u, &id, |_| Some((message, true)), None, None).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn backfill(
+    State(state): State<AppState>,
+    u: WebUser,
+    IdPath((id, flow)): IdPath<(PairId, String)>,
+    Form(form): Form<FlowForm>,
+) -> Result<Response, ApiError> {
+    check_csrf(&form.csrf, &u.nav.csrf)?;
+    let request = BackfillRequest {
+        since: form.since.clone(),
+    };
+    match backfill::request(&state, &u.who, &id, &flow, request).await {
+        Ok(_) => {
+            crate::sync::schedule::poll_now(&state, &u.who.tenant_id, &id, &flow).await?;
+            Ok(Redirect::to(&format!(
+                "/pairs/{id}?flow={flow}&flow_state=backfill#flows"
+            ))
+            .into_response())
+        }
+        Err(e @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. })) => {
+            let message = format!("The {flow} flow cannot backfill: {e}");
             render_pair(&state, u, &id, |_| Some((message, true)), None, None).await
         }
         Err(e) => Err(e),

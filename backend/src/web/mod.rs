@@ -91,6 +91,10 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             post(flow_forms::poll),
         ),
         (
+            r("POST", "/pairs/{id}/flows/{flow}/backfill", Tenant),
+            post(flow_forms::backfill),
+        ),
+        (
             r("POST", "/pairs/{id}/connections/{system}", Tenant),
             post(connection_forms::save),
         ),

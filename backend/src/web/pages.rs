@@ -404,7 +404,8 @@ pub struct PairNotice {
     tested: Option<String>,
     faults: Option<String>,
     rotated: Option<String>,
-    /// A flow changed: its name, and `on`, `off`, `polling` or `already`.
+    /// A flow changed: its name, and `on`, `off`, `polling`, `already` or
+    /// `backfill`.
     flow: Option<String>,
     flow_state: Option<String>,
     /// Only this flow's runs.
@@ -424,6 +425,9 @@ fn notice_text(n: &PairNotice, pair: &Pair) -> Option<(String, bool)> {
                 format!("The {flow} flow polls now; its changes appear below as they run.")
             }
             "already" => format!("A poll of the {flow} flow is already on its way."),
+            "backfill" => format!(
+                "The {flow} flow reads its history now; the progress is shown with the flow."
+            ),
             _ => return None,
         };
         return Some((text, false));

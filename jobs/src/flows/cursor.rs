@@ -133,6 +133,19 @@ pub struct Cursor {
     pub modified: Option<String>,
 }
 
+impl Cursor {
+    /// A cursor that reads from `ms` on, as a backfill does: every record
+    /// modified from then is a change.
+    pub fn from_time(ms: i64) -> Value {
+        serde_json::to_value(Cursor {
+            modified_ms: Some(ms),
+            seen: Vec::new(),
+            modified: None,
+        })
+        .unwrap_or(Value::Null)
+    }
+}
+
 /// The changes among `rows` (each with its modified time) that the cursor
 /// has not taken, and the cursor after them. The first poll (no cursor)
 /// takes the source as it stands as its starting point and sends nothing:
