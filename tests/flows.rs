@@ -6,6 +6,8 @@ mod common;
 mod customers;
 #[path = "flows/documents.rs"]
 mod documents;
+#[path = "flows/faults.rs"]
+mod faults;
 #[path = "flows/money.rs"]
 mod money;
 

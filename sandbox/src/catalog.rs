@@ -66,17 +66,24 @@ pub const ENTITIES: [(&str, &str); 2] = [
 ];
 
 /// GL accounts, including the ones the Intacct spec's examples post to (1010
-/// net deposit, 1210 undeposited clearing, 6150 processor fees, 4000 sales).
-pub const GL_ACCOUNTS: [(&str, &str); 10] = [
+/// net deposit, 1210 undeposited clearing, 6150 processor fees, 4000 sales)
+/// and every one the pre-built templates name (the payments template's
+/// undeposited accounts per method, the returns template's accounts per
+/// condition), so a sandbox pair runs every flow as installed.
+pub const GL_ACCOUNTS: [(&str, &str); 14] = [
     ("1000", "Cash - Operating"),
     ("1010", "Undeposited Funds"),
     ("1200", "Accounts Receivable"),
     ("1210", "Undeposited Funds Clearing"),
+    ("1215", "Undeposited Funds - PayPal"),
+    ("1220", "Undeposited Funds - ACH"),
     ("1400", "Inventory"),
     ("2200", "Sales Tax Payable"),
+    ("2400", "Gift Card Liability"),
     ("4000", "Product Sales"),
     ("4100", "Shipping Income"),
     ("4900", "Sales Discounts"),
+    ("4910", "Sales Returns - Damaged"),
     ("6150", "Merchant Processing Fees"),
 ];
 

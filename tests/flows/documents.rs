@@ -204,3 +204,73 @@ async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_
     assert!(html.contains("id=\"backfill-invoices\""), "{html}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_intacct_sales_invoice_converted_from_the_order_is_written_back_to_clarity() {
+    use connect_jobs::connectors::intacct::wire::SoTransaction;
+    let app = spawn_app().await;
+    let token = app.tenant("Intacct Invoice Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "invoices").await;
+    let placed = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(&token),
+            Some(json!({"count": 1})),
+            202,
+        )
+        .await;
+    let oid = placed["order_ids"][0].as_str().unwrap().to_owned();
+    let so = app.run_of(&token, &pair, &oid, "succeeded").await["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let customer = sims
+        .intacct
+        .read_by_query(
+            "SODOCUMENT",
+            &["DOCID", "CUSTVENDID"],
+            &format!("DOCID = '{so}'"),
+            1,
+        )
+        .await
+        .unwrap()[0]["CUSTVENDID"]
+        .clone();
+    // Accounting converts the sales order into a Sales Invoice in Intacct.
+    let invoice: SoTransaction = serde_json::from_value(json!({
+        "transactiontype": "Sales Invoice", "datecreated": {"year": "2026", "month": "01", "day": "20"},
+        "createdfrom": so, "customerid": customer, "referenceno": oid, "termname": "Net 30",
+        "basecurr": "USD", "currency": "USD",
+        "sotransitems": [{"itemid": "SKU-1001", "quantity": "1", "unit": "Each", "price": "19.99",
+            "warehouseid": "WH1", "locationid": "US-EAST", "departmentid": "ECOM"}]
+    }))
+    .unwrap();
+    let key = sims
+        .intacct
+        .create_sales_order("inv-1", &invoice)
+        .await
+        .expect("a Sales Invoice in Intacct");
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/invoices/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    let run = app.run_of(&token, &pair, &key, "succeeded").await;
+    assert_eq!(run["flow"], "invoices");
+    assert_eq!(run["target_id"], oid.as_str());
+    let order = sims.clarity.get_order(&oid).await.unwrap();
+    let refs = &order["erpReferences"]["intacct"];
+    assert_eq!(refs["invoiceDocId"], key.as_str(), "{order}");
+    assert!(
+        refs["invoiceRecordKey"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty()),
+        "{order}"
+    );
+    app.stop().await;
+}

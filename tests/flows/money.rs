@@ -220,3 +220,42 @@ async fn a_return_whose_order_never_comes_is_a_dead_letter_naming_the_order() {
     assert_eq!(dead["error_field"], "orderId");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_refunded_return_becomes_one_intacct_credit_memo_for_the_refund() {
+    let app = spawn_app().await;
+    let token = app.tenant("Intacct Return Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    turn_on(&app, &token, &pair, "returns").await;
+    let placed = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(&token),
+            Some(json!({"count": 1})),
+            202,
+        )
+        .await;
+    let oid = placed["order_ids"][0].as_str().unwrap().to_owned();
+    app.run_of(&token, &pair, &oid, "succeeded").await;
+    let ret = refunded_return(&sims, &oid).await;
+    let rid = ret["returnId"].as_str().unwrap().to_owned();
+    let run = app.run_of(&token, &pair, &rid, "succeeded").await;
+    let found = sims
+        .intacct
+        .read(
+            "ARADJUSTMENT",
+            &[run["target_id"].as_str().unwrap().to_owned()],
+            &["RECORDID", "CUSTOMERID", "TOTALENTERED", "DESCRIPTION"],
+        )
+        .await
+        .expect("the AR adjustment in Intacct");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let adj = &found[0];
+    assert_eq!(adj["RECORDID"], format!("CM-{rid}").as_str(), "{adj:?}");
+    let total: rust_decimal::Decimal = adj["TOTALENTERED"].as_str().unwrap().parse().unwrap();
+    let refund: rust_decimal::Decimal = ret["refundAmount"].as_str().unwrap().parse().unwrap();
+    assert_eq!(total.abs(), refund, "the credit is the refund: {adj:?}");
+    app.stop().await;
+}

@@ -1,0 +1,156 @@
+//! The new flows under 30 % errors and 10 % timeouts on their target
+//! simulator: every record still lands exactly once.
+
+use std::time::Duration;
+
+use connect_jobs::connectors::intacct::Object;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use super::common::sims::Sims;
+use super::common::{TestApp, sample_order, spawn_app};
+use super::polling_on;
+
+async fn faults(app: &TestApp, token: &str, pair: &str, system: &str, on: bool) {
+    let body = if on {
+        json!({"system": system, "error_rate": 0.3, "timeout_rate": 0.1, "hang_ms": 2500})
+    } else {
+        json!({"system": system, "error_rate": 0.0, "timeout_rate": 0.0})
+    };
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+        Some(token),
+        Some(body),
+        200,
+    )
+    .await;
+}
+
+async fn runs_of(app: &TestApp, token: &str, pair: &str, flow: &str) -> Vec<Value> {
+    app.call(
+        "GET",
+        &format!("/api/v1/pairs/{pair}/runs?flow={flow}&limit=100"),
+        Some(token),
+        None,
+        200,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn payments_under_intacct_faults_each_land_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Faulty Payments Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/flows/payments"),
+        Some(&token),
+        Some(json!({"enabled": true})),
+        200,
+    )
+    .await;
+    faults(&app, &token, &pair, "intacct", true).await;
+    let ids: Vec<String> = (1..=5).map(|i| format!("CO-FP-{i}")).collect();
+    for id in &ids {
+        let mut order = sample_order(id, "USD", &[("SKU-1001", "Widget", 1, "10.00")]);
+        order["paymentInfo"] = json!({"method": "credit_card", "status": "captured", "amount": "10.00",
+            "transactionId": format!("ch_{id}"), "capturedAt": "2026-01-15T10:05:00Z"});
+        app.deliver_order(&token, &pair, &order).await;
+        app.deliver(
+            &token,
+            &pair,
+            &format!("evt_paid_{id}"),
+            "order.paid",
+            &order,
+        )
+        .await;
+    }
+    app.eventually(
+        "every payment written",
+        Duration::from_secs(150),
+        || async {
+            runs_of(&app, &token, &pair, "payments")
+                .await
+                .iter()
+                .filter(|r| r["status"] == "succeeded")
+                .count()
+                == ids.len()
+        },
+    )
+    .await;
+    faults(&app, &token, &pair, "intacct", false).await;
+    let found = sims
+        .intacct
+        .read_by_query("ARPYMT", &["DOCNUMBER"], "DOCNUMBER LIKE 'ch_CO-FP-%'", 100)
+        .await
+        .expect("Intacct answers");
+    let mut numbers: Vec<String> = found
+        .iter()
+        .filter_map(|r| r["DOCNUMBER"].as_str().map(str::to_owned))
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = ids.iter().map(|id| format!("ch_{id}")).collect();
+    assert_eq!(numbers, expected, "each payment exactly once");
+    let runs = runs_of(&app, &token, &pair, "payments").await;
+    assert_eq!(runs.len(), ids.len(), "{runs:#?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn prices_under_clarity_faults_each_land_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Faulty Prices Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "products").await;
+    let skus = ["SKU-1005", "SKU-1006", "SKU-1007", "SKU-1008"];
+    for (i, sku) in skus.iter().enumerate() {
+        let mut item = serde_json::Map::new();
+        item.insert("ITEMID".into(), json!(sku));
+        item.insert("BASEPRICE".into(), json!(format!("{}.50", 30 + i)));
+        sims.intacct
+            .update(&format!("price-{i}"), Object::Item, &item)
+            .await
+            .expect("a new price in Intacct");
+    }
+    faults(&app, &token, &pair, "clarity", true).await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/products/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    app.eventually("every price written", Duration::from_secs(150), || async {
+        runs_of(&app, &token, &pair, "products")
+            .await
+            .iter()
+            .filter(|r| r["status"] == "succeeded" && r["source_id"] != "poll")
+            .count()
+            == skus.len()
+    })
+    .await;
+    faults(&app, &token, &pair, "clarity", false).await;
+    for (i, sku) in skus.iter().enumerate() {
+        let p = sims.clarity.get_product(sku).await.expect("in Clarity");
+        assert_eq!(
+            p.price,
+            Decimal::new((30 + i as i64) * 100 + 50, 2),
+            "{sku}"
+        );
+    }
+    let runs: Vec<Value> = runs_of(&app, &token, &pair, "products")
+        .await
+        .into_iter()
+        .filter(|r| r["source_id"] != "poll")
+        .collect();
+    assert_eq!(runs.len(), skus.len(), "one run per change: {runs:#?}");
+    app.stop().await;
+}
