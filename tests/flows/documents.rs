@@ -205,25 +205,28 @@ async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_intacct_sales_invoice_converted_from_the_order_is_written_back_to_clarity() {
+/// A shopper's order that reached Intacct, and a document of `definition`
+/// converted from its sales order there: the Clarity order id and the
+/// document's key.
+async fn converted_in_intacct(
+    app: &TestApp,
+    token: &str,
+    pair: &str,
+    sims: &Sims,
+    definition: &str,
+) -> (String, String) {
     use connect_jobs::connectors::intacct::wire::SoTransaction;
-    let app = spawn_app().await;
-    let token = app.tenant("Intacct Invoice Co").await;
-    let pair = app.sandbox_pair(&token, "intacct").await;
-    let sims = Sims::of(&app, &token, &pair).await;
-    polling_on(&app, &token, &pair, "invoices").await;
     let placed = app
         .call(
             "POST",
             &format!("/api/v1/pairs/{pair}/sandbox/orders"),
-            Some(&token),
+            Some(token),
             Some(json!({"count": 1})),
             202,
         )
         .await;
     let oid = placed["order_ids"][0].as_str().unwrap().to_owned();
-    let so = app.run_of(&token, &pair, &oid, "succeeded").await["target_id"]
+    let so = app.run_of(token, pair, &oid, "succeeded").await["target_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -238,20 +241,31 @@ async fn an_intacct_sales_invoice_converted_from_the_order_is_written_back_to_cl
         .await
         .unwrap()[0]["CUSTVENDID"]
         .clone();
-    // Accounting converts the sales order into a Sales Invoice in Intacct.
-    let invoice: SoTransaction = serde_json::from_value(json!({
-        "transactiontype": "Sales Invoice", "datecreated": {"year": "2026", "month": "01", "day": "20"},
+    let doc: SoTransaction = serde_json::from_value(json!({
+        "transactiontype": definition, "datecreated": {"year": "2026", "month": "01", "day": "20"},
         "createdfrom": so, "customerid": customer, "referenceno": oid, "termname": "Net 30",
-        "basecurr": "USD", "currency": "USD",
+        "shippingmethod": "UPS Ground", "basecurr": "USD", "currency": "USD",
         "sotransitems": [{"itemid": "SKU-1001", "quantity": "1", "unit": "Each", "price": "19.99",
             "warehouseid": "WH1", "locationid": "US-EAST", "departmentid": "ECOM"}]
     }))
     .unwrap();
     let key = sims
         .intacct
-        .create_sales_order("inv-1", &invoice)
+        .create_sales_order(&format!("{definition}-1"), &doc)
         .await
-        .expect("a Sales Invoice in Intacct");
+        .unwrap_or_else(|e| panic!("a {definition} in Intacct: {e:?}"));
+    (oid, key)
+}
+
+#[tokio::test]
+async fn an_intacct_sales_invoice_converted_from_the_order_is_written_back_to_clarity() {
+    let app = spawn_app().await;
+    let token = app.tenant("Intacct Invoice Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "invoices").await;
+    // Accounting converts the sales order into a Sales Invoice in Intacct.
+    let (oid, key) = converted_in_intacct(&app, &token, &pair, &sims, "Sales Invoice").await;
     app.call(
         "POST",
         &format!("/api/v1/pairs/{pair}/flows/invoices/run"),
@@ -272,5 +286,34 @@ async fn an_intacct_sales_invoice_converted_from_the_order_is_written_back_to_cl
             .is_some_and(|k| !k.is_empty()),
         "{order}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_intacct_sales_shipper_ships_the_clarity_order_with_its_carrier() {
+    let app = spawn_app().await;
+    let token = app.tenant("Intacct Ship Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "shipments").await;
+    let (oid, key) = converted_in_intacct(&app, &token, &pair, &sims, "Sales Shipper").await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/flows/shipments/run"),
+        Some(&token),
+        None,
+        202,
+    )
+    .await;
+    let run = app.run_of(&token, &pair, &key, "succeeded").await;
+    assert_eq!(run["flow"], "shipments");
+    let shipment = sims
+        .clarity
+        .get_shipment(run["target_id"].as_str().unwrap())
+        .await
+        .expect("the shipment in Clarity");
+    assert_eq!(shipment.order_id, oid);
+    assert_eq!(shipment.carrier, "UPS");
+    assert_eq!(shipment.service.as_deref(), Some("Ground"));
     app.stop().await;
 }

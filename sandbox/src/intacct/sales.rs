@@ -40,13 +40,22 @@ pub struct Definition {
     pub inventory: Option<(&'static str, i64)>,
 }
 
-pub const DEFINITIONS: [Definition; 4] = [
+pub const DEFINITIONS: [Definition; 5] = [
     Definition {
         name: "Sales Order",
         prefix: "SO",
         posts_to_ar: false,
         credits_ar: false,
         inventory: Some(("ONHOLD", 1)),
+    },
+    // Converted from a sales order when the goods leave: what the shipments
+    // flow reads (its template's `shipment_definition`).
+    Definition {
+        name: "Sales Shipper",
+        prefix: "SHP",
+        posts_to_ar: false,
+        credits_ar: false,
+        inventory: Some(("ONHAND", -1)),
     },
     Definition {
         name: "Sales Invoice",

@@ -115,7 +115,7 @@ pub async fn seed(conn: &mut AnyConnection, pair_id: &str) -> Result<(), sqlx::E
             json!({"DOCID": d.name, "CATEGORY": "Sales", "PREFIX": d.prefix,
                    "POSTS_TO_AR": d.posts_to_ar.to_string(),
                    "INVENTORY_EFFECT": d.inventory.map(|(t, s)| format!("{t}{}", if s > 0 { "+" } else { "-" })).unwrap_or_default(),
-                   "CONVERT_FROM": if d.name == "Sales Invoice" { "Sales Order" } else { "" },
+                   "CONVERT_FROM": if matches!(d.name, "Sales Invoice" | "Sales Shipper") { "Sales Order" } else { "" },
                    "STATUS": "active"}),
         ));
     }
