@@ -479,13 +479,58 @@ async fn rate_limits_are_rate_limited_with_the_retry_after_hint() {
 }
 
 #[tokio::test]
+async fn concurrent_writes_share_a_request_and_each_keeps_its_own_outcome() {
+    let sim = spawn_sim().await;
+    let (client, meter) = sim.client();
+    client.test_connection().await.expect("session");
+    let before = meter.calls();
+    // A slow company: the writes queue behind the first request.
+    sim.set_faults(FaultSettings {
+        latency_ms: 300,
+        concurrency_limit: Some(2),
+        ..FaultSettings::default()
+    })
+    .await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let c = client.clone();
+            tokio::spawn(async move {
+                let mut o = order(&format!("CO-B{i}"));
+                if i == 5 {
+                    o.customerid = "NO-SUCH-CUSTOMER".into();
+                }
+                c.create_sales_order(&format!("b-{i}"), &o).await
+            })
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(key) => keys.push(key),
+            Err(ConnectorError::Validation { .. }) if i == 5 => {}
+            Err(other) => panic!("write {i}: {other:?}"),
+        }
+    }
+    assert_eq!(keys.len(), 11, "the bad record failed alone: {keys:?}");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 11, "each write its own document");
+    let requests = meter.calls() - before;
+    assert!(
+        requests <= 4,
+        "12 writes took {requests} requests: they were not shared"
+    );
+}
+
+#[tokio::test]
 async fn requests_over_the_concurrency_limit_wait_then_get_a_concurrency_error() {
     let sim = spawn_sim_with(SimConfig {
         queue_wait: Duration::from_millis(200),
         ..SimConfig::default()
     })
     .await;
-    let (client, _) = sim.client();
+    // One request per write, so that three writes are three requests.
+    let client = sim.client().0.with_write_batch(1);
     client.test_connection().await.expect("session");
     sim.set_faults(FaultSettings {
         concurrency_limit: Some(1),

@@ -110,3 +110,147 @@ async fn orders_survive_a_killed_server() {
     }
     assert_eq!(held.len(), ids.len());
 }
+
+/// The Clarity level of `sku` at `location`, if Clarity has one.
+async fn clarity_level(
+    sims: &common::sims::Sims,
+    sku: &str,
+    location: &str,
+) -> Option<rust_decimal::Decimal> {
+    sims.clarity
+        .get_inventory(sku)
+        .await
+        .ok()?
+        .locations
+        .into_iter()
+        .find(|l| l.location_id == location)
+        .map(|l| l.quantity_on_hand)
+}
+
+#[tokio::test]
+async fn a_poll_killed_mid_read_is_read_again_and_each_change_lands_once() {
+    use connect_jobs::connectors::sagepro::wire::InventoryAdjustment;
+    let (mut env, _dir) = common::fresh_env(&[("CONNECT_LEASE_MS", "3000")]).await;
+    let (mut child, api) = common::launch(&env, "warn", Output::Null, Stdio::inherit()).await;
+    let bound = api.base.trim_start_matches("http://").to_owned();
+    env.insert("CONNECT_BIND".into(), bound);
+    api.wait_ready().await;
+    let token = api.tenant("Poll Crash Co").await;
+    let pair = api.sandbox_pair(&token, "sagepro").await;
+    let sims = common::sims::Sims::of(&api, &token, &pair).await;
+    let flow = format!("/api/v1/pairs/{pair}/flows/inventory");
+    api.call(
+        "PUT",
+        &flow,
+        Some(&token),
+        Some(json!({"enabled": true})),
+        200,
+    )
+    .await;
+    let first = Instant::now();
+    let polled_at = loop {
+        let f = api.call("GET", &flow, Some(&token), None, 200).await;
+        if let Some(at) = f["last_poll_at"].as_i64() {
+            break at;
+        }
+        assert!(
+            first.elapsed() < Duration::from_secs(30),
+            "no first poll: {f}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Three counts in Sage Pro, then a poll slowed down so that the process
+    // dies in the middle of reading them.
+    let skus = ["SKU-1010", "SKU-1011", "SKU-1012"];
+    let mut counted = Vec::new();
+    for (i, sku) in skus.iter().enumerate() {
+        let row = sims.sagepro.get_inventory(sku, "MAIN").await.unwrap();
+        let level = row.qty_on_hand + rust_decimal::Decimal::from(10 + i as i64);
+        sims.sagepro
+            .update_inventory(
+                &format!("count-{i}"),
+                sku,
+                "MAIN",
+                &InventoryAdjustment {
+                    qty_on_hand: Some(level),
+                    reason: "count".into(),
+                    reference: format!("CC-{i}"),
+                },
+                row.row_version,
+            )
+            .await
+            .unwrap();
+        counted.push(level);
+    }
+    api.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+        Some(&token),
+        Some(json!({"system": "sagepro", "latency_ms": 5000})),
+        200,
+    )
+    .await;
+    api.call("POST", &format!("{flow}/run"), Some(&token), None, 202)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mid = api.call("GET", &flow, Some(&token), None, 200).await;
+    assert_eq!(
+        mid["last_poll_at"].as_i64(),
+        Some(polled_at),
+        "the poll had finished before the kill: {mid}"
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    let (mut child, _) = common::launch(&env, "warn", Output::Null, Stdio::inherit()).await;
+    api.wait_ready().await;
+    api.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/sandbox/faults"),
+        Some(&token),
+        Some(json!({"system": "sagepro", "latency_ms": 0})),
+        200,
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for (sku, level) in skus.iter().zip(&counted) {
+            all &= clarity_level(&sims, sku, "WH1").await == Some(*level);
+        }
+        if all {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the counts did not reach Clarity after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let runs = api
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair}/runs?flow=inventory&limit=100"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let runs: Vec<&Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source_id"] != "poll")
+        .collect();
+    for sku in skus {
+        let of: Vec<&&Value> = runs
+            .iter()
+            .filter(|r| r["source_id"] == format!("{sku}@MAIN").as_str())
+            .collect();
+        assert_eq!(of.len(), 1, "{sku}: {runs:#?}");
+        assert_eq!(of[0]["status"], "succeeded");
+    }
+    assert_eq!(runs.len(), skus.len(), "only the counted rows: {runs:#?}");
+    child.kill().ok();
+    let _ = child.wait();
+}

@@ -50,6 +50,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub http_timeout: Duration,
     pub worker_concurrency: usize,
+    /// Intacct writes of concurrent workers per shared request (1: none shared).
+    pub intacct_write_batch: usize,
     /// How long a worker holds an inbox row before another may take it.
     pub lease: Duration,
     /// How often the reconciler looks for work the queue lost.
@@ -173,6 +175,7 @@ impl Config {
             log_format,
             http_timeout: millis(env, "CONNECT_HTTP_TIMEOUT_MS", 10_000, 100..=300_000)?,
             worker_concurrency: number(env, "CONNECT_WORKER_CONCURRENCY", 4, 1..=256)? as usize,
+            intacct_write_batch: number(env, "CONNECT_INTACCT_WRITE_BATCH", 50, 1..=100)? as usize,
             lease: millis(env, "CONNECT_LEASE_MS", 60_000, 1_000..=3_600_000)?,
             reconcile_every: millis(env, "CONNECT_RECONCILE_MS", 2_000, 100..=3_600_000)?,
             requeue_after: millis(env, "CONNECT_REQUEUE_AFTER_MS", 30_000, 500..=3_600_000)?,

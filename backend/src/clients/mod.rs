@@ -173,6 +173,7 @@ pub fn intacct(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> Int
         http_for(state, c),
         gate,
     )
+    .with_write_batch(state.config.intacct_write_batch)
 }
 
 pub fn sagepro(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> SageProClient {

@@ -49,7 +49,8 @@ impl std::fmt::Display for System {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Clone: one failed request is the outcome of every write it carried.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectorError {
     #[error("{system}: timed out after {after:?}")]
     Timeout { system: System, after: Duration },

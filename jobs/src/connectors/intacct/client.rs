@@ -26,6 +26,7 @@ use crate::connectors::http::transport_error;
 use crate::connectors::{CallGate, ConnectorError, System, parse_retry_after};
 
 use super::classify;
+use super::coalesce::Coalescer;
 use super::element::Element;
 use super::functions::{ApiFunction, Done, protocol, status_of};
 use super::wire::{DTD_VERSION, ErrorMessage, Status, errno, parse_session_timestamp};
@@ -73,7 +74,15 @@ pub struct IntacctClient {
     session: Arc<tokio::sync::Mutex<SessionSlot>>,
     /// Per-request bound; `None` leaves the HTTP client's own timeout in charge.
     request_timeout: Option<Duration>,
+    /// Writes of concurrent callers, sent together.
+    writes: Arc<Coalescer>,
 }
+
+/// Writes per shared request, by default (see [`IntacctClient::with_write_batch`]).
+pub const WRITE_BATCH: usize = 50;
+
+/// Requests at once per company (spec §9).
+pub const CONCURRENT_REQUESTS: usize = 2;
 
 /// Functions per request (spec §9: no documented cap; the simulator and this
 /// connector keep to 100).
@@ -108,7 +117,15 @@ impl IntacctClient {
             gate,
             session: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             request_timeout: None,
+            writes: Arc::new(Coalescer::new(WRITE_BATCH, CONCURRENT_REQUESTS)),
         }
+    }
+
+    /// Writes of concurrent callers share requests of up to `max` functions
+    /// (1: each write its own request).
+    pub fn with_write_batch(mut self, max: usize) -> Self {
+        self.writes = Arc::new(Coalescer::new(max, CONCURRENT_REQUESTS));
+        self
     }
 
     /// Bounds every request this client sends (instead of the HTTP client's
@@ -209,6 +226,14 @@ impl IntacctClient {
 
     /// Sends one function and returns its outcome.
     pub(crate) async fn call_one(&self, function: ApiFunction) -> Result<Done, ConnectorError> {
+        if function.write && self.writes.max > 1 {
+            return self
+                .writes
+                .run(function, |functions: Vec<ApiFunction>| async move {
+                    self.batch(&functions, BatchMode::default()).await
+                })
+                .await;
+        }
         self.batch(std::slice::from_ref(&function), BatchMode::default())
             .await?
             .pop()

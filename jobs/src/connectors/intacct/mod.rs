@@ -13,6 +13,7 @@
 
 pub mod classify;
 pub mod client;
+mod coalesce;
 pub mod element;
 pub mod functions;
 pub mod reads;
