@@ -160,7 +160,7 @@ pub fn clarity(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> Cla
 
 pub fn intacct(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> IntacctClient {
     let entity = c.setting("entity_id");
-    IntacctClient::new(
+    let client = IntacctClient::new(
         IntacctConfig {
             endpoint_url: c.base_url.clone(),
             sender_id: c.setting("sender_id"),
@@ -173,7 +173,12 @@ pub fn intacct(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> Int
         http_for(state, c),
         gate,
     )
-    .with_write_batch(state.config.intacct_write_batch)
+    .with_write_batch(state.config.intacct_write_batch);
+    // Checked when the connection was saved; a zone no longer known reads as UTC.
+    match connect_jobs::connectors::intacct::time_zone(&c.setting("timezone")) {
+        Ok(zone) => client.with_time_zone(zone),
+        Err(_) => client,
+    }
 }
 
 pub fn sagepro(state: &AppState, c: &Connection, gate: Arc<dyn CallGate>) -> SageProClient {

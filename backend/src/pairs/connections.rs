@@ -86,6 +86,8 @@ pub fn fields(system: &str) -> &'static [(&'static str, bool, bool)] {
             ("user_id", false, true),
             ("user_password", true, true),
             ("entity_id", false, false),
+            // The company's time zone (IANA): Intacct's timestamps carry none.
+            ("timezone", false, false),
         ],
         "sagepro" => &[("api_key", true, true), ("company", false, false)],
         _ => &[],
@@ -130,6 +132,11 @@ pub fn split_credentials(system: &str, creds: &Map<String, Value>) -> Result<Spl
                     &format!("credentials.{name}"),
                     "must be at most 1024 characters",
                 ));
+            }
+            Some(Value::String(s)) if *name == "timezone" => {
+                connect_jobs::connectors::intacct::time_zone(s)
+                    .map_err(|why| ApiError::invalid("credentials.timezone", why))?;
+                settings.insert((*name).to_owned(), Value::String(s.trim().to_owned()));
             }
             Some(Value::String(s)) => {
                 let target = if *secret { &mut secrets } else { &mut settings };
@@ -878,6 +885,22 @@ fn auth_failure(system: System, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_intacct_time_zone_must_be_a_known_zone() {
+        let creds = |zone: &str| -> Map<String, Value> {
+            serde_json::from_value(json!({"sender_id": "s", "sender_password": "p",
+                "company_id": "c", "user_id": "u", "user_password": "p", "timezone": zone}))
+            .unwrap()
+        };
+        let (settings, _) = split_credentials("intacct", &creds("Europe/London")).unwrap();
+        assert_eq!(settings["timezone"], "Europe/London");
+        let e = split_credentials("intacct", &creds("Europe/Atlantis")).unwrap_err();
+        assert!(
+            matches!(&e, ApiError::BadRequest { field: Some(f), .. } if f == "credentials.timezone"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn the_previous_webhook_secret_counts_only_until_the_overlap_ends() {

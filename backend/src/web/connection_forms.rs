@@ -35,6 +35,7 @@ fn field_label(name: &str) -> &'static str {
         "user_id" => "User ID",
         "user_password" => "User password",
         "entity_id" => "Entity (location ID, multi-entity companies)",
+        "timezone" => "Company time zone (IANA, e.g. America/New_York; empty is UTC)",
         "api_key" => "API key",
         "company" => "Company",
         _ => "Setting",

@@ -11,7 +11,7 @@ use crate::connectors::ConnectorError;
 use crate::connectors::intacct::Checkpoint;
 use crate::connectors::intacct::functions::text;
 use crate::connectors::intacct::reads::MODIFIED_OVERLAP_MS;
-use crate::connectors::intacct::wire::{format_timestamp, parse_timestamp};
+use crate::connectors::intacct::wire::format_timestamp;
 
 /// Sage Pro's polling overlap (spec §2: checkpoint − 2 min).
 pub const SAGEPRO_OVERLAP_MS: i64 = 2 * 60 * 1000;
@@ -82,7 +82,7 @@ where
                 .map(|r| {
                     let at = text(&r, "WHENMODIFIED")
                         .as_deref()
-                        .and_then(parse_timestamp);
+                        .and_then(|t| client.instant_of(t));
                     (Value::Object(r), at)
                 })
                 .collect())

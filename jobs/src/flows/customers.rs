@@ -31,7 +31,6 @@ use super::{
 use crate::connectors::ConnectorError;
 use crate::connectors::clarity::Created;
 use crate::connectors::intacct::functions::{Object, Record};
-use crate::connectors::intacct::wire::parse_timestamp;
 use crate::connectors::sagepro::wire::CustomerInput;
 use crate::mapping::pipeline::map_record;
 
@@ -255,12 +254,16 @@ fn rfc3339_ms(t: &str) -> Option<i64> {
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// An ERP record's last modification, in ms.
-fn erp_modified(record: &Value) -> Option<i64> {
+/// An ERP record's last modification, in ms (Intacct's in the company's zone).
+fn erp_modified(erp: &ErpTarget, record: &Value) -> Option<i64> {
+    let intacct = |t: &str| match erp {
+        ErpTarget::Intacct(client) => client.instant_of(t),
+        ErpTarget::Sagepro(_) => None,
+    };
     record
         .get("WHENMODIFIED")
         .and_then(Value::as_str)
-        .and_then(parse_timestamp)
+        .and_then(intacct)
         .or_else(|| {
             record
                 .get("LastModified")
@@ -345,7 +348,7 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
                 .get("updatedDate")
                 .and_then(Value::as_str)
                 .and_then(rfc3339_ms),
-            erp_modified(current),
+            erp_modified(ctx.erp, current),
         ) {
             return Ok(skipped(cid, id.clone(), why));
         }
@@ -443,7 +446,7 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
             ctx.conflict_rule,
             Side::Erp,
             label,
-            erp_modified(record),
+            erp_modified(ctx.erp, record),
             rfc3339_ms(&current.updated_date),
         ) {
             return Ok(skipped(eid, cid, why));

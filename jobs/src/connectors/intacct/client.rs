@@ -76,6 +76,18 @@ pub struct IntacctClient {
     request_timeout: Option<Duration>,
     /// Writes of concurrent callers, sent together.
     writes: Arc<Coalescer>,
+    /// The company's time zone, in which Intacct writes its zone-less
+    /// timestamps (UTC unless the connection names one).
+    zone: jiff::tz::TimeZone,
+}
+
+/// The time zone an IANA name (`America/New_York`) stands for; empty is UTC.
+pub fn time_zone(name: &str) -> Result<jiff::tz::TimeZone, String> {
+    match name.trim() {
+        "" | "UTC" => Ok(jiff::tz::TimeZone::UTC),
+        name => jiff::tz::TimeZone::get(name)
+            .map_err(|_| format!("`{name}` is not an IANA time zone (e.g. America/New_York)")),
+    }
 }
 
 /// Writes per shared request, by default (see [`IntacctClient::with_write_batch`]).
@@ -118,7 +130,36 @@ impl IntacctClient {
             session: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             request_timeout: None,
             writes: Arc::new(Coalescer::new(WRITE_BATCH, CONCURRENT_REQUESTS)),
+            zone: jiff::tz::TimeZone::UTC,
         }
+    }
+
+    /// The company's time zone (see [`time_zone`]).
+    pub fn with_time_zone(mut self, zone: jiff::tz::TimeZone) -> Self {
+        self.zone = zone;
+        self
+    }
+
+    /// An Intacct timestamp (`MM/DD/YYYY HH:MM:SS`, the company's local
+    /// time) as the instant it is, in ms since the epoch.
+    pub fn instant_of(&self, timestamp: &str) -> Option<i64> {
+        let naive = super::wire::parse_timestamp(timestamp)?;
+        let civil = jiff::Timestamp::from_millisecond(naive)
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .datetime();
+        let zoned = civil.to_zoned(self.zone.clone()).ok()?;
+        Some(zoned.timestamp().as_millisecond())
+    }
+
+    /// An instant as Intacct writes it for this company.
+    pub fn timestamp_of(&self, ms: i64) -> String {
+        let local = jiff::Timestamp::from_millisecond(ms)
+            .ok()
+            .map(|t| t.to_zoned(self.zone.clone()).datetime())
+            .and_then(|civil| civil.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .map_or(ms, |z| z.timestamp().as_millisecond());
+        super::wire::format_timestamp(local)
     }
 
     /// Writes of concurrent callers share requests of up to `max` functions
@@ -641,6 +682,41 @@ pub(crate) fn validate_control_id(control_id: &str) -> Result<(), ConnectorError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_read_and_written_in_the_companys_zone() {
+        let client = |zone: &str| {
+            IntacctClient::new(
+                IntacctConfig {
+                    endpoint_url: "http://127.0.0.1:1/".into(),
+                    sender_id: String::new(),
+                    sender_password: SecretString::from(String::new()),
+                    company_id: String::new(),
+                    user_id: String::new(),
+                    user_password: SecretString::from(String::new()),
+                    entity_id: None,
+                },
+                crate::connectors::http::client(Default::default()),
+                Arc::new(crate::connectors::OpenGate),
+            )
+            .with_time_zone(time_zone(zone).unwrap())
+        };
+        let ny = client("America/New_York");
+        // 10:00 in New York is 15:00 UTC in winter and 14:00 in summer.
+        let winter = ny.instant_of("01/15/2026 10:00:00").unwrap();
+        let summer = ny.instant_of("07/15/2026 10:00:00").unwrap();
+        assert_eq!(winter, 1_768_489_200_000);
+        assert_eq!(summer, 1_784_124_000_000);
+        assert_eq!(ny.timestamp_of(winter), "01/15/2026 10:00:00");
+        assert_eq!(ny.timestamp_of(summer), "07/15/2026 10:00:00");
+        let utc = client("");
+        assert_eq!(
+            utc.instant_of("01/15/2026 15:00:00"),
+            Some(winter),
+            "UTC unless told"
+        );
+        assert!(time_zone("Mars/Olympus").unwrap_err().contains("IANA"));
+    }
 
     #[test]
     fn session_endpoint_must_stay_on_the_configured_host_or_intacct() {

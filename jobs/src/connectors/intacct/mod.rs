@@ -20,7 +20,7 @@ pub mod reads;
 pub mod wire;
 pub mod writes;
 
-pub use client::{BatchMode, IntacctClient, IntacctConfig, MAX_FUNCTIONS_PER_REQUEST};
+pub use client::{BatchMode, IntacctClient, IntacctConfig, MAX_FUNCTIONS_PER_REQUEST, time_zone};
 pub use functions::{ApiFunction, Data, Done, Object, Record, SoLineUpdate, SoUpdate};
 pub use reads::{Checkpoint, InventoryLevel};
 pub use wire::{

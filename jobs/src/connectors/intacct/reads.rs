@@ -13,7 +13,7 @@ use super::client::{BatchMode, IntacctClient, MAX_FUNCTIONS_PER_REQUEST, error_m
 use super::functions::{ApiFunction, Data, Done, Record, protocol, quote, status_of, text};
 use super::wire::{
     Condition, Conditions, Direction, FieldValue, FieldValues, Filter, Order, OrderBy, Query,
-    ReadByQuery, Select, SelectItem, Status, format_timestamp, parse_timestamp,
+    ReadByQuery, Select, SelectItem, Status,
 };
 
 const SYSTEM: System = System::Intacct;
@@ -57,7 +57,8 @@ pub const DEFAULT_INVENTORY_TOTALS: [&str; 3] = ["ONHAND", "ONORDER", "ONHOLD"];
 /// can drop them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {
-    /// Unix ms of the newest WHENMODIFIED seen (Intacct's zone-less time, read as UTC).
+    /// Unix ms of the newest WHENMODIFIED seen (Intacct's zone-less time read
+    /// in the company's zone: an instant).
     pub when_modified_ms: Option<i64>,
     /// `(RECORDNO, WHENMODIFIED)` of the records in the overlap window.
     pub seen: BTreeSet<(String, String)>,
@@ -351,7 +352,7 @@ impl IntacctClient {
         let filter = checkpoint.when_modified_ms.map(|ms| Filter {
             condition: Condition::GreaterThanOrEqualTo(FieldValue {
                 field: "WHENMODIFIED".to_owned(),
-                value: format_timestamp(ms - MODIFIED_OVERLAP_MS),
+                value: self.timestamp_of(ms - MODIFIED_OVERLAP_MS),
             }),
         });
         let query = Query {
@@ -386,13 +387,16 @@ impl IntacctClient {
         }
         let newest = seen_now
             .iter()
-            .filter_map(|(_, w)| parse_timestamp(w))
+            .filter_map(|(_, w)| self.instant_of(w))
             .max()
             .max(checkpoint.when_modified_ms);
         let mut seen = checkpoint.seen.clone();
         seen.extend(seen_now);
         if let Some(n) = newest {
-            seen.retain(|(_, w)| parse_timestamp(w).is_some_and(|t| t >= n - MODIFIED_OVERLAP_MS));
+            seen.retain(|(_, w)| {
+                self.instant_of(w)
+                    .is_some_and(|t| t >= n - MODIFIED_OVERLAP_MS)
+            });
         }
         Ok((
             fresh,
