@@ -154,3 +154,61 @@ async fn prices_under_clarity_faults_each_land_once() {
     assert_eq!(runs.len(), skus.len(), "one run per change: {runs:#?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn customers_under_sage_pro_faults_each_land_once() {
+    use connect_jobs::connectors::clarity::Created;
+    let app = spawn_app().await;
+    let token = app.tenant("Faulty Customers Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/flows/customers"),
+        Some(&token),
+        Some(json!({"enabled": true})),
+        200,
+    )
+    .await;
+    faults(&app, &token, &pair, "sagepro", true).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let body = json!({"email": format!("buyer{i}@faults.example"), "firstName": "Buyer",
+            "lastName": format!("No{i}"), "company": format!("Faults {i} Ltd")});
+        match sims
+            .clarity
+            .create_customer(&format!("fault-cust-{i}"), &body)
+            .await
+            .expect("a Clarity customer")
+        {
+            Created::New(c) => ids.push(c.customer_id),
+            Created::Exists { existing_id } => panic!("exists: {existing_id}"),
+        }
+    }
+    app.eventually(
+        "every customer written",
+        Duration::from_secs(150),
+        || async {
+            let runs = runs_of(&app, &token, &pair, "customers").await;
+            ids.iter().all(|id| {
+                runs.iter()
+                    .any(|r| r["source_id"] == id.as_str() && r["status"] == "succeeded")
+            })
+        },
+    )
+    .await;
+    faults(&app, &token, &pair, "sagepro", false).await;
+    let held = sims
+        .sagepro
+        .list_customers(None, &[])
+        .await
+        .expect("Sage Pro's customers");
+    for id in &ids {
+        let copies = held
+            .iter()
+            .filter(|c| c.external_customer_id == *id)
+            .count();
+        assert_eq!(copies, 1, "customer {id} in Sage Pro");
+    }
+    app.stop().await;
+}
