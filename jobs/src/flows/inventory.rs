@@ -285,6 +285,40 @@ mod tests {
     }
 
     #[test]
+    fn a_row_that_moved_while_a_poll_was_paging_is_taken_by_the_next_poll() {
+        let start = cursor(&page(
+            None,
+            vec![row("A", "WH1", "5", "01/02/2026 10:00:00")],
+            OVERLAP,
+        ));
+        // Poll 1 pages through A, then B; C changed at 10:00:02 after its
+        // page was read, so poll 1 never saw it, though B (10:00:03) is newer.
+        let one = page(
+            Some(&start),
+            vec![
+                row("A", "WH1", "6", "01/02/2026 10:00:01"),
+                row("B", "WH1", "7", "01/02/2026 10:00:03"),
+            ],
+            OVERLAP,
+        );
+        assert_eq!(one.changes.len(), 2);
+        let after = cursor(&one);
+        // Poll 2 reads from the cursor less the overlap: C is new, A and B
+        // are not sent again.
+        let two = page(
+            Some(&after),
+            vec![
+                row("A", "WH1", "6", "01/02/2026 10:00:01"),
+                row("C", "WH1", "1", "01/02/2026 10:00:02"),
+                row("B", "WH1", "7", "01/02/2026 10:00:03"),
+            ],
+            OVERLAP,
+        );
+        let ids: Vec<&str> = two.changes.iter().map(|c| c.subject.as_str()).collect();
+        assert_eq!(ids, ["C@WH1"]);
+    }
+
+    #[test]
     fn what_is_taken_is_forgotten_once_it_is_older_than_the_overlap() {
         let start = cursor(&page(
             None,
