@@ -12,7 +12,12 @@ use super::polling_on;
 
 /// A shopper's order that reached Sage Pro and was invoiced there (which
 /// ships it): the Clarity order id and the invoice.
-async fn invoiced_order(app: &TestApp, token: &str, pair: &str, sims: &Sims) -> (String, Invoice) {
+pub(super) async fn invoiced_order(
+    app: &TestApp,
+    token: &str,
+    pair: &str,
+    sims: &Sims,
+) -> (String, Invoice) {
     let placed = app
         .call(
             "POST",
@@ -208,7 +213,7 @@ async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_
 /// A shopper's order that reached Intacct, and a document of `definition`
 /// converted from its sales order there: the Clarity order id and the
 /// document's key.
-async fn converted_in_intacct(
+pub(super) async fn converted_in_intacct(
     app: &TestApp,
     token: &str,
     pair: &str,

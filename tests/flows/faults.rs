@@ -212,3 +212,106 @@ async fn customers_under_sage_pro_faults_each_land_once() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn shipments_and_invoices_under_clarity_faults_land_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Faulty Docs Co").await;
+    let pair = app.sandbox_pair(&token, "sagepro").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    polling_on(&app, &token, &pair, "shipments").await;
+    polling_on(&app, &token, &pair, "invoices").await;
+    let (oid, invoice) = super::documents::invoiced_order(&app, &token, &pair, &sims).await;
+    faults(&app, &token, &pair, "clarity", true).await;
+    for flow in ["shipments", "invoices"] {
+        app.call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/flows/{flow}/run"),
+            Some(&token),
+            None,
+            202,
+        )
+        .await;
+    }
+    let no = invoice.invoice_no.clone();
+    app.eventually(
+        "the shipment and the invoice written",
+        Duration::from_secs(150),
+        || async {
+            let mut done = 0;
+            for flow in ["shipments", "invoices"] {
+                done += runs_of(&app, &token, &pair, flow)
+                    .await
+                    .iter()
+                    .filter(|r| r["source_id"] == no.as_str() && r["status"] == "succeeded")
+                    .count();
+            }
+            done == 2
+        },
+    )
+    .await;
+    faults(&app, &token, &pair, "clarity", false).await;
+    let shipments = sims
+        .clarity
+        .list_shipments(&Default::default())
+        .await
+        .expect("Clarity's shipments")
+        .results
+        .into_iter()
+        .filter(|s| s.order_id == oid)
+        .count();
+    assert_eq!(shipments, 1, "one shipment for the order");
+    let order = sims.clarity.get_order(&oid).await.unwrap();
+    assert_eq!(order["erpReferences"]["sagePro"]["invoiceNo"], no.as_str());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn returns_under_intacct_faults_land_once() {
+    let app = spawn_app().await;
+    let token = app.tenant("Faulty Returns Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/pairs/{pair}/flows/returns"),
+        Some(&token),
+        Some(json!({"enabled": true})),
+        200,
+    )
+    .await;
+    let placed = app
+        .call(
+            "POST",
+            &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+            Some(&token),
+            Some(json!({"count": 1})),
+            202,
+        )
+        .await;
+    let oid = placed["order_ids"][0].as_str().unwrap().to_owned();
+    app.run_of(&token, &pair, &oid, "succeeded").await;
+    faults(&app, &token, &pair, "intacct", true).await;
+    let ret = super::money::refunded_return(&sims, &oid).await;
+    let rid = ret["returnId"].as_str().unwrap().to_owned();
+    app.eventually("the credit written", Duration::from_secs(150), || async {
+        runs_of(&app, &token, &pair, "returns")
+            .await
+            .iter()
+            .any(|r| r["source_id"] == rid.as_str() && r["status"] == "succeeded")
+    })
+    .await;
+    faults(&app, &token, &pair, "intacct", false).await;
+    let found = sims
+        .intacct
+        .read_by_query(
+            "ARADJUSTMENT",
+            &["RECORDID"],
+            &format!("RECORDID = 'CM-{rid}'"),
+            10,
+        )
+        .await
+        .expect("Intacct answers");
+    assert_eq!(found.len(), 1, "one credit memo: {found:?}");
+    app.stop().await;
+}

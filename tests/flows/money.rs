@@ -104,7 +104,7 @@ async fn a_payment_before_its_order_waits_then_lands_once_as_an_intacct_ar_payme
 }
 
 /// A refunded Clarity return for `order`, made on the Clarity simulator.
-async fn refunded_return(sims: &Sims, order_id: &str) -> Value {
+pub(super) async fn refunded_return(sims: &Sims, order_id: &str) -> Value {
     use connect_jobs::connectors::clarity::wire::{NewReturn, NewShipment, ReturnLine};
     // Only what was shipped can come back: everything ships first.
     sims.clarity
