@@ -78,6 +78,9 @@ async fn a_new_pair_lists_every_flow_with_orders_on() {
         assert_eq!(orders["available"], true);
         assert_eq!(orders["trigger"], "webhook");
         assert_eq!(flow(&all, "inventory")["trigger"], "poll");
+        assert_eq!(flow(&all, "customers")["trigger"], "webhook_and_poll");
+        assert_eq!(flow(&all, "customers")["polls"], true);
+        assert_eq!(orders["polls"], false);
         assert_eq!(flow(&all, "inventory")["interval_s"], 300);
         assert_eq!(flow(&all, "customers")["conflict_rule"], "newest_wins");
     }

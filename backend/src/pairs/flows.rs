@@ -29,8 +29,10 @@ pub struct FlowKind {
     pub name: &'static str,
     /// What it does, in one sentence.
     pub does: &'static str,
-    /// Reads its source on a schedule (else it waits for webhooks).
+    /// Reads its source on a schedule.
     pub polls: bool,
+    /// Runs on Clarity's webhooks.
+    pub webhooks: bool,
 }
 
 /// Every flow, in design.md's order.
@@ -39,41 +41,49 @@ pub const KINDS: [FlowKind; 8] = [
         name: "orders",
         does: "Creates each new Clarity order in the ERP as a sales order, once.",
         polls: false,
+        webhooks: true,
     },
     FlowKind {
         name: "customers",
         does: "Keeps customers the same on both sides, with a rule for who wins when both changed.",
         polls: true,
+        webhooks: true,
     },
     FlowKind {
         name: "products",
         does: "Creates and updates Clarity products, prices and availability from the ERP's items.",
         polls: true,
+        webhooks: false,
     },
     FlowKind {
         name: "inventory",
         does: "Sets Clarity's stock per SKU and location to the ERP's on-hand quantity each time it changes.",
         polls: true,
+        webhooks: false,
     },
     FlowKind {
         name: "shipments",
         does: "Marks Clarity orders shipped, with carrier and tracking, when the ERP ships them.",
         polls: true,
+        webhooks: false,
     },
     FlowKind {
         name: "payments",
         does: "Records each paid Clarity order in the ERP as a payment applied to its invoice.",
         polls: false,
+        webhooks: true,
     },
     FlowKind {
         name: "returns",
         does: "Records each Clarity return or refund in the ERP as a credit against the order.",
         polls: false,
+        webhooks: true,
     },
     FlowKind {
         name: "invoices",
         does: "Puts the ERP's invoice number, amounts and status on the Clarity order.",
         polls: true,
+        webhooks: false,
     },
 ];
 
@@ -106,8 +116,12 @@ pub struct PairFlow {
     pub flow: String,
     /// What the flow does, in one sentence.
     pub description: String,
-    /// `webhook` or `poll`.
+    /// `webhook`, `poll`, or `webhook_and_poll` (customers: Clarity's
+    /// webhooks one way, polling the ERP the other).
     pub trigger: String,
+    /// Whether it reads its source on a schedule (`interval_s`, *Poll now*,
+    /// backfills).
+    pub polls: bool,
     pub enabled: bool,
     pub available: bool,
     /// Why the flow is unavailable, when it is.
@@ -251,7 +265,13 @@ pub async fn list(
             PairFlow {
                 flow: kind.name.to_owned(),
                 description: kind.does.to_owned(),
-                trigger: if kind.polls { "poll" } else { "webhook" }.to_owned(),
+                trigger: match (kind.webhooks, kind.polls) {
+                    (true, true) => "webhook_and_poll",
+                    (false, true) => "poll",
+                    _ => "webhook",
+                }
+                .to_owned(),
+                polls: kind.polls,
                 enabled,
                 available: reason.is_none(),
                 reason: reason.map(str::to_owned),
@@ -278,7 +298,7 @@ pub async fn list(
             }
         })
         .collect();
-    for f in flows.iter_mut().filter(|f| f.trigger == "poll") {
+    for f in flows.iter_mut().filter(|f| f.polls) {
         f.backfill = super::backfill::latest(state, tenant_id, pair_id, &f.flow).await?;
     }
     Ok(flows)
@@ -371,7 +391,7 @@ pub async fn check_pollable(
 ) -> Result<(), ApiError> {
     who.require_manager()?;
     let current = get(state, &who.tenant_id, pair_id, flow).await?;
-    if current.trigger != "poll" {
+    if !current.polls {
         return Err(ApiError::invalid(
             "flow",
             format!("the {flow} flow runs on Clarity's webhooks; there is nothing to poll"),
