@@ -237,10 +237,11 @@ async fn intacct_stock(sims: &Sims, sku: &str) -> Vec<(String, Decimal, Decimal)
         .collect()
 }
 
-async fn inventory_runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
+/// The pair's runs of one flow, newest first (up to 100).
+async fn runs_of(app: &TestApp, token: &str, pair: &str, flow: &str) -> Vec<Value> {
     app.call(
         "GET",
-        &format!("/api/v1/pairs/{pair}/runs?flow=inventory"),
+        &format!("/api/v1/pairs/{pair}/runs?flow={flow}&limit=100"),
         Some(token),
         None,
         200,
@@ -248,10 +249,25 @@ async fn inventory_runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
     .await
     .as_array()
     .cloned()
-    .unwrap()
-    .into_iter()
-    .filter(|r| r["flow"] == "inventory")
-    .collect()
+    .unwrap_or_default()
+}
+
+/// Turns a flow on (no wait: for flows that run on webhooks).
+async fn turn_on(app: &TestApp, token: &str, pair: &str, flow: &str) {
+    let on = app
+        .call(
+            "PUT",
+            &format!("/api/v1/pairs/{pair}/flows/{flow}"),
+            Some(token),
+            Some(json!({"enabled": true})),
+            200,
+        )
+        .await;
+    assert_eq!(on["enabled"], true, "{on}");
+}
+
+async fn inventory_runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
+    runs_of(app, token, pair, "inventory").await
 }
 
 /// Turns the inventory flow on and waits for its first poll, which takes

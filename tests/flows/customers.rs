@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::common::sims::Sims;
 use super::common::{TestApp, spawn_app};
-use super::polling_on;
+use super::{polling_on, runs_of};
 
 async fn new_clarity_customer(sims: &Sims, email: &str) -> Customer {
     let body = json!({
@@ -49,20 +49,6 @@ async fn intacct_customer(sims: &Sims, id: &str) -> Option<Value> {
         .map(Value::Object)
 }
 
-async fn customer_runs(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
-    app.call(
-        "GET",
-        &format!("/api/v1/pairs/{pair}/runs?flow=customers"),
-        Some(token),
-        None,
-        200,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
-}
-
 async fn poll_now(app: &TestApp, token: &str, pair: &str) {
     app.call(
         "POST",
@@ -80,7 +66,7 @@ async fn settled(app: &TestApp, token: &str, pair: &str) -> Vec<Value> {
     let mut last = Vec::new();
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(1000)).await;
-        let now = customer_runs(app, token, pair).await;
+        let now = runs_of(app, token, pair, "customers").await;
         let open = now
             .iter()
             .any(|r| r["status"] == "running" || r["status"] == "retrying");
@@ -232,10 +218,13 @@ async fn a_sage_pro_pair_syncs_customers_both_ways_and_erp_wins_when_told() {
         "the conflict decided in a run",
         Duration::from_secs(30),
         || async {
-            customer_runs(&app, &token, &pair).await.iter().any(|r| {
-                r["status"] == "skipped"
-                    && r["error"].as_str().is_some_and(|e| e.contains("erp_wins"))
-            })
+            runs_of(&app, &token, &pair, "customers")
+                .await
+                .iter()
+                .any(|r| {
+                    r["status"] == "skipped"
+                        && r["error"].as_str().is_some_and(|e| e.contains("erp_wins"))
+                })
         },
     )
     .await;

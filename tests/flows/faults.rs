@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::common::sims::Sims;
 use super::common::{TestApp, sample_order, spawn_app};
-use super::polling_on;
+use super::{polling_on, runs_of, turn_on};
 
 async fn faults(app: &TestApp, token: &str, pair: &str, system: &str, on: bool) {
     let body = if on {
@@ -27,34 +27,13 @@ async fn faults(app: &TestApp, token: &str, pair: &str, system: &str, on: bool) 
     .await;
 }
 
-async fn runs_of(app: &TestApp, token: &str, pair: &str, flow: &str) -> Vec<Value> {
-    app.call(
-        "GET",
-        &format!("/api/v1/pairs/{pair}/runs?flow={flow}&limit=100"),
-        Some(token),
-        None,
-        200,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn payments_under_intacct_faults_each_land_once() {
     let app = spawn_app().await;
     let token = app.tenant("Faulty Payments Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let sims = Sims::of(&app, &token, &pair).await;
-    app.call(
-        "PUT",
-        &format!("/api/v1/pairs/{pair}/flows/payments"),
-        Some(&token),
-        Some(json!({"enabled": true})),
-        200,
-    )
-    .await;
+    turn_on(&app, &token, &pair, "payments").await;
     faults(&app, &token, &pair, "intacct", true).await;
     let ids: Vec<String> = (1..=5).map(|i| format!("CO-FP-{i}")).collect();
     for id in &ids {
@@ -162,14 +141,7 @@ async fn customers_under_sage_pro_faults_each_land_once() {
     let token = app.tenant("Faulty Customers Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let sims = Sims::of(&app, &token, &pair).await;
-    app.call(
-        "PUT",
-        &format!("/api/v1/pairs/{pair}/flows/customers"),
-        Some(&token),
-        Some(json!({"enabled": true})),
-        200,
-    )
-    .await;
+    turn_on(&app, &token, &pair, "customers").await;
     faults(&app, &token, &pair, "sagepro", true).await;
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -272,14 +244,7 @@ async fn returns_under_intacct_faults_land_once() {
     let token = app.tenant("Faulty Returns Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let sims = Sims::of(&app, &token, &pair).await;
-    app.call(
-        "PUT",
-        &format!("/api/v1/pairs/{pair}/flows/returns"),
-        Some(&token),
-        Some(json!({"enabled": true})),
-        200,
-    )
-    .await;
+    turn_on(&app, &token, &pair, "returns").await;
     let placed = app
         .call(
             "POST",

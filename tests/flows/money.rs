@@ -6,40 +6,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::common::sims::Sims;
-use super::common::{TestApp, fresh_env, sample_order, spawn_app, start};
-
-async fn turn_on(app: &TestApp, token: &str, pair: &str, flow: &str) {
-    let on = app
-        .call(
-            "PUT",
-            &format!("/api/v1/pairs/{pair}/flows/{flow}"),
-            Some(token),
-            Some(json!({"enabled": true})),
-            200,
-        )
-        .await;
-    assert_eq!(on["enabled"], true, "{on}");
-}
+use super::common::{fresh_env, sample_order, spawn_app, start};
+use super::{runs_of, turn_on};
 
 fn paid_order(id: &str) -> Value {
     let mut order = sample_order(id, "USD", &[("SKU-1001", "Widget", 2, "10.00")]);
     order["paymentInfo"] = json!({"method": "credit_card", "status": "captured", "amount": "20.00",
         "transactionId": format!("ch_{id}"), "capturedAt": "2026-01-15T10:05:00Z"});
     order
-}
-
-async fn runs_of(app: &TestApp, token: &str, pair: &str, flow: &str) -> Vec<Value> {
-    app.call(
-        "GET",
-        &format!("/api/v1/pairs/{pair}/runs?flow={flow}"),
-        Some(token),
-        None,
-        200,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -256,6 +230,22 @@ async fn a_refunded_return_becomes_one_intacct_credit_memo_for_the_refund() {
     assert_eq!(adj["RECORDID"], format!("CM-{rid}").as_str(), "{adj:?}");
     let total: rust_decimal::Decimal = adj["TOTALENTERED"].as_str().unwrap().parse().unwrap();
     let refund: rust_decimal::Decimal = ret["refundAmount"].as_str().unwrap().parse().unwrap();
-    assert_eq!(total.abs(), refund, "the credit is the refund: {adj:?}");
+    // The shopper's currency is converted to the company's (USD) at the
+    // tenant's rate, which the description names.
+    let expected = match ret["currency"].as_str() {
+        Some("USD") => refund,
+        _ => {
+            let text = adj["DESCRIPTION"].as_str().unwrap();
+            let rate: rust_decimal::Decimal = text
+                .split("converted at ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no rate in {text}"))
+                .parse()
+                .unwrap();
+            (refund * rate).round_dp(2)
+        }
+    };
+    assert_eq!(total.abs(), expected, "the credit is the refund: {adj:?}");
     app.stop().await;
 }

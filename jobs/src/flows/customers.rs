@@ -236,18 +236,6 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-/// A change that is not written, and why; the run shows it.
-fn skipped(source_id: String, target_id: String, why: String) -> Written {
-    Written {
-        source_id,
-        target_id,
-        created: false,
-        flags: Vec::new(),
-        history: None,
-        skipped: Some(why),
-    }
-}
-
 fn rfc3339_ms(t: &str) -> Option<i64> {
     OffsetDateTime::parse(t.trim(), &Rfc3339)
         .ok()
@@ -320,7 +308,7 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
         && back.target_id == cid
         && back.content.as_ref().is_some_and(|w| holds(&customer, w))
     {
-        return Ok(skipped(
+        return Ok(Written::skipped(
             cid,
             link.target_id.clone(),
             "our own write: the Clarity customer holds what this pair last wrote to it".into(),
@@ -350,14 +338,14 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
                 .and_then(rfc3339_ms),
             erp_modified(ctx.erp, current),
         ) {
-            return Ok(skipped(cid, id.clone(), why));
+            return Ok(Written::skipped(cid, id.clone(), why));
         }
         if holds(current, &output) {
             ctx.ledger
                 .set_link(&clarity_link(&cid), id, Some(output))
                 .await?;
             ctx.ledger.set_link(&erp_link(id), &cid, None).await?;
-            return Ok(skipped(
+            return Ok(Written::skipped(
                 cid,
                 id.clone(),
                 format!("already in step: the {label} customer holds this change"),
@@ -404,12 +392,8 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
         .await?;
     ctx.ledger.set_link(&erp_link(&eid), &cid, None).await?;
     Ok(Written {
-        source_id: cid,
-        target_id: eid,
         created: !exists,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
+        ..Written::created(cid, eid, mapped.flags)
     })
 }
 
@@ -424,7 +408,7 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
         && back.target_id == eid
         && back.content.as_ref().is_some_and(|w| holds(record, w))
     {
-        return Ok(skipped(
+        return Ok(Written::skipped(
             eid,
             link.target_id.clone(),
             format!("our own write: the {label} customer holds what this pair last wrote to it"),
@@ -449,7 +433,7 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
             erp_modified(ctx.erp, record),
             rfc3339_ms(&current.updated_date),
         ) {
-            return Ok(skipped(eid, cid, why));
+            return Ok(Written::skipped(eid, cid, why));
         }
         let as_value = serde_json::to_value(current).unwrap_or(Value::Null);
         if holds(&as_value, &output) {
@@ -457,7 +441,7 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
                 .set_link(&erp_link(&eid), &cid, Some(output))
                 .await?;
             ctx.ledger.set_link(&clarity_link(&cid), &eid, None).await?;
-            return Ok(skipped(
+            return Ok(Written::skipped(
                 eid,
                 cid,
                 "already in step: the Clarity customer holds this change".into(),

@@ -173,27 +173,13 @@ async fn set_level(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Flo
         .lookup(&key, &idempotency_key("erp", "inventory", &written, "set"))
         .await?;
     if entry.target_id.is_some() {
-        return Ok(Written {
-            source_id,
-            target_id,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, target_id));
     }
     ctx.clarity
         .set_inventory(&sku, &location, &level, None)
         .await?;
     ctx.ledger.complete(&key, &target_id).await?;
-    Ok(Written {
-        source_id,
-        target_id,
-        created: true,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
-    })
+    Ok(Written::created(source_id, target_id, mapped.flags))
 }
 
 #[cfg(test)]

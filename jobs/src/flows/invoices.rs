@@ -81,14 +81,7 @@ async fn write_back(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
         )
         .await?;
     if let Some(done) = entry.target_id {
-        return Ok(Written {
-            source_id,
-            target_id: done,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, done));
     }
     let mut mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
     let mut output = accepted_output(&mut mapped)?;
@@ -104,12 +97,5 @@ async fn write_back(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
     // A PATCH sets the same fields however often it is sent.
     ctx.clarity.patch_order(&order_id, &output).await?;
     ctx.ledger.complete(&key, &order_id).await?;
-    Ok(Written {
-        source_id,
-        target_id: order_id,
-        created: true,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
-    })
+    Ok(Written::created(source_id, order_id, mapped.flags))
 }

@@ -272,6 +272,40 @@ pub struct Written {
     pub skipped: Option<String>,
 }
 
+impl Written {
+    /// The ledger knew the record: nothing was written.
+    pub fn already(source_id: String, target_id: String) -> Self {
+        Self {
+            source_id,
+            target_id,
+            created: false,
+            flags: Vec::new(),
+            history: None,
+            skipped: None,
+        }
+    }
+
+    /// Written now, with what the mapping flagged on the way.
+    pub fn created(source_id: String, target_id: String, flags: Vec<Flag>) -> Self {
+        Self {
+            source_id,
+            target_id,
+            created: true,
+            flags,
+            history: None,
+            skipped: None,
+        }
+    }
+
+    /// Not written, and why (our own write coming back, a conflict rule).
+    pub fn skipped(source_id: String, target_id: String, why: String) -> Self {
+        Self {
+            skipped: Some(why),
+            ..Self::already(source_id, target_id)
+        }
+    }
+}
+
 /// The mapped record to send, or every issue that refuses it: a record with
 /// any validation issue is refused before anything is written. The flags
 /// and the normalized source stay in `mapped` for the run.

@@ -81,14 +81,7 @@ async fn sync_order(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, Flo
         )
         .await?;
     if let Some(done) = entry.target_id {
-        return Ok(Written {
-            source_id,
-            target_id: done,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, done));
     }
     let object = &event["data"]["object"];
     // An event may carry the whole order or only its id; then we fetch it.

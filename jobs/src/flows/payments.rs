@@ -69,14 +69,7 @@ async fn pay(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError>
         )
         .await?;
     if let Some(done) = entry.target_id {
-        return Ok(Written {
-            source_id,
-            target_id: done,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, done));
     }
     let object = &event["data"]["object"];
     let order = if object.get("paymentInfo").is_some() {
@@ -106,12 +99,5 @@ async fn pay(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError>
         .create(&entry.idempotency_key, Object::ArPayment, &record)
         .await?;
     ctx.ledger.complete(&key, &done.recordno).await?;
-    Ok(Written {
-        source_id,
-        target_id: done.recordno,
-        created: true,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
-    })
+    Ok(Written::created(source_id, done.recordno, mapped.flags))
 }

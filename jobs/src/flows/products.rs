@@ -152,14 +152,7 @@ async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written,
         )
         .await?;
     if let Some(target_id) = entry.target_id {
-        return Ok(Written {
-            source_id,
-            target_id,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, target_id));
     }
     let (product_id, created) = match ctx.clarity.get_product(&sku).await {
         Ok(existing) => {

@@ -81,21 +81,14 @@ async fn credit(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
             &idempotency_key("clarity", "returns", &source_id, "create"),
         )
         .await?;
-    let done = |target_id: String, skipped: Option<String>| Written {
-        source_id: source_id.clone(),
-        target_id,
-        created: false,
-        flags: Vec::new(),
-        history: None,
-        skipped,
-    };
     if let Some(target) = entry.target_id {
-        return Ok(done(target, None));
+        return Ok(Written::already(source_id, target));
     }
     if ret.get("status").and_then(Value::as_str) != Some("refunded") {
-        return Ok(done(
+        return Ok(Written::skipped(
+            source_id,
             order_id,
-            Some("not refunded yet: the credit memo is made when the return is refunded".into()),
+            "not refunded yet: the credit memo is made when the return is refunded".into(),
         ));
     }
     written_order(ctx, &order_id, "return").await?;
@@ -124,12 +117,5 @@ async fn credit(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
         }
     };
     ctx.ledger.complete(&key, &target_id).await?;
-    Ok(Written {
-        source_id,
-        target_id,
-        created: true,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
-    })
+    Ok(Written::created(source_id, target_id, mapped.flags))
 }

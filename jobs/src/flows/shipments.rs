@@ -81,14 +81,7 @@ async fn ship(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowErro
         )
         .await?;
     if let Some(done) = entry.target_id {
-        return Ok(Written {
-            source_id,
-            target_id: done,
-            created: false,
-            flags: Vec::new(),
-            history: None,
-            skipped: None,
-        });
+        return Ok(Written::already(source_id, done));
     }
     let mut mapped = map_record(ctx.template, ctx.schema, &source_id, record, &ctx.inputs);
     let mut output = accepted_output(&mut mapped)?;
@@ -122,12 +115,5 @@ async fn ship(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowErro
             .await?;
     }
     ctx.ledger.complete(&key, &made.shipment_id).await?;
-    Ok(Written {
-        source_id,
-        target_id: made.shipment_id,
-        created: true,
-        flags: mapped.flags,
-        history: None,
-        skipped: None,
-    })
+    Ok(Written::created(source_id, made.shipment_id, mapped.flags))
 }
