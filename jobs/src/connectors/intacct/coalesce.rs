@@ -54,45 +54,45 @@ impl Coalescer {
     {
         let (reply, mut outcome) = oneshot::channel();
         self.waiting.lock().push_back((function, reply));
+        // The sender was cancelled mid-request: the outcome is unknown, and
+        // a retry (same control id) resolves it.
+        let lost = |_| {
+            Err(ConnectorError::Connect {
+                system: System::Intacct,
+                message: "the request carrying this write was cancelled".into(),
+            })
+        };
         loop {
-            tokio::select! {
+            let permit = tokio::select! {
                 biased;
-                done = &mut outcome => {
-                    // The sender was cancelled mid-request: the outcome is
-                    // unknown, and a retry (same control id) resolves it.
-                    return done.unwrap_or_else(|_| Err(ConnectorError::Connect {
-                        system: System::Intacct,
-                        message: "the request carrying this write was cancelled".into(),
-                    }));
+                done = &mut outcome => return done.unwrap_or_else(lost),
+                permit = self.senders.acquire() => permit,
+            };
+            let Ok(_permit) = permit else {
+                return outcome.await.unwrap_or_else(lost);
+            };
+            if self.waiting.lock().len() < self.max {
+                tokio::time::sleep(self.linger).await;
+            }
+            let batch: Vec<(ApiFunction, Reply)> = {
+                let mut waiting = self.waiting.lock();
+                let n = waiting.len().min(self.max);
+                waiting.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                // Another sender took ours; its outcome is on its way.
+                return outcome.await.unwrap_or_else(lost);
+            }
+            let (functions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            match send(functions).await {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
+                    }
                 }
-                permit = self.senders.acquire() => {
-                    let Ok(_permit) = permit else {
-                        continue;
-                    };
-                    if self.waiting.lock().len() < self.max {
-                        tokio::time::sleep(self.linger).await;
-                    }
-                    let batch: Vec<(ApiFunction, Reply)> = {
-                        let mut waiting = self.waiting.lock();
-                        let n = waiting.len().min(self.max);
-                        waiting.drain(..n).collect()
-                    };
-                    if batch.is_empty() {
-                        // Another sender took ours; its outcome is on its way.
-                        continue;
-                    }
-                    let (functions, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match send(functions).await {
-                        Ok(outcomes) => {
-                            for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                                let _ = reply.send(outcome);
-                            }
-                        }
-                        Err(e) => {
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
                     }
                 }
             }
