@@ -2,6 +2,12 @@
 //! an order placed in the Clarity simulator names SKUs and customers that the ERP
 //! simulators know. Deterministic: the same pair always gets the same catalog.
 
+/// How long before its pair the seeded company was last changed: a sandbox
+/// starts as a company that has been running a while, so what changes after
+/// the pair is made stands apart from the seed (a flow's first run reads the
+/// changes since its pair was made).
+pub const SEED_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
+
 /// One sellable item.
 #[derive(Debug, Clone)]
 pub struct Product {

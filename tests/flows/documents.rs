@@ -139,14 +139,34 @@ async fn a_sage_pro_invoice_ships_the_clarity_order_and_writes_its_invoice_back_
 }
 
 #[tokio::test]
-async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_progress() {
+async fn the_first_run_brings_an_invoice_made_before_the_flow_was_on_and_a_backfill_writes_nothing_twice()
+ {
     let app = spawn_app().await;
     let (email, token) = app.owner("Backfill Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let sims = Sims::of(&app, &token, &pair).await;
     let (oid, invoice) = invoiced_order(&app, &token, &pair, &sims).await;
-    // Turned on after the invoice: its first poll takes it as history.
+    // Turned on after the invoice: the first run reads what changed since
+    // the pair was made (and not the seeded company's history before it).
     polling_on(&app, &token, &pair, "invoices").await;
+    let flow_path = format!("/api/v1/pairs/{pair}/flows/invoices");
+    app.eventually("the first run done", Duration::from_secs(60), || async {
+        let f = app.call("GET", &flow_path, Some(&token), None, 200).await;
+        f["backfill"]["status"] == "done"
+    })
+    .await;
+    let first = app.call("GET", &flow_path, Some(&token), None, 200).await["backfill"].clone();
+    assert_eq!(first["first_run"], true, "{first}");
+    assert_eq!(
+        (&first["read"], &first["written"]),
+        (&json!(1), &json!(1)),
+        "{first}"
+    );
+    let order = sims.clarity.get_order(&oid).await.unwrap();
+    assert_eq!(
+        order["erpReferences"]["sagePro"]["invoiceNo"],
+        invoice.invoice_no.as_str()
+    );
     let path = format!("/api/v1/pairs/{pair}/flows/invoices/backfill");
     for (body, field) in [
         (json!({"since": "last week"}), "since"),
@@ -185,7 +205,6 @@ async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_
             .is_some_and(|id| id.starts_with("bkf")),
         "{started}"
     );
-    let flow_path = format!("/api/v1/pairs/{pair}/flows/invoices");
     app.eventually("the backfill done", Duration::from_secs(60), || async {
         let f = app.call("GET", &flow_path, Some(&token), None, 200).await;
         f["backfill"]["status"] == "done"
@@ -197,11 +216,14 @@ async fn a_backfill_brings_an_invoice_made_before_the_flow_was_on_and_shows_its_
     assert_eq!(b["failed"], 0, "{b}");
     assert_eq!(b["pending"], 0, "{b}");
     assert_eq!(b["read"], b["written"], "{b}");
-    let order = sims.clarity.get_order(&oid).await.unwrap();
-    assert_eq!(
-        order["erpReferences"]["sagePro"]["invoiceNo"],
-        invoice.invoice_no.as_str()
-    );
+    assert_eq!(b["first_run"], false);
+    // Read again, written once: the invoice's one run.
+    let runs = super::runs_of(&app, &token, &pair, "invoices").await;
+    let of: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["source_id"] == invoice.invoice_no.as_str())
+        .collect();
+    assert_eq!(of.len(), 1, "{runs:#?}");
     // The pair page shows it.
     let web = super::common::WebSession::sign_in(&app, &email).await;
     let (status, html) = web.get(&app, &format!("/pairs/{pair}")).await;

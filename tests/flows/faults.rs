@@ -8,8 +8,22 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::common::sims::Sims;
-use super::common::{TestApp, sample_order, spawn_app};
+use super::common::{TestApp, fresh_env, sample_order, start};
 use super::{polling_on, runs_of, turn_on};
+
+/// The app with quick retries and room for many: a record that takes two
+/// calls gets through an attempt at 0.6² under these faults, so a long run
+/// of failures is likely somewhere among a test's records, and the default
+/// backoff (1 s doubling to 10 min) would outlast the test.
+async fn faulty_app() -> TestApp {
+    let (env, dir) = fresh_env(&[
+        ("CONNECT_RETRY_BASE_MS", "200"),
+        ("CONNECT_RETRY_CAP_MS", "2000"),
+        ("CONNECT_MAX_ATTEMPTS", "40"),
+    ])
+    .await;
+    start(env, dir).await
+}
 
 async fn faults(app: &TestApp, token: &str, pair: &str, system: &str, on: bool) {
     let body = if on {
@@ -29,7 +43,7 @@ async fn faults(app: &TestApp, token: &str, pair: &str, system: &str, on: bool) 
 
 #[tokio::test]
 async fn payments_under_intacct_faults_each_land_once() {
-    let app = spawn_app().await;
+    let app = faulty_app().await;
     let token = app.tenant("Faulty Payments Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let sims = Sims::of(&app, &token, &pair).await;
@@ -83,7 +97,7 @@ async fn payments_under_intacct_faults_each_land_once() {
 
 #[tokio::test]
 async fn prices_under_clarity_faults_each_land_once() {
-    let app = spawn_app().await;
+    let app = faulty_app().await;
     let token = app.tenant("Faulty Prices Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let sims = Sims::of(&app, &token, &pair).await;
@@ -137,7 +151,7 @@ async fn prices_under_clarity_faults_each_land_once() {
 #[tokio::test]
 async fn customers_under_sage_pro_faults_each_land_once() {
     use connect_jobs::connectors::clarity::Created;
-    let app = spawn_app().await;
+    let app = faulty_app().await;
     let token = app.tenant("Faulty Customers Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let sims = Sims::of(&app, &token, &pair).await;
@@ -187,7 +201,7 @@ async fn customers_under_sage_pro_faults_each_land_once() {
 
 #[tokio::test]
 async fn shipments_and_invoices_under_clarity_faults_land_once() {
-    let app = spawn_app().await;
+    let app = faulty_app().await;
     let token = app.tenant("Faulty Docs Co").await;
     let pair = app.sandbox_pair(&token, "sagepro").await;
     let sims = Sims::of(&app, &token, &pair).await;
@@ -240,7 +254,7 @@ async fn shipments_and_invoices_under_clarity_faults_land_once() {
 
 #[tokio::test]
 async fn returns_under_intacct_faults_land_once() {
-    let app = spawn_app().await;
+    let app = faulty_app().await;
     let token = app.tenant("Faulty Returns Co").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let sims = Sims::of(&app, &token, &pair).await;

@@ -1,5 +1,7 @@
 //! "Backfill from date X": one poll of a flow that reads the source from a
-//! date instead of the flow's cursor, so history reaches the target. The
+//! date instead of the flow's cursor, so history reaches the target. A
+//! flow's first run is one too, from the day its pair was made (the sync
+//! engine records it, `sync/poll.rs`). The
 //! request is stored; the flow's next poll (asked for at once) takes it,
 //! reads from the date, and queues the changes with the backfill's id in
 //! the inbox; from there they run like any change, with retries, dead
@@ -19,6 +21,9 @@ use crate::error::ApiError;
 use crate::ids::{PairId, TenantId, new_id};
 use crate::state::AppState;
 
+/// Who "requested" a flow's first run.
+pub const FIRST_RUN: &str = "first run";
+
 /// `POST /api/v1/pairs/{id}/flows/{flow}/backfill`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +37,9 @@ pub struct BackfillRequest {
 pub struct Backfill {
     pub id: String,
     pub flow: String,
+    /// The flow's first run, which reads the changes since the pair was
+    /// made (rather than a backfill someone asked for).
+    pub first_run: bool,
     /// Where it reads from, RFC 3339.
     pub since: String,
     /// `waiting` (for its poll), `running` (changes queued, not all done)
@@ -135,7 +143,17 @@ pub async fn request(
         .ok_or(ApiError::NotFound("backfill"))
 }
 
-type Row = (String, String, i64, String, i64, i64, i64, Option<i64>);
+type Row = (
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<i64>,
+);
 
 /// The flow's latest backfill, with its progress.
 pub async fn latest(
@@ -145,7 +163,7 @@ pub async fn latest(
     flow: &str,
 ) -> Result<Option<Backfill>, ApiError> {
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, flow, since_ms, status, found, queued, created_at, read_at FROM backfills \
+        "SELECT id, flow, since_ms, status, found, queued, requested_by, created_at, read_at FROM backfills \
          WHERE tenant_id = $1 AND pair_id = $2 AND flow = $3 ORDER BY created_at DESC LIMIT 1",
     )
     .bind(tenant_id)
@@ -153,7 +171,7 @@ pub async fn latest(
     .bind(flow)
     .fetch_optional(state.db.pool())
     .await?;
-    let Some((id, flow, since_ms, status, found, queued, created_at, read_at)) = row else {
+    let Some((id, flow, since_ms, status, found, queued, by, created_at, read_at)) = row else {
         return Ok(None);
     };
     let counts: Vec<(String, i64)> = sqlx::query_as(
@@ -178,6 +196,7 @@ pub async fn latest(
     Ok(Some(Backfill {
         id,
         flow,
+        first_run: by == FIRST_RUN,
         since: rfc3339(since_ms),
         status: match (status.as_str(), pending) {
             ("pending", _) => "waiting",

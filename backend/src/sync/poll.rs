@@ -76,19 +76,12 @@ impl Engine {
         };
         let db = &self.state.db;
         let store = |e: sqlx::Error| FlowError::Store(e.into());
-        // A backfill waiting for this flow reads from its date, once.
-        let backfill: Option<(String, i64)> = sqlx::query_as(
-            "SELECT id, since_ms FROM backfills WHERE pair_id = $1 AND flow = $2 AND status = 'pending' \
-             ORDER BY created_at LIMIT 1",
-        )
-        .bind(&row.pair_id)
-        .bind(flow.name())
-        .fetch_optional(db.pool())
-        .await
-        .map_err(store)?;
-        let from = backfill
+        let reading = history(db, row, flow.name(), cursor.is_none())
+            .await
+            .map_err(store)?;
+        let from = reading
             .as_ref()
-            .map(|(_, since)| connect_jobs::flows::cursor::Cursor::from_time(*since));
+            .map(|r| connect_jobs::flows::cursor::Cursor::from_time(r.since_ms));
         let page = flow.poll(&ctx, from.as_ref().or(cursor)).await?;
         let mut tx = db.begin_write().await.map_err(store)?;
         let record_event = match flow.trigger() {
@@ -106,21 +99,20 @@ impl Engine {
             &row.pair_id,
             record_event,
             &page.changes,
-            backfill.as_ref().map(|(id, _)| id.as_str()),
+            reading.as_ref().map(|r| r.id.as_str()),
         )
         .await
         .map_err(store)?;
         let now = now_ms();
-        if let Some((id, _)) = &backfill {
-            sqlx::query(
-                "UPDATE backfills SET status = 'read', found = $1, queued = $2, read_at = $3 \
-                 WHERE id = $4 AND status = 'pending'",
+        if let Some(r) = &reading {
+            r.store(
+                &mut tx,
+                row,
+                flow.name(),
+                page.changes.len(),
+                made.len(),
+                now,
             )
-            .bind(page.changes.len() as i64)
-            .bind(made.len() as i64)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
             .await
             .map_err(store)?;
         }
@@ -299,4 +291,92 @@ async fn release(db: &Db, pair_id: &PairId, flow: &str, owner: &str) -> Result<(
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// A poll that reads history instead of from the cursor: a backfill the
+/// tenant asked for, or the flow's first run, which reads what changed since
+/// the pair was made (a backfill reaches further back).
+struct History {
+    id: String,
+    since_ms: i64,
+    /// The first run's own record, made with its changes.
+    first_run: bool,
+}
+
+async fn history(
+    db: &crate::db::Db,
+    row: &InboxRow,
+    flow: &str,
+    first: bool,
+) -> Result<Option<History>, sqlx::Error> {
+    let asked: Option<(String, i64)> = sqlx::query_as(
+        "SELECT id, since_ms FROM backfills WHERE pair_id = $1 AND flow = $2 AND status = 'pending' \
+         ORDER BY created_at LIMIT 1",
+    )
+    .bind(&row.pair_id)
+    .bind(flow)
+    .fetch_optional(db.pool())
+    .await?;
+    if let Some((id, since_ms)) = asked {
+        return Ok(Some(History {
+            id,
+            since_ms,
+            first_run: false,
+        }));
+    }
+    if !first {
+        return Ok(None);
+    }
+    let made: Option<(i64,)> = sqlx::query_as("SELECT created_at FROM pairs WHERE id = $1")
+        .bind(&row.pair_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(made.map(|(since_ms,)| History {
+        id: crate::ids::new_id("bkf"),
+        since_ms,
+        first_run: true,
+    }))
+}
+
+impl History {
+    /// What the read found, with the changes, in their transaction.
+    async fn store(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        row: &InboxRow,
+        flow: &str,
+        found: usize,
+        queued: usize,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        if self.first_run {
+            sqlx::query(
+                "INSERT INTO backfills (id, tenant_id, pair_id, flow, since_ms, status, found, queued, \
+                 requested_by, created_at, read_at) VALUES ($1,$2,$3,$4,$5,'read',$6,$7,$8,$9,$9)",
+            )
+            .bind(&self.id)
+            .bind(&row.tenant_id)
+            .bind(&row.pair_id)
+            .bind(flow)
+            .bind(self.since_ms)
+            .bind(found as i64)
+            .bind(queued as i64)
+            .bind(crate::pairs::backfill::FIRST_RUN)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE backfills SET status = 'read', found = $1, queued = $2, read_at = $3 \
+                 WHERE id = $4 AND status = 'pending'",
+            )
+            .bind(found as i64)
+            .bind(queued as i64)
+            .bind(now)
+            .bind(&self.id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }

@@ -147,9 +147,9 @@ impl Cursor {
 }
 
 /// The changes among `rows` (each with its modified time) that the cursor
-/// has not taken, and the cursor after them. The first poll (no cursor)
-/// takes the source as it stands as its starting point and sends nothing:
-/// turning a flow on syncs the changes made from then on.
+/// has not taken, and the cursor after them. Without a cursor the source is
+/// taken as it stands as the starting point and nothing is sent (the engine
+/// starts a first run from a time instead: the pair's making).
 pub fn page(flow: &str, cursor: Option<&Cursor>, rows: Vec<Polled>, overlap_ms: i64) -> PollPage {
     let first = cursor.is_none();
     let cursor = cursor.cloned().unwrap_or_default();

@@ -10,10 +10,9 @@
 //! row). An absolute set sent twice leaves the same level, so a retry is
 //! harmless; the ledger records each state of a row written, once.
 //!
-//! The first poll takes the ERP's levels as they stand as its starting point
-//! and sends none: turning the flow on syncs every change from then on (a
-//! first full sync of a large catalog runs at Clarity's 120 writes a minute;
-//! it belongs to the backfill, not to switching the flow on).
+//! The engine starts a flow's first poll from the day its pair was made
+//! (older history is a backfill away): a full sync of a large catalog runs
+//! at Clarity's 120 writes a minute, and is asked for, not implied.
 
 use serde_json::Value;
 

@@ -5,8 +5,7 @@
 //! store's product is replaced when the SKU exists, else created. Name,
 //! price, status (active or inactive) and the ERP references travel with it.
 //!
-//! As with inventory, the first poll takes the catalog as it stands as its
-//! starting point; a newer change of an item still waiting supersedes it.
+//! As with inventory, a newer change of an item still waiting supersedes it.
 
 use serde_json::Value;
 use sha2::Digest;

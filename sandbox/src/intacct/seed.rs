@@ -193,8 +193,8 @@ pub async fn seed(conn: &mut AnyConnection, pair_id: &str) -> Result<(), sqlx::E
             });
         }
     }
-    let now = now_ms();
-    let last = store::insert_batch(conn, pair_id, 1, rows, now).await?;
+    let seeded_at = now_ms() - catalog::SEED_AGE_MS;
+    let last = store::insert_batch(conn, pair_id, 1, rows, seeded_at).await?;
     store::set_counter(conn, pair_id, "recordno", last).await?;
     Ok(())
 }

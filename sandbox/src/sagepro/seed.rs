@@ -45,7 +45,7 @@ pub(crate) const SALES_ORDER_START: i64 = 1000;
 pub(crate) const QTY_SCALE: i64 = 10_000;
 
 pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), sqlx::Error> {
-    let now = now_ms();
+    let now = now_ms() - crate::catalog::SEED_AGE_MS;
     let stamp = rfc3339_ms(now);
 
     let rows = TERMS
