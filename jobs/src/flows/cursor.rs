@@ -133,6 +133,22 @@ pub struct Cursor {
     pub modified: Option<String>,
 }
 
+/// What tells two states of a polled record apart: Sage Pro's
+/// `RowVersion`, else a digest of what the ERP answered (two Intacct edits
+/// within one second share a `WHENMODIFIED`).
+pub fn version_of(record: &Value) -> String {
+    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
+        return format!("v{v}");
+    }
+    digest(record)
+}
+
+/// A short, stable digest of a JSON value.
+pub fn digest(v: &Value) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(v.to_string().as_bytes())[..8])
+}
+
 impl Cursor {
     /// A cursor that reads from `ms` on, as a backfill does: every record
     /// modified from then is a change.

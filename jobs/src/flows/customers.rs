@@ -18,7 +18,6 @@
 //! only when it is newer than the target's last modification.
 
 use serde_json::{Map, Value};
-use sha2::Digest;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -131,7 +130,7 @@ impl Flow for ErpCustomers {
             .filter_map(|(record, at)| {
                 Some(Polled {
                     subject: erp_id(&record)?,
-                    version: version(&record),
+                    version: cursor::version_of(&record),
                     record,
                     at,
                 })
@@ -160,18 +159,6 @@ fn text(v: &Value, key: &str) -> Option<String> {
 /// The ERP's id of a customer: Intacct `CUSTOMERID`, Sage Pro `CustomerNo`.
 fn erp_id(record: &Value) -> Option<String> {
     text(record, "CUSTOMERID").or_else(|| text(record, "CustomerNo"))
-}
-
-/// What tells two states of an ERP customer apart.
-fn version(record: &Value) -> String {
-    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
-        return format!("v{v}");
-    }
-    digest(record)
-}
-
-fn digest(v: &Value) -> String {
-    hex::encode(&sha2::Sha256::digest(v.to_string().as_bytes())[..8])
 }
 
 fn clarity_link(id: &str) -> LedgerKey {
@@ -356,7 +343,7 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
     let write_key = idempotency_key(
         "clarity",
         "customers",
-        &format!("{cid}:{}", digest(&output)),
+        &format!("{cid}:{}", cursor::digest(&output)),
         if exists { "update" } else { "create" },
     );
     let eid = match ctx.erp {

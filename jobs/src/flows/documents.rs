@@ -40,15 +40,6 @@ pub fn document_id(record: &Value) -> Option<String> {
     })
 }
 
-/// What tells two states of a document apart.
-pub fn version(record: &Value) -> String {
-    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
-        return format!("v{v}");
-    }
-    use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(record.to_string().as_bytes())[..8])
-}
-
 /// One poll of `flow`'s documents: Intacct's of the definition named by
 /// the template's `definition_setting` (else `default_definition`).
 pub async fn poll(
@@ -78,7 +69,7 @@ pub async fn poll(
         .filter_map(|(record, at)| {
             Some(Polled {
                 subject: document_id(&record)?,
-                version: version(&record),
+                version: cursor::version_of(&record),
                 record,
                 at,
             })

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::cursor;
 use super::documents::{self, document_id};
 use super::ledger::{LedgerKey, idempotency_key};
 use super::{
@@ -67,7 +68,7 @@ impl Flow for Invoices {
 async fn write_back(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
     let source_id = document_id(record)
         .ok_or_else(|| FlowError::Event("the invoice has no DOCID or InvoiceNo".into()))?;
-    let written = format!("{source_id}:{}", documents::version(record));
+    let written = format!("{source_id}:{}", cursor::version_of(record));
     let key = LedgerKey {
         flow: "invoices",
         source_id: written.clone(),

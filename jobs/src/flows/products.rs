@@ -8,7 +8,6 @@
 //! As with inventory, a newer change of an item still waiting supersedes it.
 
 use serde_json::Value;
-use sha2::Digest;
 
 use super::cursor::{self, Polled, page};
 use super::ledger::{LedgerKey, idempotency_key};
@@ -83,7 +82,7 @@ impl Flow for Products {
             .filter_map(|(record, at)| {
                 Some(Polled {
                     subject: item_id(&record)?,
-                    version: version(&record),
+                    version: cursor::version_of(&record),
                     record,
                     at,
                 })
@@ -110,17 +109,6 @@ fn item_id(record: &Value) -> Option<String> {
     })
 }
 
-/// What tells two states of an item apart: Sage Pro's `RowVersion`, else a
-/// digest of what Intacct answered (two edits within one second share a
-/// `WHENMODIFIED`).
-fn version(record: &Value) -> String {
-    if let Some(v) = record.get("RowVersion").and_then(Value::as_i64) {
-        return format!("v{v}");
-    }
-    let digest = sha2::Sha256::digest(record.to_string().as_bytes());
-    hex::encode(&digest[..8])
-}
-
 /// One item to Clarity, by SKU.
 async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, FlowError> {
     let source_id = item_id(record)
@@ -137,7 +125,7 @@ async fn write_product(ctx: &FlowContext<'_>, record: &Value) -> Result<Written,
             message: format!("the template gives no sku for item {source_id}"),
         })?;
     // Each state of an item is written once.
-    let written = format!("{source_id}:{}", version(record));
+    let written = format!("{source_id}:{}", cursor::version_of(record));
     let key = LedgerKey {
         flow: "products",
         source_id: written.clone(),
@@ -203,14 +191,14 @@ mod tests {
         b["BASEPRICE"] = json!("13.00");
         assert_eq!(item_id(&a).as_deref(), Some("SKU-1001"));
         assert_ne!(
-            version(&a),
-            version(&b),
+            cursor::version_of(&a),
+            cursor::version_of(&b),
             "a new price in the same second is a new state"
         );
-        assert_eq!(version(&a), version(&a.clone()));
+        assert_eq!(cursor::version_of(&a), cursor::version_of(&a.clone()));
         let s = json!({"ItemCode": "SKU-2", "RowVersion": 4});
         assert_eq!(
-            (item_id(&s).as_deref(), version(&s).as_str()),
+            (item_id(&s).as_deref(), cursor::version_of(&s).as_str()),
             (Some("SKU-2"), "v4")
         );
     }
