@@ -220,22 +220,26 @@ async fn shipments_and_invoices_under_clarity_faults_land_once() {
         .await;
     }
     let no = invoice.invoice_no.clone();
-    app.eventually(
-        "the shipment and the invoice written",
-        Duration::from_secs(150),
-        || async {
-            let mut done = 0;
-            for flow in ["shipments", "invoices"] {
-                done += runs_of(&app, &token, &pair, flow)
-                    .await
-                    .iter()
-                    .filter(|r| r["source_id"] == no.as_str() && r["status"] == "succeeded")
-                    .count();
-            }
-            done == 2
-        },
-    )
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    loop {
+        let mut runs = Vec::new();
+        for flow in ["shipments", "invoices"] {
+            runs.extend(runs_of(&app, &token, &pair, flow).await);
+        }
+        let done = runs
+            .iter()
+            .filter(|r| r["source_id"] == no.as_str() && r["status"] == "succeeded")
+            .count();
+        if done == 2 {
+            break;
+        }
+        // On timeout, the runs say which write kept failing and why.
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shipment and the invoice were not both written: {runs:#?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     faults(&app, &token, &pair, "clarity", false).await;
     let shipments = sims
         .clarity
