@@ -77,6 +77,89 @@ async fn a_payment_before_its_order_waits_then_lands_once_as_an_intacct_ar_payme
     app.stop().await;
 }
 
+/// A company that books store receipts in the GL picks the `gl_batch`
+/// variant: the payment becomes one balanced journal entry, debiting the
+/// method's undeposited-funds account, and a repeat writes nothing more.
+#[tokio::test]
+async fn with_the_gl_batch_template_a_payment_is_one_balanced_intacct_journal_entry() {
+    let app = spawn_app().await;
+    let token = app.tenant("Journal Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/templates/payments/builtin"),
+        Some(&token),
+        Some(json!({"variant": "gl_batch"})),
+        200,
+    )
+    .await;
+    turn_on(&app, &token, &pair, "payments").await;
+    let mut order = paid_order("CO-GL-1");
+    order["paymentInfo"]["method"] = json!("paypal");
+    app.deliver_order(&token, &pair, &order).await;
+    app.deliver(&token, &pair, "evt_gl_1", "order.paid", &order)
+        .await;
+    app.eventually(
+        "the journal entry written",
+        Duration::from_secs(60),
+        || async {
+            runs_of(&app, &token, &pair, "payments")
+                .await
+                .iter()
+                .any(|r| r["status"] == "succeeded")
+        },
+    )
+    .await;
+    app.deliver(&token, &pair, "evt_gl_1b", "order.paid", &order)
+        .await;
+    app.eventually("the repeat run", Duration::from_secs(30), || async {
+        runs_of(&app, &token, &pair, "payments").await.len() == 2
+    })
+    .await;
+    let batches = sims
+        .intacct
+        .read_by_query(
+            "GLBATCH",
+            &["RECORDNO", "JOURNAL", "REFERENCENO", "STATE", "ENTRIES"],
+            "REFERENCENO = 'ch_CO-GL-1'",
+            10,
+        )
+        .await
+        .expect("Intacct answers");
+    assert_eq!(batches.len(), 1, "one journal entry: {batches:?}");
+    assert_eq!(batches[0]["JOURNAL"], "CRJ");
+    assert_eq!(batches[0]["STATE"], "Posted");
+    assert!(
+        sims.intacct
+            .read_by_query("ARPYMT", &["DOCNUMBER"], "DOCNUMBER = 'ch_CO-GL-1'", 10)
+            .await
+            .expect("Intacct answers")
+            .is_empty(),
+        "no AR payment besides the journal entry"
+    );
+    let entries = match &batches[0]["ENTRIES"]["GLENTRY"] {
+        Value::Array(lines) => lines.clone(),
+        one => vec![one.clone()],
+    };
+    let mut lines: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["ACCOUNTNO"].as_str().unwrap().to_owned(),
+                e["TR_TYPE"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [("1200".into(), "-1".into()), ("1215".into(), "1".into())],
+        "PayPal's undeposited funds debited, AR control credited: {entries:?}"
+    );
+    app.stop().await;
+}
+
 /// A refunded Clarity return for `order`, made on the Clarity simulator.
 pub(super) async fn refunded_return(sims: &Sims, order_id: &str) -> Value {
     use connect_jobs::connectors::clarity::wire::{NewReturn, NewShipment, ReturnLine};

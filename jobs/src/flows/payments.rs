@@ -1,7 +1,9 @@
 //! Payments, Clarity → ERP: an `order.paid` webhook becomes an Intacct AR
 //! payment (ARPYMT) through the pair's payments template, applied to the
 //! order's invoice when the invoices flow has written its record key back
-//! (else left unapplied for AR to match). The payment waits for its order:
+//! (else left unapplied for AR to match); or, with the `gl_batch` variant
+//! (a template whose record is `glbatch`), a journal entry that debits the
+//! method's undeposited-funds account. The payment waits for its order:
 //! until the orders flow has written the order, the record is retried.
 //! Sage Pro's API has no payment endpoint; the flow is unavailable there.
 
@@ -86,18 +88,33 @@ async fn pay(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowError>
             message: "a payment can only be routed to an Intacct entity".into(),
         });
     };
+    let object = payment_object(ctx);
     let record: Record = match output {
         Value::Object(o) => o,
         _ => {
             return Err(FlowError::Mapping {
                 target: "payment".into(),
-                message: "the template's output is not an Intacct AR payment".into(),
+                message: format!(
+                    "the template's output is not an Intacct {}",
+                    object.as_str()
+                ),
             });
         }
     };
     let done = client
-        .create(&entry.idempotency_key, Object::ArPayment, &record)
+        .create(&entry.idempotency_key, object, &record)
         .await?;
     ctx.ledger.complete(&key, &done.recordno).await?;
     Ok(Written::created(source_id, done.recordno, mapped.flags))
+}
+
+/// The Intacct object the pair's template writes: a journal entry when its
+/// record is `glbatch`, else an AR payment.
+fn payment_object(ctx: &FlowContext<'_>) -> Object {
+    let named = |r: &str| r.eq_ignore_ascii_case("glbatch");
+    if ctx.template.record().is_some_and(named) || ctx.schema.is_some_and(|s| named(&s.record)) {
+        Object::GlBatch
+    } else {
+        Object::ArPayment
+    }
 }
