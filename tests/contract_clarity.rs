@@ -1836,3 +1836,1077 @@ async fn the_default_rate_limit_is_120_a_minute_with_headers() {
     assert_eq!(body["code"], "RATE_LIMITED");
     assert_eq!(body["status"], 429);
 }
+
+// ---------------------------------------------------------------------------
+// Every resource carries the spec's full field list (§3), every writable
+// field is taken and an unknown one refused (422 UNKNOWN_FIELD), and every
+// list takes the Phoenix filters on every field of its resource (§0.3, §2)
+// and refuses anything else (400 BAD_REQUEST, a malformed query).
+
+/// Each field of a resource as the spec lists it, with its JSON type
+/// (`string`, `number`, `bool`, `object`, `array`, `null`; `a|b` when either).
+type Spec = &'static [(&'static str, &'static str)];
+
+const ORDER_FIELDS: Spec = &[
+    ("orderId", "string"),
+    ("customerId", "string"),
+    ("orderDate", "string"),
+    ("status", "string"),
+    ("totalAmount", "string"),
+    ("currency", "string"),
+    ("shippingAddress", "object"),
+    ("billingAddress", "object"),
+    ("lineItems", "array"),
+    ("paymentInfo", "object"),
+    ("couponCode", "string|null"),
+    ("subtotalAmount", "string"),
+    ("discountAmount", "string"),
+    ("shippingAmount", "string"),
+    ("taxAmount", "string"),
+    ("email", "string"),
+    ("channel", "string"),
+    ("erpReferences", "object"),
+    ("version", "number"),
+    ("createdDate", "string"),
+    ("updatedDate", "string"),
+    // Not in §3.1's table, but PATCH sets it: every order carries it.
+    ("notes", "string|null"),
+];
+const LINE_ITEM_FIELDS: Spec = &[
+    ("lineId", "string"),
+    ("sku", "string"),
+    ("productId", "string"),
+    ("name", "string"),
+    ("quantity", "number"),
+    ("unitPrice", "string"),
+    ("tax", "string"),
+    ("discount", "string"),
+    ("lineTotal", "string"),
+];
+/// Address fields; §3.1's example leaves out the ones the shopper left empty.
+const ADDRESS_FIELDS: Spec = &[
+    ("firstName", "string"),
+    ("lastName", "string"),
+    ("company", "string"),
+    ("line1", "string"),
+    ("line2", "string"),
+    ("city", "string"),
+    ("region", "string"),
+    ("postalCode", "string"),
+    ("country", "string"),
+    ("phone", "string"),
+    ("email", "string"),
+];
+const PAYMENT_FIELDS: Spec = &[
+    ("method", "string"),
+    ("status", "string"),
+    ("amount", "string"),
+    ("transactionId", "string|null"),
+    ("gateway", "string|null"),
+    ("cardBrand", "string|null"),
+    ("last4", "string|null"),
+    ("poNumber", "string|null"),
+    ("terms", "string|null"),
+    ("capturedAt", "string|null"),
+];
+const PRODUCT_FIELDS: Spec = &[
+    ("productId", "string"),
+    ("sku", "string"),
+    ("name", "string"),
+    ("description", "string|null"),
+    ("price", "string"),
+    ("currency", "string"),
+    ("status", "string"),
+    ("taxable", "bool"),
+    ("weight", "number|null"),
+    ("weightUnit", "string|null"),
+    ("categories", "array"),
+    ("tags", "object"),
+    ("erpReferences", "object"),
+    ("version", "number"),
+    ("createdDate", "string"),
+    ("updatedDate", "string"),
+];
+const CUSTOMER_FIELDS: Spec = &[
+    ("customerId", "string"),
+    ("email", "string"),
+    ("firstName", "string|null"),
+    ("lastName", "string|null"),
+    ("company", "string|null"),
+    ("phone", "string|null"),
+    ("billingAddress", "object|null"),
+    ("shippingAddresses", "array"),
+    ("taxExempt", "bool"),
+    ("priceGroup", "string|null"),
+    ("status", "string"),
+    ("erpReferences", "object"),
+    ("version", "number"),
+    ("createdDate", "string"),
+    ("updatedDate", "string"),
+    // Beside §3.3's list: the store's customers carry their currency (§9's
+    // multi-currency question), which the product's customer schema maps.
+    ("currency", "string"),
+];
+const INVENTORY_FIELDS: Spec = &[
+    ("sku", "string"),
+    ("locationId", "string"),
+    ("quantityOnHand", "number"),
+    ("quantityReserved", "number"),
+    ("quantityAvailable", "number"),
+    ("backorderable", "bool"),
+    ("updatedDate", "string"),
+    // The `ETag` of §1.
+    ("version", "number"),
+];
+const SHIPMENT_FIELDS: Spec = &[
+    ("shipmentId", "string"),
+    ("orderId", "string"),
+    ("carrier", "string"),
+    ("service", "string|null"),
+    ("trackingNumber", "string|null"),
+    ("trackingUrl", "string|null"),
+    ("shippedDate", "string"),
+    ("lines", "array"),
+    ("status", "string"),
+    ("createdDate", "string"),
+];
+const SHIPMENT_LINE_FIELDS: Spec = &[
+    ("lineId", "string"),
+    ("sku", "string"),
+    ("quantity", "number"),
+];
+const RETURN_FIELDS: Spec = &[
+    ("returnId", "string"),
+    ("orderId", "string"),
+    ("customerId", "string"),
+    ("status", "string"),
+    ("reason", "string|null"),
+    ("lines", "array"),
+    ("refundAmount", "string"),
+    ("currency", "string"),
+    ("refundTransactionId", "string|null"),
+    ("createdDate", "string"),
+    ("updatedDate", "string"),
+    ("version", "number"),
+];
+const RETURN_LINE_FIELDS: Spec = &[
+    ("lineId", "string"),
+    ("sku", "string"),
+    ("quantity", "number"),
+    ("refundAmount", "string"),
+    ("restock", "bool"),
+    ("condition", "string|null"),
+];
+const COUPON_FIELDS: Spec = &[
+    ("couponCode", "string"),
+    ("type", "string"),
+    ("value", "string|null"),
+    ("currency", "string|null"),
+    ("startsAt", "string|null"),
+    ("endsAt", "string|null"),
+    ("usageLimit", "number|null"),
+    ("timesUsed", "number"),
+    ("active", "bool"),
+    ("appliesToSkus", "array"),
+    ("updatedDate", "string"),
+    ("version", "number"),
+    ("createdDate", "string"),
+];
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn field_names(v: &Value) -> std::collections::BTreeSet<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// Each field of `v` is of its type in `spec`.
+fn assert_types(what: &str, v: &Value, spec: &[(&str, &str)]) {
+    for (field, ty) in spec {
+        if let Some(value) = v.get(*field) {
+            let t = json_type(value);
+            assert!(
+                ty.split('|').any(|x| x == t),
+                "{what}.{field} is {t}, the spec types it {ty}: {v}"
+            );
+        }
+    }
+}
+
+/// `v` has exactly the fields of `spec` (camelCase, none missing, none
+/// extra), each of its type.
+fn assert_fields(what: &str, v: &Value, spec: &[(&str, &str)]) {
+    let want: std::collections::BTreeSet<&str> = spec.iter().map(|(f, _)| *f).collect();
+    assert_eq!(field_names(v), want, "{what}: the spec's field list: {v}");
+    assert_types(what, v, spec);
+}
+
+fn assert_order(what: &str, o: &Value) {
+    assert_fields(what, o, ORDER_FIELDS);
+    assert_fields(
+        &format!("{what}.paymentInfo"),
+        &o["paymentInfo"],
+        PAYMENT_FIELDS,
+    );
+    for (i, l) in o["lineItems"].as_array().unwrap().iter().enumerate() {
+        assert_fields(&format!("{what}.lineItems[{i}]"), l, LINE_ITEM_FIELDS);
+    }
+    for a in ["shippingAddress", "billingAddress"] {
+        let allowed: std::collections::BTreeSet<&str> =
+            ADDRESS_FIELDS.iter().map(|(f, _)| *f).collect();
+        assert!(field_names(&o[a]).is_subset(&allowed), "{what}.{a}: {o}");
+        for f in [
+            "firstName",
+            "lastName",
+            "line1",
+            "city",
+            "region",
+            "postalCode",
+            "country",
+        ] {
+            assert!(o[a][f].is_string(), "{what}.{a}.{f}: {o}");
+        }
+        assert_types(&format!("{what}.{a}"), &o[a], ADDRESS_FIELDS);
+    }
+}
+
+/// `422 VALIDATION_FAILED` whose `errors[0]` names `field` with `code`.
+fn assert_field_refused(what: &str, answer: &(u16, Value), field: &str, code: &str) {
+    let (status, body) = answer;
+    assert_eq!(*status, 422, "{what}: {body}");
+    assert_eq!(body["code"], "VALIDATION_FAILED", "{what}: {body}");
+    assert_eq!(body["errors"][0]["field"], field, "{what}: {body}");
+    assert_eq!(body["errors"][0]["code"], code, "{what}: {body}");
+    assert!(body["requestId"].is_string(), "{what}: {body}");
+}
+
+/// `400 BAD_REQUEST` in the problem shape of §1.
+fn assert_bad_query(what: &str, answer: &(u16, Value)) {
+    let (status, body) = answer;
+    assert_eq!(*status, 400, "{what}: {body}");
+    assert_eq!(body["code"], "BAD_REQUEST", "{what}: {body}");
+    assert_eq!(body["status"], 400, "{what}: {body}");
+    for f in ["type", "title", "detail", "requestId"] {
+        assert!(body[f].is_string(), "{what}: {f} in {body}");
+    }
+}
+
+impl Sim {
+    /// Lifts the 120-a-minute limit: these tests make many calls.
+    async fn unlimited(&self) {
+        self.set_faults(FaultSettings {
+            rate_limit_per_s: Some(10_000),
+            ..FaultSettings::default()
+        })
+        .await;
+    }
+
+    /// Any API call with `token`, answered as (status, body).
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut r = reqwest::Client::new()
+            .request(method, format!("{}/api/v1{path}", self.store_url()))
+            .bearer_auth(token);
+        if let Some(k) = idempotency_key {
+            r = r.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET {path}`, which must answer 200.
+    async fn read(&self, token: &str, path: &str) -> Value {
+        let (status, body) = self
+            .call(token, reqwest::Method::GET, path, None, None)
+            .await;
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    /// The `results` of `GET {path}` (one page of up to 200).
+    async fn results(&self, token: &str, path: &str) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let page = self.read(token, &format!("{path}{sep}pageSize=200")).await;
+        assert_eq!(page["hasMore"], false, "{path}: one page holds it");
+        page["results"].as_array().unwrap().clone()
+    }
+
+    /// The values of `field` in what `GET {path}` lists, in its order.
+    async fn listed(&self, token: &str, path: &str, field: &str) -> Vec<String> {
+        self.results(token, path)
+            .await
+            .iter()
+            .map(|r| r[field].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn every_resource_answers_the_spec_field_list_with_its_types() {
+    let sim = spawn_sim().await;
+    sim.unlimited().await;
+    let token = sim.raw_token().await;
+    use reqwest::Method;
+
+    // Orders, as read and as listed (cards and purchase orders alike).
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 8, PayloadMode::Full)
+        .await
+        .unwrap();
+    for id in &ids {
+        assert_order(id, &sim.read(&token, &format!("/orders/{id}")).await);
+    }
+    for o in sim.results(&token, "/orders").await {
+        assert_order("listed order", &o);
+    }
+    let (status, patched) = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/orders/{}", ids[0]),
+            Some(&json!({"notes": "gift wrap"})),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_order("patched order", &patched);
+
+    // Products: seeded, created with the fewest fields (the rest null or
+    // empty, not absent), listed.
+    assert_fields(
+        "product",
+        &sim.read(&token, "/products/P-1001").await,
+        PRODUCT_FIELDS,
+    );
+    let (status, created) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/products",
+            Some(&json!({"sku": "F-1", "name": "Field Test", "price": "1.00"})),
+            Some("f-p1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_fields("created product", &created, PRODUCT_FIELDS);
+    for p in sim.results(&token, "/products?skuStartsWith=SKU-10").await {
+        assert_fields("listed product", &p, PRODUCT_FIELDS);
+    }
+
+    // Customers.
+    let customer = sim.read(&token, "/customers/CUS-5001").await;
+    assert_fields("customer", &customer, CUSTOMER_FIELDS);
+    assert_types(
+        "customer.billingAddress",
+        &customer["billingAddress"],
+        ADDRESS_FIELDS,
+    );
+    let (status, created) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/customers",
+            Some(&json!({"email": "f@example.com"})),
+            Some("f-c1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_fields("created customer", &created, CUSTOMER_FIELDS);
+    for c in sim.results(&token, "/customers").await {
+        assert_fields("listed customer", &c, CUSTOMER_FIELDS);
+    }
+
+    // Inventory: the list and one SKU's locations.
+    for r in sim.results(&token, "/inventory?sku=SKU-1001").await {
+        assert_fields("listed inventory", &r, INVENTORY_FIELDS);
+    }
+    let levels = sim.read(&token, "/inventory/SKU-1001").await;
+    assert_eq!(levels["locations"].as_array().unwrap().len(), 3);
+    for r in levels["locations"].as_array().unwrap() {
+        assert_fields("inventory location", r, INVENTORY_FIELDS);
+    }
+
+    // A shipment and a return.
+    let (status, shipment) = sim
+        .call(
+            &token,
+            Method::POST,
+            &format!("/orders/{}/shipments", ids[1]),
+            Some(&json!({"carrier": "UPS"})),
+            Some("f-s1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{shipment}");
+    assert_fields("created shipment", &shipment, SHIPMENT_FIELDS);
+    let id = shipment["shipmentId"].as_str().unwrap();
+    assert_fields(
+        "shipment",
+        &sim.read(&token, &format!("/shipments/{id}")).await,
+        SHIPMENT_FIELDS,
+    );
+    for s in sim.results(&token, "/shipments").await {
+        assert_fields("listed shipment", &s, SHIPMENT_FIELDS);
+        for l in s["lines"].as_array().unwrap() {
+            assert_fields("shipment line", l, SHIPMENT_LINE_FIELDS);
+        }
+    }
+    let (status, rma) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/returns",
+            Some(&json!({"orderId": ids[1], "lines": [{"lineId": "1", "quantity": 1}]})),
+            Some("f-r1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{rma}");
+    assert_fields("created return", &rma, RETURN_FIELDS);
+    let id = rma["returnId"].as_str().unwrap();
+    assert_fields(
+        "return",
+        &sim.read(&token, &format!("/returns/{id}")).await,
+        RETURN_FIELDS,
+    );
+    for r in sim.results(&token, "/returns").await {
+        assert_fields("listed return", &r, RETURN_FIELDS);
+        for l in r["lines"].as_array().unwrap() {
+            assert_fields("return line", l, RETURN_LINE_FIELDS);
+        }
+    }
+
+    // Coupons: seeded and created.
+    assert_fields(
+        "coupon",
+        &sim.read(&token, "/coupons/save10").await,
+        COUPON_FIELDS,
+    );
+    let (status, created) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/coupons",
+            Some(&json!({"couponCode": "SHIPFREE", "type": "free_shipping"})),
+            Some("f-k1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_fields("created coupon", &created, COUPON_FIELDS);
+    for c in sim.results(&token, "/coupons").await {
+        assert_fields("listed coupon", &c, COUPON_FIELDS);
+    }
+}
+
+#[tokio::test]
+async fn every_writable_field_is_taken_and_an_unknown_one_is_refused() {
+    let sim = spawn_sim().await;
+    sim.unlimited().await;
+    let token = sim.raw_token().await;
+    use reqwest::Method;
+    let address = json!({ "firstName": "Ann", "lastName": "Lee", "company": "Lee Co", "line1": "1 Main St",
+        "line2": "Suite 2", "city": "Austin", "region": "TX", "postalCode": "78701", "country": "US",
+        "phone": "512-555-0100", "email": "ann@lee.example" });
+    let echoed = |what: &str, sent: &Value, got: &Value| {
+        for (field, value) in sent.as_object().unwrap() {
+            assert_eq!(&got[field], value, "{what}.{field}: {got}");
+        }
+    };
+
+    // Products (§3.2): every writable field on POST, PUT and PATCH.
+    let product = json!({ "sku": "W-1", "name": "Writable", "description": "All fields", "price": "12.50",
+        "currency": "CAD", "status": "inactive", "taxable": false, "weight": 1.5, "weightUnit": "kg",
+        "categories": ["Tools"], "tags": {"brand": "acme"}, "erpReferences": {"sagePro": {"itemCode": "W-1"}} });
+    let (status, p) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/products",
+            Some(&product),
+            Some("w-p1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{p}");
+    echoed("created product", &product, &p);
+    let id = p["productId"].as_str().unwrap().to_owned();
+    let replaced = json!({ "sku": "W-1", "name": "Writable 2", "description": null, "price": "13.00",
+        "currency": "USD", "status": "discontinued", "taxable": true, "weight": null, "weightUnit": null,
+        "categories": [], "tags": {}, "erpReferences": {} });
+    let (status, p) = sim
+        .call(
+            &token,
+            Method::PUT,
+            &format!("/products/{id}"),
+            Some(&replaced),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    echoed("replaced product", &replaced, &p);
+    let answer = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/products/{id}"),
+            Some(&json!({"colour": "red"})),
+            None,
+        )
+        .await;
+    assert_field_refused("product colour", &answer, "colour", "UNKNOWN_FIELD");
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            "/products",
+            Some(&json!({"sku": "W-2", "name": "x", "price": "1.00", "Price": "2.00"})),
+            Some("w-p2"),
+        )
+        .await;
+    assert_field_refused("product Price (case)", &answer, "Price", "UNKNOWN_FIELD");
+
+    // Customers (§3.3).
+    let customer = json!({ "email": "ann@lee.example", "firstName": "Ann", "lastName": "Lee", "company": "Lee Co",
+        "phone": "512-555-0100", "billingAddress": address, "shippingAddresses": [address, address],
+        "taxExempt": true, "priceGroup": "wholesale", "status": "disabled", "currency": "CAD",
+        "erpReferences": {"sagePro": {"customerNo": "LEEA01"}} });
+    let (status, c) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/customers",
+            Some(&customer),
+            Some("w-c1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    echoed("created customer", &customer, &c);
+    let id = c["customerId"].as_str().unwrap().to_owned();
+    let patch = json!({"status": "active", "taxExempt": false, "priceGroup": "retail"});
+    let (status, c) = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/customers/{id}"),
+            Some(&patch),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    echoed("patched customer", &patch, &c);
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            "/customers",
+            Some(&json!({"email": "x@lee.example", "nickname": "X"})),
+            Some("w-c2"),
+        )
+        .await;
+    assert_field_refused("customer nickname", &answer, "nickname", "UNKNOWN_FIELD");
+
+    // Coupons (§3.7).
+    let coupon = json!({ "couponCode": "TENOFF", "type": "fixed_amount", "value": "10.00", "currency": "USD",
+        "startsAt": "2024-06-01T00:00:00Z", "endsAt": "2024-12-31T00:00:00Z", "usageLimit": 100, "active": false,
+        "appliesToSkus": ["SKU-1001"] });
+    let (status, k) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/coupons",
+            Some(&coupon),
+            Some("w-k1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
+    echoed("created coupon", &coupon, &k);
+    let patch = json!({"active": true, "usageLimit": null, "appliesToSkus": []});
+    let (status, k) = sim
+        .call(&token, Method::PATCH, "/coupons/tenoff", Some(&patch), None)
+        .await;
+    assert_eq!(status, 200, "{k}");
+    echoed("patched coupon", &patch, &k);
+    let answer = sim
+        .call(
+            &token,
+            Method::PATCH,
+            "/coupons/TENOFF",
+            Some(&json!({"maxDiscount": "5.00"})),
+            None,
+        )
+        .await;
+    assert_field_refused(
+        "coupon maxDiscount",
+        &answer,
+        "maxDiscount",
+        "UNKNOWN_FIELD",
+    );
+
+    // Orders (§3.1): PATCH takes status, erpReferences and notes; the rest
+    // of the order may come back unchanged, not changed; a name that is no
+    // order field is unknown.
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 2, PayloadMode::Full)
+        .await
+        .unwrap();
+    let order = sim.read(&token, &format!("/orders/{}", ids[0])).await;
+    let patch = json!({ "status": "on_hold", "erpReferences": {"sagePro": {"salesOrderNo": "0001234"}},
+        "notes": "call first", "orderId": ids[0], "currency": order["currency"] });
+    let (status, o) = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/orders/{}", ids[0]),
+            Some(&patch),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{o}");
+    echoed("patched order", &patch, &o);
+    let answer = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/orders/{}", ids[0]),
+            Some(&json!({"giftWrap": true})),
+            None,
+        )
+        .await;
+    assert_field_refused("order giftWrap", &answer, "giftWrap", "UNKNOWN_FIELD");
+    let answer = sim
+        .call(
+            &token,
+            Method::PATCH,
+            &format!("/orders/{}", ids[0]),
+            Some(&json!({"totalAmount": "0.01"})),
+            None,
+        )
+        .await;
+    assert_field_refused("order totalAmount", &answer, "totalAmount", "READ_ONLY");
+
+    // Shipments (§3.5): every field a shipment has that the store does not set.
+    let lines: Vec<Value> = order["lineItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| json!({"lineId": l["lineId"], "sku": l["sku"], "quantity": l["quantity"]}))
+        .collect();
+    let shipment = json!({ "orderId": ids[0], "carrier": "FedEx", "service": "2Day", "trackingNumber": "7946",
+        "trackingUrl": "https://fedex.example/t/7946", "shippedDate": "2024-06-02T15:00:00Z",
+        "lines": lines, "status": "label_created" });
+    let path = format!("/orders/{}/shipments", ids[0]);
+    for (key, field, mut body, code) in [
+        ("w-s1", "weight", shipment.clone(), "UNKNOWN_FIELD"),
+        ("w-s2", "lines[0].serial", shipment.clone(), "UNKNOWN_FIELD"),
+        ("w-s3", "orderId", shipment.clone(), "READ_ONLY"),
+    ] {
+        match field {
+            "weight" => body["weight"] = json!(2),
+            "lines[0].serial" => body["lines"][0]["serial"] = json!("S1"),
+            _ => body["orderId"] = json!(ids[1]),
+        }
+        let answer = sim
+            .call(&token, Method::POST, &path, Some(&body), Some(key))
+            .await;
+        assert_field_refused(field, &answer, field, code);
+    }
+    let (status, s) = sim
+        .call(&token, Method::POST, &path, Some(&shipment), Some("w-s4"))
+        .await;
+    assert_eq!(status, 201, "{s}");
+    echoed("created shipment", &shipment, &s);
+
+    // Returns (§3.6) and refunds.
+    let rma = json!({ "orderId": ids[0], "reason": "damaged",
+        "lines": [{"lineId": "1", "sku": order["lineItems"][0]["sku"], "quantity": 1, "refundAmount": "1.00",
+                   "restock": false, "condition": "damaged"}] });
+    let mut unknown = rma.clone();
+    unknown["lines"][0]["colour"] = json!("red");
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            "/returns",
+            Some(&unknown),
+            Some("w-r1"),
+        )
+        .await;
+    assert_field_refused(
+        "return line colour",
+        &answer,
+        "lines[0].colour",
+        "UNKNOWN_FIELD",
+    );
+    let mut read_only = rma.clone();
+    read_only["status"] = json!("approved");
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            "/returns",
+            Some(&read_only),
+            Some("w-r2"),
+        )
+        .await;
+    assert_field_refused("return status", &answer, "status", "READ_ONLY");
+    let (status, r) = sim
+        .call(&token, Method::POST, "/returns", Some(&rma), Some("w-r3"))
+        .await;
+    assert_eq!(status, 201, "{r}");
+    echoed("created return", &rma, &r);
+    let id = r["returnId"].as_str().unwrap().to_owned();
+    sim.call(
+        &token,
+        Method::POST,
+        &format!("/returns/{id}/approve"),
+        None,
+        None,
+    )
+    .await;
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            &format!("/returns/{id}/refund"),
+            Some(&json!({"amount": "1.00", "memo": "x"})),
+            None,
+        )
+        .await;
+    assert_field_refused("refund memo", &answer, "memo", "UNKNOWN_FIELD");
+
+    // Inventory (§3.4): PUT's quantityOnHand, reason and sourceRef (the
+    // record's other fields back unchanged); an adjustment's five fields.
+    let record = sim
+        .results(&token, "/inventory?sku=SKU-1001&locationId=WH2")
+        .await[0]
+        .clone();
+    let mut set = record.clone();
+    set["quantityOnHand"] = json!(41);
+    set["reason"] = json!("erp_sync");
+    set["sourceRef"] = json!("sagepro:SKU-1001/WEST");
+    let (status, after) = sim
+        .call(
+            &token,
+            Method::PUT,
+            "/inventory/SKU-1001/locations/WH2",
+            Some(&set),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["quantityOnHand"], 41);
+    let answer = sim
+        .call(
+            &token,
+            Method::PUT,
+            "/inventory/SKU-1001/locations/WH2",
+            Some(&json!({"quantityOnHand": 40, "bin": "A1"})),
+            None,
+        )
+        .await;
+    assert_field_refused("inventory bin", &answer, "bin", "UNKNOWN_FIELD");
+    let answer = sim
+        .call(
+            &token,
+            Method::PUT,
+            "/inventory/SKU-1001/locations/WH2",
+            Some(&json!({"quantityOnHand": 40, "quantityReserved": 7})),
+            None,
+        )
+        .await;
+    assert_field_refused(
+        "inventory quantityReserved",
+        &answer,
+        "quantityReserved",
+        "READ_ONLY",
+    );
+    let adjustment = json!({"sku": "SKU-1001", "locationId": "WH2", "delta": -1, "reason": "damage", "sourceRef": "r-1"});
+    let (status, adjusted) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/inventory/adjustments",
+            Some(&adjustment),
+            Some("w-a1"),
+        )
+        .await;
+    assert_eq!(status, 201, "{adjusted}");
+    assert_eq!(adjusted["quantityOnHand"], 40);
+    let mut unknown = adjustment.clone();
+    unknown["note"] = json!("x");
+    let answer = sim
+        .call(
+            &token,
+            Method::POST,
+            "/inventory/adjustments",
+            Some(&unknown),
+            Some("w-a2"),
+        )
+        .await;
+    assert_field_refused("adjustment note", &answer, "note", "UNKNOWN_FIELD");
+}
+
+#[tokio::test]
+async fn every_list_filters_on_every_field_and_refuses_anything_else() {
+    let sim = spawn_sim().await;
+    sim.unlimited().await;
+    let token = sim.raw_token().await;
+    use reqwest::Method;
+
+    // Orders: the columns' filters and any other field's, checked against
+    // the same rule applied here to the whole list.
+    let ids = clarity::create_orders(&sim.state, &sim.pair_id, 12, PayloadMode::Full)
+        .await
+        .unwrap();
+    let all = sim.results(&token, "/orders").await;
+    assert_eq!(all.len(), 12);
+    let first = &all[0];
+    let money = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    let ids_of = |pick: &dyn Fn(&Value) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|o| pick(o))
+            .map(|o| o["orderId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let total = money(&first["totalAmount"]);
+    let sku = first["lineItems"][0]["sku"].as_str().unwrap().to_owned();
+    let email = first["email"].as_str().unwrap().to_owned();
+    let prefix: String = email.chars().take(5).collect();
+    let n_lines = first["lineItems"].as_array().unwrap().len();
+    let currency = first["currency"].as_str().unwrap().to_owned();
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (
+            format!("totalAmountMin={total}"),
+            ids_of(&|o| money(&o["totalAmount"]) >= total),
+        ),
+        (
+            format!("totalAmountMax={total}"),
+            ids_of(&|o| money(&o["totalAmount"]) <= total),
+        ),
+        (
+            format!("currency={}", currency.to_lowercase()),
+            ids_of(&|o| o["currency"] == currency.as_str()),
+        ),
+        (
+            format!("NotCurrency={currency}"),
+            ids_of(&|o| o["currency"] != currency.as_str()),
+        ),
+        (
+            format!("emailStartsWith={prefix}"),
+            ids_of(&|o| o["email"].as_str().unwrap().starts_with(&prefix)),
+        ),
+        (
+            format!("lineItemsAnySku={sku}"),
+            ids_of(&|o| {
+                o["lineItems"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l["sku"] == sku.as_str())
+            }),
+        ),
+        (
+            format!("lineItemsCount={n_lines}"),
+            ids_of(&|o| o["lineItems"].as_array().unwrap().len() == n_lines),
+        ),
+        ("channel=web".to_owned(), ids_of(&|_| true)),
+        ("channel=phone".to_owned(), vec![]),
+        (
+            "couponCode=SAVE10&couponCode=SPRING15".to_owned(),
+            ids_of(&|o| !o["couponCode"].is_null()),
+        ),
+        (
+            "NotcouponCode=SAVE10".to_owned(),
+            ids_of(&|o| o["couponCode"] != "SAVE10"),
+        ),
+        (
+            format!("orderId={}&orderId={}", ids[0], ids[1]),
+            ids_of(&|o| o["orderId"] == ids[0].as_str() || o["orderId"] == ids[1].as_str()),
+        ),
+        (
+            format!("NotorderId={}", ids[0]),
+            ids_of(&|o| o["orderId"] != ids[0].as_str()),
+        ),
+        (
+            format!("customerId={}", first["customerId"].as_str().unwrap()),
+            ids_of(&|o| o["customerId"] == first["customerId"]),
+        ),
+        (
+            format!("status=PROCESSING&currency={currency}"),
+            ids_of(&|o| o["currency"] == currency.as_str()),
+        ),
+        (
+            "updatedDateMin=2000-01-01T00:00:00Z&channel=web".to_owned(),
+            ids_of(&|_| true),
+        ),
+        (
+            "updatedDateMin=2999-01-01T00:00:00Z&channel=web".to_owned(),
+            vec![],
+        ),
+    ];
+    for (query, want) in &cases {
+        assert_eq!(
+            &sim.listed(&token, &format!("/orders?{query}"), "orderId")
+                .await,
+            want,
+            "/orders?{query}"
+        );
+    }
+    // A JSON filter pages like the rest: the count is of what matched.
+    let page = sim
+        .read(&token, "/orders?channel=web&pageSize=5&pageIndex=2")
+        .await;
+    assert_eq!(page["totalCount"], 12);
+    assert_eq!(page["hasMore"], false);
+    let tail: Vec<&str> = page["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = all[10..]
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap())
+        .collect();
+    assert_eq!(tail, want);
+    // Sorting on any order field, the key breaking ties.
+    let by_total = sim
+        .listed(&token, "/orders?sort=totalAmount:desc", "orderId")
+        .await;
+    let mut want = all.clone();
+    want.sort_by(|a, b| {
+        money(&b["totalAmount"])
+            .partial_cmp(&money(&a["totalAmount"]))
+            .unwrap()
+            .then(a["orderId"].as_str().cmp(&b["orderId"].as_str()))
+    });
+    let want: Vec<String> = want
+        .iter()
+        .map(|o| o["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(by_total, want);
+
+    // The other resources: a filter of each value type.
+    for (path, field, want) in [
+        (
+            "/products?status=active&skuStartsWith=SKU-100&priceMin=0",
+            "sku",
+            9,
+        ),
+        (
+            "/products?taxable=true&categoriesAny=kitchen&skuEndsWith=1",
+            "sku",
+            10,
+        ),
+        ("/products?status=inactive", "sku", 0),
+        (
+            "/customers?priceGroup=wholesale&taxExempt=false",
+            "customerId",
+            20,
+        ),
+        ("/customers?status=disabled", "customerId", 0),
+        ("/customers?currency=CAD", "customerId", 6),
+        (
+            "/inventory?sku=SKU-1001&locationId=WH2&locationId=WH3",
+            "locationId",
+            2,
+        ),
+        (
+            "/inventory?backorderable=true&sku=SKU-1001&quantityOnHandMin=0",
+            "locationId",
+            3,
+        ),
+        ("/coupons?type=percent&active=true", "couponCode", 2),
+        ("/coupons?usageLimitMin=1", "couponCode", 0),
+    ] {
+        let got = sim.listed(&token, path, field).await;
+        assert_eq!(got.len(), want, "{path}: {got:?}");
+    }
+    let (status, _) = sim
+        .call(
+            &token,
+            Method::POST,
+            &format!("/orders/{}/shipments", ids[0]),
+            Some(&json!({"carrier": "UPS"})),
+            Some("l-s1"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for (path, want) in [
+        ("/shipments?carrier=ups&status=shipped", 1),
+        ("/shipments?status=delivered", 0),
+        (
+            &format!("/shipments?orderId={}&linesCount=0", ids[0]) as &str,
+            0,
+        ),
+    ] {
+        assert_eq!(sim.results(&token, path).await.len(), want, "{path}");
+    }
+    let (status, _) = sim
+        .call(
+            &token,
+            Method::POST,
+            "/returns",
+            Some(&json!({"orderId": ids[0], "lines": [{"lineId": "1", "quantity": 1}]})),
+            Some("l-r1"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        sim.results(&token, "/returns?status=requested&refundAmountMin=0")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        sim.results(&token, "/returns?Notstatus=requested")
+            .await
+            .len(),
+        0
+    );
+
+    // Unknown filters and values not of the field's type: 400 BAD_REQUEST.
+    for path in [
+        "/orders?colour=red",
+        "/orders?status=bogus",
+        "/orders?NotStatus=bogus",
+        "/orders?totalAmountMin=lots",
+        "/orders?updatedDateMin=yesterday",
+        "/orders?orderDateMax=soon",
+        "/orders?sort=colour:asc",
+        "/orders?sort=totalAmount:sideways",
+        "/products?colour=red",
+        "/products?status=sold_out",
+        "/products?taxable=maybe",
+        "/products?priceMax=cheap",
+        "/customers?nickname=x",
+        "/customers?status=active&status=gone",
+        "/inventory?warehouse=WH1",
+        "/inventory?quantityOnHandMin=many",
+        "/shipments?updatedDateMin=2024-06-01T00:00:00Z",
+        "/shipments?status=lost",
+        "/returns?state=requested",
+        "/coupons?type=bogo",
+        "/coupons?activeMin=true",
+    ] {
+        let answer = sim.call(&token, Method::GET, path, None, None).await;
+        assert_bad_query(path, &answer);
+    }
+}

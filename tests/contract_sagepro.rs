@@ -1547,3 +1547,964 @@ async fn idempotency_keys_belong_to_the_api_key_that_sent_them() {
         2
     );
 }
+
+// ---------------------------------------------------------------------------
+// Every record carries the spec's full field list (§2, §3), every writable
+// field is taken, every list filter of §3 works, and an unknown field or
+// filter is refused in the spec's error shape.
+
+/// Each field of a record as the spec lists it, with its JSON type
+/// (`string`, `number`, `bool`, `object`, `array`; `a|b` when either).
+type Spec = &'static [(&'static str, &'static str)];
+
+const ADDRESS: Spec = &[
+    ("Name", "string"),
+    ("Address1", "string"),
+    ("Address2", "string"),
+    ("City", "string"),
+    ("State", "string"),
+    ("Zip", "string"),
+    ("Country", "string"),
+    ("Phone", "string"),
+    ("Email", "string"),
+];
+/// §2 LineItem, as order and invoice lines carry it (`Restock` is on
+/// credit-memo lines only).
+const LINE: Spec = &[
+    ("LineNo", "number"),
+    ("ItemCode", "string"),
+    ("Description", "string"),
+    ("Quantity", "number"),
+    ("UnitPrice", "number"),
+    ("TaxAmount", "number"),
+    ("Discount", "number"),
+    ("Warehouse", "string"),
+    ("ExtendedAmount", "number"),
+    ("QtyShipped", "number"),
+];
+const ORDER: Spec = &[
+    ("SalesOrderNo", "string"),
+    ("CustomerNo", "string"),
+    ("OrderDate", "string"),
+    ("OrderType", "string"),
+    ("Status", "string"),
+    ("ShipToAddress", "object"),
+    ("BillToAddress", "object"),
+    ("LineItems", "array"),
+    ("FreightAmount", "number"),
+    ("TaxTotal", "number"),
+    ("TotalAmount", "number"),
+    ("PaymentTerms", "string"),
+    ("CustomerPO", "string"),
+    ("ExternalOrderId", "string|null"),
+    ("ShipVia", "string"),
+    ("SalesRep", "string"),
+    ("Notes", "string"),
+    ("RowVersion", "number"),
+    ("LastModified", "string"),
+];
+const PRODUCT: Spec = &[
+    ("ItemCode", "string"),
+    ("Description", "string"),
+    ("ExtendedDescription", "string"),
+    ("Price", "number"),
+    ("Cost", "number"),
+    ("UnitOfMeasure", "string"),
+    ("Weight", "number"),
+    ("ProductLine", "string"),
+    ("Taxable", "bool"),
+    ("Status", "string"),
+    ("DefaultWarehouse", "string"),
+    ("WebEnabled", "bool"),
+    ("RowVersion", "number"),
+    ("LastModified", "string"),
+];
+const CUSTOMER: Spec = &[
+    ("CustomerNo", "string"),
+    ("Company", "string"),
+    ("Contact", "string"),
+    ("Email", "string"),
+    ("Phone", "string"),
+    ("BillToAddress", "object"),
+    ("ShipToAddress", "object"),
+    ("PaymentTerms", "string"),
+    ("TaxCode", "string"),
+    ("CreditLimit", "number"),
+    ("Balance", "number"),
+    ("OnHold", "bool"),
+    ("Status", "string"),
+    ("ExternalCustomerId", "string"),
+    ("RowVersion", "number"),
+    ("LastModified", "string"),
+];
+const INVENTORY: Spec = &[
+    ("ItemCode", "string"),
+    ("Warehouse", "string"),
+    ("QtyOnHand", "number"),
+    ("QtyCommitted", "number"),
+    ("QtyOnOrder", "number"),
+    ("QtyAvailable", "number"),
+    ("ReorderPoint", "number"),
+    ("RowVersion", "number"),
+    ("LastModified", "string"),
+];
+const INVOICE: Spec = &[
+    ("InvoiceNo", "string"),
+    ("InvoiceType", "string"),
+    ("InvoiceDate", "string"),
+    ("DueDate", "string"),
+    ("CustomerNo", "string"),
+    ("SalesOrderNo", "string|null"),
+    ("CustomerPO", "string"),
+    ("ShipToAddress", "object"),
+    ("BillToAddress", "object"),
+    ("LineItems", "array"),
+    ("FreightAmount", "number"),
+    ("TaxTotal", "number"),
+    ("TotalAmount", "number"),
+    ("AmountPaid", "number"),
+    ("BalanceDue", "number"),
+    ("PaymentTerms", "string"),
+    ("Status", "string"),
+    ("RowVersion", "number"),
+    ("LastModified", "string"),
+];
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// `v` has exactly the fields of `spec` (PascalCase, none missing, none
+/// extra), each of its type.
+fn assert_fields(what: &str, v: &Value, spec: &[(&str, &str)]) {
+    let got: std::collections::BTreeSet<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let want: std::collections::BTreeSet<&str> = spec.iter().map(|(f, _)| *f).collect();
+    assert_eq!(got, want, "{what}: the spec's field list: {v}");
+    for (field, ty) in spec {
+        let t = json_type(&v[*field]);
+        assert!(
+            ty.split('|').any(|x| x == t),
+            "{what}.{field} is {t}, the spec types it {ty}: {v}"
+        );
+    }
+}
+
+/// An order, its addresses and lines.
+fn assert_order_fields(what: &str, o: &Value) {
+    assert_fields(what, o, ORDER);
+    assert_fields(
+        &format!("{what}.ShipToAddress"),
+        &o["ShipToAddress"],
+        ADDRESS,
+    );
+    assert_fields(
+        &format!("{what}.BillToAddress"),
+        &o["BillToAddress"],
+        ADDRESS,
+    );
+    for (i, l) in o["LineItems"].as_array().unwrap().iter().enumerate() {
+        assert_fields(&format!("{what}.LineItems[{i}]"), l, LINE);
+    }
+}
+
+impl Sim {
+    /// Any call, answered as (status, body).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        if_match: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut r = self.raw(method, path).await;
+        if let Some(k) = idempotency_key {
+            r = r.header("Idempotency-Key", k);
+        }
+        if let Some(m) = if_match {
+            r = r.header("If-Match", m);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The `Data` of `GET {path}` (one page of up to 500).
+    async fn list(&self, path: &str) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let page = self.get(&format!("{path}{sep}PageSize=500")).await;
+        assert_eq!(page["HasMore"], false, "{path}: one page holds it");
+        page["Data"].as_array().unwrap().clone()
+    }
+
+    /// The values of `field` in what `GET {path}` lists, sorted.
+    async fn listed(&self, path: &str, field: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .list(path)
+            .await
+            .iter()
+            .map(|r| r[field].as_str().unwrap_or_default().to_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// `422 VALIDATION_FAILED` naming `field` in `Details[0].Field`.
+fn assert_unknown_field(answer: &(u16, Value), field: &str) {
+    let (status, body) = answer;
+    assert_eq!(*status, 422, "{field}: {body}");
+    assert_eq!(body["Error"]["Code"], "VALIDATION_FAILED", "{body}");
+    assert_eq!(body["Error"]["Message"], "Unknown field", "{body}");
+    assert_eq!(body["Error"]["Details"][0]["Field"], field, "{body}");
+    assert!(body["Error"]["RequestId"].is_string(), "{body}");
+}
+
+/// `400 BAD_REQUEST` naming the query parameter in `Details[0].Field`.
+fn assert_bad_query(path: &str, answer: &(u16, Value), param: &str) {
+    let (status, body) = answer;
+    assert_eq!(*status, 400, "{path}: {body}");
+    assert_eq!(body["Error"]["Code"], "BAD_REQUEST", "{path}: {body}");
+    assert_eq!(
+        body["Error"]["Details"][0]["Field"], param,
+        "{path}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn every_record_answers_the_spec_field_list_with_its_types() {
+    let sim = spawn_sim().await;
+    use reqwest::Method;
+
+    // Orders: the 201 answer, the read and the list.
+    let (status, created) = sim
+        .send(
+            Method::POST,
+            "/orders",
+            Some("f-1"),
+            None,
+            Some(&order("CO-F1")),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_order_fields("created order", &created);
+    let no = created["SalesOrderNo"].as_str().unwrap().to_owned();
+    assert_order_fields("order", &sim.get(&format!("/orders/{no}")).await);
+    let mut without_external = order("CO-F2");
+    without_external
+        .as_object_mut()
+        .unwrap()
+        .remove("ExternalOrderId");
+    let (status, bare) = sim
+        .send(
+            Method::POST,
+            "/orders",
+            Some("f-2"),
+            None,
+            Some(&without_external),
+        )
+        .await;
+    assert_eq!(status, 201, "{bare}");
+    assert_order_fields("order without ExternalOrderId", &bare);
+    assert_eq!(bare["ExternalOrderId"], Value::Null, "null where empty");
+    for o in sim.list("/orders").await {
+        assert_order_fields("listed order", &o);
+    }
+
+    // Products, customers (seeded and created) and stock.
+    assert_fields("product", &sim.get("/products/SKU-1001").await, PRODUCT);
+    for p in sim.list("/products").await {
+        assert_fields("listed product", &p, PRODUCT);
+    }
+    let customer = sim.get("/customers/CUS-5001").await;
+    assert_fields("customer", &customer, CUSTOMER);
+    assert_fields(
+        "customer.BillToAddress",
+        &customer["BillToAddress"],
+        ADDRESS,
+    );
+    assert_fields(
+        "customer.ShipToAddress",
+        &customer["ShipToAddress"],
+        ADDRESS,
+    );
+    let (status, new_customer) = sim
+        .send(
+            Method::POST,
+            "/customers",
+            Some("f-3"),
+            None,
+            Some(&json!({"Contact": "Fay Fields", "Email": "fay@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{new_customer}");
+    assert_fields("created customer", &new_customer, CUSTOMER);
+    assert_fields(
+        "created customer.BillToAddress",
+        &new_customer["BillToAddress"],
+        ADDRESS,
+    );
+    for c in sim.list("/customers").await {
+        assert_fields("listed customer", &c, CUSTOMER);
+        assert_fields(
+            "listed customer.ShipToAddress",
+            &c["ShipToAddress"],
+            ADDRESS,
+        );
+    }
+    assert_fields(
+        "stock",
+        &sim.get("/inventory/SKU-1001/MAIN").await,
+        INVENTORY,
+    );
+    let item_stock = sim.get("/inventory/SKU-1001").await;
+    assert_eq!(item_stock.as_array().unwrap().len(), 3, "every warehouse");
+    for s in item_stock.as_array().unwrap() {
+        assert_fields("item stock", s, INVENTORY);
+    }
+    for s in sim.list("/inventory?ItemCode=SKU-1001").await {
+        assert_fields("listed stock", &s, INVENTORY);
+    }
+
+    // Invoices: from the order, and a credit memo (its lines add Restock,
+    // and it names the invoice it applies to).
+    let (status, invoice) = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("f-4"),
+            None,
+            Some(&json!({"SalesOrderNo": no, "InvoiceDate": "2024-06-02"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{invoice}");
+    assert_fields("invoice", &invoice, INVOICE);
+    assert_fields("invoice.ShipToAddress", &invoice["ShipToAddress"], ADDRESS);
+    assert_fields("invoice line", &invoice["LineItems"][0], LINE);
+    let (status, memo) = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("f-5"),
+            None,
+            Some(&json!({ "InvoiceType": "CreditMemo", "CustomerNo": "CUS-5001", "InvoiceDate": "2024-06-05",
+              "AppliesToInvoiceNo": invoice["InvoiceNo"], "CustomerPO": "RMA-5501",
+              "LineItems": [ { "ItemCode": "SKU-1002", "Quantity": -1, "UnitPrice": 19.99, "TaxAmount": -1.60, "Restock": true } ] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{memo}");
+    let mut memo_spec = INVOICE.to_vec();
+    memo_spec.push(("AppliesToInvoiceNo", "string"));
+    assert_fields("credit memo", &memo, &memo_spec);
+    assert_eq!(memo["SalesOrderNo"], Value::Null);
+    let mut credit_line = LINE.to_vec();
+    credit_line.push(("Restock", "bool"));
+    assert_fields("credit memo line", &memo["LineItems"][0], &credit_line);
+    let listed = sim.list("/invoices").await;
+    assert_eq!(listed.len(), 2);
+    assert_fields("listed invoice", &listed[0], INVOICE);
+    assert_fields("listed credit memo", &listed[1], &memo_spec);
+}
+
+#[tokio::test]
+async fn every_writable_field_is_taken_and_an_unknown_one_is_refused() {
+    let sim = spawn_sim().await;
+    use reqwest::Method;
+    let address = |name: &str| {
+        json!({ "Name": name, "Address1": "1 Main St", "Address2": "Suite 4", "City": "Austin", "State": "TX",
+                "Zip": "78701", "Country": "US", "Phone": "512-555-0199", "Email": "dock@example.com" })
+    };
+
+    // An order naming every writable field (§3.1, §2), and the read-only
+    // ones, which are ignored.
+    let full = json!({
+        "CustomerNo": "cus-5001", "OrderDate": "2024-06-03", "OrderType": "Bid", "CustomerPO": "PO-W1",
+        "ExternalOrderId": "clarity:W-1", "ShipToAddress": address("Dock"), "BillToAddress": address("Office"),
+        "LineItems": [ { "ItemCode": "sku-1002", "Description": "Blue widget", "Quantity": 1.5, "UnitPrice": 10,
+                         "TaxAmount": 0.5, "Discount": 1, "Warehouse": "west",
+                         "LineNo": 7, "ExtendedAmount": 1, "QtyShipped": 3 } ],
+        "FreightAmount": 4.5, "TotalAmount": 19, "PaymentTerms": "cod", "ShipVia": "UPS GROUND",
+        "SalesRep": "js", "Notes": "Leave at the dock",
+        "Status": "Closed", "TaxTotal": 99, "RowVersion": 9, "LastModified": "2020-01-01T00:00:00Z"
+    });
+    let (status, o) = sim
+        .send(Method::POST, "/orders", Some("w-1"), None, Some(&full))
+        .await;
+    assert_eq!(status, 201, "{o}");
+    for (field, want) in [
+        ("CustomerNo", json!("CUS-5001")),
+        ("OrderDate", json!("2024-06-03")),
+        ("OrderType", json!("Bid")),
+        ("CustomerPO", json!("PO-W1")),
+        ("ExternalOrderId", json!("clarity:W-1")),
+        ("ShipToAddress", address("Dock")),
+        ("BillToAddress", address("Office")),
+        ("FreightAmount", json!(4.5)),
+        ("TaxTotal", json!(0.5)),
+        ("TotalAmount", json!(19)),
+        ("PaymentTerms", json!("COD")),
+        ("ShipVia", json!("UPS GROUND")),
+        ("SalesRep", json!("JS")),
+        ("Notes", json!("Leave at the dock")),
+        ("RowVersion", json!(1)),
+    ] {
+        assert_eq!(o[field], want, "{field}: {o}");
+    }
+    assert!(["Open", "Backordered"].contains(&o["Status"].as_str().unwrap()));
+    let line = &o["LineItems"][0];
+    for (field, want) in [
+        ("LineNo", json!(1)),
+        ("ItemCode", json!("SKU-1002")),
+        ("Description", json!("Blue widget")),
+        ("Quantity", json!(1.5)),
+        ("UnitPrice", json!(10)),
+        ("TaxAmount", json!(0.5)),
+        ("Discount", json!(1)),
+        ("Warehouse", json!("WEST")),
+        ("ExtendedAmount", json!(14)),
+        ("QtyShipped", json!(0)),
+    ] {
+        assert_eq!(line[field], want, "LineItems[0].{field}: {o}");
+    }
+    // PUT replaces them all the same way.
+    let no = o["SalesOrderNo"].as_str().unwrap().to_owned();
+    let mut replaced = full.clone();
+    replaced["OrderType"] = json!("Standard");
+    replaced["Notes"] = json!("Ring first");
+    let (status, put) = sim
+        .send(
+            Method::PUT,
+            &format!("/orders/{no}"),
+            None,
+            Some("\"1\""),
+            Some(&replaced),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(
+        (&put["OrderType"], &put["Notes"], &put["RowVersion"]),
+        (&json!("Standard"), &json!("Ring first"), &json!(2))
+    );
+
+    // An unknown name, at any depth and in any case, is refused, not dropped.
+    for (key, body, field) in [
+        (
+            "w-u1",
+            {
+                let mut b = order("CO-U1");
+                b["Colour"] = json!("red");
+                b
+            },
+            "Colour",
+        ),
+        (
+            "w-u2",
+            {
+                let mut b = order("CO-U2");
+                b["LineItems"][0]["Colour"] = json!("red");
+                b
+            },
+            "LineItems[0].Colour",
+        ),
+        (
+            "w-u3",
+            {
+                let mut b = order("CO-U3");
+                b["ShipToAddress"]["Address3"] = json!("x");
+                b
+            },
+            "ShipToAddress.Address3",
+        ),
+        (
+            "w-u4",
+            {
+                let mut b = order("CO-U4");
+                b["customerPO"] = json!("CO-U4");
+                b
+            },
+            "customerPO",
+        ),
+    ] {
+        let answer = sim
+            .send(Method::POST, "/orders", Some(key), None, Some(&body))
+            .await;
+        assert_unknown_field(&answer, field);
+    }
+    let mut bad_put = replaced.clone();
+    bad_put["Priority"] = json!(1);
+    let answer = sim
+        .send(
+            Method::PUT,
+            &format!("/orders/{no}"),
+            None,
+            None,
+            Some(&bad_put),
+        )
+        .await;
+    assert_unknown_field(&answer, "Priority");
+
+    // A product's editable fields (§3.2); Cost is read-only and ignored.
+    let editable = json!({
+        "Description": "RED WIDGET", "ExtendedDescription": "A red widget", "Price": 21.5, "UnitOfMeasure": "bx",
+        "Weight": 1.25, "ProductLine": "red", "Taxable": false, "Status": "Inactive", "DefaultWarehouse": "east",
+        "WebEnabled": false
+    });
+    let before = sim.get("/products/SKU-1003").await;
+    let mut body = editable.clone();
+    body["Cost"] = json!(0.01);
+    body["ItemCode"] = json!("SKU-1003");
+    let (status, p) = sim
+        .send(Method::PUT, "/products/SKU-1003", None, None, Some(&body))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    for (field, want) in [
+        ("Description", json!("RED WIDGET")),
+        ("ExtendedDescription", json!("A red widget")),
+        ("Price", json!(21.5)),
+        ("UnitOfMeasure", json!("BX")),
+        ("Weight", json!(1.25)),
+        ("ProductLine", json!("RED")),
+        ("Taxable", json!(false)),
+        ("Status", json!("Inactive")),
+        ("DefaultWarehouse", json!("EAST")),
+        ("WebEnabled", json!(false)),
+        ("Cost", before["Cost"].clone()),
+    ] {
+        assert_eq!(p[field], want, "{field}: {p}");
+    }
+    let answer = sim
+        .send(
+            Method::PUT,
+            "/products/SKU-1003",
+            None,
+            None,
+            Some(&json!({"Colour": "red"})),
+        )
+        .await;
+    assert_unknown_field(&answer, "Colour");
+
+    // A customer's writable fields (§3.3); Balance is read-only.
+    let new = json!({
+        "CustomerNo": "wide01", "Company": "Wide Fields Ltd", "Contact": "Wanda Wide", "Email": "wanda@wide.example",
+        "Phone": "512-555-0123", "BillToAddress": address("Wide Fields Ltd"), "ShipToAddress": address("Wide dock"),
+        "PaymentTerms": "2/10net30", "TaxCode": "tx", "CreditLimit": 2500, "OnHold": true, "Status": "Inactive",
+        "ExternalCustomerId": "CUS-9999", "Balance": 77
+    });
+    let (status, c) = sim
+        .send(Method::POST, "/customers", Some("w-c1"), None, Some(&new))
+        .await;
+    assert_eq!(status, 201, "{c}");
+    for (field, want) in [
+        ("CustomerNo", json!("WIDE01")),
+        ("Company", json!("Wide Fields Ltd")),
+        ("Contact", json!("Wanda Wide")),
+        ("Email", json!("wanda@wide.example")),
+        ("Phone", json!("512-555-0123")),
+        ("BillToAddress", address("Wide Fields Ltd")),
+        ("ShipToAddress", address("Wide dock")),
+        ("PaymentTerms", json!("2/10NET30")),
+        ("TaxCode", json!("TX")),
+        ("CreditLimit", json!(2500)),
+        ("Balance", json!(0)),
+        ("OnHold", json!(true)),
+        ("Status", json!("Inactive")),
+        ("ExternalCustomerId", json!("CUS-9999")),
+    ] {
+        assert_eq!(c[field], want, "{field}: {c}");
+    }
+    let (status, c) = sim
+        .send(
+            Method::PUT,
+            "/customers/WIDE01",
+            Some("w-c2"),
+            Some("\"1\""),
+            Some(&json!({"OnHold": false, "Status": "Active", "CreditLimit": 100})),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        (&c["OnHold"], &c["Status"], &c["CreditLimit"]),
+        (&json!(false), &json!("Active"), &json!(100))
+    );
+    let answer = sim
+        .send(
+            Method::POST,
+            "/customers",
+            Some("w-c3"),
+            None,
+            Some(&json!({"Contact": "Una Known", "BillToAddress": {"Street": "1 Main"}})),
+        )
+        .await;
+    assert_unknown_field(&answer, "BillToAddress.Street");
+
+    // A physical count (§3.4): QtyOnHand, Reason, Reference.
+    let stock = sim.get("/inventory/SKU-1001/MAIN").await;
+    let etag = format!("\"{}\"", stock["RowVersion"]);
+    let answer = sim
+        .send(
+            Method::PUT,
+            "/inventory/SKU-1001/MAIN",
+            None,
+            Some(&etag),
+            Some(&json!({"QtyOnHand": 40, "Reason": "CYCLE", "Reference": "REF-1", "Bin": "A1"})),
+        )
+        .await;
+    assert_unknown_field(&answer, "Bin");
+    let (status, counted) = sim
+        .send(
+            Method::PUT,
+            "/inventory/SKU-1001/MAIN",
+            None,
+            Some(&etag),
+            Some(&json!({"QtyOnHand": 40, "Reason": "cycle", "Reference": "REF-1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{counted}");
+    assert_eq!(counted["QtyOnHand"], 40);
+
+    // Invoices (§3.5): the from-order body's Lines, the direct one's fields.
+    let answer = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("w-i1"),
+            None,
+            Some(&json!({"SalesOrderNo": no, "Lines": [{"LineNo": 1, "QtyShipped": 1, "Serial": "X"}]})),
+        )
+        .await;
+    assert_unknown_field(&answer, "Lines[0].Serial");
+    let (status, direct) = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("w-i2"),
+            None,
+            Some(&json!({
+                "InvoiceType": "Invoice", "CustomerNo": "cus-5001", "InvoiceDate": "2024-06-04", "CustomerPO": "PO-D1",
+                "ShipToAddress": address("Dock"), "BillToAddress": address("Office"), "FreightAmount": 2,
+                "PaymentTerms": "net30",
+                "LineItems": [ { "ItemCode": "SKU-1002", "Description": "Widget", "Quantity": 1, "UnitPrice": 10,
+                                 "TaxAmount": 0.8, "Discount": 0.5, "Warehouse": "MAIN" } ]
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{direct}");
+    for (field, want) in [
+        ("InvoiceType", json!("Invoice")),
+        ("CustomerNo", json!("CUS-5001")),
+        ("InvoiceDate", json!("2024-06-04")),
+        ("DueDate", json!("2024-07-04")),
+        ("CustomerPO", json!("PO-D1")),
+        ("ShipToAddress", address("Dock")),
+        ("BillToAddress", address("Office")),
+        ("FreightAmount", json!(2)),
+        ("TaxTotal", json!(0.8)),
+        ("TotalAmount", json!(12.3)),
+        ("PaymentTerms", json!("NET30")),
+    ] {
+        assert_eq!(direct[field], want, "{field}: {direct}");
+    }
+    assert_eq!(direct["LineItems"][0]["Description"], "Widget");
+    assert_eq!(direct["LineItems"][0]["Discount"], json!(0.5));
+    let answer = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("w-i3"),
+            None,
+            Some(&json!({"SalesOrderNo": no, "ShipDate": "2024-06-05"})),
+        )
+        .await;
+    assert_unknown_field(&answer, "ShipDate");
+}
+
+#[tokio::test]
+async fn every_list_filter_of_the_spec_works_and_anything_else_is_a_bad_query() {
+    let sim = spawn_sim().await;
+    use reqwest::Method;
+    // A seeded record's LastModified is 30 days old: ModifiedSince from now
+    // lists only what the test changes.
+    let since = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    // Orders: two customers, two dates, one invoiced.
+    let mut a = order("CO-FA");
+    a["OrderDate"] = json!("2024-06-01");
+    let mut b = order("CO-FB");
+    b["CustomerNo"] = json!("CUS-5002");
+    b["OrderDate"] = json!("2024-06-10");
+    b.as_object_mut().unwrap().remove("ShipToAddress");
+    b.as_object_mut().unwrap().remove("BillToAddress");
+    let mut c = order("CO-FC");
+    c["OrderDate"] = json!("2024-06-20");
+    let mut nos = Vec::new();
+    for (key, body) in [("fl-a", &a), ("fl-b", &b), ("fl-c", &c)] {
+        let (status, o) = sim
+            .send(Method::POST, "/orders", Some(key), None, Some(body))
+            .await;
+        assert_eq!(status, 201, "{o}");
+        nos.push(o["SalesOrderNo"].as_str().unwrap().to_owned());
+    }
+    let (status, inv) = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("fl-i"),
+            None,
+            Some(&json!({"SalesOrderNo": nos[2], "InvoiceDate": "2024-06-21"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{inv}");
+    let all: Vec<String> = nos.clone();
+    let just = |i: &[usize]| i.iter().map(|&i| all[i].clone()).collect::<Vec<_>>();
+    for (query, want) in [
+        ("CustomerNo=cus-5001".to_owned(), just(&[0, 2])),
+        ("CustomerNo=CUS-5002".to_owned(), just(&[1])),
+        (
+            "CustomerNo=CUS-5001&CustomerNo=CUS-5002".to_owned(),
+            just(&[0, 1, 2]),
+        ),
+        ("Status=Invoiced".to_owned(), just(&[2])),
+        ("Status=Open&Status=Backordered".to_owned(), just(&[0, 1])),
+        ("OrderDateFrom=2024-06-05".to_owned(), just(&[1, 2])),
+        ("OrderDateTo=2024-06-10".to_owned(), just(&[0, 1])),
+        (
+            "OrderDateFrom=2024-06-10&OrderDateTo=2024-06-10".to_owned(),
+            just(&[1]),
+        ),
+        ("CustomerPO=CO-FB".to_owned(), just(&[1])),
+        ("ExternalOrderId=clarity:CO-FC".to_owned(), just(&[2])),
+        (
+            format!("ModifiedSince={}", since.replace(':', "%3A")),
+            just(&[0, 1, 2]),
+        ),
+        ("ModifiedSince=2999-01-01T00:00:00Z".to_owned(), vec![]),
+    ] {
+        assert_eq!(
+            sim.listed(&format!("/orders?{query}"), "SalesOrderNo")
+                .await,
+            want,
+            "/orders?{query}"
+        );
+    }
+
+    // Products: one made Inactive and moved to another product line.
+    let (status, p) = sim
+        .send(
+            Method::PUT,
+            "/products/SKU-1104",
+            None,
+            None,
+            Some(&json!({"Status": "Inactive", "ProductLine": "ZZZ"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let products = sim.list("/products").await;
+    let line = products[0]["ProductLine"].as_str().unwrap().to_owned();
+    let of_line: Vec<String> = {
+        let mut v: Vec<String> = products
+            .iter()
+            .filter(|p| p["ProductLine"] == line.as_str())
+            .map(|p| p["ItemCode"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!of_line.is_empty() && of_line.len() < 200);
+    let starts: Vec<String> = (1100..=1109).map(|n| format!("SKU-{n}")).collect();
+    for (query, want) in [
+        ("ItemCode=sku-1001".to_owned(), vec!["SKU-1001".to_owned()]),
+        (
+            "ItemCode=SKU-1001&ItemCode=SKU-1002".to_owned(),
+            vec!["SKU-1001".to_owned(), "SKU-1002".to_owned()],
+        ),
+        ("ItemCodeStartsWith=sku-110".to_owned(), starts.clone()),
+        ("Status=Inactive".to_owned(), vec!["SKU-1104".to_owned()]),
+        ("ProductLine=zzz".to_owned(), vec!["SKU-1104".to_owned()]),
+        (format!("ProductLine={line}"), of_line.clone()),
+        (
+            "ItemCodeStartsWith=SKU-110&Status=Active".to_owned(),
+            starts
+                .iter()
+                .filter(|c| *c != "SKU-1104")
+                .cloned()
+                .collect(),
+        ),
+        (
+            format!("ModifiedSince={}", since.replace(':', "%3A")),
+            vec!["SKU-1104".to_owned()],
+        ),
+    ] {
+        assert_eq!(
+            sim.listed(&format!("/products?{query}"), "ItemCode").await,
+            want,
+            "/products?{query}"
+        );
+    }
+    assert_eq!(sim.list("/products?Status=Active").await.len(), 199);
+
+    // Customers: NameContains reads the company and the contact, nothing else.
+    let (status, _) = sim
+        .send(
+            Method::POST,
+            "/customers",
+            Some("fl-c1"),
+            None,
+            Some(&json!({"CustomerNo": "QUUX01", "Contact": "Zed Quux", "Company": "Nameless Works",
+                         "Email": "Zed@Quux.example", "BillToAddress": {"Name": "Zed", "Address1": "1 Elm", "City": "Xylo Springs"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for (query, want) in [
+        ("CustomerNo=quux01", vec!["QUUX01"]),
+        (
+            "CustomerNo=QUUX01&CustomerNo=CUS-5001",
+            vec!["CUS-5001", "QUUX01"],
+        ),
+        ("Email=zed@quux.example", vec!["QUUX01"]),
+        ("NameContains=QUUX", vec!["QUUX01"]),
+        ("NameContains=nameless", vec!["QUUX01"]),
+        ("NameContains=Xylo", vec![]),
+        ("NameContains=example", vec![]),
+        ("NameContains=Zed&Email=nobody@example.com", vec![]),
+    ] {
+        assert_eq!(
+            sim.listed(&format!("/customers?{query}"), "CustomerNo")
+                .await,
+            want,
+            "/customers?{query}"
+        );
+    }
+    let since_q = since.replace(':', "%3A");
+    assert_eq!(
+        sim.listed(&format!("/customers?ModifiedSince={since_q}"), "CustomerNo")
+            .await,
+        ["QUUX01"]
+    );
+
+    // Inventory: by item, warehouse and change (the three orders moved MAIN).
+    let pairs = |rows: Vec<Value>| {
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["ItemCode"].as_str().unwrap(),
+                    r["Warehouse"].as_str().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        pairs(sim.list("/inventory?ItemCode=sku-1001").await),
+        ["SKU-1001/EAST", "SKU-1001/MAIN", "SKU-1001/WEST"]
+    );
+    assert_eq!(
+        pairs(
+            sim.list("/inventory?ItemCode=SKU-1001&Warehouse=west")
+                .await
+        ),
+        ["SKU-1001/WEST"]
+    );
+    assert_eq!(sim.list("/inventory?Warehouse=EAST").await.len(), 200);
+    assert_eq!(
+        pairs(
+            sim.list(&format!("/inventory?ModifiedSince={since_q}"))
+                .await
+        ),
+        ["SKU-1002/MAIN"]
+    );
+
+    // Invoices: the one from order C, and a credit memo.
+    let (status, memo) = sim
+        .send(
+            Method::POST,
+            "/invoices",
+            Some("fl-m"),
+            None,
+            Some(&json!({ "InvoiceType": "CreditMemo", "CustomerNo": "CUS-5002", "InvoiceDate": "2024-07-01",
+              "LineItems": [ { "ItemCode": "SKU-1002", "Quantity": -1, "UnitPrice": 19.99 } ] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{memo}");
+    let invoice_no = inv["InvoiceNo"].as_str().unwrap().to_owned();
+    let memo_no = memo["InvoiceNo"].as_str().unwrap().to_owned();
+    for (query, want) in [
+        ("CustomerNo=cus-5001".to_owned(), vec![invoice_no.clone()]),
+        (format!("SalesOrderNo={}", nos[2]), vec![invoice_no.clone()]),
+        (
+            "Status=Open".to_owned(),
+            vec![invoice_no.clone(), memo_no.clone()],
+        ),
+        ("Status=Paid".to_owned(), vec![]),
+        ("InvoiceType=CreditMemo".to_owned(), vec![memo_no.clone()]),
+        ("InvoiceType=Invoice".to_owned(), vec![invoice_no.clone()]),
+        (
+            "InvoiceDateFrom=2024-06-22".to_owned(),
+            vec![memo_no.clone()],
+        ),
+        (
+            "InvoiceDateTo=2024-06-21".to_owned(),
+            vec![invoice_no.clone()],
+        ),
+        (
+            "InvoiceDateFrom=2024-06-21&InvoiceDateTo=2024-07-01".to_owned(),
+            vec![invoice_no.clone(), memo_no.clone()],
+        ),
+        (
+            format!("ModifiedSince={since_q}"),
+            vec![invoice_no.clone(), memo_no.clone()],
+        ),
+    ] {
+        assert_eq!(
+            sim.listed(&format!("/invoices?{query}"), "InvoiceNo").await,
+            want,
+            "/invoices?{query}"
+        );
+    }
+
+    // A parameter no list of that endpoint takes, or a bad value: 400
+    // BAD_REQUEST naming it (spec §1: a malformed query string).
+    for (path, param) in [
+        ("/orders?Colour=red", "Colour"),
+        ("/orders?ItemCode=SKU-1001", "ItemCode"),
+        ("/orders?Status=Shipped", "Status"),
+        ("/orders?OrderDateFrom=06/01/2024", "OrderDateFrom"),
+        ("/orders?ModifiedSince=yesterday", "ModifiedSince"),
+        ("/orders?Page=0", "Page"),
+        ("/products?Warehouse=MAIN", "Warehouse"),
+        ("/products?Status=Discontinued", "Status"),
+        ("/customers?Status=Active", "Status"),
+        ("/customers?Name=Doe", "Name"),
+        ("/inventory?Status=Active", "Status"),
+        ("/inventory?PageSize=x", "PageSize"),
+        ("/invoices?InvoiceType=Memo", "InvoiceType"),
+        ("/invoices?InvoiceDateTo=2024-13-01", "InvoiceDateTo"),
+        ("/invoices?OrderDateFrom=2024-06-01", "OrderDateFrom"),
+    ] {
+        let answer = sim.send(Method::GET, path, None, None, None).await;
+        assert_bad_query(path, &answer, param);
+    }
+    // Names are matched in any case, values of enums too.
+    assert_eq!(sim.list("/orders?status=invoiced").await.len(), 1);
+    assert_eq!(sim.list("/products?itemcode=SKU-1001").await.len(), 1);
+}

@@ -842,6 +842,18 @@ impl ListParams {
         self.values.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// The same query without `keys` (lower-case).
+    pub(crate) fn without(&self, keys: &[&str]) -> Self {
+        Self {
+            values: self
+                .values
+                .iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Sets `key` when the query did not.
     pub(crate) fn set_default(&mut self, key: &str, value: &str) {
         if self.one(key).is_none() {

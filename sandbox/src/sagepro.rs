@@ -14,7 +14,10 @@
 //!   one), compared on canonical JSON, kept 7 days. Every write commits its
 //!   record, number, document and stock effects in one transaction.
 //! - [`wire`]: the JSON, the simulator's own reading of the spec (not the
-//!   connector's).
+//!   connector's), and each record's full field list. A write body may name
+//!   those fields only (read-only ones are ignored); any other name is
+//!   `422 VALIDATION_FAILED` naming it ([`parse_body`]). A list takes its
+//!   endpoint's filters only ([`listing`]).
 //!
 //! Faults: injected errors split into `409 RECORD_LOCKED` (half of the write
 //! errors: the desktop user's lock), `503 UNAVAILABLE` and `500 INTERNAL`;
@@ -434,16 +437,126 @@ pub(crate) fn with_etag(status: StatusCode, value: &serde_json::Value) -> Respon
 // ---------------------------------------------------------------------------
 // Request bodies and preconditions
 
-/// The body as JSON (for the idempotency hash) and as `T`; either failing is
-/// `400 BAD_REQUEST`.
+/// The body as JSON (for the idempotency hash) and as `T`. Malformed JSON,
+/// or a value of the wrong type, is `400 BAD_REQUEST`; a name that is not a
+/// field of the record `shape` describes is `422 VALIDATION_FAILED` naming
+/// it (read-only fields are accepted and ignored, spec §3.2; an unknown one
+/// is not silently dropped).
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: &[u8],
+    shape: &Shape,
 ) -> SpResult<(serde_json::Value, T)> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| SpError::bad_request(format!("Malformed JSON: {e}")))?;
+    shape.check(&value, "")?;
     let typed = serde_json::from_value(value.clone())
         .map_err(|e| SpError::bad_request(format!("Malformed request body: {e}")))?;
     Ok((value, typed))
+}
+
+/// The names a write body may carry: the fields of the record it writes and,
+/// for each nested object (or list of objects), that one's (spec §2, §3).
+pub(crate) struct Shape {
+    what: &'static str,
+    fields: &'static [&'static str],
+    /// Names the body takes beside the record's fields.
+    extra: &'static [&'static str],
+    nested: &'static [(&'static str, &'static Shape)],
+}
+
+static ADDRESS: Shape = Shape {
+    what: "an Address",
+    fields: wire::ADDRESS_FIELDS,
+    extra: &[],
+    nested: &[],
+};
+static LINE: Shape = Shape {
+    what: "a LineItem",
+    fields: wire::LINE_FIELDS,
+    extra: &[],
+    nested: &[],
+};
+static SHIPPED_LINE: Shape = Shape {
+    what: "a shipped line",
+    fields: &["LineNo", "QtyShipped"],
+    extra: &[],
+    nested: &[],
+};
+/// `POST /orders`, `PUT /orders/{SalesOrderNo}`.
+pub(crate) static ORDER_BODY: Shape = Shape {
+    what: "a sales order",
+    fields: wire::ORDER_FIELDS,
+    extra: &[],
+    nested: &[
+        ("ShipToAddress", &ADDRESS),
+        ("BillToAddress", &ADDRESS),
+        ("LineItems", &LINE),
+    ],
+};
+/// `PUT /products/{ItemCode}`.
+pub(crate) static PRODUCT_BODY: Shape = Shape {
+    what: "an item",
+    fields: wire::PRODUCT_FIELDS,
+    extra: &[],
+    nested: &[],
+};
+/// `POST /customers`, `PUT /customers/{CustomerNo}`.
+pub(crate) static CUSTOMER_BODY: Shape = Shape {
+    what: "a customer",
+    fields: wire::CUSTOMER_FIELDS,
+    extra: &[],
+    nested: &[("BillToAddress", &ADDRESS), ("ShipToAddress", &ADDRESS)],
+};
+/// `PUT /inventory/{ItemCode}/{Warehouse}`: the count, its reason and reference.
+pub(crate) static STOCK_COUNT_BODY: Shape = Shape {
+    what: "a stock record",
+    fields: wire::INVENTORY_FIELDS,
+    extra: &["Reason", "Reference"],
+    nested: &[],
+};
+/// `POST /invoices`: from an order (`Lines`) or direct / credit.
+pub(crate) static INVOICE_BODY: Shape = Shape {
+    what: "an invoice",
+    fields: wire::INVOICE_FIELDS,
+    extra: &["AppliesToInvoiceNo", "Lines"],
+    nested: &[
+        ("ShipToAddress", &ADDRESS),
+        ("BillToAddress", &ADDRESS),
+        ("LineItems", &LINE),
+        ("Lines", &SHIPPED_LINE),
+    ],
+};
+
+impl Shape {
+    /// `422 VALIDATION_FAILED` on the first name that is not a field,
+    /// with its path (`LineItems[0].Colour`) in `Details[0].Field`.
+    fn check(&self, value: &serde_json::Value, at: &str) -> SpResult<()> {
+        let Some(object) = value.as_object() else {
+            return Ok(());
+        };
+        for (key, v) in object {
+            let path = format!("{at}{key}");
+            let key = key.as_str();
+            if !(self.fields.contains(&key) || self.extra.contains(&key)) {
+                return Err(SpError::validation(
+                    "Unknown field",
+                    &path,
+                    format!("{key} is not a field of {}", self.what),
+                ));
+            }
+            if let Some((_, inner)) = self.nested.iter().find(|(n, _)| *n == key) {
+                match v {
+                    serde_json::Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            inner.check(item, &format!("{path}[{i}]."))?;
+                        }
+                    }
+                    other => inner.check(other, &format!("{path}."))?,
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `If-Match: "<RowVersion>"` (weak tags and bare numbers accepted).

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use super::docs::{self, IdRule, Kind};
 use super::{ApiError, ApiResult, Bind};
 
+const TYPES: &[&str] = &["percent", "fixed_amount", "free_shipping"];
+
 pub(crate) static COUPONS: Kind = Kind {
     entity: "coupon",
     path: "/coupons",
@@ -32,6 +34,7 @@ pub(crate) static COUPONS: Kind = Kind {
         "createdDate",
         "updatedDate",
     ],
+    enums: &[("type", TYPES)],
     writable: &[
         "type",
         "value",
@@ -81,7 +84,7 @@ fn validate(doc: &Value) -> ApiResult<()> {
             "letters, digits, '-' and '_', at most 64",
         ));
     }
-    docs::one_of(doc, "type", &["percent", "fixed_amount", "free_shipping"])?;
+    docs::one_of(doc, "type", TYPES)?;
     match doc["type"].as_str() {
         Some("percent") => {
             let pct = doc["value"]

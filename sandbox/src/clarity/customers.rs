@@ -6,6 +6,8 @@ use serde_json::{Map, Value, json};
 use super::docs::{self, IdRule, Kind, Unique};
 use super::{ApiError, ApiResult, Bind};
 
+pub(crate) const STATUSES: &[&str] = &["active", "disabled"];
+
 pub(crate) static CUSTOMERS: Kind = Kind {
     entity: "customer",
     path: "/customers",
@@ -38,6 +40,7 @@ pub(crate) static CUSTOMERS: Kind = Kind {
         "createdDate",
         "updatedDate",
     ],
+    enums: &[("status", STATUSES)],
     writable: &[
         "email",
         "firstName",
@@ -137,6 +140,6 @@ fn validate(doc: &Value) -> ApiResult<()> {
     }
     docs::boolean(doc, "taxExempt")?;
     docs::currency(doc, "currency", true)?;
-    docs::one_of(doc, "status", &["active", "disabled"])?;
+    docs::one_of(doc, "status", STATUSES)?;
     docs::object(doc, "erpReferences")
 }

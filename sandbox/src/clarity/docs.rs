@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::idempotency::Idempotency;
 use super::orders::if_match;
-use super::query::page_of;
+use super::query::{Enums, page_of};
 use super::{ApiError, ApiResult, Bind, ListParams, authorize, next_counter, rfc3339_ms, webhooks};
 use crate::SandboxState;
 use connect_store::{is_unique_violation, now_ms};
@@ -57,6 +57,8 @@ pub(crate) struct Kind {
     pub write_scope: &'static str,
     /// Every field of the body (what lists may filter and sort on).
     pub fields: &'static [&'static str],
+    /// The enum fields among them, with their values (list filters check them).
+    pub enums: Enums,
     pub writable: &'static [&'static str],
     pub unique: Option<Unique>,
     /// Columns copied out of the body, beside the id, version, body and times.
@@ -197,7 +199,7 @@ pub(crate) async fn list(
     authorize(state, pair_id, headers, kind.read_scope).await?;
     let params = ListParams::parse(raw);
     let records = load_all(state, pair_id, kind).await?;
-    let page = page_of(records, &params, kind.fields, &[kind.id_field])?;
+    let page = page_of(records, &params, kind.fields, kind.enums, &[kind.id_field])?;
     Ok(Json(page).into_response())
 }
 
@@ -217,7 +219,7 @@ pub(crate) async fn get(
     Ok(with_etag(StatusCode::OK, &doc))
 }
 
-fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+pub(crate) fn parse_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("body is not a JSON object: {e}")))
 }
@@ -261,6 +263,49 @@ fn check_fields(
                 key,
                 "READ_ONLY",
                 format!("{key} is set by the store"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The keys of a body written to something other than a document kind
+/// (shipments, returns, inventory, order patches): `writable` ones pass;
+/// `read_only` ones (the store's) pass when they hold what `current` holds,
+/// and a create may carry the store's own `SERVER_FIELDS` (dropped), else
+/// 422 `READ_ONLY`; any other key is 422 `UNKNOWN_FIELD`. `at` prefixes the
+/// field named in the error (`lines[0].`).
+pub(crate) fn check_keys(
+    entity: &str,
+    at: &str,
+    input: &Map<String, Value>,
+    writable: &[&str],
+    read_only: &[&str],
+    current: Option<&Value>,
+) -> ApiResult<()> {
+    for (key, value) in input {
+        let key = key.as_str();
+        if writable.contains(&key) {
+            continue;
+        }
+        let field = format!("{at}{key}");
+        if !read_only.contains(&key) {
+            return Err(ApiError::validation(
+                &field,
+                "UNKNOWN_FIELD",
+                format!("{entity} has no field {key}"),
+            ));
+        }
+        let unchanged = current.is_some_and(|c| c.get(key) == Some(value));
+        let dropped = current.is_none() && SERVER_FIELDS.contains(&key);
+        if !(unchanged || dropped) {
+            return Err(ApiError::validation(
+                &field,
+                "READ_ONLY",
+                format!(
+                    "{key} is set by the store; {entity} takes {}",
+                    writable.join(", ")
+                ),
             ));
         }
     }

@@ -11,7 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::docs::with_etag;
+use super::docs::{self, with_etag};
 use super::idempotency::Idempotency;
 use super::orders::if_match;
 use super::query::page_of;
@@ -105,7 +105,7 @@ pub(super) async fn list(
     .fetch_all(state.db.pool())
     .await?;
     let records = rows.iter().map(inventory_json).collect();
-    let page = page_of(records, &params, FIELDS, &["sku", "locationId"])?;
+    let page = page_of(records, &params, FIELDS, &[], &["sku", "locationId"])?;
     Ok(Json(page).into_response())
 }
 
@@ -212,6 +212,22 @@ pub(crate) async fn restock(
     Ok(())
 }
 
+/// What `PUT /inventory/{sku}/locations/{locationId}` sets (spec §3.4).
+const SET_WRITABLE: &[&str] = &["quantityOnHand", "reason", "sourceRef"];
+/// Every key that body may carry: those and the record's fields.
+const SET_KEYS: &[&str] = &[
+    "sku",
+    "locationId",
+    "quantityOnHand",
+    "quantityReserved",
+    "quantityAvailable",
+    "backorderable",
+    "version",
+    "updatedDate",
+    "reason",
+    "sourceRef",
+];
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct InventorySet {
@@ -230,7 +246,11 @@ pub(super) async fn put(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "inventory:write").await?;
-    let input: InventorySet = super::json_body(&body)?;
+    let object = docs::parse_object(&body)?;
+    // The record's own fields pass when sent back unchanged (checked below).
+    docs::check_keys("an inventory record", "", &object, SET_KEYS, &[], None)?;
+    let input: InventorySet = serde_json::from_value(Value::Object(object.clone()))
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let on_hand = qty_e4(&input.quantity_on_hand, "quantityOnHand")?;
     if on_hand < 0 {
         return Err(ApiError::validation(
@@ -253,6 +273,14 @@ pub(super) async fn put(
             row.5
         )));
     }
+    docs::check_keys(
+        "an inventory record",
+        "",
+        &object,
+        SET_WRITABLE,
+        FIELDS,
+        Some(&inventory_json(&row)),
+    )?;
     if row.2 == on_hand {
         return Ok(with_etag(StatusCode::OK, &inventory_json(&row)));
     }
@@ -265,8 +293,11 @@ pub(super) async fn put(
     Ok(with_etag(StatusCode::OK, &inventory_json(&updated)))
 }
 
+/// `POST /inventory/adjustments`'s body (spec §3.4).
+const ADJUSTMENT_FIELDS: &[&str] = &["sku", "locationId", "delta", "reason", "sourceRef"];
+
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct Adjustment {
     sku: String,
     location_id: String,
@@ -290,7 +321,17 @@ pub(super) async fn adjust(
     authorize(&state, &pair_id, &headers, "inventory:write").await?;
     let idem = Idempotency::from_request(&headers, "POST /inventory/adjustments".into(), &body)?;
     idem.require_key()?;
-    let input: Adjustment = super::json_body(&body)?;
+    let object = docs::parse_object(&body)?;
+    docs::check_keys(
+        "an inventory adjustment",
+        "",
+        &object,
+        ADJUSTMENT_FIELDS,
+        &[],
+        None,
+    )?;
+    let input: Adjustment = serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     let delta = qty_e4(&input.delta, "delta")?;
     if delta == 0 {
         return Err(ApiError::validation(

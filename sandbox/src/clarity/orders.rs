@@ -11,6 +11,8 @@ use rand::seq::IndexedRandom;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Deserialize;
 
+use super::docs;
+use super::query::{Enums, JsonFilter, page, sort_records};
 use super::wire::{Address, LineItem, Order, PaymentInfo};
 use super::{
     ApiError, ApiResult, Bind, Filter, ListParams, authorize, next_counter, paged, pair_exists,
@@ -29,6 +31,47 @@ pub enum PayloadMode {
     #[serde(alias = "id")]
     IdOnly,
 }
+
+/// Every field of an order (spec §3.1), what lists filter and sort on.
+const FIELDS: &[&str] = &[
+    "orderId",
+    "customerId",
+    "orderDate",
+    "status",
+    "currency",
+    "subtotalAmount",
+    "discountAmount",
+    "shippingAmount",
+    "taxAmount",
+    "totalAmount",
+    "email",
+    "channel",
+    "shippingAddress",
+    "billingAddress",
+    "lineItems",
+    "paymentInfo",
+    "couponCode",
+    "erpReferences",
+    "notes",
+    "version",
+    "createdDate",
+    "updatedDate",
+];
+/// What `PATCH /orders/{orderId}` may change (spec §3.1).
+const PATCHABLE: &[&str] = &["status", "erpReferences", "notes"];
+const ENUMS: Enums = &[("status", ORDER_STATUSES)];
+/// Filters the order table's columns answer (lower-cased keys); the rest are
+/// evaluated over the JSON.
+const SQL_FILTERS: &[&str] = &[
+    "updateddatemin",
+    "updateddatemax",
+    "createddatemin",
+    "createddatemax",
+    "status",
+    "notstatus",
+    "customerid",
+    "orderid",
+];
 
 pub const ORDER_STATUSES: &[&str] = &[
     "pending",
@@ -276,6 +319,7 @@ fn draft_order(
         payment_info: payment,
         coupon_code: coupon.map(|(c, _)| c.to_owned()),
         erp_references: serde_json::Map::new(),
+        notes: None,
         version: 1,
         created_date: stamp.clone(),
         updated_date: stamp,
@@ -371,7 +415,11 @@ pub(super) async fn sim_capture(
 // ---------------------------------------------------------------------------
 // API
 
-/// `GET /api/v1/orders` (spec §2).
+/// `GET /api/v1/orders` (spec §2): every Phoenix filter on every order
+/// field. The indexed ones (`updatedDate`/`createdDate` ranges, `status`,
+/// `customerId`, `orderId`) are SQL; any other is applied to the JSON of
+/// the orders those select, and a sort on a field without a column sorts
+/// them too.
 pub(super) async fn list(
     State(state): State<SandboxState>,
     Path(pair_id): Path<String>,
@@ -381,6 +429,9 @@ pub(super) async fn list(
     authorize(&state, &pair_id, &headers, "orders:read").await?;
     let params = ListParams::parse(raw.as_deref());
     let paging = params.paging()?;
+    // Every key names an order field with a value of its type (400 if not).
+    JsonFilter::parse(&params, FIELDS, ENUMS)?;
+    let rest = JsonFilter::parse(&params.without(SQL_FILTERS), FIELDS, ENUMS)?;
     let mut f = Filter::new(&pair_id);
     if let Some(min) = params.time("updatedDateMin")? {
         f.cond("updated_at", ">=", Bind::Int(min));
@@ -394,39 +445,91 @@ pub(super) async fn list(
     if let Some(max) = params.time("createdDateMax")? {
         f.cond("created_at", "<=", Bind::Int(max));
     }
-    let statuses = params.all("status");
-    let not_statuses = params.all("NotStatus");
-    for s in statuses.iter().chain(not_statuses.iter()) {
-        if !ORDER_STATUSES.contains(s) {
-            return Err(ApiError::bad_request(format!("unknown order status '{s}'")));
-        }
-    }
-    f.any_of("status", &statuses, false);
-    f.any_of("status", &not_statuses, true);
+    // The spec's spelling of a status named in any case.
+    let canonical = |values: Vec<&str>| -> Vec<&'static str> {
+        values
+            .iter()
+            .filter_map(|v| {
+                ORDER_STATUSES
+                    .iter()
+                    .find(|s| s.eq_ignore_ascii_case(v))
+                    .copied()
+            })
+            .collect()
+    };
+    f.any_of("status", &canonical(params.all("status")), false);
+    f.any_of("status", &canonical(params.all("NotStatus")), true);
     f.any_of("customer_id", &params.all("customerId"), false);
     f.any_of("order_id", &params.all("orderId"), false);
-    let order_by = sort_clause(params.one("sort"))?;
-    Ok(paged(&state, "sim_clarity_orders", &f, &order_by, paging)
+    let sort = params.one("sort");
+    let sql_order = sort_clause(sort)?;
+    if let (true, Some(order_by)) = (rest.is_empty(), &sql_order) {
+        return Ok(paged(&state, "sim_clarity_orders", &f, order_by, paging)
+            .await?
+            .into_response());
+    }
+    let order_by = sql_order
+        .clone()
+        .unwrap_or_else(|| "updated_at ASC, order_id ASC".to_owned());
+    let sql = format!(
+        "SELECT body FROM sim_clarity_orders WHERE {} ORDER BY {order_by}",
+        f.where_sql()
+    );
+    let rows: Vec<(String,)> = f
+        .bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_all(state.db.pool())
         .await?
-        .into_response())
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            r.try_get::<String, _>(0).map(|b| (b,))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut hits = Vec::with_capacity(rows.len());
+    for (body,) in &rows {
+        let order: serde_json::Value = serde_json::from_str(body).map_err(ApiError::internal)?;
+        if rest.matches(&order) {
+            hits.push(order);
+        }
+    }
+    if sql_order.is_none() {
+        let sort = sort.map(|s| {
+            s.split(',')
+                .map(|item| match item.split_once(':') {
+                    Some((f, d)) if f.trim() == "id" => format!("orderId:{d}"),
+                    None if item.trim() == "id" => "orderId".to_owned(),
+                    _ => item.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        sort_records(&mut hits, sort.as_deref(), FIELDS, &["orderId"])?;
+    }
+    let (size, index) = paging;
+    Ok(Json(page(hits, size, index)).into_response())
 }
 
 /// `sort=updatedDate:asc,orderId:asc` → SQL; always ends on the key so that
-/// paging is stable.
-fn sort_clause(sort: Option<&str>) -> ApiResult<String> {
+/// paging is stable. `None` when a field it names is an order field the
+/// table has no column for (the JSON is sorted instead); 400 on a name that
+/// is no order field, or an unknown direction.
+fn sort_clause(sort: Option<&str>) -> ApiResult<Option<String>> {
     let Some(sort) = sort.filter(|s| !s.trim().is_empty()) else {
-        return Ok("updated_at ASC, order_id ASC".to_owned());
+        return Ok(Some("updated_at ASC, order_id ASC".to_owned()));
     };
     let mut parts = Vec::new();
+    let mut in_sql = true;
     for item in sort.split(',') {
         let (field, dir) = item.split_once(':').unwrap_or((item, "asc"));
-        let column = match field.trim() {
-            "updatedDate" => "updated_at",
-            "createdDate" | "orderDate" => "created_at",
-            "orderId" | "id" => "order_id",
-            "status" => "status",
-            "customerId" => "customer_id",
-            other => return Err(ApiError::bad_request(format!("cannot sort by '{other}'"))),
+        let field = field.trim();
+        let column = match field.to_ascii_lowercase().as_str() {
+            "updateddate" => Some("updated_at"),
+            "createddate" | "orderdate" => Some("created_at"),
+            "orderid" | "id" => Some("order_id"),
+            "status" => Some("status"),
+            "customerid" => Some("customer_id"),
+            _ if FIELDS.iter().any(|f| f.eq_ignore_ascii_case(field)) => None,
+            _ => return Err(ApiError::bad_request(format!("cannot sort by '{field}'"))),
         };
         let dir = match dir.trim().to_lowercase().as_str() {
             "asc" => "ASC",
@@ -437,12 +540,18 @@ fn sort_clause(sort: Option<&str>) -> ApiResult<String> {
                 )));
             }
         };
-        parts.push(format!("{column} {dir}"));
+        match column {
+            Some(c) => parts.push(format!("{c} {dir}")),
+            None => in_sql = false,
+        }
+    }
+    if !in_sql {
+        return Ok(None);
     }
     if !parts.iter().any(|p| p.starts_with("order_id ")) {
         parts.push("order_id ASC".to_owned());
     }
-    Ok(parts.join(", "))
+    Ok(Some(parts.join(", ")))
 }
 
 pub(crate) async fn load(
@@ -534,17 +643,10 @@ pub(super) async fn patch(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "orders:write").await?;
-    let patch: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body is not a JSON object: {e}")))?;
-    for key in patch.keys() {
-        if !matches!(key.as_str(), "status" | "erpReferences" | "notes") {
-            return Err(ApiError::validation(
-                key,
-                "READ_ONLY",
-                "only status, erpReferences and notes can be changed",
-            ));
-        }
-    }
+    let patch = docs::parse_object(&body)?;
+    // A name that is no order field is unknown; the store's own fields are
+    // checked against the order once it is read.
+    docs::check_keys("an order", "", &patch, FIELDS, &[], None)?;
     if let Some(s) = patch.get("status") {
         match s.as_str() {
             Some(s) if ORDER_STATUSES.contains(&s) => {}
@@ -588,9 +690,14 @@ pub(super) async fn patch(
             order["version"]
         )));
     }
+    // Only status, erpReferences and notes change; the rest may be sent back as it is.
+    docs::check_keys("an order", "", &patch, PATCHABLE, FIELDS, Some(&order))?;
     let mut previous = serde_json::Map::new();
     let mut changed = false;
-    for (key, value) in &patch {
+    for (key, value) in patch
+        .iter()
+        .filter(|(k, _)| PATCHABLE.contains(&k.as_str()))
+    {
         let new_value = if key == "erpReferences" {
             // Partial-object patching: references of other systems stay.
             let mut merged = order[key].as_object().cloned().unwrap_or_default();
@@ -726,11 +833,20 @@ mod tests {
 
     #[test]
     fn sorting_is_stable_and_checked() {
-        assert_eq!(sort_clause(None).unwrap(), "updated_at ASC, order_id ASC");
         assert_eq!(
-            sort_clause(Some("updatedDate:desc")).unwrap(),
-            "updated_at DESC, order_id ASC"
+            sort_clause(None).unwrap().as_deref(),
+            Some("updated_at ASC, order_id ASC")
+        );
+        assert_eq!(
+            sort_clause(Some("updatedDate:desc")).unwrap().as_deref(),
+            Some("updated_at DESC, order_id ASC")
+        );
+        assert_eq!(
+            sort_clause(Some("totalAmount:desc,orderId")).unwrap(),
+            None,
+            "an order field without a column sorts the JSON"
         );
         assert!(sort_clause(Some("secret:asc")).is_err());
+        assert!(sort_clause(Some("status:sideways")).is_err());
     }
 }

@@ -43,6 +43,7 @@ pub(crate) static PRODUCTS: Kind = Kind {
         "createdDate",
         "updatedDate",
     ],
+    enums: &[("status", STATUSES)],
     writable: &[
         "sku",
         "name",

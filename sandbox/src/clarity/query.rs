@@ -7,7 +7,12 @@
 //! The catalog-sized resources (products, customers, coupons, inventory,
 //! shipments, returns) are filtered here in memory: a sandbox store holds a
 //! few hundred of them, and one evaluator keeps every operator on every field
-//! without a column per field. Orders, which grow without bound, filter in SQL.
+//! without a column per field. Orders, which grow without bound, filter in SQL
+//! what their columns hold and the rest here.
+//!
+//! A key that names no field of the resource, and a value that is not of its
+//! field's type (a time for `…Date`/`…At`, a number, `true`/`false`, one of an
+//! enum's values), is a malformed query: `400 BAD_REQUEST` naming the key.
 
 use std::cmp::Ordering;
 
@@ -41,6 +46,84 @@ struct Cond {
     values: Vec<String>,
 }
 
+/// A resource's enum fields and their values: `("status", &["active", …])`.
+pub(crate) type Enums = &'static [(&'static str, &'static [&'static str])];
+
+/// Fields holding booleans, across the spec's resources (§3).
+const BOOLEANS: &[&str] = &["taxable", "taxExempt", "backorderable", "active", "restock"];
+/// Fields holding numbers or money (decimal strings), across §3.
+const NUMBERS: &[&str] = &[
+    "price",
+    "weight",
+    "version",
+    "quantity",
+    "quantityOnHand",
+    "quantityReserved",
+    "quantityAvailable",
+    "usageLimit",
+    "timesUsed",
+    "value",
+    "refundAmount",
+    "subtotalAmount",
+    "discountAmount",
+    "shippingAmount",
+    "taxAmount",
+    "totalAmount",
+];
+
+/// What a filter value must be to compare with `field`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ValueType {
+    Time,
+    Number,
+    Boolean,
+    Enum(&'static [&'static str]),
+    Text,
+}
+
+fn value_type(field: &str, enums: Enums) -> ValueType {
+    if let Some((_, values)) = enums.iter().find(|(f, _)| *f == field) {
+        ValueType::Enum(values)
+    } else if field.ends_with("Date") || field.ends_with("At") {
+        ValueType::Time
+    } else if BOOLEANS.contains(&field) {
+        ValueType::Boolean
+    } else if NUMBERS.contains(&field) {
+        ValueType::Number
+    } else {
+        ValueType::Text
+    }
+}
+
+/// `400` unless `value` is of `ty` (for a comparison with `op`).
+fn check_value(key: &str, op: &Op, ty: ValueType, value: &str) -> ApiResult<()> {
+    let bad = |what: String| ApiError::bad_request(format!("{key}: '{value}' is not {what}"));
+    match (op, ty) {
+        (Op::Eq | Op::Min | Op::Max, ValueType::Time) if parse_time_ms(value).is_none() => {
+            Err(bad("an RFC 3339 time".into()))
+        }
+        (Op::Eq | Op::Min | Op::Max, ValueType::Number)
+            if value.trim().parse::<Decimal>().is_err() =>
+        {
+            Err(bad("a number".into()))
+        }
+        (Op::Eq, ValueType::Boolean)
+            if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") =>
+        {
+            Err(bad("true or false".into()))
+        }
+        (Op::Eq, ValueType::Enum(values))
+            if !values.iter().any(|v| v.eq_ignore_ascii_case(value)) =>
+        {
+            Err(bad(format!("one of {}", values.join(", "))))
+        }
+        (Op::Min | Op::Max, ValueType::Boolean | ValueType::Enum(_)) => Err(ApiError::bad_request(
+            format!("{key}: a range needs a time, number or text field"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A parsed filter over records whose fields are `fields`.
 #[derive(Debug, Default)]
 pub(crate) struct JsonFilter {
@@ -49,8 +132,13 @@ pub(crate) struct JsonFilter {
 
 impl JsonFilter {
     /// Every non-reserved key must name one of `fields` (case-insensitively),
-    /// with an operator; anything else is a 400 (a malformed query).
-    pub(crate) fn parse(params: &ListParams, fields: &'static [&'static str]) -> ApiResult<Self> {
+    /// with an operator, and carry a value of the field's type (`enums` lists
+    /// the enum fields' values); anything else is a 400 (a malformed query).
+    pub(crate) fn parse(
+        params: &ListParams,
+        fields: &'static [&'static str],
+        enums: Enums,
+    ) -> ApiResult<Self> {
         let mut conds: Vec<Cond> = Vec::new();
         for (key, value) in params.pairs() {
             if RESERVED.contains(&key) {
@@ -62,6 +150,7 @@ impl JsonFilter {
                     fields.join(", ")
                 ))
             })?;
+            check_value(key, &op, value_type(field, enums), value)?;
             match conds
                 .iter_mut()
                 .find(|c| c.field == field && c.op == op && c.negate == negate)
@@ -94,6 +183,10 @@ impl JsonFilter {
 
     pub(crate) fn matches(&self, record: &Value) -> bool {
         self.conds.iter().all(|c| c.holds(record) != c.negate)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.conds.is_empty()
     }
 }
 
@@ -296,20 +389,26 @@ pub(crate) fn page_of(
     records: Vec<Value>,
     params: &ListParams,
     fields: &'static [&'static str],
+    enums: Enums,
     keys: &[&'static str],
 ) -> ApiResult<Value> {
     let (size, index) = params.paging()?;
-    let filter = JsonFilter::parse(params, fields)?;
+    let filter = JsonFilter::parse(params, fields, enums)?;
     let mut hits: Vec<Value> = records.into_iter().filter(|r| filter.matches(r)).collect();
     sort_records(&mut hits, params.one("sort"), fields, keys)?;
+    Ok(page(hits, size, index))
+}
+
+/// One page of `hits` (already filtered and sorted) in the spec's envelope.
+pub(crate) fn page(hits: Vec<Value>, size: u32, index: u32) -> Value {
     let total = hits.len();
     let start = (size as usize).saturating_mul(index as usize).min(total);
     let results: Vec<Value> = hits.into_iter().skip(start).take(size as usize).collect();
     let has_more = start + results.len() < total;
-    Ok(serde_json::json!({
+    serde_json::json!({
         "results": results, "pageIndex": index, "pageSize": size,
         "totalCount": total, "hasMore": has_more,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +426,7 @@ mod tests {
         "lines",
         "updatedDate",
     ];
+    const ENUMS: Enums = &[("status", &["active", "inactive", "discontinued"])];
 
     fn rows() -> Vec<Value> {
         vec![
@@ -340,7 +440,7 @@ mod tests {
     }
 
     fn skus(q: &str) -> Vec<String> {
-        let page = page_of(rows(), &ListParams::parse(Some(q)), FIELDS, &["sku"]).unwrap();
+        let page = page_of(rows(), &ListParams::parse(Some(q)), FIELDS, ENUMS, &["sku"]).unwrap();
         page["results"]
             .as_array()
             .unwrap()
@@ -384,18 +484,32 @@ mod tests {
     #[test]
     fn unknown_filters_and_sorts_are_bad_requests() {
         let p = ListParams::parse(Some("colour=red"));
-        assert_eq!(JsonFilter::parse(&p, FIELDS).unwrap_err().status, 400);
+        assert_eq!(
+            JsonFilter::parse(&p, FIELDS, ENUMS).unwrap_err().status,
+            400
+        );
         let mut r = rows();
         assert!(sort_records(&mut r, Some("colour:asc"), FIELDS, &["sku"]).is_err());
+        let refused =
+            |q: &str| JsonFilter::parse(&ListParams::parse(Some(q)), FIELDS, ENUMS).is_err();
+        assert!(refused("priceMin=1&priceMin=2"));
         assert!(
-            JsonFilter::parse(&ListParams::parse(Some("priceMin=1&priceMin=2")), FIELDS).is_err()
+            refused("updatedDateMin=yesterday"),
+            "a time field takes a time"
         );
+        assert!(refused("priceMax=cheap"), "a number field takes a number");
+        assert!(refused("status=sold_out"), "an enum takes its values");
+        assert!(refused("NotStatus=sold_out"));
+        assert!(refused("statusMin=active"), "an enum has no range");
+        assert!(!refused(
+            "status=ACTIVE&skuMin=SKU-1&nameContains=x&updatedDateMax=2024-06-01"
+        ));
     }
 
     #[test]
     fn pages_cover_every_record_once() {
         let p = ListParams::parse(Some("pageSize=2&pageIndex=1"));
-        let page = page_of(rows(), &p, FIELDS, &["sku"]).unwrap();
+        let page = page_of(rows(), &p, FIELDS, ENUMS, &["sku"]).unwrap();
         assert_eq!(page["totalCount"], 3);
         assert_eq!(page["hasMore"], false);
         assert_eq!(page["results"].as_array().unwrap().len(), 1);

@@ -22,6 +22,15 @@ use super::{ApiError, ApiResult, Bind, authorize, rfc3339_ms, webhooks};
 use crate::SandboxState;
 use connect_store::now_ms;
 
+const STATUSES: &[&str] = &[
+    "requested",
+    "approved",
+    "received",
+    "refunded",
+    "rejected",
+    "closed",
+];
+
 pub(crate) static RETURNS: Kind = Kind {
     entity: "return",
     path: "/returns",
@@ -50,6 +59,7 @@ pub(crate) static RETURNS: Kind = Kind {
         "createdDate",
         "updatedDate",
     ],
+    enums: &[("status", STATUSES)],
     // Returns change only through their transitions.
     writable: &[],
     unique: None,
@@ -85,8 +95,19 @@ pub(super) async fn get_one(
     docs::get(&state, &pair_id, &RETURNS, &headers, &id).await
 }
 
+/// What `POST /returns` sets; the rest of the return is the store's.
+const WRITABLE: &[&str] = &["orderId", "reason", "lines"];
+const LINE_FIELDS: &[&str] = &[
+    "lineId",
+    "sku",
+    "quantity",
+    "refundAmount",
+    "restock",
+    "condition",
+];
+
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ReturnInput {
     order_id: String,
     #[serde(default)]
@@ -95,7 +116,7 @@ pub(super) struct ReturnInput {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct ReturnLineInput {
     line_id: String,
     #[serde(default)]
@@ -147,7 +168,28 @@ pub(super) async fn create(
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "returns:write").await?;
     let idem = Idempotency::from_request(&headers, "POST /returns".into(), &body)?;
-    let input: ReturnInput = super::json_body(&body)?;
+    let object = docs::parse_object(&body)?;
+    docs::check_keys("a return", "", &object, WRITABLE, RETURNS.fields, None)?;
+    for (i, line) in object
+        .get("lines")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(line) = line.as_object() {
+            docs::check_keys(
+                "a return line",
+                &format!("lines[{i}]."),
+                line,
+                LINE_FIELDS,
+                &[],
+                None,
+            )?;
+        }
+    }
+    let input: ReturnInput = serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     if input.lines.is_empty() {
         return Err(ApiError::validation(
             "lines",
@@ -361,7 +403,6 @@ pub(super) async fn receive(
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct RefundInput {
     amount: String,
 }
@@ -375,7 +416,10 @@ pub(super) async fn refund(
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     authorize(&state, &pair_id, &headers, "returns:write").await?;
-    let input: RefundInput = super::json_body(&body)?;
+    let object = docs::parse_object(&body)?;
+    docs::check_keys("a refund", "", &object, &["amount"], &[], None)?;
+    let input: RefundInput = serde_json::from_value(Value::Object(object))
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
     docs::money(&json!({ "amount": input.amount }), "amount", true)?;
     let amount = money(input.amount.parse().unwrap_or_default());
     if amount <= Decimal::ZERO {

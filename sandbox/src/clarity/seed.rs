@@ -56,11 +56,15 @@ pub async fn seed(conn: &mut sqlx::AnyConnection, pair_id: &str) -> Result<(), s
 
     let mut rows = Vec::with_capacity(customers.len());
     for c in &customers {
-        let address = serde_json::json!({
-            "firstName": c.first_name, "lastName": c.last_name, "company": c.company,
+        // As an order's addresses: a field left empty is left out.
+        let mut address = serde_json::json!({
+            "firstName": c.first_name, "lastName": c.last_name,
             "line1": c.address.line1, "city": c.address.city, "region": c.address.region,
             "postalCode": c.address.postal_code, "country": c.address.country,
         });
+        if let Some(company) = c.company {
+            address["company"] = company.into();
+        }
         let body = serde_json::json!({
             "customerId": c.id,
             "email": c.email,

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 
-use super::docs::with_etag;
+use super::docs::{self, with_etag};
 use super::idempotency::Idempotency;
 use super::inventory::{E4, qty_json};
 use super::orders::{load as load_order, save_changed};
@@ -34,13 +34,31 @@ const FIELDS: &[&str] = &[
     "createdDate",
 ];
 
+/// §3.5's shipment statuses.
+const STATUSES: &[&str] = &["label_created", "shipped", "delivered", "returned"];
+
 /// Where shipments take stock from (and orders reserve it).
 pub(crate) const SHIP_FROM: &str = "WH1";
+
+/// What `POST /orders/{orderId}/shipments` may set; `orderId` may be sent
+/// when it is the path's, the rest of [`FIELDS`] is the store's.
+const WRITABLE: &[&str] = &[
+    "carrier",
+    "service",
+    "trackingNumber",
+    "trackingUrl",
+    "shippedDate",
+    "lines",
+    "status",
+];
+const LINE_FIELDS: &[&str] = &["lineId", "sku", "quantity"];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ShipmentInput {
     carrier: String,
+    #[serde(default)]
+    status: Option<String>,
     #[serde(default)]
     service: Option<String>,
     #[serde(default)]
@@ -110,7 +128,43 @@ pub(super) async fn create(
         format!("POST /orders/{order_id}/shipments"),
         &body,
     )?;
-    let input: ShipmentInput = super::json_body(&body)?;
+    let object = docs::parse_object(&body)?;
+    docs::check_keys(
+        "a shipment",
+        "",
+        &object,
+        WRITABLE,
+        FIELDS,
+        Some(&serde_json::json!({ "orderId": order_id })),
+    )?;
+    for (i, line) in object
+        .get("lines")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(line) = line.as_object() {
+            docs::check_keys(
+                "a shipment line",
+                &format!("lines[{i}]."),
+                line,
+                LINE_FIELDS,
+                &[],
+                None,
+            )?;
+        }
+    }
+    let input: ShipmentInput = serde_json::from_value(serde_json::Value::Object(object))
+        .map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
+    let status = input.status.as_deref().unwrap_or("shipped");
+    if !STATUSES.contains(&status) {
+        return Err(ApiError::validation(
+            "status",
+            "INVALID_ENUM",
+            format!("status must be one of {}", STATUSES.join(", ")),
+        ));
+    }
     if input.carrier.trim().is_empty() {
         return Err(ApiError::validation(
             "carrier",
@@ -213,7 +267,7 @@ pub(super) async fn create(
         "lines": lines.iter().map(|(id, sku, q)| serde_json::json!({
             "lineId": id, "sku": sku, "quantity": qty_json((q * Decimal::from(E4)).to_i64().unwrap_or(0))
         })).collect::<Vec<_>>(),
-        "status": "shipped",
+        "status": status,
         "createdDate": rfc3339_ms(now),
     });
     sqlx::query(
@@ -308,7 +362,13 @@ pub(super) async fn list(
         // Shipments are never updated: the stable order is by creation.
         page_params.set_default("sort", "createdDate:asc");
     }
-    let page = page_of(records, &page_params, FIELDS, &["shipmentId"])?;
+    let page = page_of(
+        records,
+        &page_params,
+        FIELDS,
+        &[("status", STATUSES)],
+        &["shipmentId"],
+    )?;
     Ok(Json(page).into_response())
 }
 

@@ -91,6 +91,8 @@ pub struct Order {
     /// Always present, `null` without a coupon (the spec's example).
     pub coupon_code: Option<String>,
     pub erp_references: serde_json::Map<String, serde_json::Value>,
+    /// The one free-text field `PATCH` sets (§3.1); `null` until then.
+    pub notes: Option<String>,
     pub version: i64,
     pub created_date: String,
     pub updated_date: String,

@@ -31,7 +31,13 @@ pub(super) async fn list(
         fields: &[("CustomerNo", "customer_no"), ("Email", "email_lower")],
         key: "customer_no",
     };
-    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    let mut q = ListQuery::parse(
+        raw.as_deref(),
+        &pair_id,
+        state.db.kind(),
+        &["CustomerNo", "Email", "NameContains"],
+        &SORTING,
+    )?;
     q.codes("CustomerNo", "customer_no");
     let emails: Vec<String> = q
         .params
@@ -41,8 +47,11 @@ pub(super) async fn list(
         .collect();
     let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
     q.filter.any_of("email_lower", &emails, false);
+    // The customer's name: its company or its contact (not the rest of the
+    // record, whose addresses and codes would match too).
+    let names = [q.body_field("Company"), q.body_field("Contact")];
     if let Some(part) = q.params.one("NameContains").map(str::to_owned) {
-        q.contains("body", &part);
+        q.contains(&names, &part);
     }
     q.body_page(&state.db, "sim_sagepro_customers").await
 }
@@ -70,7 +79,7 @@ pub(super) async fn create(
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /customers";
-    let (raw, input): (_, CustomerInput) = parse_body(&body)?;
+    let (raw, input): (_, CustomerInput) = parse_body(&body, &super::CUSTOMER_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
@@ -145,7 +154,7 @@ pub(super) async fn update(
 ) -> SpResult<Response> {
     let no = customer_no.trim().to_uppercase();
     let route = format!("PUT /customers/{no}");
-    let (raw, input): (_, CustomerInput) = parse_body(&body)?;
+    let (raw, input): (_, CustomerInput) = parse_body(&body, &super::CUSTOMER_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();

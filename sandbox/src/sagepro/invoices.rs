@@ -40,7 +40,7 @@ pub(super) async fn create(
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /invoices";
-    let (raw, input): (_, InvoiceInput) = parse_body(&body)?;
+    let (raw, input): (_, InvoiceInput) = parse_body(&body, &super::INVOICE_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
@@ -483,6 +483,14 @@ pub(super) async fn list(
     Path(pair_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> SpResult<Response> {
+    const FILTERS: [&str; 6] = [
+        "CustomerNo",
+        "SalesOrderNo",
+        "Status",
+        "InvoiceType",
+        "InvoiceDateFrom",
+        "InvoiceDateTo",
+    ];
     const SORTING: Sorting = Sorting {
         fields: &[
             ("InvoiceNo", "invoice_no"),
@@ -494,12 +502,18 @@ pub(super) async fn list(
         ],
         key: "invoice_no",
     };
-    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    let mut q = ListQuery::parse(
+        raw.as_deref(),
+        &pair_id,
+        state.db.kind(),
+        &FILTERS,
+        &SORTING,
+    )?;
     q.codes("CustomerNo", "customer_no");
     q.exact("SalesOrderNo", "sales_order_no");
     q.one_of("Status", "status", &STATUSES)?;
     q.one_of("InvoiceType", "invoice_type", &TYPES)?;
-    q.date_range("InvoiceDateFrom", "InvoiceDateTo", "invoice_date");
+    q.date_range("InvoiceDateFrom", "InvoiceDateTo", "invoice_date")?;
     q.body_page(&state.db, "sim_sagepro_invoices").await
 }
 

@@ -1,6 +1,10 @@
 //! What every list endpoint shares (spec §1, "Pagination and incremental
 //! reads"): `Page`, `PageSize`, inclusive `ModifiedSince`, `SortBy`, the
 //! entity filters' matching rules and the `{Data, Page, …}` envelope.
+//!
+//! A list takes those four parameters and the entity filters its endpoint
+//! lists (spec §3), nothing else: any other parameter, like a bad value, is
+//! a malformed query string, `400 BAD_REQUEST` naming it in `Details`.
 
 use super::wire::ListPage;
 use axum::Json;
@@ -9,7 +13,10 @@ use sqlx::any::AnyRow;
 
 use super::{SpError, SpResult};
 use crate::clarity::{Bind, Filter, ListParams, parse_time_ms};
-use connect_store::Db;
+use connect_store::{Db, DbKind};
+
+/// The parameters every list takes besides its entity filters.
+const COMMON_PARAMS: [&str; 4] = ["Page", "PageSize", "ModifiedSince", "SortBy"];
 
 /// The fields a list may sort on, as (wire name, SQL expression), and the
 /// record key that ends every order so that equal values page stably.
@@ -68,14 +75,39 @@ impl Sorting {
 pub(super) struct ListQuery {
     pub params: ListParams,
     pub filter: Filter,
+    kind: DbKind,
     page: u32,
     size: u32,
     order_by: String,
 }
 
 impl ListQuery {
-    /// Reads the parameters every list takes; `400 BAD_REQUEST` on a bad one.
-    pub(super) fn parse(raw: Option<&str>, pair_id: &str, sorting: &Sorting) -> SpResult<Self> {
+    /// Reads the parameters every list takes; `filters` are the entity
+    /// filters the endpoint lists. `400 BAD_REQUEST` on a parameter that is
+    /// neither, or on a bad value.
+    pub(super) fn parse(
+        raw: Option<&str>,
+        pair_id: &str,
+        kind: DbKind,
+        filters: &[&str],
+        sorting: &Sorting,
+    ) -> SpResult<Self> {
+        for (name, _) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let known = COMMON_PARAMS
+                .iter()
+                .chain(filters)
+                .any(|p| p.eq_ignore_ascii_case(&name));
+            if !known {
+                let mut accepted: Vec<&str> = filters.to_vec();
+                accepted.extend(COMMON_PARAMS);
+                return Err(
+                    SpError::bad_request(format!("Unknown query parameter '{name}'")).detail(
+                        &name,
+                        format!("'{name}' is not one of {}", accepted.join(", ")),
+                    ),
+                );
+            }
+        }
         let params = ListParams::parse(raw);
         let page = match params.one("Page") {
             Some(p) => positive(p, "Page")?,
@@ -88,18 +120,30 @@ impl ListQuery {
         };
         let mut filter = Filter::new(pair_id);
         if let Some(s) = params.one("ModifiedSince") {
-            let t = parse_time_ms(s)
-                .ok_or_else(|| SpError::bad_request("ModifiedSince must be an RFC 3339 time"))?;
+            let t = parse_time_ms(s).ok_or_else(|| {
+                SpError::bad_request("ModifiedSince must be an RFC 3339 time")
+                    .detail("ModifiedSince", format!("'{s}' is not an RFC 3339 time"))
+            })?;
             filter.cond("last_modified", ">=", Bind::Int(t));
         }
         let order_by = sorting.order_by(&params)?;
         Ok(Self {
             params,
             filter,
+            kind,
             page,
             size,
             order_by,
         })
+    }
+
+    /// The text of the record's field `field`, read from the JSON in `body`.
+    pub(super) fn body_field(&self, field: &str) -> String {
+        debug_assert!(field.chars().all(|c| c.is_ascii_alphanumeric()));
+        match self.kind {
+            DbKind::Sqlite => format!("json_extract(body, '$.{field}')"),
+            DbKind::Postgres => format!("(CAST(body AS json) ->> '{field}')"),
+        }
     }
 
     /// Exact match on a code column, upper-cased as Sage Pro keys are;
@@ -121,24 +165,51 @@ impl ListQuery {
         self.filter.any_of(column, &values, false);
     }
 
-    /// Exact match on an enum column; a value outside `allowed` is `400`.
+    /// Exact match on an enum column (the value named in any case is the
+    /// spec's spelling); a value outside `allowed` is `400`. Repeated values
+    /// are OR-ed.
     pub(super) fn one_of(&mut self, param: &str, column: &str, allowed: &[&str]) -> SpResult<()> {
-        let values = self.params.all(param);
-        if let Some(bad) = values.iter().find(|v| !allowed.contains(v)) {
-            return Err(SpError::bad_request(format!("Unknown {param} '{bad}'")));
-        }
+        let values = self.enum_values(param, allowed)?;
         self.filter.any_of(column, &values, false);
         Ok(())
     }
 
-    /// `{from}` and `{to}` bounds, inclusive, on a `YYYY-MM-DD` column.
-    pub(super) fn date_range(&mut self, from: &str, to: &str, column: &str) {
-        if let Some(d) = self.params.one(from) {
-            self.filter.cond(column, ">=", Bind::Text(d.to_owned()));
+    /// The values of `param`, each one of `allowed` as the spec spells it.
+    pub(super) fn enum_values<'a>(
+        &self,
+        param: &str,
+        allowed: &[&'a str],
+    ) -> SpResult<Vec<&'a str>> {
+        self.params
+            .all(param)
+            .into_iter()
+            .map(|v| {
+                allowed
+                    .iter()
+                    .find(|a| a.eq_ignore_ascii_case(v.trim()))
+                    .copied()
+                    .ok_or_else(|| {
+                        SpError::bad_request(format!("Unknown {param} '{v}'"))
+                            .detail(param, format!("'{v}' is not one of {}", allowed.join(", ")))
+                    })
+            })
+            .collect()
+    }
+
+    /// `{from}` and `{to}` bounds, inclusive, on a `YYYY-MM-DD` column; a
+    /// value that is not such a date is `400`.
+    pub(super) fn date_range(&mut self, from: &str, to: &str, column: &str) -> SpResult<()> {
+        for (param, op) in [(from, ">="), (to, "<=")] {
+            if let Some(d) = self.params.one(param) {
+                let fmt = time::macros::format_description!("[year]-[month]-[day]");
+                let date = time::Date::parse(d.trim(), &fmt).map_err(|_| {
+                    SpError::bad_request(format!("{param} must be a YYYY-MM-DD date"))
+                        .detail(param, format!("'{d}' is not a YYYY-MM-DD date"))
+                })?;
+                self.filter.cond(column, op, Bind::Text(date.to_string()));
+            }
         }
-        if let Some(d) = self.params.one(to) {
-            self.filter.cond(column, "<=", Bind::Text(d.to_owned()));
-        }
+        Ok(())
     }
 
     /// `LIKE 'prefix%'` on `column`, the prefix taken literally.
@@ -151,15 +222,25 @@ impl ListQuery {
             .push(format!("{column} LIKE {p} ESCAPE '\\'"));
     }
 
-    /// Case-insensitive `LIKE '%part%'` on `expr`, the part taken literally.
-    pub(super) fn contains(&mut self, expr: &str, part: &str) {
+    /// Case-insensitive `LIKE '%part%'` on any of `exprs`, the part taken
+    /// literally.
+    pub(super) fn contains(&mut self, exprs: &[String], part: &str) {
         let p = self.filter.push(Bind::Text(format!(
             "%{}%",
             escape_like(&part.to_lowercase())
         )));
-        self.filter
-            .clauses
-            .push(format!("LOWER({expr}) LIKE {p} ESCAPE '\\'"));
+        let any: Vec<String> = exprs
+            .iter()
+            .map(|e| format!("LOWER(COALESCE({e}, '')) LIKE {p} ESCAPE '\\'"))
+            .collect();
+        self.filter.clauses.push(format!("({})", any.join(" OR ")));
+    }
+
+    /// Exact match on the body's `field` (a text field of the record);
+    /// repeated values are OR-ed.
+    pub(super) fn body_any_of(&mut self, field: &str, values: &[&str]) {
+        let expr = self.body_field(field);
+        self.filter.any_of(&expr, values, false);
     }
 
     /// A page of records kept as JSON in `table.body`.
@@ -224,7 +305,10 @@ fn positive(value: &str, param: &str) -> SpResult<u32> {
         .parse::<u32>()
         .ok()
         .filter(|p| *p >= 1)
-        .ok_or_else(|| SpError::bad_request(format!("{param} must be a positive integer")))
+        .ok_or_else(|| {
+            SpError::bad_request(format!("{param} must be a positive integer"))
+                .detail(param, format!("'{value}' is not a positive integer"))
+        })
 }
 
 fn escape_like(s: &str) -> String {

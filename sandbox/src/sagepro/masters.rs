@@ -49,21 +49,29 @@ pub(super) async fn list_products(
         fields: &[("ItemCode", "item_code")],
         key: "item_code",
     };
-    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    let mut q = ListQuery::parse(
+        raw.as_deref(),
+        &pair_id,
+        state.db.kind(),
+        &["ItemCode", "ItemCodeStartsWith", "Status", "ProductLine"],
+        &SORTING,
+    )?;
     q.codes("ItemCode", "item_code");
     if let Some(prefix) = q.params.one("ItemCodeStartsWith") {
         let prefix = prefix.trim().to_uppercase();
         q.starts_with("item_code", &prefix);
     }
-    // Status and ProductLine live in the JSON body: filter in SQL on its text.
-    if let Some(status) = q.params.one("Status") {
-        let pattern = format!("\"Status\":\"{status}\"");
-        q.contains("body", &pattern);
-    }
-    if let Some(line) = q.params.one("ProductLine") {
-        let pattern = format!("\"ProductLine\":\"{}\"", line.to_uppercase());
-        q.contains("body", &pattern);
-    }
+    // Status and ProductLine live in the JSON body.
+    let statuses = q.enum_values("Status", &["Active", "Inactive"])?;
+    q.body_any_of("Status", &statuses);
+    let lines: Vec<String> = q
+        .params
+        .all("ProductLine")
+        .iter()
+        .map(|l| l.trim().to_uppercase())
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    q.body_any_of("ProductLine", &lines);
     q.body_page(&state.db, "sim_sagepro_items").await
 }
 
@@ -121,7 +129,13 @@ pub(super) async fn list_inventory(
         ],
         key: "item_code, warehouse",
     };
-    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    let mut q = ListQuery::parse(
+        raw.as_deref(),
+        &pair_id,
+        state.db.kind(),
+        &["ItemCode", "Warehouse"],
+        &SORTING,
+    )?;
     q.codes("ItemCode", "item_code");
     q.codes("Warehouse", "warehouse");
     q.page_of(&state.db, "sim_sagepro_inventory", STOCK_COLUMNS, |row| {
@@ -181,7 +195,7 @@ pub(super) async fn update_product(
 ) -> SpResult<Response> {
     let code = item_code.trim().to_uppercase();
     let route = format!("PUT /products/{code}");
-    let (raw, input): (_, ProductUpdate) = parse_body(&body)?;
+    let (raw, input): (_, ProductUpdate) = parse_body(&body, &super::PRODUCT_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();
@@ -275,7 +289,7 @@ pub(super) async fn adjust_inventory(
     let code = item_code.trim().to_uppercase();
     let wh = warehouse.trim().to_uppercase();
     let route = format!("PUT /inventory/{code}/{wh}");
-    let (raw, input): (_, InventoryAdjustment) = parse_body(&body)?;
+    let (raw, input): (_, InventoryAdjustment) = parse_body(&body, &super::STOCK_COUNT_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?.ok_or_else(|| {
         SpError::bad_request("If-Match is required on a stock adjustment")

@@ -265,7 +265,7 @@ pub(super) async fn create(
     body: axum::body::Bytes,
 ) -> SpResult<Response> {
     const ROUTE: &str = "POST /orders";
-    let (raw, input): (_, OrderInput) = parse_body(&body)?;
+    let (raw, input): (_, OrderInput) = parse_body(&body, &super::ORDER_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, ROUTE.to_owned(), &raw, true)?
         .expect("required keys are present");
     let now = now_ms();
@@ -341,7 +341,7 @@ pub(super) async fn update(
 ) -> SpResult<Response> {
     let no = sales_order_no.trim().to_owned();
     let route = format!("PUT /orders/{no}");
-    let (raw, input): (_, OrderInput) = parse_body(&body)?;
+    let (raw, input): (_, OrderInput) = parse_body(&body, &super::ORDER_BODY)?;
     let idem = IdemKey::from_headers(&principal, &headers, route.clone(), &raw, false)?;
     let expected = if_match(&headers)?;
     let now = now_ms();
@@ -509,6 +509,16 @@ async fn client_number(
     Ok(no)
 }
 
+/// `GET /orders`'s entity filters (spec §3.1), beside `ModifiedSince`.
+pub(super) const FILTERS: [&str; 6] = [
+    "CustomerNo",
+    "Status",
+    "OrderDateFrom",
+    "OrderDateTo",
+    "CustomerPO",
+    "ExternalOrderId",
+];
+
 /// `GET /orders`: `CustomerNo`, `Status`, `OrderDateFrom`, `OrderDateTo`,
 /// `CustomerPO`, `ExternalOrderId`, `ModifiedSince`.
 pub(super) async fn list(
@@ -527,12 +537,18 @@ pub(super) async fn list(
         ],
         key: "sales_order_no",
     };
-    let mut q = ListQuery::parse(raw.as_deref(), &pair_id, &SORTING)?;
+    let mut q = ListQuery::parse(
+        raw.as_deref(),
+        &pair_id,
+        state.db.kind(),
+        &FILTERS,
+        &SORTING,
+    )?;
     q.codes("CustomerNo", "customer_no");
     q.one_of("Status", "status", &ORDER_STATUSES)?;
     q.exact("CustomerPO", "customer_po");
     q.exact("ExternalOrderId", "external_order_id");
-    q.date_range("OrderDateFrom", "OrderDateTo", "order_date");
+    q.date_range("OrderDateFrom", "OrderDateTo", "order_date")?;
     q.body_page(&state.db, "sim_sagepro_orders").await
 }
 

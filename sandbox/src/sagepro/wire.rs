@@ -351,6 +351,119 @@ pub struct ShipLine {
     pub qty_shipped: Decimal,
 }
 
+/// Every field of each record as the spec lists it (§2, §3), in its order:
+/// what an answer carries, and what a write body may name (the read-only
+/// ones are accepted and ignored, §3.2).
+pub const ADDRESS_FIELDS: &[&str] = &[
+    "Name", "Address1", "Address2", "City", "State", "Zip", "Country", "Phone", "Email",
+];
+/// §2's LineItem; `Restock` only on credit-memo lines.
+pub const LINE_FIELDS: &[&str] = &[
+    "LineNo",
+    "ItemCode",
+    "Description",
+    "Quantity",
+    "UnitPrice",
+    "TaxAmount",
+    "Discount",
+    "Warehouse",
+    "ExtendedAmount",
+    "QtyShipped",
+    "Restock",
+];
+/// §3.1.
+pub const ORDER_FIELDS: &[&str] = &[
+    "SalesOrderNo",
+    "CustomerNo",
+    "OrderDate",
+    "OrderType",
+    "Status",
+    "ShipToAddress",
+    "BillToAddress",
+    "LineItems",
+    "FreightAmount",
+    "TaxTotal",
+    "TotalAmount",
+    "PaymentTerms",
+    "CustomerPO",
+    "ExternalOrderId",
+    "ShipVia",
+    "SalesRep",
+    "Notes",
+    "RowVersion",
+    "LastModified",
+];
+/// §3.2.
+pub const PRODUCT_FIELDS: &[&str] = &[
+    "ItemCode",
+    "Description",
+    "ExtendedDescription",
+    "Price",
+    "Cost",
+    "UnitOfMeasure",
+    "Weight",
+    "ProductLine",
+    "Taxable",
+    "Status",
+    "DefaultWarehouse",
+    "WebEnabled",
+    "RowVersion",
+    "LastModified",
+];
+/// §3.3.
+pub const CUSTOMER_FIELDS: &[&str] = &[
+    "CustomerNo",
+    "Company",
+    "Contact",
+    "Email",
+    "Phone",
+    "BillToAddress",
+    "ShipToAddress",
+    "PaymentTerms",
+    "TaxCode",
+    "CreditLimit",
+    "Balance",
+    "OnHold",
+    "Status",
+    "ExternalCustomerId",
+    "RowVersion",
+    "LastModified",
+];
+/// §3.4.
+pub const INVENTORY_FIELDS: &[&str] = &[
+    "ItemCode",
+    "Warehouse",
+    "QtyOnHand",
+    "QtyCommitted",
+    "QtyOnOrder",
+    "QtyAvailable",
+    "ReorderPoint",
+    "RowVersion",
+    "LastModified",
+];
+/// §3.5's table; a credit memo may add `AppliesToInvoiceNo`.
+pub const INVOICE_FIELDS: &[&str] = &[
+    "InvoiceNo",
+    "InvoiceType",
+    "InvoiceDate",
+    "DueDate",
+    "CustomerNo",
+    "SalesOrderNo",
+    "CustomerPO",
+    "ShipToAddress",
+    "BillToAddress",
+    "LineItems",
+    "FreightAmount",
+    "TaxTotal",
+    "TotalAmount",
+    "AmountPaid",
+    "BalanceDue",
+    "PaymentTerms",
+    "Status",
+    "RowVersion",
+    "LastModified",
+];
+
 /// Money and quantities: written as JSON numbers (`2`, `19.99`; whole values
 /// without a fraction, as in the spec's examples). Read from a number, or,
 /// leniently, from a numeric string, as the simulator always has.
@@ -454,5 +567,80 @@ mod tests {
         assert_eq!(input.line_items[0].unit_price, Some(Decimal::new(1999, 2)));
         assert_eq!(input.total_amount, Some(Decimal::new(4318, 2)));
         assert!(input.bill_to_address.is_none());
+    }
+
+    fn keys(v: &serde_json::Value) -> Vec<&str> {
+        let mut k: Vec<&str> = v
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        k.sort_unstable();
+        k
+    }
+
+    fn sorted(names: &[&'static str]) -> Vec<&'static str> {
+        let mut n = names.to_vec();
+        n.sort_unstable();
+        n
+    }
+
+    /// Each record read from the spec's own example answers back with
+    /// exactly the spec's field list: a field the struct lacks or adds fails.
+    #[test]
+    fn records_answer_the_spec_field_lists() {
+        let address =
+            serde_json::json!({ "Name": "Jane Doe", "Address1": "1 Main St", "City": "Austin" });
+        let line = serde_json::json!({ "LineNo": 1, "ItemCode": "SKU-1001", "Description": "WIDGET", "Quantity": 2,
+            "UnitPrice": 19.99, "TaxAmount": 3.20, "Discount": 0, "Warehouse": "MAIN", "ExtendedAmount": 39.98, "QtyShipped": 0 });
+        let order: SalesOrder = serde_json::from_value(serde_json::json!({
+          "SalesOrderNo": "0001234", "CustomerNo": "DOEJ01", "OrderDate": "2024-06-01", "OrderType": "Standard", "Status": "Open",
+          "CustomerPO": "CO-100045", "ExternalOrderId": "clarity:CO-100045",
+          "ShipToAddress": address, "BillToAddress": address, "LineItems": [line],
+          "FreightAmount": 0, "TaxTotal": 3.20, "TotalAmount": 43.18, "PaymentTerms": "NET30",
+          "ShipVia": "", "SalesRep": "", "Notes": "", "RowVersion": 1, "LastModified": "2024-06-01T10:00:03Z"
+        }))
+        .expect("the spec's order reads");
+        let v = serde_json::to_value(&order).expect("serializes");
+        assert_eq!(keys(&v), sorted(ORDER_FIELDS));
+        assert_eq!(keys(&v["ShipToAddress"]), sorted(ADDRESS_FIELDS));
+        let no_restock: Vec<&str> = LINE_FIELDS
+            .iter()
+            .copied()
+            .filter(|f| *f != "Restock")
+            .collect();
+        assert_eq!(keys(&v["LineItems"][0]), sorted(&no_restock));
+
+        let product: Product = serde_json::from_value(serde_json::json!({ "ItemCode": "SKU-1001", "Description": "WIDGET",
+          "ExtendedDescription": "", "Price": 19.99, "Cost": 7.10, "UnitOfMeasure": "EA", "Weight": 0.5, "ProductLine": "WID",
+          "Taxable": true, "Status": "Active", "DefaultWarehouse": "MAIN", "WebEnabled": true, "RowVersion": 9,
+          "LastModified": "2024-06-01T08:12:00Z" }))
+        .expect("the spec's product reads");
+        assert_eq!(
+            keys(&serde_json::to_value(&product).unwrap()),
+            sorted(PRODUCT_FIELDS)
+        );
+
+        let customer: Customer = serde_json::from_value(serde_json::json!({ "CustomerNo": "DOEJ01", "Company": "",
+          "Contact": "Jane Doe", "Email": "jane@example.com", "Phone": "", "BillToAddress": address, "ShipToAddress": address,
+          "PaymentTerms": "NET30", "TaxCode": "TX", "CreditLimit": 0, "Balance": 0, "OnHold": false, "Status": "Active",
+          "ExternalCustomerId": "CUS-5001", "RowVersion": 1, "LastModified": "2024-06-01T09:59:40Z" }))
+        .expect("the spec's customer reads");
+        let v = serde_json::to_value(&customer).unwrap();
+        assert_eq!(keys(&v), sorted(CUSTOMER_FIELDS));
+        assert_eq!(keys(&v["BillToAddress"]), sorted(ADDRESS_FIELDS));
+
+        let mut credit_line = line.clone();
+        credit_line["Restock"] = serde_json::json!(true);
+        let invoice: Invoice = serde_json::from_value(serde_json::json!({ "InvoiceNo": "0009876", "InvoiceType": "CreditMemo",
+          "InvoiceDate": "2024-06-02", "DueDate": "2024-07-02", "CustomerNo": "DOEJ01", "SalesOrderNo": null,
+          "CustomerPO": "RMA-5501", "ShipToAddress": address, "BillToAddress": address, "LineItems": [credit_line],
+          "FreightAmount": 0, "TaxTotal": 3.20, "TotalAmount": 43.18, "AmountPaid": 0, "BalanceDue": 43.18,
+          "PaymentTerms": "NET30", "Status": "Open", "RowVersion": 1, "LastModified": "2024-06-02T15:00:00Z" }))
+        .expect("an invoice reads");
+        let v = serde_json::to_value(&invoice).unwrap();
+        assert_eq!(keys(&v), sorted(INVOICE_FIELDS));
+        assert_eq!(keys(&v["LineItems"][0]), sorted(LINE_FIELDS));
     }
 }
