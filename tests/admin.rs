@@ -82,15 +82,23 @@ async fn an_operator_suspends_and_resumes_a_tenant() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // Operators sign in to the portal with a session, not to tenant APIs.
-    app.call(
-        "POST",
-        "/api/v1/auth/token",
-        None,
-        Some(json!({"email": "op@platform.test", "password": common::PASSWORD})),
-        403,
-    )
-    .await;
+    // An operator's API token reaches the operators' API, not tenant routes.
+    let op_token = app
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"email": "op@platform.test", "password": common::PASSWORD})),
+            200,
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call("GET", "/api/v1/admin/tenants", Some(&op_token), None, 200)
+        .await;
+    app.call("GET", "/api/v1/pairs", Some(&op_token), None, 403)
+        .await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -211,7 +219,7 @@ async fn an_operator_suspends_and_resumes_a_tenant() {
 #[tokio::test]
 async fn an_operator_opens_one_internal_network_for_an_on_premises_sage_pro() {
     let app = common::spawn_app().await;
-    let token = app.tenant("On Prem Co").await;
+    let token = app.paying_tenant("On Prem Co").await;
     let me = app.call("GET", "/api/v1/me", Some(&token), None, 200).await;
     let tenant_id = me["tenant_id"].as_str().unwrap().to_owned();
     let pair = app

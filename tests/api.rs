@@ -243,7 +243,7 @@ async fn requests_without_a_valid_token_are_refused() {
 #[tokio::test]
 async fn saved_secrets_never_come_back_out() {
     let app = spawn_app().await;
-    let token = app.tenant("Secretive").await;
+    let token = app.paying_tenant("Secretive").await;
     let pair = app
         .call(
             "POST",

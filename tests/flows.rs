@@ -8,6 +8,8 @@ mod customers;
 mod documents;
 #[path = "flows/faults.rs"]
 mod faults;
+#[path = "flows/faults_polled.rs"]
+mod faults_polled;
 #[path = "flows/money.rs"]
 mod money;
 

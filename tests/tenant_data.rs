@@ -309,7 +309,7 @@ async fn members_read_rates_and_only_owners_and_admins_change_them() {
     .unwrap();
     let (_, member) = connect::auth::tokens::issue(
         &app.state.db,
-        &tenant,
+        Some(&tenant),
         &user_id,
         &connect::audit::Actor::system(),
         "member token",

@@ -56,6 +56,8 @@ pub struct Config {
     pub lease: Duration,
     /// How often the reconciler looks for work the queue lost.
     pub reconcile_every: Duration,
+    /// How often subscriptions roll over and held work is looked at again.
+    pub plans_every: Duration,
     /// A row handed to the queue this long ago and still not taken is
     /// presumed lost by the queue and handed again.
     pub requeue_after: Duration,
@@ -69,6 +71,11 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// Accounts one address may sign up in an hour.
     pub signups_per_hour: u32,
+    /// Where mail goes (`smtp://` or `smtps://`, credentials inside); without
+    /// it, mail is kept in the outbox table for operators (and tests) to read.
+    pub smtp_url: Option<secrecy::SecretString>,
+    /// The sender of every mail.
+    pub mail_from: String,
 }
 
 /// Bounds on the HTTP listener's connections, so slow or idle sockets cannot
@@ -97,6 +104,7 @@ impl std::fmt::Debug for Config {
             .field("database", &redact_url(&self.database_url))
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("public_url", &self.public_url)
+            .field("smtp", &self.smtp_url.is_some())
             .field("data_dir", &self.data_dir)
             .field("master_keys", &self.keys.len())
             .finish_non_exhaustive()
@@ -152,6 +160,21 @@ impl Config {
         if let Some(u) = &public_url {
             check_url("CONNECT_PUBLIC_URL", u, &["http", "https"])?;
         }
+        let smtp_url = env.get("CONNECT_SMTP_URL");
+        if let Some(u) = &smtp_url {
+            check_url("CONNECT_SMTP_URL", u, &["smtp", "smtps"])?;
+        }
+        let mail_from = env
+            .get("CONNECT_MAIL_FROM")
+            .unwrap_or_else(|| "Clarity Connect <no-reply@clarity-connect.invalid>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "CONNECT_MAIL_FROM",
+                format!(
+                    "'{mail_from}' is not a mail address (e.g. Connect <no-reply@example.com>)"
+                ),
+            ));
+        }
         let (keys, key_source, generated_key) = load_keys(env, &data_dir)?;
         let log_format = match env.get("CONNECT_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -178,6 +201,7 @@ impl Config {
             intacct_write_batch: number(env, "CONNECT_INTACCT_WRITE_BATCH", 50, 1..=100)? as usize,
             lease: millis(env, "CONNECT_LEASE_MS", 60_000, 1_000..=3_600_000)?,
             reconcile_every: millis(env, "CONNECT_RECONCILE_MS", 2_000, 100..=3_600_000)?,
+            plans_every: millis(env, "CONNECT_PLANS_MS", 30_000, 100..=3_600_000)?,
             requeue_after: millis(env, "CONNECT_REQUEUE_AFTER_MS", 30_000, 500..=3_600_000)?,
             max_attempts: number(env, "CONNECT_MAX_ATTEMPTS", 12, 1..=100)? as u32,
             retry_base: millis(env, "CONNECT_RETRY_BASE_MS", 1_000, 10..=3_600_000)?,
@@ -187,6 +211,8 @@ impl Config {
                 .unwrap_or_else(|| "connect".into()),
             connections: connection_limits(env)?,
             signups_per_hour: number(env, "CONNECT_SIGNUPS_PER_HOUR", 10, 1..=100_000)? as u32,
+            smtp_url: smtp_url.map(secrecy::SecretString::from),
+            mail_from,
         })
     }
 

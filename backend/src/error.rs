@@ -27,6 +27,10 @@ pub enum ApiError {
     TokenExpired(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Over a limit of the tenant's plan: 403 `plan_limit`, naming the
+    /// field and the plan that lifts the limit.
+    #[error(transparent)]
+    PlanLimit(#[from] crate::billing::PlanLimit),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -78,7 +82,7 @@ impl ApiError {
             }
             ApiError::BadRequest { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized | ApiError::TokenExpired(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::PlanLimit(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -93,6 +97,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::TokenExpired(_) => "token_expired",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::PlanLimit(_) => "plan_limit",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
             ApiError::TooManyRequests { .. } => "rate_limited",
@@ -106,6 +111,7 @@ impl ApiError {
             ApiError::BadRequest { field, .. } | ApiError::Conflict { field, .. } => {
                 field.as_deref()
             }
+            ApiError::PlanLimit(p) => Some(p.field),
             _ => None,
         }
     }

@@ -35,6 +35,8 @@ pub enum StartError {
     Queue(#[from] connect_jobs::queue::QueueError),
     #[error("CONNECT_REDIS_URL: {0}")]
     Limiter(#[from] connect_jobs::limits::LimiterError),
+    #[error("{0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("CONNECT_BIND: cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -130,7 +132,11 @@ impl Application {
             self_url: self_url.clone(),
             memo: Default::default(),
         };
+        let mailer =
+            crate::mail::Mailer::new(db.clone(), config.smtp_url.as_ref(), &config.mail_from)?;
+        tracing::info!(mail = mailer.kind(), "mail");
         let state = AppState::new(Inner {
+            mailer,
             public_url: config.public_url(addr),
             config,
             db,

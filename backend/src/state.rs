@@ -28,6 +28,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     /// Where users and peers reach us, without a trailing slash.
     pub public_url: String,
+    /// Mail to users: SMTP, or the outbox table.
+    pub mailer: crate::mail::Mailer,
     /// Woken each time a worker of this process has finished with an inbox
     /// row, whatever the outcome: tests and tools wait on it instead of
     /// polling.

@@ -131,6 +131,10 @@ pub async fn sign_up(db: &Db, vault: &Vault, input: SignUp) -> Result<Created, A
             other?;
         }
     }
+    let trial = crate::billing::plans::get(db, "trial")
+        .await?
+        .ok_or_else(|| AccountError::Internal(anyhow::anyhow!("the trial plan is missing")))?;
+    crate::billing::subscription::start(&mut tx, &tenant_id, &trial, now).await?;
     vault
         .create_data_key(&mut tx, &tenant_id)
         .await
@@ -172,7 +176,7 @@ pub async fn authenticate(db: &Db, email: &str, pw: &str) -> Result<Authenticate
             user_id,
             tenant_id,
             email,
-            role: Role::parse(&role).unwrap_or(Role::Member),
+            role: Role::parse(&role).unwrap_or(Role::ReadOnly),
         }),
         _ => Err(AccountError::BadCredentials),
     }

@@ -109,6 +109,11 @@ pub struct PlanLimits {
 pub struct Usage {
     pub period: String,
     pub plan: PlanLimits,
+    /// The limits in force: the plan's, with an operator's overrides.
+    pub limits: crate::billing::Limits,
+    pub trial_ends_at: Option<i64>,
+    /// Work the plan holds: how many events, and when the oldest arrived.
+    pub held: crate::billing::Held,
     pub transactions: i64,
     pub api_calls: i64,
     pub production_pairs: i64,
@@ -187,9 +192,19 @@ pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage
     let plan = plan(db, plan_id)
         .await?
         .ok_or_else(|| sqlx::Error::RowNotFound)?;
+    let (_, limits) = crate::billing::plans::of_tenant(db, tenant_id).await?;
+    let trial_ends_at: Option<(Option<i64>,)> =
+        sqlx::query_as("SELECT trial_ends_at FROM subscriptions WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(db.pool())
+            .await?;
+    let held = crate::billing::holds::held(db, tenant_id).await?;
     Ok(Usage {
         period,
         plan,
+        limits,
+        trial_ends_at: trial_ends_at.and_then(|(t,)| t),
+        held,
         transactions: count(TRANSACTIONS),
         api_calls: count(API_CALLS),
         production_pairs: pairs_in("production"),

@@ -87,6 +87,20 @@ pub trait Limiter: Send + Sync {
         limits: Limits,
         max_wait: Duration,
     ) -> Result<Admission, LimiterError>;
+
+    /// Counts one hit of `key` in the current fixed window of length
+    /// `window` (aligned to the clock, shared by every process using the
+    /// same limiter): how many hits the window has now, and when it ends.
+    /// For quotas answered with a count (`X-RateLimit-Remaining`), where
+    /// even spacing would refuse a page's burst of requests.
+    async fn hit(&self, key: &str, window: Duration) -> Result<WindowCount, LimiterError>;
+}
+
+/// One fixed window's count so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    pub hits: u64,
+    pub resets_in: Duration,
 }
 
 /// How often a caller waiting for a concurrency slot looks again.
@@ -98,6 +112,8 @@ const SLOT_POLL: Duration = Duration::from_millis(25);
 #[derive(Default)]
 pub struct LocalLimiter {
     keys: Mutex<HashMap<String, LocalKey>>,
+    /// Fixed windows by key: the window's index and its hits.
+    windows: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 struct LocalKey {
@@ -185,6 +201,25 @@ impl Limiter for LocalLimiter {
             Err(wait) => Ok(Admission::NotBefore(wait)),
         }
     }
+
+    async fn hit(&self, key: &str, window: Duration) -> Result<WindowCount, LimiterError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let w = (window.as_millis() as u64).max(1);
+        let index = now / w;
+        let mut windows = self.windows.lock();
+        let entry = windows.entry(key.to_owned()).or_insert((index, 0));
+        if entry.0 != index {
+            *entry = (index, 0);
+        }
+        entry.1 += 1;
+        Ok(WindowCount {
+            hits: entry.1,
+            resets_in: Duration::from_millis((index + 1) * w - now),
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -225,6 +260,19 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   return 1
 end
 return 0
+"#;
+
+/// Fixed-window hit. KEYS[1] the key's prefix; ARGV[1] the window in ms.
+/// Returns {hits, ms until the window ends}, on Redis' clock.
+const HIT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local w = tonumber(ARGV[1])
+local idx = math.floor(now / w)
+local k = KEYS[1] .. ':' .. idx
+local n = redis.call('INCR', k)
+if n == 1 then redis.call('PEXPIRE', k, w + 1000) end
+return {n, (idx + 1) * w - now}
 "#;
 
 impl RedisLimiter {
@@ -350,6 +398,20 @@ impl Limiter for RedisLimiter {
             slot.map_or_else(CallPermit::free, CallPermit::holding),
         ))
     }
+
+    async fn hit(&self, key: &str, window: Duration) -> Result<WindowCount, LimiterError> {
+        let mut conn = self.conn.clone();
+        let (hits, left): (u64, i64) = redis::Script::new(HIT)
+            .key(self.redis_key("window", key))
+            .arg((window.as_millis() as u64).max(1))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| LimiterError(e.to_string()))?;
+        Ok(WindowCount {
+            hits,
+            resets_in: Duration::from_millis(left.max(0) as u64),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +423,18 @@ mod tests {
             Admission::Go(p) => p,
             Admission::NotBefore(d) => panic!("not admitted: wait {d:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn hits_count_up_within_a_window_and_per_key() {
+        let l = LocalLimiter::new();
+        let hour = Duration::from_secs(3600);
+        for n in 1..=3 {
+            let w = l.hit("a", hour).await.unwrap();
+            assert_eq!(w.hits, n);
+            assert!(w.resets_in <= hour);
+        }
+        assert_eq!(l.hit("b", hour).await.unwrap().hits, 1);
     }
 
     #[tokio::test(start_paused = true)]

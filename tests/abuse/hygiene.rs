@@ -155,6 +155,11 @@ fn no_page_has_inline_script_or_style() {
     let mut read = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // `mail/` holds e-mail bodies: never served under our CSP, and mail
+        // clients drop <style> blocks, so they style inline.
+        if path.is_dir() {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         let inline = inline_code(&text);
         assert!(inline.is_empty(), "{}: {inline:?}", path.display());

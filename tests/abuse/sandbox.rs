@@ -119,7 +119,7 @@ async fn a_sandbox_connection_may_not_point_at_loopback_private_or_metadata_addr
 #[tokio::test]
 async fn a_sandbox_pair_reaches_its_own_simulators_by_construction() {
     let app = common::spawn_app().await;
-    let token = app.tenant("Builtin").await;
+    let token = app.paying_tenant("Builtin").await;
     let pair = app.sandbox_pair(&token, "intacct").await;
     let self_url = app.state.sandbox.self_url.to_string();
     let shown = pair_connections(&app, &token, &pair).await;

@@ -212,6 +212,35 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// Creates a platform operator (through the CLI, as in production) and
+    /// returns an API token for `/api/v1/admin/*`.
+    pub async fn operator(&self, email: &str) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_connect"))
+            .args(["admin", "create-operator", "--email", email])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .env("CONNECT_OPERATOR_PASSWORD", PASSWORD)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the connect binary runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let t = self
+            .call(
+                "POST",
+                "/api/v1/auth/token",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+                200,
+            )
+            .await;
+        t["token"].as_str().unwrap().to_owned()
+    }
+
     /// Waits until `check` holds, checking again each time a worker of this
     /// app finishes with an inbox row (and at least every second, for what
     /// changes without one); fails the test after `within`. Shadows
@@ -322,6 +351,21 @@ impl Api {
     /// Signs up a new tenant and returns a bearer token for it.
     pub async fn tenant(&self, company: &str) -> String {
         self.owner(company).await.1
+    }
+
+    /// A new tenant on the Connect plan, as a paying customer with one
+    /// production pair is (a trial has none).
+    pub async fn paying_tenant(&self, company: &str) -> String {
+        let token = self.tenant(company).await;
+        self.call(
+            "PUT",
+            "/api/v1/plan",
+            Some(&token),
+            Some(json!({"plan": "connect"})),
+            200,
+        )
+        .await;
+        token
     }
 
     /// Signs up a new tenant: its owner's email (to sign in to the web UI

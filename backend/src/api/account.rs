@@ -125,16 +125,15 @@ pub async fn token(
         Err(e) => return Err(e.into()),
     };
     ratelimit::record_success(&state.db, &email_lower, &address).await?;
-    let tenant_id = user
-        .tenant_id
-        .ok_or_else(|| ApiError::Forbidden("operators sign in to the admin portal".into()))?;
+    // An operator's token (no tenant) reaches /api/v1/admin/* only.
+    let tenant_id = user.tenant_id;
     let name =
         tokens::parse_name(body.name.as_deref()).map_err(|m| ApiError::invalid("name", m))?;
     let expires_at = tokens::parse_expiry(body.expires_in_days, crate::db::now_ms())
         .map_err(|m| ApiError::invalid("expires_in_days", m))?;
     let (id, token) = tokens::issue(
         &state.db,
-        &tenant_id,
+        tenant_id.as_deref(),
         &user.user_id,
         &Actor::user(&user.user_id, &user.email),
         &name,

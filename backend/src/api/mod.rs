@@ -3,12 +3,17 @@
 
 mod account;
 pub mod admin;
+mod admin_billing;
+mod billing;
 pub mod extract;
 mod flows;
 mod pairs;
 pub mod sandbox;
+mod team;
 mod templates;
 mod tenant_data;
+
+pub use team::{request_reset, send_invite};
 
 use axum::Json;
 use axum::Router;
@@ -56,6 +61,19 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(account::list_tokens))
         .routes(routes!(account::revoke_token))
         .routes(routes!(account::usage))
+        .routes(routes!(billing::list_plans))
+        .routes(routes!(billing::get_subscription))
+        .routes(routes!(billing::put_plan))
+        .routes(routes!(team::list_users))
+        .routes(routes!(team::list_invites, team::invite))
+        .routes(routes!(team::resend_invite))
+        .routes(routes!(team::withdraw_invite))
+        .routes(routes!(team::accept_invite))
+        .routes(routes!(team::set_role, team::remove_user))
+        .routes(routes!(team::password_reset))
+        .routes(routes!(team::password_reset_confirm))
+        .routes(routes!(team::change_password))
+        .routes(routes!(team::sign_out_everywhere))
         .routes(routes!(account::audit_log))
         .routes(routes!(pairs::create, pairs::list))
         .routes(routes!(pairs::get))
@@ -97,10 +115,17 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin::tenants))
         .routes(routes!(admin::suspend))
         .routes(routes!(admin::resume))
+        .routes(routes!(admin_billing::set_plan))
+        .routes(routes!(admin_billing::set_limits))
+        .routes(routes!(admin_billing::set_grace))
+        .routes(routes!(admin_billing::release_holds))
+        .routes(routes!(admin_billing::outbox))
+        .routes(routes!(admin_billing::resend_invite))
         .routes(routes!(admin::private_targets, admin::allow_private_target))
         .routes(routes!(admin::withdraw_private_target))
         .split_for_parts();
     let doc = std::sync::Arc::new(doc);
+    let router = router.layer(axum::middleware::from_fn(crate::auth::quota::headers));
     router.route(
         "/api/v1/openapi.json",
         get(move || {

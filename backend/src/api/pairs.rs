@@ -171,7 +171,7 @@ pub async fn replay(
     who: Principal,
     IdPath((id, dl_id)): IdPath<(PairId, String)>,
 ) -> ApiResult<StatusCode> {
-    who.require_manager()?;
+    who.require_operator()?;
     pairs::get(&state, &who.tenant_id, &id).await?;
     let inbox_id = runs::replay(&state.db, &who.tenant_id, &id, &dl_id).await?;
     if let Err(e) = state.queue.push(&inbox_id).await {

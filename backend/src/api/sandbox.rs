@@ -196,7 +196,7 @@ pub async fn apply_faults(
     id: &PairId,
     body: FaultsRequest,
 ) -> ApiResult<(SimSystem, FaultSettings)> {
-    who.require_manager()?;
+    who.require_operator()?;
     let (pair, _) = sandbox_pair(state, who, id).await?;
     let system = SimSystem::parse(&body.system)
         .filter(|s| *s == SimSystem::Clarity || s.as_str() == pair.erp.as_str())

@@ -34,6 +34,18 @@ impl Principal {
         crate::audit::Actor::user(&self.user_id, &self.email)
     }
 
+    /// Operating pairs (pause, resume, replay, run now, backfill, sandbox
+    /// orders and faults): every role but read-only.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.role.can_operate() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "read-only users can look but not change anything".to_owned(),
+            ))
+        }
+    }
+
     pub fn require_manager(&self) -> Result<(), ApiError> {
         if self.role.can_manage() {
             Ok(())
@@ -62,6 +74,8 @@ pub struct Caller {
     pub email: String,
     pub role: Role,
     pub plan: Option<String>,
+    /// The tenant's requests a minute to `/api/v1`; `None` is unlimited.
+    pub api_quota: Option<i64>,
     pub via: Via,
 }
 
@@ -72,7 +86,13 @@ type Row = (
     String,
     Option<String>,
     Option<String>,
+    Option<i64>,
 );
+
+/// The caller's tenant, plan and quota, joined to the user.
+const TENANT_JOIN: &str = "LEFT JOIN tenants t ON t.id = u.tenant_id \
+     LEFT JOIN plans pl ON pl.id = t.plan_id \
+     LEFT JOIN limit_overrides o ON o.tenant_id = t.id";
 
 pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, ApiError> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
@@ -90,21 +110,22 @@ pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, A
             String,
             Option<String>,
             Option<String>,
+            Option<i64>,
             String,
             Option<i64>,
             Option<i64>,
         );
-        let row: Option<TokenRow> = sqlx::query_as(
+        let row: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status, \
+             COALESCE(o.api_requests_per_minute, pl.api_requests_per_minute), \
              k.id, k.expires_at, k.last_used_at \
-             FROM api_tokens k JOIN users u ON u.id = k.user_id \
-             LEFT JOIN tenants t ON t.id = u.tenant_id \
-             WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
-        )
+             FROM api_tokens k JOIN users u ON u.id = k.user_id {TENANT_JOIN} \
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL"
+        )))
         .bind(token_hash(token))
         .fetch_optional(state.db.pool())
         .await?;
-        let Some((a, b, c, d, e, f, token_id, expires_at, last_used_at)) = row else {
+        let Some((a, b, c, d, e, f, quota, token_id, expires_at, last_used_at)) = row else {
             return Err(ApiError::Unauthorized);
         };
         let now = now_ms();
@@ -117,7 +138,7 @@ pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, A
         if tokens::last_used_is_stale(last_used_at, now) {
             tokens::touch(&state.db, &token_id, now).await?;
         }
-        let row = (a, b, c, d, e, f);
+        let row = (a, b, c, d, e, f, quota);
         return Ok(Some(to_caller(row, Via::Token)));
     }
     let Some(cookie) = parts
@@ -135,30 +156,33 @@ pub async fn caller(parts: &Parts, state: &AppState) -> Result<Option<Caller>, A
         String,
         Option<String>,
         Option<String>,
+        Option<i64>,
         String,
     );
-    let row: Option<SessionRow> =
-        sqlx::query_as(
-            "SELECT u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status, s.csrf_token \
-             FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN tenants t ON t.id = u.tenant_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2",
-        )
-        .bind(token_hash(cookie))
-        .bind(now_ms())
-        .fetch_optional(state.db.pool())
-        .await?;
-    Ok(row.map(|(a, b, c, d, e, f, csrf)| to_caller((a, b, c, d, e, f), Via::Session { csrf })))
+    let row: Option<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT u.id, u.tenant_id, u.email, u.role, t.plan_id, t.status, \
+         COALESCE(o.api_requests_per_minute, pl.api_requests_per_minute), s.csrf_token \
+         FROM sessions s JOIN users u ON u.id = s.user_id {TENANT_JOIN} \
+         WHERE s.id_hash = $1 AND s.expires_at > $2"
+    )))
+    .bind(token_hash(cookie))
+    .bind(now_ms())
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(row
+        .map(|(a, b, c, d, e, f, g, csrf)| to_caller((a, b, c, d, e, f, g), Via::Session { csrf })))
 }
 
 fn to_caller(row: Row, via: Via) -> Caller {
-    let (user_id, tenant_id, email, role, plan, status) = row;
+    let (user_id, tenant_id, email, role, plan, status, api_quota) = row;
     Caller {
         user_id,
         tenant_id,
         tenant_status: status,
         email,
-        role: Role::parse(&role).unwrap_or(Role::Member),
+        role: Role::parse(&role).unwrap_or(Role::ReadOnly),
         plan,
+        api_quota,
         via,
     }
 }
@@ -187,6 +211,30 @@ fn check_csrf_header(parts: &Parts, via: &Via) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Read-only users look and do nothing else: every request of theirs that
+/// is not a read is refused, but for their own account (password, sessions,
+/// signing out) and previews, which write nothing.
+pub fn refuse_read_only(parts: &Parts, role: Role) -> Result<(), ApiError> {
+    if role.can_operate() || matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let path = parts.uri.path();
+    let own_account = matches!(
+        path,
+        "/logout"
+            | "/account/password"
+            | "/account/sessions"
+            | "/api/v1/me/password"
+            | "/api/v1/me/sessions/revoke"
+    );
+    if own_account || path.ends_with("/preview") {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(
+        "read-only users can look but not change anything; ask an admin for the member role".into(),
+    ))
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -203,6 +251,8 @@ impl FromRequestParts<AppState> for Principal {
                 "this account is suspended; contact support".to_owned(),
             ));
         }
+        refuse_read_only(parts, c.role)?;
+        crate::auth::quota::charge(parts, state, &tenant_id, c.api_quota).await?;
         Ok(Principal {
             user_id: UserId::stored(c.user_id),
             tenant_id: TenantId::stored(tenant_id),

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod password;
+pub mod quota;
 pub mod ratelimit;
 pub mod session;
 pub mod tokens;
@@ -14,11 +15,17 @@ pub use extract::{Operator, Principal};
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Everything, and the only one who changes the plan or hands ownership on.
     Owner,
+    /// Everything but the plan and ownership: connections, templates, team.
     Admin,
+    /// Sees and operates pairs (pause, resume, replay, run, backfill); does
+    /// not change connections, templates or billing.
     Member,
+    /// Only sees.
+    ReadOnly,
     /// A platform operator: no tenant, sees the admin portal.
     Operator,
 }
@@ -29,6 +36,7 @@ impl Role {
             Role::Owner => "owner",
             Role::Admin => "admin",
             Role::Member => "member",
+            Role::ReadOnly => "read_only",
             Role::Operator => "operator",
         }
     }
@@ -38,15 +46,24 @@ impl Role {
             "owner" => Some(Role::Owner),
             "admin" => Some(Role::Admin),
             "member" => Some(Role::Member),
+            "read_only" => Some(Role::ReadOnly),
             "operator" => Some(Role::Operator),
             _ => None,
         }
     }
 
-    /// Owners and admins change configuration; members look.
+    /// Owners and admins change configuration.
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+
+    /// Everyone but read-only users operates pairs.
+    pub fn can_operate(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Member)
+    }
+
+    /// The roles a tenant's user can be given.
+    pub const TEAM: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::ReadOnly];
 }
 
 /// Tokens and session ids are stored as their SHA-256: a database dump does

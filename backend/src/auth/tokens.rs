@@ -36,7 +36,7 @@ pub struct TokenInfo {
 /// Creates a token and returns (id, the token itself). The token is not stored.
 pub async fn create(
     conn: &mut sqlx::AnyConnection,
-    tenant_id: &str,
+    tenant_id: Option<&str>,
     user_id: &str,
     name: &str,
     expires_at: Option<i64>,
@@ -111,9 +111,10 @@ pub async fn revoke(
 }
 
 /// Creates a token and its audit row in one transaction; returns (id, token).
+/// A new token for a tenant's user, or for an operator (no tenant).
 pub async fn issue(
     db: &crate::db::Db,
-    tenant_id: &str,
+    tenant_id: Option<&str>,
     user_id: &str,
     actor: &Actor<'_>,
     name: &str,
@@ -123,7 +124,7 @@ pub async fn issue(
     let (id, token) = create(&mut tx, tenant_id, user_id, name, expires_at).await?;
     audit::record(
         &mut tx,
-        Some(tenant_id),
+        tenant_id,
         actor,
         "token.created",
         Some(&id),

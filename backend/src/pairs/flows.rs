@@ -346,6 +346,17 @@ pub async fn update(
         (true, false) => Some(now),
     };
     let mut tx = state.db.begin_write().await?;
+    if enabled && !current.enabled {
+        let counted = crate::billing::Counted::FlowsPerPair;
+        crate::billing::enforce::check(
+            &state.db,
+            &mut tx,
+            &who.tenant_id,
+            counted,
+            Some(pair_id.as_str()),
+        )
+        .await??;
+    }
     sqlx::query(
         "UPDATE pair_flows SET enabled = $1, interval_s = $2, conflict_rule = $3, next_poll_at = $4, \
          updated_at = $5 WHERE tenant_id = $6 AND pair_id = $7 AND flow = $8",
@@ -389,7 +400,7 @@ pub async fn check_pollable(
     pair_id: &PairId,
     flow: &str,
 ) -> Result<(), ApiError> {
-    who.require_manager()?;
+    who.require_operator()?;
     let current = get(state, &who.tenant_id, pair_id, flow).await?;
     if !current.polls {
         return Err(ApiError::invalid(

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit;
 use crate::auth::Principal;
+use crate::billing::enforce::{self, Counted};
 use crate::db::{is_unique_violation, now_ms};
 use crate::error::ApiError;
 use crate::ids::{PairId, TenantId};
@@ -269,6 +270,11 @@ pub async fn create(
         Environment::Production => "draft",
     };
     let mut tx = state.db.begin_write().await?;
+    let counted = match input.environment {
+        Environment::Sandbox => Counted::SandboxPairs,
+        Environment::Production => Counted::ProductionPairs,
+    };
+    enforce::check(&state.db, &mut tx, &who.tenant_id, counted, None).await??;
     let inserted = sqlx::query(
         "INSERT INTO pairs (id, tenant_id, name, erp, environment, status, created_at, updated_at) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$7)",
@@ -343,7 +349,7 @@ pub async fn set_status(
     pair_id: &PairId,
     status: &str,
 ) -> Result<Pair, ApiError> {
-    who.require_manager()?;
+    who.require_operator()?;
     let pair = get(state, &who.tenant_id, pair_id).await?;
     if status == "active" {
         let missing: Vec<&str> = ["clarity", pair.erp.as_str()]

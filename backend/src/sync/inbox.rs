@@ -2,7 +2,9 @@
 //! workers take rows with a lease; the reconciler re-queues rows the queue lost.
 //!
 //! States: pending → processing (leased) → done | dead; a transient failure
-//! returns the row to pending with a later `next_attempt_at`.
+//! returns the row to pending with a later `next_attempt_at`. A row the
+//! tenant's plan holds goes processing → held, and back to pending when the
+//! hold ends.
 //!
 //! This module is the only writer of the inbox and of what became of each
 //! row: its run, the run's attempts and its dead letter. The worker decides
@@ -62,8 +64,8 @@ pub async fn insert(
 
 /// Stores the changes a poll found, on the poll's transaction; returns the
 /// rows it made. A change seen before (same event id) is not stored again,
-/// and a change still waiting for the same subject is superseded: a stock
-/// row's or a record's newest state is what gets written.
+/// and a change of this flow still waiting for the same subject is
+/// superseded: a stock row's or a record's newest state is what gets written.
 pub async fn insert_changes(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &TenantId,
@@ -98,15 +100,18 @@ pub async fn insert_changes(
         if !inserted {
             continue;
         }
+        // Only the same flow's change of the record: the shipments and the
+        // invoices flows both read a Sage Pro invoice, under one subject.
         sqlx::query(
             "UPDATE inbox SET status = 'done', last_error = 'superseded by a newer change', updated_at = $1 \
-             WHERE pair_id = $2 AND subject = $3 AND id <> $4 AND status = 'pending' \
+             WHERE pair_id = $2 AND subject = $3 AND event_type = $5 AND id <> $4 AND status = 'pending' \
                AND (lease_until IS NULL OR lease_until < $1)",
         )
         .bind(now)
         .bind(pair_id)
         .bind(&change.subject)
         .bind(&id)
+        .bind(event_type)
         .execute(&mut *conn)
         .await?;
         made.push(id);
@@ -156,8 +161,8 @@ pub async fn insert_poll(
 }
 
 /// Takes the row for `lease_ms` if it is due and nobody holds it. A change
-/// with a subject waits while an earlier change of that subject waits or
-/// runs: they run one at a time, in arrival order.
+/// with a subject waits while an earlier change of that subject, of the same
+/// flow, waits or runs: they run one at a time, in arrival order.
 pub async fn claim(
     db: &Db,
     id: &InboxId,
@@ -171,7 +176,8 @@ pub async fn claim(
          WHERE id = $4 AND status IN ('pending', 'processing') AND next_attempt_at <= $3 \
            AND (lease_until IS NULL OR lease_until < $3) \
            AND (subject IS NULL OR NOT EXISTS (SELECT 1 FROM inbox o \
-             WHERE o.pair_id = inbox.pair_id AND o.subject = inbox.subject AND o.id <> inbox.id \
+             WHERE o.pair_id = inbox.pair_id AND o.subject = inbox.subject \
+               AND o.event_type = inbox.event_type AND o.id <> inbox.id \
                AND ((o.status = 'pending' AND o.received_at < inbox.received_at) \
                  OR (o.status = 'processing' AND o.lease_until >= $3)))) \
          RETURNING id, tenant_id, pair_id, event_id, event_type, payload, attempts",
@@ -221,6 +227,51 @@ pub async fn release(db: &Db, id: &InboxId, owner: &str, delay_ms: i64) -> Resul
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Puts a claimed row aside, held by the tenant's plan: not run, not
+/// counted as an attempt, not pushed again until [`release_held`].
+pub async fn hold(db: &Db, id: &InboxId, owner: &str, reason: &str) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE inbox SET status = 'held', held_reason = $1, held_at = $2, lease_until = NULL, \
+           lease_owner = NULL, enqueued_at = NULL, \
+           attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $2 \
+         WHERE id = $3 AND lease_owner = $4 AND status = 'processing'",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Lets the tenant's held rows of pairs in `environment` run again, due in
+/// the order they arrived. Returns how many.
+pub async fn release_held(db: &Db, tenant_id: &str, environment: &str) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE inbox SET status = 'pending', held_reason = NULL, held_at = NULL, \
+           next_attempt_at = received_at, updated_at = $3 \
+         WHERE tenant_id = $1 AND status = 'held' \
+           AND pair_id IN (SELECT id FROM pairs WHERE tenant_id = $1 AND environment = $2)",
+    )
+    .bind(tenant_id)
+    .bind(environment)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Tenants with held rows.
+pub async fn tenants_with_held(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT tenant_id FROM inbox WHERE status = 'held'")
+            .fetch_all(db.pool())
+            .await?;
+    Ok(rows.into_iter().map(|(t,)| t).collect())
 }
 
 /// Rows that are due and not held, oldest first, marked as handed to the queue.

@@ -18,6 +18,7 @@
 //! module's documentation walks through adding one, with orders as the
 //! example. Retry and dead-letter decisions are `connect_jobs::retry`'s.
 
+pub mod holds;
 pub mod inbox;
 pub mod inputs;
 mod ledger;
@@ -161,6 +162,13 @@ impl Engine {
                 return;
             }
         };
+        if let (Some(_), Some(status)) = (flow, &status)
+            && status.flow_enabled
+            && self.held_by_plan(&row, status).await
+        {
+            renewer.abort();
+            return;
+        }
         let (outcome, version, ledger) = match (flow, &status) {
             _ if row.event_type == "ping" => (Outcome::Skipped("ping"), None, None),
             (None, _) => (
@@ -237,6 +245,35 @@ impl Engine {
         }
     }
 
+    /// Puts the row aside when the tenant's plan holds its work (the trial
+    /// ended, or the period's transactions reached the ceiling); true when it
+    /// did, or when the plan could not be read (the row then waits).
+    async fn held_by_plan(&self, row: &InboxRow, status: &PairStatus) -> bool {
+        let db = &self.state.db;
+        let period = crate::usage::current_period();
+        let reason = match crate::billing::holds::plan_state(db, &row.tenant_id, &period).await {
+            Ok(plan) => {
+                let production = status.environment == Environment::Production;
+                match plan.hold_reason(production, crate::db::now_ms(), &period) {
+                    Some(reason) => reason,
+                    None => return false,
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the tenant's plan; the row waits");
+                if let Err(e) = inbox::release(db, &row.id, &self.owner, 30_000).await {
+                    tracing::error!(error = %e, "could not release a row");
+                }
+                return true;
+            }
+        };
+        metrics::counter!("connect_held_total").increment(1);
+        if let Err(e) = inbox::hold(db, &row.id, &self.owner, &reason).await {
+            tracing::error!(error = %e, "could not hold a row; its lease will expire");
+        }
+        true
+    }
+
     /// Runs the row's flow: the outcome, the template version it used when
     /// it got that far, and the ledger it wrote through.
     async fn run(
@@ -280,6 +317,7 @@ impl Engine {
             inputs: data.inputs(),
             ledger: &ledger,
             conflict_rule: status.conflict_rule,
+            attempt: row.attempts,
         };
         let outcome = match flow.run(&ctx, &event).await {
             Ok(written) => Outcome::Done(written),

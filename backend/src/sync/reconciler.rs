@@ -10,7 +10,8 @@ use crate::state::AppState;
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut reconcile = tokio::time::interval(state.config.reconcile_every);
     let mut sweep = tokio::time::interval(state.queue.sweep_every());
-    for timer in [&mut reconcile, &mut sweep] {
+    let mut plans = tokio::time::interval(state.config.plans_every);
+    for timer in [&mut reconcile, &mut sweep, &mut plans] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
     loop {
@@ -28,6 +29,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                     Err(e) => tracing::warn!(error = %e, "could not schedule polls"),
                 }
             }
+            _ = plans.tick() => match super::holds::tick(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(released = n, "released held work"),
+                Err(e) => tracing::warn!(error = %e, "could not roll subscriptions or release held work"),
+            },
             _ = sweep.tick() => if let Err(e) = state.queue.sweep_finished().await {
                 tracing::warn!(error = %e, "could not sweep finished jobs");
             },

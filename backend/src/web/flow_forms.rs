@@ -74,7 +74,7 @@ pub async fn save(
             ))
             .into_response())
         }
-        Err(e @ ApiError::BadRequest { .. }) => {
+        Err(e @ (ApiError::BadRequest { .. } | ApiError::PlanLimit(_))) => {
             let message = format!("The {flow} flow was not changed: {e}");
             render_pair(&state, u, &id, |_| Some((message, true)), None, None).await
         }

@@ -7,9 +7,11 @@ mod flow_forms;
 pub mod hygiene;
 mod pages;
 mod sandbox_faults;
+mod team;
 mod template_editor;
 mod tenant_data;
 mod tokens;
+mod usage;
 
 use axum::Router;
 use axum::extract::Path;
@@ -74,6 +76,17 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
         (r("GET", "/signup", Public), get(pages::signup_form)),
         (r("POST", "/signup", Public), post(pages::signup)),
         (r("POST", "/logout", Public), post(pages::logout)),
+        (r("GET", "/invites/accept", Public), get(team::accept_form)),
+        (r("POST", "/invites/accept", Public), post(team::accept)),
+        (r("GET", "/password-reset", Public), get(team::reset_form)),
+        (
+            r("POST", "/password-reset", Public),
+            post(team::reset_request),
+        ),
+        (
+            r("POST", "/password-reset/confirm", Public),
+            post(team::reset_confirm),
+        ),
         (r("GET", "/pairs", Tenant), get(pages::pairs)),
         (r("POST", "/pairs", Tenant), post(pages::create_pair)),
         (r("GET", "/pairs/{id}", Tenant), get(pages::pair)),
@@ -194,7 +207,32 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             r("POST", "/rates/{from}/{to}/{date}/remove", Tenant),
             post(tenant_data::remove),
         ),
-        (r("GET", "/usage", Tenant), get(pages::usage)),
+        (r("GET", "/usage", Tenant), get(usage::show)),
+        (r("GET", "/usage/plan", Tenant), get(usage::confirm)),
+        (r("POST", "/usage/plan", Tenant), post(usage::change)),
+        (r("GET", "/team", Tenant), get(team::show)),
+        (r("POST", "/team/invites", Tenant), post(team::invite)),
+        (
+            r("POST", "/team/invites/{id}/{action}", Tenant),
+            post(team::invite_action),
+        ),
+        (
+            r("POST", "/team/users/{id}/role", Tenant),
+            post(team::set_role),
+        ),
+        (
+            r("POST", "/team/users/{id}/remove", Tenant),
+            post(team::remove),
+        ),
+        (r("GET", "/account", Tenant), get(team::account)),
+        (
+            r("POST", "/account/password", Tenant),
+            post(team::change_password),
+        ),
+        (
+            r("POST", "/account/sessions", Tenant),
+            post(team::sign_out_everywhere),
+        ),
         (r("GET", "/tokens", Tenant), get(tokens::list)),
         (r("POST", "/tokens", Tenant), post(tokens::create)),
         (

@@ -22,7 +22,6 @@ use crate::runs::{self, DeadLetter, Run};
 use crate::sandbox::clarity::PayloadMode;
 use crate::state::AppState;
 use crate::tenants::{self, AccountError, SignUp, TenantSummary};
-use crate::usage::{self, Usage};
 
 pub struct Nav {
     pub company: String,
@@ -60,6 +59,8 @@ impl FromRequestParts<AppState> for WebUser {
                     .into_response(),
             );
         }
+        crate::auth::extract::refuse_read_only(parts, c.role)
+            .map_err(IntoResponse::into_response)?;
         let (company,): (String,) = sqlx::query_as("SELECT name FROM tenants WHERE id = $1")
             .bind(&tenant_id)
             .fetch_one(state.db.pool())
@@ -108,7 +109,7 @@ fn too_many(mut page: Response, retry_after: u64) -> Response {
     page
 }
 
-fn with_cookie(mut resp: Response, cookie: String) -> Response {
+pub(super) fn with_cookie(mut resp: Response, cookie: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -304,6 +305,8 @@ struct PairsPage {
     form_name: String,
     error: String,
     error_field: String,
+    /// The error is the plan's: offer the upgrade beside it.
+    upgrade: bool,
 }
 
 pub async fn pairs(State(state): State<AppState>, u: WebUser) -> Result<Response, ApiError> {
@@ -315,6 +318,7 @@ pub async fn pairs(State(state): State<AppState>, u: WebUser) -> Result<Response
         form_name: String::new(),
         error: String::new(),
         error_field: String::new(),
+        upgrade: false,
     }
     .into_response())
 }
@@ -346,7 +350,10 @@ pub async fn create_pair(
     match result {
         Ok(p) => Ok(Redirect::to(&format!("/pairs/{}", p.id)).into_response()),
         Err(
-            e @ (ApiError::BadRequest { .. } | ApiError::Conflict { .. } | ApiError::Forbidden(_)),
+            e @ (ApiError::BadRequest { .. }
+            | ApiError::Conflict { .. }
+            | ApiError::Forbidden(_)
+            | ApiError::PlanLimit(_)),
         ) => {
             let pairs = pairs::list(&state, &u.who.tenant_id)
                 .await
@@ -358,6 +365,7 @@ pub async fn create_pair(
                 form_name: f.name,
                 error: e.public_message(),
                 error_field: e.field().unwrap_or_default().to_owned(),
+                upgrade: matches!(e, ApiError::PlanLimit(_)),
             }
             .into_response())
         }
@@ -648,7 +656,7 @@ pub async fn replay(
 ) -> Result<Response, Response> {
     check_csrf(&f.csrf, &u.nav.csrf).map_err(IntoResponse::into_response)?;
     u.who
-        .require_manager()
+        .require_operator()
         .map_err(IntoResponse::into_response)?;
     pairs::get(&state, &u.who.tenant_id, &id)
         .await
@@ -658,51 +666,6 @@ pub async fn replay(
         .map_err(IntoResponse::into_response)?;
     let _ = state.queue.push(&inbox_id).await;
     Ok(Redirect::to(&format!("/pairs/{id}#dead-letters")).into_response())
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "usage.html")]
-struct UsagePage {
-    nav: Nav,
-    usage: Usage,
-    meters: Vec<(&'static str, i64, String)>,
-}
-
-fn limit(v: Option<i64>) -> String {
-    v.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
-}
-
-pub async fn usage(State(state): State<AppState>, u: WebUser) -> Result<Response, ApiError> {
-    let usage = usage::for_tenant(&state.db, &u.who.tenant_id, &u.who.plan).await?;
-    let meters = vec![
-        (
-            "Transactions this month",
-            usage.transactions,
-            limit(usage.plan.transactions_per_month),
-        ),
-        (
-            "API calls this month",
-            usage.api_calls,
-            format!("{} per minute", limit(usage.plan.api_calls_per_minute)),
-        ),
-        (
-            "Production pairs",
-            usage.production_pairs,
-            limit(usage.plan.production_pairs),
-        ),
-        (
-            "Sandbox pairs",
-            usage.sandbox_pairs,
-            limit(usage.plan.sandbox_pairs),
-        ),
-        ("Users", usage.users, limit(usage.plan.users)),
-    ];
-    Ok(UsagePage {
-        nav: u.nav,
-        usage,
-        meters,
-    }
-    .into_response())
 }
 
 #[derive(Template, WebTemplate)]

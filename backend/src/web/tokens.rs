@@ -238,7 +238,7 @@ pub async fn create(
     };
     let (_, token) = tokens::issue(
         &state.db,
-        &u.who.tenant_id,
+        Some(u.who.tenant_id.as_str()),
         &u.who.user_id,
         &u.who.actor(),
         &name,

@@ -315,6 +315,18 @@ async fn to_erp(ctx: &FlowContext<'_>, event: &Value) -> Result<Written, FlowErr
         None => None,
     };
     if let (Some(id), Some(current)) = (&eid, &current) {
+        if ctx.attempt > 1 && holds(current, &output) {
+            // An earlier attempt's write reached the ERP, its answer did
+            // not: the change is written, not in conflict with itself.
+            ctx.ledger
+                .set_link(&clarity_link(&cid), id, Some(output))
+                .await?;
+            ctx.ledger.set_link(&erp_link(id), &cid, None).await?;
+            return Ok(Written {
+                created: link.is_none(),
+                ..Written::created(cid, id.clone(), mapped.flags)
+            });
+        }
         if let Some(why) = conflict(
             ctx.conflict_rule,
             Side::Clarity,
@@ -413,6 +425,18 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
     };
     if let Some(current) = &current {
         let cid = current.customer_id.clone();
+        let as_value = serde_json::to_value(current).unwrap_or(Value::Null);
+        if ctx.attempt > 1 && holds(&as_value, &output) {
+            // An earlier attempt's patch reached Clarity, its answer did not.
+            ctx.ledger
+                .set_link(&erp_link(&eid), &cid, Some(output))
+                .await?;
+            ctx.ledger.set_link(&clarity_link(&cid), &eid, None).await?;
+            return Ok(Written {
+                created: false,
+                ..Written::created(eid, cid, mapped.flags)
+            });
+        }
         if let Some(why) = conflict(
             ctx.conflict_rule,
             Side::Erp,
@@ -422,7 +446,6 @@ async fn to_clarity(ctx: &FlowContext<'_>, record: &Value) -> Result<Written, Fl
         ) {
             return Ok(Written::skipped(eid, cid, why));
         }
-        let as_value = serde_json::to_value(current).unwrap_or(Value::Null);
         if holds(&as_value, &output) {
             ctx.ledger
                 .set_link(&erp_link(&eid), &cid, Some(output))

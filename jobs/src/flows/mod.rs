@@ -252,6 +252,9 @@ pub struct FlowContext<'a> {
     pub ledger: &'a dyn LedgerStore,
     /// The pair's rule for records both systems change (customers).
     pub conflict_rule: ConflictRule,
+    /// Which attempt at this record this is, from 1. A later attempt may
+    /// follow a write that reached the target but whose answer was lost.
+    pub attempt: i64,
 }
 
 /// A record a flow has brought to its target.
