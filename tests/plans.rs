@@ -479,3 +479,138 @@ async fn the_pages_show_the_trial_refuse_with_an_upgrade_and_confirm_the_change(
     assert!(!page.contains("left in your trial"), "{page}");
     app.stop().await;
 }
+
+/// At 80 % and 100 % of the plan's transactions the owner hears of it once
+/// (mail, audit row), work up to the ceiling runs, and the rest waits.
+#[tokio::test]
+async fn the_owner_is_warned_once_at_80_and_100_percent_and_work_past_the_ceiling_waits() {
+    let (env, dir) = common::fresh_env(&[("CONNECT_PLANS_MS", "300")]).await;
+    let app = common::start(env, dir).await;
+    let (email, token) = app.owner("Warned Co").await;
+    let id = tenant_id(&app, &token).await;
+    let op = app.operator("warn-op@platform.test").await;
+    let pair_id = app.sandbox_pair(&token, "intacct").await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/admin/tenants/{id}/limits"),
+        Some(&op),
+        Some(json!({"transactions_per_month": 4, "reason": "warning test"})),
+        200,
+    )
+    .await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair_id}/sandbox/orders"),
+        Some(&token),
+        Some(json!({"count": 6})),
+        202,
+    )
+    .await;
+    // Four written (the plan's four), then two held: the count can pass the
+    // ceiling by the jobs already running when it was reached, never more.
+    app.eventually(
+        "four written, the rest held",
+        Duration::from_secs(60),
+        || async {
+            let u = app
+                .call("GET", "/api/v1/usage", Some(&token), None, 200)
+                .await;
+            u["transactions"].as_i64().unwrap() + u["held"]["count"].as_i64().unwrap() == 6
+                && u["transactions"].as_i64().unwrap() >= 4
+        },
+    )
+    .await;
+    let mails = || async {
+        app.call("GET", "/api/v1/admin/outbox", Some(&op), None, 200)
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["to"] == email.as_str())
+            .map(|m| m["subject"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    app.eventually("both warnings mailed", Duration::from_secs(30), || async {
+        mails().await.len() == 2
+    })
+    .await;
+    let mut subjects = mails().await;
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "You've used 80 % of your plan's transactions",
+            "You've used all the transactions your plan includes"
+        ]
+    );
+    // Later passes send nothing more.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(mails().await.len(), 2);
+    let audit = app
+        .call("GET", "/api/v1/audit", Some(&token), None, 200)
+        .await;
+    let warnings = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "usage.warning")
+        .count();
+    assert_eq!(warnings, 2, "{audit}");
+    let web = common::WebSession::sign_in(&app, &email).await;
+    let (_, page) = web.get(&app, "/usage").await;
+    assert!(page.contains("Nothing is lost"), "{page}");
+
+    // The month's statement: JSON, CSV and a printable page, all the same counts.
+    let usage = app
+        .call("GET", "/api/v1/usage", Some(&token), None, 200)
+        .await;
+    let period = usage["period"].as_str().unwrap().to_owned();
+    let used = usage["transactions"].as_i64().unwrap();
+    let s = app
+        .call(
+            "GET",
+            &format!("/api/v1/statements/{period}"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(s["period"], period.as_str());
+    assert_eq!(s["plan"], "trial");
+    assert_eq!(s["transactions"], used);
+    assert_eq!(s["included_transactions"], 4);
+    assert_eq!(s["overage_transactions"], used - 4);
+    assert_eq!(s["total_cents"], 0, "{s}");
+    assert_eq!(s["provider"], "invoice");
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/v1/statements/{period}?format=csv")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.starts_with("period,company,plan,description,quantity,amount"),
+        "{csv}"
+    );
+    assert!(csv.trim_end().ends_with("Total,,0.00"), "{csv}");
+    let e = app
+        .call("GET", "/api/v1/statements/2999-01", Some(&token), None, 422)
+        .await;
+    assert_eq!(e["error"]["field"], "period");
+    let (status, page) = web.get(&app, &format!("/usage/statements/{period}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("Usage statement {period}")),
+        "{page}"
+    );
+    app.stop().await;
+}

@@ -24,6 +24,7 @@ pub mod history;
 pub mod hooks;
 pub mod ids;
 pub mod mail;
+pub mod notices;
 pub mod pairs;
 pub mod preview;
 pub mod rates;

@@ -170,19 +170,7 @@ pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<OutboxMail>, sqlx::Error>
 }
 
 /// "You are invited": the link to choose a password and join.
-#[derive(Template)]
-#[template(path = "mail/invite.txt")]
-pub struct InviteText<'a> {
-    pub inviter: &'a str,
-    pub company: &'a str,
-    pub role: &'a str,
-    pub link: &'a str,
-    pub expires: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "mail/invite.html")]
-pub struct InviteHtml<'a> {
+pub struct Invitation<'a> {
     pub inviter: &'a str,
     pub company: &'a str,
     pub role: &'a str,
@@ -191,16 +179,101 @@ pub struct InviteHtml<'a> {
 }
 
 /// "Reset your password": the link to choose a new one.
-#[derive(Template)]
-#[template(path = "mail/reset.txt")]
-pub struct ResetText<'a> {
+pub struct Reset<'a> {
     pub email: &'a str,
     pub link: &'a str,
 }
 
-#[derive(Template)]
-#[template(path = "mail/reset.html")]
-pub struct ResetHtml<'a> {
-    pub email: &'a str,
+/// "You've used 80 % of your plan": to the owner, once per threshold and period.
+pub struct UsageWarning<'a> {
+    pub headline: &'a str,
+    pub company: &'a str,
+    pub used: i64,
+    pub period: &'a str,
+    pub plan: &'a str,
+    pub included: i64,
+    pub detail: &'a str,
     pub link: &'a str,
+}
+
+/// A mail's text and HTML bodies, rendered from `mail/<name>.txt` and
+/// `mail/<name>.html` over the same facts `m`.
+macro_rules! bodies {
+    ($facts:ident, $text:ident, $html:ident, $txt_path:literal, $html_path:literal) => {
+        #[derive(Template)]
+        #[template(path = $txt_path)]
+        pub struct $text<'a> {
+            pub m: &'a $facts<'a>,
+        }
+
+        #[derive(Template)]
+        #[template(path = $html_path)]
+        pub struct $html<'a> {
+            pub m: &'a $facts<'a>,
+        }
+    };
+}
+
+bodies!(
+    Invitation,
+    InviteText,
+    InviteHtml,
+    "mail/invite.txt",
+    "mail/invite.html"
+);
+bodies!(
+    Reset,
+    ResetText,
+    ResetHtml,
+    "mail/reset.txt",
+    "mail/reset.html"
+);
+bodies!(
+    UsageWarning,
+    UsageText,
+    UsageHtml,
+    "mail/usage.txt",
+    "mail/usage.html"
+);
+
+impl Mail {
+    pub fn invitation(
+        to: &str,
+        subject: String,
+        m: &Invitation<'_>,
+        tenant_id: &str,
+    ) -> Result<Self, MailError> {
+        Self::render(
+            to,
+            subject,
+            &InviteText { m },
+            &InviteHtml { m },
+            Some(tenant_id),
+        )
+    }
+
+    pub fn reset(m: &Reset<'_>, tenant_id: Option<&str>) -> Result<Self, MailError> {
+        Self::render(
+            m.email,
+            "Reset your Clarity Connect password",
+            &ResetText { m },
+            &ResetHtml { m },
+            tenant_id,
+        )
+    }
+
+    pub fn usage_warning(
+        to: &str,
+        subject: String,
+        m: &UsageWarning<'_>,
+        tenant_id: &str,
+    ) -> Result<Self, MailError> {
+        Self::render(
+            to,
+            subject,
+            &UsageText { m },
+            &UsageHtml { m },
+            Some(tenant_id),
+        )
+    }
 }

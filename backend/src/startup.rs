@@ -137,6 +137,7 @@ impl Application {
         tracing::info!(mail = mailer.kind(), "mail");
         let state = AppState::new(Inner {
             mailer,
+            billing: Box::new(crate::billing::statement::InvoiceProvider),
             public_url: config.public_url(addr),
             config,
             db,

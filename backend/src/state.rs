@@ -30,6 +30,8 @@ pub struct Inner {
     pub public_url: String,
     /// Mail to users: SMTP, or the outbox table.
     pub mailer: crate::mail::Mailer,
+    /// Turns a tenant's period into a statement (built in: invoice).
+    pub billing: Box<dyn crate::billing::statement::BillingProvider>,
     /// Woken each time a worker of this process has finished with an inbox
     /// row, whatever the outcome: tests and tools wait on it instead of
     /// polling.

@@ -9,10 +9,10 @@ use super::extract::ApiJson;
 use crate::audit::{self, Actor, AuditEntry};
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{Principal, Role, ratelimit};
+use crate::billing::summary::{self, Usage};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::tenants::{self, AccountError, SignUp};
-use crate::usage::{self, Usage};
 
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
@@ -194,7 +194,7 @@ pub async fn revoke_token(
 #[utoipa::path(get, path = "/api/v1/usage", tag = "account", responses((status = 200, body = Usage)), security(("bearer" = [])))]
 pub async fn usage(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Usage>> {
     Ok(Json(
-        usage::for_tenant(&state.db, &who.tenant_id, &who.plan).await?,
+        summary::for_tenant(&state.db, &who.tenant_id, &who.plan).await?,
     ))
 }
 

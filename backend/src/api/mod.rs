@@ -64,6 +64,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(billing::list_plans))
         .routes(routes!(billing::get_subscription))
         .routes(routes!(billing::put_plan))
+        .routes(routes!(billing::statement))
         .routes(routes!(team::list_users))
         .routes(routes!(team::list_invites, team::invite))
         .routes(routes!(team::resend_invite))

@@ -9,7 +9,7 @@ use super::extract::ApiJson;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::IdPath;
-use crate::mail::{InviteHtml, InviteText, Mail, ResetHtml, ResetText};
+use crate::mail::{Invitation, Mail, Reset};
 use crate::state::AppState;
 use crate::team::{self, Acting, Invite, Member, TeamError};
 
@@ -63,25 +63,15 @@ pub async fn send_invite(
     let link = format!("{}/invites/accept?token={token}", state.public_url);
     let expires = crate::auth::tokens::instant(invite.expires_at);
     let (role, company) = (invite.role.as_str(), company.as_str());
-    let mail = Mail::render(
-        &invite.email,
-        format!("{inviter} invited you to {company} on Clarity Connect"),
-        &InviteText {
-            inviter,
-            company,
-            role,
-            link: &link,
-            expires: &expires,
-        },
-        &InviteHtml {
-            inviter,
-            company,
-            role,
-            link: &link,
-            expires: &expires,
-        },
-        Some(tenant_id),
-    )?;
+    let facts = Invitation {
+        inviter,
+        company,
+        role,
+        link: &link,
+        expires: &expires,
+    };
+    let subject = format!("{inviter} invited you to {company} on Clarity Connect");
+    let mail = Mail::invitation(&invite.email, subject, &facts, tenant_id)?;
     state.mailer.send(mail).await?;
     Ok(())
 }
@@ -276,19 +266,11 @@ pub async fn request_reset(state: &AppState, email: &str) -> Result<(), ApiError
         return Ok(());
     };
     let link = format!("{}/password-reset?token={token}", state.public_url);
-    let mail = Mail::render(
-        &email,
-        "Reset your Clarity Connect password",
-        &ResetText {
-            email: &email,
-            link: &link,
-        },
-        &ResetHtml {
-            email: &email,
-            link: &link,
-        },
-        tenant_id.as_deref(),
-    )?;
+    let facts = Reset {
+        email: &email,
+        link: &link,
+    };
+    let mail = Mail::reset(&facts, tenant_id.as_deref())?;
     if let Err(e) = state.mailer.send(mail).await {
         // Answering differently would tell who has an account.
         tracing::error!(error = %e, "could not send a password-reset mail");

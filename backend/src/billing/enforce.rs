@@ -209,6 +209,7 @@ mod tests {
             trial_days: None,
             fair_use_multiple: 1,
             fair_use_note: String::new(),
+            overage_cents_per_1000: None,
             limits: Limits {
                 production_pairs: production,
                 users,

@@ -8,9 +8,12 @@
 pub mod enforce;
 pub mod holds;
 pub mod plans;
+pub mod statement;
 pub mod subscription;
+pub mod summary;
 
 pub use enforce::{Counted, PlanLimit};
 pub use holds::{Held, PlanState};
 pub use plans::{Limits, Overrides, Plan};
 pub use subscription::Subscription;
+pub use summary::Usage;

@@ -87,6 +87,9 @@ pub struct Plan {
     /// the stated volume a hard limit, 3 is "unlimited within fair use".
     pub fair_use_multiple: i64,
     pub fair_use_note: String,
+    /// Cents per started 1,000 transactions past the included volume;
+    /// `None`: within fair use they cost nothing more.
+    pub overage_cents_per_1000: Option<i64>,
     pub limits: Limits,
 }
 
@@ -132,6 +135,7 @@ type PlanRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
 );
 
 fn from_row(r: PlanRow) -> Plan {
@@ -144,6 +148,7 @@ fn from_row(r: PlanRow) -> Plan {
         trial_days: r.5,
         fair_use_multiple: r.6,
         fair_use_note: r.7,
+        overage_cents_per_1000: r.15,
         limits: Limits {
             production_pairs: r.8,
             sandbox_pairs: r.9,
@@ -163,8 +168,8 @@ async fn select(db: &Db, filter: &str, id: &str) -> Result<Vec<Plan>, sqlx::Erro
     let rows: Vec<PlanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT id, name, price_cents, billing, billing_interval, trial_days, fair_use_multiple, \
          fair_use_note, production_pairs, sandbox_pairs, users, flows_per_pair, \
-         transactions_per_month, api_requests_per_minute, api_calls_per_minute \
-         FROM plans {filter} ORDER BY position"
+         transactions_per_month, api_requests_per_minute, api_calls_per_minute, \
+         overage_cents_per_1000 FROM plans {filter} ORDER BY position"
     )))
     .bind(id)
     .fetch_all(db.pool())
@@ -286,6 +291,7 @@ mod tests {
             trial_days: None,
             fair_use_multiple: 3,
             fair_use_note: String::new(),
+            overage_cents_per_1000: None,
             limits: Limits {
                 production_pairs: Some(1),
                 transactions_per_month: Some(50_000),

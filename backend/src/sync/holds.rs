@@ -31,14 +31,18 @@ pub async fn release_if_lifted(state: &AppState, tenant_id: &str) -> Result<u64,
     Ok(released)
 }
 
-/// One pass: subscriptions whose trial or period ended roll forward, and
-/// held work whose hold has ended goes again.
+/// One pass: subscriptions whose trial or period ended roll forward, usage
+/// warnings go out, and held work whose hold has ended goes again.
 pub async fn tick(state: &AppState) -> anyhow::Result<u64> {
     let now = now_ms();
     for tenant_id in subscription::due_tenants(&state.db, now).await? {
         if let Some(change) = subscription::roll(&state.db, &tenant_id, now).await? {
             tracing::info!(tenant_id, ?change, "subscription rolled over");
         }
+    }
+    let warned = crate::notices::tick(state).await?;
+    if warned > 0 {
+        tracing::info!(warned, "usage warnings sent");
     }
     let mut released = 0;
     for tenant_id in inbox::tenants_with_held(&state.db).await? {

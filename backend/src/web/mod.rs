@@ -210,6 +210,10 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
         (r("GET", "/usage", Tenant), get(usage::show)),
         (r("GET", "/usage/plan", Tenant), get(usage::confirm)),
         (r("POST", "/usage/plan", Tenant), post(usage::change)),
+        (
+            r("GET", "/usage/statements/{period}", Tenant),
+            get(usage::statement),
+        ),
         (r("GET", "/team", Tenant), get(team::show)),
         (r("POST", "/team/invites", Tenant), post(team::invite)),
         (

@@ -13,11 +13,11 @@ use serde::Deserialize;
 use super::pages::{Nav, WebUser, check_csrf};
 use crate::auth::Role;
 use crate::billing::subscription::{self, By, Status};
+use crate::billing::summary::{self, Usage};
 use crate::billing::{Plan, Subscription, plans};
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::usage::{self, Usage};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -109,7 +109,7 @@ async fn page(
     flash: Option<String>,
     error: String,
 ) -> Result<UsagePage, ApiError> {
-    let usage = usage::for_tenant(&state.db, &u.who.tenant_id, &u.who.plan).await?;
+    let usage = summary::for_tenant(&state.db, &u.who.tenant_id, &u.who.plan).await?;
     let sub = subscription::get(&state.db, &u.who.tenant_id).await?;
     let all = plans::all(&state.db).await?;
     let l = &usage.limits;
@@ -291,4 +291,33 @@ pub async fn change(
             Ok(shown.into_response())
         }
     }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "statement.html")]
+struct StatementPage {
+    nav: Nav,
+    s: crate::billing::statement::Statement,
+}
+
+impl StatementPage {
+    fn money(&self, cents: &i64) -> String {
+        format!("${}.{:02}", cents / 100, (cents % 100).abs())
+    }
+}
+
+/// The month's statement, laid out to print.
+pub async fn statement(
+    State(state): State<AppState>,
+    u: WebUser,
+    crate::ids::IdPath(period): crate::ids::IdPath<String>,
+) -> Result<Response, ApiError> {
+    let period = crate::billing::statement::parse_period(&period, &crate::usage::current_period())
+        .map_err(|e| ApiError::invalid("period", e.to_string()))?;
+    let s = state
+        .billing
+        .statement(&state.db, &u.who.tenant_id, &period)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(StatementPage { nav: u.nav, s }.into_response())
 }
