@@ -192,15 +192,18 @@ async fn an_operator_suspends_and_resumes_a_tenant() {
             .contains("suspended")
     );
 
-    // The web form does the same for resume.
-    let r = client
-        .post(app.url(&format!("/admin/tenants/{id}/resume")))
-        .header("cookie", &cookie)
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303);
+    // The web form does the same for resume, and needs a reason.
+    let resume = |reason: &'static str| {
+        client
+            .post(app.url(&format!("/admin/tenants/{id}/resume")))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str()), ("reason", reason)])
+            .send()
+    };
+    assert_eq!(resume("").await.unwrap().status().as_u16(), 422);
+    app.call("GET", "/api/v1/me", Some(&tenant_token), None, 403)
+        .await;
+    assert_eq!(resume("ticket 4411").await.unwrap().status().as_u16(), 303);
     app.call("GET", "/api/v1/me", Some(&tenant_token), None, 200)
         .await;
 
@@ -355,5 +358,174 @@ async fn an_operator_opens_one_internal_network_for_an_on_premises_sage_pro() {
         .collect();
     assert!(actions.contains(&"private_target.allow"), "{actions:?}");
     assert!(actions.contains(&"private_target.withdraw"), "{actions:?}");
+    app.stop().await;
+}
+
+/// The portal's list puts the tenant needing attention first and says why;
+/// search narrows it; a tenant's page shows its plan, usage history, pairs,
+/// users and audit, and its billing actions need a reason.
+#[tokio::test]
+async fn the_portal_sorts_tenants_by_risk_and_acts_on_one_with_a_reason() {
+    let app = common::spawn_app().await;
+    let quiet = app.tenant("Quiet Fleet Co").await;
+    let busy = app.tenant("Held Fleet Co").await;
+    let busy_id = app.call("GET", "/api/v1/me", Some(&busy), None, 200).await["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let op = app.operator("fleet-op@platform.test").await;
+    let pair = app.sandbox_pair(&busy, "intacct").await;
+    app.sandbox_pair(&quiet, "intacct").await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/admin/tenants/{busy_id}/limits"),
+        Some(&op),
+        Some(json!({"transactions_per_month": 0, "reason": "risk test"})),
+        200,
+    )
+    .await;
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair}/sandbox/orders"),
+        Some(&busy),
+        Some(json!({"count": 3})),
+        202,
+    )
+    .await;
+    app.eventually("held", std::time::Duration::from_secs(60), || async {
+        app.call("GET", "/api/v1/usage", Some(&busy), None, 200)
+            .await["held"]["count"]
+            == 3
+    })
+    .await;
+    let list = app
+        .call("GET", "/api/v1/admin/tenants", Some(&op), None, 200)
+        .await;
+    let first = &list[0];
+    assert_eq!(first["id"], busy_id.as_str(), "{list}");
+    assert!(
+        first["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("3 events held")),
+        "{first}"
+    );
+    let found = app
+        .call(
+            "GET",
+            "/api/v1/admin/tenants?q=quiet%20fleet",
+            Some(&op),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["name"], "Quiet Fleet Co");
+    let e = app
+        .call(
+            "GET",
+            "/api/v1/admin/tenants?sort=vibes",
+            Some(&op),
+            None,
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "sort");
+
+    let d = app
+        .call(
+            "GET",
+            &format!("/api/v1/admin/tenants/{busy_id}"),
+            Some(&op),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(d["usage_history"].as_array().unwrap().len(), 12);
+    assert_eq!(d["users"].as_array().unwrap().len(), 1);
+    assert_eq!(d["pairs"].as_array().unwrap().len(), 1);
+    assert_eq!(d["overrides"]["transactions_per_month"], 0);
+    assert!(
+        d["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "plan.limits_overridden")
+    );
+
+    // The portal page, with the operator's session.
+    let (client, cookie, csrf) = operator_session(&app, "fleet-web@platform.test").await;
+    let page = |path: String| {
+        let (client, cookie, app) = (&client, &cookie, &app);
+        async move {
+            client
+                .get(app.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let list_page = page("/admin?q=held".into()).await;
+    assert!(
+        list_page.contains("Held Fleet Co") && !list_page.contains("Quiet Fleet Co"),
+        "{list_page}"
+    );
+    let app_ref = &app;
+    let post = |action: &str, fields: Vec<(&str, &str)>| {
+        let app = app_ref;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend(fields);
+        let req = client
+            .post(app.url(&format!("/admin/tenants/{busy_id}/billing/{action}")))
+            .header("cookie", &cookie)
+            .form(&form);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let refused = post("release", vec![("reason", "")]).await;
+    assert!(refused.contains("say why"), "{refused}");
+    let released = post("release", vec![("reason", "paid by wire")]).await;
+    assert!(
+        released.contains("Holds lifted for this period."),
+        "{released}"
+    );
+    assert!(
+        released.contains("3 held events go again now."),
+        "{released}"
+    );
+    let moved = post("plan", vec![("plan", "growth"), ("reason", "sales deal")]).await;
+    assert!(moved.contains("Now on the growth plan."), "{moved}");
+    let sub = app
+        .call("GET", "/api/v1/subscription", Some(&busy), None, 200)
+        .await;
+    assert_eq!(sub["plan"], "growth");
+    let audit = app
+        .call("GET", "/api/v1/audit", Some(&busy), None, 200)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "plan.set"
+                && a["actor_email"] == "fleet-web@platform.test"
+                && a["detail"].as_str().unwrap().contains("sales deal")),
+        "{audit}"
+    );
+    // Suspension through the API keeps its reason too.
+    app.call(
+        "POST",
+        &format!("/api/v1/admin/tenants/{busy_id}/suspend"),
+        Some(&op),
+        Some(json!({"reason": "chargeback"})),
+        200,
+    )
+    .await;
+    app.call("GET", "/api/v1/pairs", Some(&busy), None, 403)
+        .await;
     app.stop().await;
 }

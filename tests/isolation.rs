@@ -22,6 +22,8 @@ struct Target {
     intacct_pair: String,
     token_id: String,
     tenant_id: String,
+    user_id: String,
+    invite_id: String,
     template: Value,
 }
 
@@ -44,6 +46,9 @@ async fn snapshot(app: &TestApp, token: &str, t: &Target) -> Value {
         format!("/api/v1/pairs/{}/sandbox/erp/sales-orders", t.pair),
         "/api/v1/currency-rates".to_owned(),
         "/api/v1/currency-rates.csv".to_owned(),
+        "/api/v1/users".to_owned(),
+        "/api/v1/users/invites".to_owned(),
+        "/api/v1/subscription".to_owned(),
     ] {
         let mut v = app.call("GET", &path, Some(token), None, 200).await;
         // Reading the API moves these along; they are not Alice's data.
@@ -84,6 +89,105 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
         ("get", "/api/v1/audit", None),
         ("get", "/api/v1/pairs", None),
         ("post", "/api/v1/pairs", None),
+        // The caller's own account, plan and team; links from mail are public.
+        ("put", "/api/v1/me/password", None),
+        ("post", "/api/v1/me/sessions/revoke", None),
+        ("get", "/api/v1/plans", None),
+        ("put", "/api/v1/plan", None),
+        ("get", "/api/v1/subscription", None),
+        ("get", "/api/v1/statements/{period}", None),
+        ("get", "/api/v1/users", None),
+        ("get", "/api/v1/users/invites", None),
+        ("post", "/api/v1/users/invites", None),
+        ("post", "/api/v1/invites/accept", None),
+        ("post", "/api/v1/auth/password-reset", None),
+        ("post", "/api/v1/auth/password-reset/confirm", None),
+        (
+            "put",
+            "/api/v1/users/{id}",
+            Some((
+                format!("/api/v1/users/{}", t.user_id),
+                Some(json!({"role": "read_only"})),
+                404,
+            )),
+        ),
+        (
+            "delete",
+            "/api/v1/users/{id}",
+            Some((format!("/api/v1/users/{}", t.user_id), None, 404)),
+        ),
+        (
+            "delete",
+            "/api/v1/users/invites/{id}",
+            Some((format!("/api/v1/users/invites/{}", t.invite_id), None, 404)),
+        ),
+        (
+            "post",
+            "/api/v1/users/invites/{id}/resend",
+            Some((
+                format!("/api/v1/users/invites/{}/resend", t.invite_id),
+                None,
+                404,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/admin/tenants/{id}",
+            Some((format!("/api/v1/admin/tenants/{}", t.tenant_id), None, 403)),
+        ),
+        (
+            "put",
+            "/api/v1/admin/tenants/{id}/plan",
+            Some((
+                format!("/api/v1/admin/tenants/{}/plan", t.tenant_id),
+                Some(json!({"plan": "trial", "reason": "mine"})),
+                403,
+            )),
+        ),
+        (
+            "put",
+            "/api/v1/admin/tenants/{id}/limits",
+            Some((
+                format!("/api/v1/admin/tenants/{}/limits", t.tenant_id),
+                Some(json!({"users": 0, "reason": "mine"})),
+                403,
+            )),
+        ),
+        (
+            "put",
+            "/api/v1/admin/tenants/{id}/grace",
+            Some((
+                format!("/api/v1/admin/tenants/{}/grace", t.tenant_id),
+                Some(json!({"days": 0, "reason": "mine"})),
+                403,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/admin/tenants/{id}/holds/release",
+            Some((
+                format!("/api/v1/admin/tenants/{}/holds/release", t.tenant_id),
+                Some(json!({"reason": "mine"})),
+                403,
+            )),
+        ),
+        (
+            "post",
+            "/api/v1/admin/tenants/{id}/invites/{invite_id}/resend",
+            Some((
+                format!(
+                    "/api/v1/admin/tenants/{}/invites/{}/resend",
+                    t.tenant_id, t.invite_id
+                ),
+                Some(json!({"reason": "mine"})),
+                403,
+            )),
+        ),
+        (
+            "get",
+            "/api/v1/admin/outbox",
+            Some(("/api/v1/admin/outbox".into(), None, 403)),
+        ),
         (
             "delete",
             "/api/v1/tokens/{id}",
@@ -93,6 +197,11 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             "get",
             "/api/v1/admin/tenants",
             Some(("/api/v1/admin/tenants".into(), None, 403)),
+        ),
+        (
+            "get",
+            "/api/v1/admin/audit",
+            Some(("/api/v1/admin/audit".into(), None, 403)),
         ),
         (
             "post",
@@ -477,6 +586,14 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             .replace("{decision}", "accept")
             .replace("{version}", "1"),
         "/tokens/{id}/revoke" => format!("/tokens/{}/revoke", t.token_id),
+        "/team/users/{id}/role" | "/team/users/{id}/remove" => path.replace("{id}", &t.user_id),
+        "/team/invites/{id}/{action}" => format!("/team/invites/{}/withdraw", t.invite_id),
+        "/admin/tenants/{id}/billing/{action}" => {
+            format!("/admin/tenants/{}/billing/release", t.tenant_id)
+        }
+        // A month, not a record: Bob reads his own tenant's statement.
+        "/usage/statements/{period}" => "/usage/statements/2026-01".to_owned(),
+        "/usage/plan" => "/usage/plan?to=connect".to_owned(),
         // Alice has this rate; Bob's tenant has none, so there is nothing to remove.
         "/rates/{from}/{to}/{date}/remove" => "/rates/EUR/USD/2024-01-01/remove".to_owned(),
         "/rates" | "/rates.csv" | "/rates/import" => path.to_owned(),
@@ -489,7 +606,9 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
             t.tenant_id
         ),
         // Routes without an id only ever show the signed-in tenant's own records.
-        "/pairs" | "/usage" | "/tokens" | "/admin" => path.to_owned(),
+        "/pairs" | "/usage" | "/tokens" | "/admin" | "/team" | "/team/invites" | "/account"
+        | "/account/password" | "/account/sessions" | "/admin/outbox" => path.to_owned(),
+        "/audit" | "/audit.csv" | "/admin/audit" | "/admin/audit.csv" => path.to_owned(),
         _ => return None,
     })
 }
@@ -524,6 +643,19 @@ async fn setup_alice(app: &TestApp) -> (String, Target) {
         .await;
     let token_id = tokens[0]["id"].as_str().unwrap().to_owned();
     let me = app.call("GET", "/api/v1/me", Some(&alice), None, 200).await;
+    let user_id = me["user_id"].as_str().unwrap().to_owned();
+    let invite_id = app
+        .call(
+            "POST",
+            "/api/v1/users/invites",
+            Some(&alice),
+            Some(json!({"email": "alices-colleague@alice.test", "role": "member"})),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let tenant_id = me["tenant"]["id"]
         .as_str()
         .or_else(|| me["tenant_id"].as_str())
@@ -557,6 +689,8 @@ async fn setup_alice(app: &TestApp) -> (String, Target) {
             intacct_pair,
             token_id,
             tenant_id,
+            user_id,
+            invite_id,
             template,
         },
     )
@@ -674,8 +808,12 @@ async fn every_tenant_scoped_route_refuses_another_tenant_and_changes_nothing() 
             missing.push(format!("{} {}", route.method, route.path));
             continue;
         };
+        // Bob's own account: these would sign him out; tests/team.rs has them.
+        if matches!(route.path, "/account/password" | "/account/sessions") {
+            continue;
+        }
         let (status, body) = web.send(route.method, &url).await;
-        let own_view = !route.path.contains('{');
+        let own_view = !route.path.contains('{') || route.path == "/usage/statements/{period}";
         let expected = match (route.access, own_view) {
             (Access::Operator, _) => 403,
             (_, true) if route.method == "GET" => 200,

@@ -450,7 +450,7 @@ async fn the_pages_show_the_trial_refuse_with_an_upgrade_and_confirm_the_change(
             ],
         )
         .await;
-    assert_eq!(status, 200, "{page}");
+    assert_eq!(status, 403, "{page}");
     assert!(
         page.contains(
             "Your Trial plan includes 0 production pairs. Upgrade to Connect to go live."

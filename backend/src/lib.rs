@@ -20,6 +20,7 @@ pub mod config;
 pub use connect_store as db;
 pub mod egress;
 pub mod error;
+pub mod fleet;
 pub mod history;
 pub mod hooks;
 pub mod ids;

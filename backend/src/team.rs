@@ -400,11 +400,12 @@ pub async fn set_role(
     tenant_id: &str,
     by: &Acting<'_>,
     user_id: &str,
-    role: Role,
+    role: &str,
 ) -> Result<Member, TeamError> {
     may_manage_team(by)?;
     let mut tx = db.begin_write().await?;
     let (email, current) = member(&mut tx, tenant_id, user_id).await?;
+    let role = parse_role(role)?;
     if current == Role::Owner && role != Role::Owner {
         return Err(TeamError::Conflict {
             field: "role",

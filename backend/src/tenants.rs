@@ -221,19 +221,6 @@ pub async fn create_operator(db: &Db, email: &str, pw: &str) -> Result<String, A
     Ok(id)
 }
 
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct TenantSummary {
-    pub id: String,
-    pub name: String,
-    pub plan: String,
-    pub status: String,
-    pub created_at: i64,
-    pub pairs: i64,
-    pub transactions: i64,
-    pub api_calls: i64,
-    pub dead_letters: i64,
-}
-
 pub async fn exists(db: &Db, tenant_id: &str) -> Result<bool, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
         .bind(tenant_id)
@@ -242,65 +229,13 @@ pub async fn exists(db: &Db, tenant_id: &str) -> Result<bool, sqlx::Error> {
     Ok(row.is_some())
 }
 
-/// Every tenant with its plan, pairs, usage this period and open failures (operators).
-pub async fn summaries(db: &Db) -> Result<Vec<TenantSummary>, sqlx::Error> {
-    select_summaries(db, None).await
-}
-
-/// One tenant's summary (operators).
-pub async fn summary(db: &Db, tenant_id: &str) -> Result<Option<TenantSummary>, sqlx::Error> {
-    Ok(select_summaries(db, Some(tenant_id)).await?.pop())
-}
-
-async fn select_summaries(
-    db: &Db,
-    tenant_id: Option<&str>,
-) -> Result<Vec<TenantSummary>, sqlx::Error> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        i64,
-        i64,
-        Option<i64>,
-        Option<i64>,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT t.id, t.name, t.plan_id, t.status, t.created_at, \
-           (SELECT COUNT(*) FROM pairs p WHERE p.tenant_id = t.id), \
-           (SELECT u.count FROM usage_counters u WHERE u.tenant_id = t.id AND u.period = $1 AND u.metric = 'transactions'), \
-           (SELECT u.count FROM usage_counters u WHERE u.tenant_id = t.id AND u.period = $1 AND u.metric = 'api_calls'), \
-           (SELECT COUNT(*) FROM dead_letters d WHERE d.tenant_id = t.id AND d.replayed_at IS NULL) \
-         FROM tenants t WHERE ($2 = '' OR t.id = $2) ORDER BY t.created_at DESC",
-    )
-    .bind(crate::usage::current_period())
-    .bind(tenant_id.unwrap_or(""))
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TenantSummary {
-            id: r.0,
-            name: r.1,
-            plan: r.2,
-            status: r.3,
-            created_at: r.4,
-            pairs: r.5,
-            transactions: r.6.unwrap_or(0),
-            api_calls: r.7.unwrap_or(0),
-            dead_letters: r.8,
-        })
-        .collect())
-}
-
 /// Suspends or resumes a tenant; false when there is no such tenant.
 pub async fn set_status(
     db: &Db,
     operator: &Actor<'_>,
     tenant_id: &str,
     status: &str,
+    reason: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin_write().await?;
     let done = sqlx::query("UPDATE tenants SET status = $1 WHERE id = $2")
@@ -317,7 +252,7 @@ pub async fn set_status(
         operator,
         &format!("tenant.{status}"),
         Some(tenant_id),
-        None,
+        reason.map(|r| format!("reason: {r}")).as_deref(),
     )
     .await?;
     tx.commit().await?;

@@ -1,4 +1,4 @@
-//! Sign-up, tokens, the caller, usage, audit.
+//! Sign-up, tokens, the caller, usage.
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::extract::ApiJson;
-use crate::audit::{self, Actor, AuditEntry};
+use crate::audit::Actor;
 use crate::auth::tokens::{self, TokenInfo};
 use crate::auth::{Principal, Role, ratelimit};
 use crate::billing::summary::{self, Usage};
@@ -195,15 +195,5 @@ pub async fn revoke_token(
 pub async fn usage(State(state): State<AppState>, who: Principal) -> ApiResult<Json<Usage>> {
     Ok(Json(
         summary::for_tenant(&state.db, &who.tenant_id, &who.plan).await?,
-    ))
-}
-
-#[utoipa::path(get, path = "/api/v1/audit", tag = "account", responses((status = 200, body = Vec<AuditEntry>)), security(("bearer" = [])))]
-pub async fn audit_log(
-    State(state): State<AppState>,
-    who: Principal,
-) -> ApiResult<Json<Vec<AuditEntry>>> {
-    Ok(Json(
-        audit::list(&state.db, Some(&who.tenant_id), 200).await?,
     ))
 }

@@ -1,23 +1,125 @@
 //! The operators' API: every tenant, suspension.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 
 use super::extract::ApiJson;
 use crate::audit::Actor;
 use crate::auth::Operator;
 use crate::egress::{AddError, PrivateTarget};
 use crate::error::{ApiError, ApiResult};
+use crate::fleet::{self, TenantRow};
 use crate::ids::{IdPath, TenantId};
 use crate::state::AppState;
-use crate::tenants::{self, TenantSummary};
+use crate::tenants;
 
-#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", responses((status = 200, body = Vec<TenantSummary>)))]
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct TenantsQuery {
+    pub q: Option<String>,
+    pub plan: Option<String>,
+    pub status: Option<String>,
+    pub sort: Option<String>,
+}
+
+impl TenantsQuery {
+    pub fn parse(self) -> Result<fleet::Query, ApiError> {
+        if let Some(sort) = self.sort.as_deref().filter(|s| !s.is_empty())
+            && !fleet::SORTS.contains(&sort)
+        {
+            return Err(ApiError::invalid(
+                "sort",
+                format!("'{sort}' is not a sort: use {}", fleet::SORTS.join(", ")),
+            ));
+        }
+        Ok(fleet::Query {
+            search: self.q,
+            plan: self.plan,
+            status: self.status,
+            sort: self.sort.filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// Every tenant with what needs attention, riskiest first (`sort=risk`,
+/// the default; or `name`, `created`, `usage`), narrowed by `q` (name, id
+/// or owner e-mail), `plan` and `status`.
+#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin",
+    params(("q" = Option<String>, Query), ("plan" = Option<String>, Query), ("status" = Option<String>, Query), ("sort" = Option<String>, Query)),
+    responses((status = 200, body = Vec<TenantRow>)))]
 pub async fn tenants(
     State(state): State<AppState>,
     _op: Operator,
-) -> ApiResult<Json<Vec<TenantSummary>>> {
-    Ok(Json(tenants::summaries(&state.db).await?))
+    Query(q): Query<TenantsQuery>,
+) -> ApiResult<Json<Vec<TenantRow>>> {
+    let q = q.parse()?;
+    Ok(Json(fleet::select(
+        fleet::tenants(&state.db, None).await?,
+        &q,
+    )))
+}
+
+/// One tenant as an operator sees it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct TenantDetail {
+    pub tenant: TenantRow,
+    pub subscription: crate::billing::Subscription,
+    pub limits: crate::billing::Limits,
+    pub overrides: crate::billing::Overrides,
+    pub usage_history: Vec<fleet::PeriodUsage>,
+    pub users: Vec<crate::team::Member>,
+    pub invites: Vec<crate::team::Invite>,
+    pub pairs: Vec<crate::pairs::Pair>,
+    pub audit: Vec<crate::audit::AuditEntry>,
+}
+
+/// Shared by the API and the operator's tenant page.
+pub async fn detail(state: &AppState, id: &TenantId) -> Result<TenantDetail, ApiError> {
+    let tenant = fleet::tenants(&state.db, Some(id))
+        .await?
+        .pop()
+        .ok_or(ApiError::NotFound("tenant"))?;
+    let (_, limits) = crate::billing::plans::of_tenant(&state.db, id).await?;
+    Ok(TenantDetail {
+        tenant,
+        subscription: crate::billing::subscription::get(&state.db, id).await?,
+        limits,
+        overrides: crate::billing::plans::overrides(&state.db, id).await?,
+        usage_history: fleet::usage_history(&state.db, id).await?,
+        users: crate::team::members(&state.db, id).await?,
+        invites: crate::team::pending_invites(&state.db, id).await?,
+        pairs: crate::pairs::list(state, id).await?,
+        audit: crate::audit::list(&state.db, Some(id), 20).await?,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 200, body = TenantDetail), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn tenant(
+    State(state): State<AppState>,
+    _op: Operator,
+    IdPath(id): IdPath<TenantId>,
+) -> ApiResult<Json<TenantDetail>> {
+    Ok(Json(detail(&state, &id).await?))
+}
+
+/// `{"reason": "…"}`, optional here (the audit row names the operator
+/// either way); the portal's forms require it.
+fn reason_of(body: &axum::body::Bytes) -> Result<Option<String>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Reason {
+        reason: String,
+    }
+    let r: Reason = serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            "reason",
+            format!("the body is not {{\"reason\": \"…\"}}: {e}"),
+        )
+    })?;
+    Ok(Some(super::admin_billing::reason(&r.reason)?.to_owned()))
 }
 
 async fn set(
@@ -25,29 +127,38 @@ async fn set(
     op: &Operator,
     id: &TenantId,
     status: &str,
+    body: &axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    if !tenants::set_status(&state.db, &Actor::user(&op.user_id, &op.email), id, status).await? {
+    let why = reason_of(body)?;
+    let actor = Actor::user(&op.user_id, &op.email);
+    if !tenants::set_status(&state.db, &actor, id, status, why.as_deref()).await? {
         return Err(ApiError::NotFound("tenant"));
     }
     Ok(Json(serde_json::json!({"id": id, "status": status})))
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/suspend", tag = "admin", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/suspend", tag = "admin", params(("id" = String, Path)),
+    request_body(content = Option<super::admin_billing::Release>, description = "optional: `{\"reason\": \"…\"}`, kept in the audit log"),
+    responses((status = 200, body = Object)))]
 pub async fn suspend(
     State(state): State<AppState>,
     op: Operator,
     IdPath(id): IdPath<TenantId>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set(&state, &op, &id, "suspended").await
+    set(&state, &op, &id, "suspended", &body).await
 }
 
-#[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/resume", tag = "admin", params(("id" = String, Path)), responses((status = 200, body = Object)))]
+#[utoipa::path(post, path = "/api/v1/admin/tenants/{id}/resume", tag = "admin", params(("id" = String, Path)),
+    request_body(content = Option<super::admin_billing::Release>, description = "optional: `{\"reason\": \"…\"}`, kept in the audit log"),
+    responses((status = 200, body = Object)))]
 pub async fn resume(
     State(state): State<AppState>,
     op: Operator,
     IdPath(id): IdPath<TenantId>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set(&state, &op, &id, "active").await
+    set(&state, &op, &id, "active", &body).await
 }
 
 /// Internal networks this tenant's production Sage Pro connections may reach.

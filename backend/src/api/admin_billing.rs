@@ -20,7 +20,7 @@ use crate::sync::holds::release_if_lifted;
 use crate::tenants;
 
 /// What the next operator reads: required, at most 500 characters.
-fn reason(text: &str) -> Result<&str, ApiError> {
+pub fn reason(text: &str) -> Result<&str, ApiError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 500 {
         return Err(ApiError::invalid(
@@ -70,6 +70,47 @@ pub async fn set_plan(
     subscription::change_plan(&state.db, &id, body.plan.trim(), by).await?;
     release_if_lifted(&state, &id).await?;
     Ok(Json(subscription::get(&state.db, &id).await?))
+}
+
+/// Each override in range; the error names the field.
+pub fn check_overrides(o: &Overrides) -> Result<(), ApiError> {
+    let checked = [
+        ("production_pairs", o.production_pairs, 10_000),
+        ("sandbox_pairs", o.sandbox_pairs, 10_000),
+        ("users", o.users, 100_000),
+        (
+            "transactions_per_month",
+            o.transactions_per_month,
+            1_000_000_000_000,
+        ),
+        (
+            "api_requests_per_minute",
+            o.api_requests_per_minute,
+            1_000_000,
+        ),
+    ];
+    for (field, value, max) in checked {
+        if let Some(n) = value
+            && !(0..=max).contains(&n)
+        {
+            return Err(ApiError::invalid(
+                field,
+                format!("{n} is out of range: use 0 to {max}, or leave it out for the plan's"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn check_grace_days(days: i64) -> Result<(), ApiError> {
+    if (0..=365).contains(&days) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "days",
+            "use 1 to 365 days, or 0 to end the grace period",
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

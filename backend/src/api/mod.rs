@@ -3,7 +3,8 @@
 
 mod account;
 pub mod admin;
-mod admin_billing;
+pub mod admin_billing;
+pub mod audit;
 mod billing;
 pub mod extract;
 mod flows;
@@ -75,7 +76,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(team::password_reset_confirm))
         .routes(routes!(team::change_password))
         .routes(routes!(team::sign_out_everywhere))
-        .routes(routes!(account::audit_log))
+        .routes(routes!(audit::audit_log))
         .routes(routes!(pairs::create, pairs::list))
         .routes(routes!(pairs::get))
         .routes(routes!(pairs::activate))
@@ -114,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(sandbox::erp_sales_orders))
         .routes(routes!(sandbox::faults))
         .routes(routes!(admin::tenants))
+        .routes(routes!(audit::admin_audit_log))
+        .routes(routes!(admin::tenant))
         .routes(routes!(admin::suspend))
         .routes(routes!(admin::resume))
         .routes(routes!(admin_billing::set_plan))

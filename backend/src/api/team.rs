@@ -225,9 +225,8 @@ pub async fn set_role(
     IdPath(id): IdPath<String>,
     ApiJson(body): ApiJson<RoleChange>,
 ) -> ApiResult<Json<Member>> {
-    let role = team::parse_role(&body.role)?;
     Ok(Json(
-        team::set_role(&state.db, &who.tenant_id, &acting(&who), &id, role).await?,
+        team::set_role(&state.db, &who.tenant_id, &acting(&who), &id, &body.role).await?,
     ))
 }
 

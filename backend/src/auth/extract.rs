@@ -213,7 +213,7 @@ fn check_csrf_header(parts: &Parts, via: &Via) -> Result<(), ApiError> {
 
 /// Read-only users look and do nothing else: every request of theirs that
 /// is not a read is refused, but for their own account (password, sessions,
-/// signing out) and previews, which write nothing.
+/// signing out) and previews and rule checks, which write nothing.
 pub fn refuse_read_only(parts: &Parts, role: Role) -> Result<(), ApiError> {
     if role.can_operate() || matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
@@ -227,7 +227,7 @@ pub fn refuse_read_only(parts: &Parts, role: Role) -> Result<(), ApiError> {
             | "/api/v1/me/password"
             | "/api/v1/me/sessions/revoke"
     );
-    if own_account || path.ends_with("/preview") {
+    if own_account || path.ends_with("/preview") || path.ends_with("/check") {
         return Ok(());
     }
     Err(ApiError::Forbidden(

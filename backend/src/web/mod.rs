@@ -1,7 +1,9 @@
 //! The web UI: server-rendered askama pages, plain forms (post/redirect/get),
 //! CSS embedded with rust-embed. Works without JavaScript.
 
+mod admin_outbox;
 mod admin_tenant;
+mod audit;
 mod connection_forms;
 mod flow_forms;
 pub mod hygiene;
@@ -243,7 +245,15 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             r("POST", "/tokens/{id}/revoke", Tenant),
             post(tokens::revoke),
         ),
+        (r("GET", "/audit", Tenant), get(audit::show)),
+        (r("GET", "/audit.csv", Tenant), get(audit::export)),
         (r("GET", "/admin", Operator), get(pages::admin)),
+        (r("GET", "/admin/outbox", Operator), get(admin_outbox::show)),
+        (r("GET", "/admin/audit", Operator), get(audit::admin_show)),
+        (
+            r("GET", "/admin/audit.csv", Operator),
+            get(audit::admin_export),
+        ),
         (
             r("GET", "/admin/tenants/{id}", Operator),
             get(admin_tenant::show),
@@ -259,6 +269,10 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
                 Operator,
             ),
             post(admin_tenant::withdraw),
+        ),
+        (
+            r("POST", "/admin/tenants/{id}/billing/{action}", Operator),
+            post(admin_tenant::billing),
         ),
         (
             r("POST", "/admin/tenants/{id}/{action}", Operator),

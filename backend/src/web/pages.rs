@@ -21,7 +21,7 @@ use crate::pairs::{self, NewPair, Pair, ParsedPair};
 use crate::runs::{self, DeadLetter, Run};
 use crate::sandbox::clarity::PayloadMode;
 use crate::state::AppState;
-use crate::tenants::{self, AccountError, SignUp, TenantSummary};
+use crate::tenants::{self, AccountError, SignUp};
 
 pub struct Nav {
     pub company: String,
@@ -358,7 +358,8 @@ pub async fn create_pair(
             let pairs = pairs::list(&state, &u.who.tenant_id)
                 .await
                 .map_err(IntoResponse::into_response)?;
-            Ok(PairsPage {
+            // The form again with the refusal, under the refusal's status.
+            let page = PairsPage {
                 nav: u.nav,
                 pairs,
                 flash: None,
@@ -366,8 +367,8 @@ pub async fn create_pair(
                 error: e.public_message(),
                 error_field: e.field().unwrap_or_default().to_owned(),
                 upgrade: matches!(e, ApiError::PlanLimit(_)),
-            }
-            .into_response())
+            };
+            Ok((e.status(), page).into_response())
         }
         Err(e) => Err(e.into_response()),
     }
@@ -673,7 +674,12 @@ pub async fn replay(
 struct AdminPage {
     email: String,
     csrf: String,
-    tenants: Vec<TenantSummary>,
+    tenants: Vec<crate::fleet::TenantRow>,
+    plans: Vec<String>,
+    q: String,
+    plan: String,
+    status: String,
+    sort: String,
 }
 
 pub(super) async fn operator(
@@ -708,24 +714,55 @@ pub(super) async fn operator(
 pub async fn admin(
     State(state): State<AppState>,
     headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<crate::api::admin::TenantsQuery>,
 ) -> Result<Response, Response> {
     let crate::auth::Operator { email, csrf, .. } = operator((&headers, &state)).await?;
-    let tenants = tenants::summaries(&state.db)
+    let internal = |e: sqlx::Error| ApiError::from(e).into_response();
+    let (search, plan, status, sort) = (
+        q.q.clone().unwrap_or_default(),
+        q.plan.clone().unwrap_or_default(),
+        q.status.clone().unwrap_or_default(),
+        q.sort.clone().unwrap_or_else(|| "risk".into()),
+    );
+    let query = q.parse().map_err(IntoResponse::into_response)?;
+    let tenants = crate::fleet::select(
+        crate::fleet::tenants(&state.db, None)
+            .await
+            .map_err(internal)?,
+        &query,
+    );
+    let plans = crate::billing::plans::all(&state.db)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+        .map_err(internal)?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
     Ok(AdminPage {
         email,
         csrf,
         tenants,
+        plans,
+        q: search,
+        plan,
+        status,
+        sort,
     }
     .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
 }
 
 pub async fn admin_tenant(
     State(state): State<AppState>,
     headers: HeaderMap,
     IdPath((id, action)): IdPath<(TenantId, String)>,
-    Form(f): Form<CsrfForm>,
+    Form(f): Form<ReasonForm>,
 ) -> Result<Response, Response> {
     let crate::auth::Operator {
         user_id,
@@ -733,13 +770,20 @@ pub async fn admin_tenant(
         csrf,
     } = operator((&headers, &state)).await?;
     check_csrf(&f.csrf, &csrf).map_err(IntoResponse::into_response)?;
+    let why = crate::api::admin_billing::reason(&f.reason).map_err(IntoResponse::into_response)?;
     let status = match action.as_str() {
         "suspend" => "suspended",
         "resume" => "active",
         _ => return Err(ApiError::NotFound("action").into_response()),
     };
-    tenants::set_status(&state.db, &Actor::user(&user_id, &email), &id, status)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+    tenants::set_status(
+        &state.db,
+        &Actor::user(&user_id, &email),
+        &id,
+        status,
+        Some(why),
+    )
+    .await
+    .map_err(|e| ApiError::from(e).into_response())?;
     Ok(Redirect::to("/admin").into_response())
 }

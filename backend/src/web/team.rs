@@ -80,7 +80,8 @@ pub async fn show(
     render(&state, u, q.done, None, String::new()).await
 }
 
-/// The page again with the refusal, or an error page for the rest.
+/// The page again with a refusal the user can act on (a bad field, a
+/// conflict, the plan); an error page for the rest (not found, forbidden).
 async fn refused(
     state: &AppState,
     u: WebUser,
@@ -88,8 +89,10 @@ async fn refused(
     email: String,
 ) -> Result<Response, ApiError> {
     match e {
-        ApiError::Internal(_) | ApiError::Unauthorized => Err(e),
-        e => render(state, u, None, Some(e), email).await,
+        ApiError::BadRequest { .. } | ApiError::Conflict { .. } | ApiError::PlanLimit(_) => {
+            render(state, u, None, Some(e), email).await
+        }
+        e => Err(e),
     }
 }
 
@@ -97,7 +100,9 @@ async fn refused(
 pub struct InviteForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     email: String,
+    #[serde(default)]
     role: String,
 }
 
@@ -133,6 +138,7 @@ fn urlencode(s: &str) -> String {
 pub struct RoleForm {
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
     role: String,
 }
 
@@ -143,11 +149,7 @@ pub async fn set_role(
     Form(f): Form<RoleForm>,
 ) -> Result<Response, ApiError> {
     check_csrf(&f.csrf, &u.nav.csrf)?;
-    let changed = async {
-        let role = team::parse_role(&f.role)?;
-        team::set_role(&state.db, &u.who.tenant_id, &acting(&u), &id, role).await
-    }
-    .await;
+    let changed = team::set_role(&state.db, &u.who.tenant_id, &acting(&u), &id, &f.role).await;
     match changed {
         Ok(m) => Ok(Redirect::to(&format!(
             "/team?done={}+is+now+{}",

@@ -115,7 +115,7 @@ async fn page(
     let l = &usage.limits;
     let meters = vec![
         meter(
-            "Transactions this period",
+            "Transactions this month",
             usage.transactions,
             l.transactions_per_month,
         ),
@@ -210,6 +210,7 @@ struct ConfirmPage {
 
 #[derive(Deserialize)]
 pub struct ConfirmQuery {
+    #[serde(default)]
     to: String,
 }
 
@@ -220,6 +221,9 @@ pub async fn confirm(
     u: WebUser,
     Query(q): Query<ConfirmQuery>,
 ) -> Result<Response, ApiError> {
+    if q.to.is_empty() {
+        return Ok(Redirect::to("/usage#plans").into_response());
+    }
     let all = plans::all(&state.db).await?;
     let plan = all
         .iter()
