@@ -594,6 +594,9 @@ fn page_case(path: &str, t: &Target) -> Option<String> {
         // A month, not a record: Bob reads his own tenant's statement.
         "/usage/statements/{period}" => "/usage/statements/2026-01".to_owned(),
         "/usage/plan" => "/usage/plan?to=connect".to_owned(),
+        // The setup wizard is the signed-in tenant's own.
+        "/welcome" | "/welcome/skip" => path.to_owned(),
+        "/welcome/{step}" => "/welcome/company".to_owned(),
         // Alice has this rate; Bob's tenant has none, so there is nothing to remove.
         "/rates/{from}/{to}/{date}/remove" => "/rates/EUR/USD/2024-01-01/remove".to_owned(),
         "/rates" | "/rates.csv" | "/rates/import" => path.to_owned(),
@@ -813,7 +816,8 @@ async fn every_tenant_scoped_route_refuses_another_tenant_and_changes_nothing() 
             continue;
         }
         let (status, body) = web.send(route.method, &url).await;
-        let own_view = !route.path.contains('{') || route.path == "/usage/statements/{period}";
+        let own_view = !route.path.contains('{')
+            || matches!(route.path, "/usage/statements/{period}" | "/welcome/{step}");
         let expected = match (route.access, own_view) {
             (Access::Operator, _) => 403,
             (_, true) if route.method == "GET" => 200,

@@ -459,6 +459,18 @@ async fn the_pages_show_the_trial_refuse_with_an_upgrade_and_confirm_the_change(
     );
     assert!(page.contains("href=\"/usage#plans\""), "{page}");
 
+    // The setup wizard's "connect my systems" is refused the same way.
+    let (status, page) = web
+        .post(
+            &app,
+            "/welcome/start",
+            &[("choice", "connect"), ("erp", "sagepro")],
+        )
+        .await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("Upgrade to Connect to go live."), "{page}");
+    assert!(page.contains("href=\"/usage#plans\""), "{page}");
+
     let (status, page) = web.get(&app, "/usage").await;
     assert_eq!(status, 200);
     assert!(page.contains("14 days left in your trial"), "{page}");

@@ -58,6 +58,9 @@ fn need(method: &str, path: &str) -> Option<Option<Need>> {
         ("put", p) if p.ends_with("/sandbox/faults") => Operate,
         // A user's own API token acts with their role.
         ("post", "/tokens") => Operate,
+        // The setup wizard: its steps name the company and make pairs.
+        ("post", "/welcome/skip") => Operate,
+        ("post", "/welcome/{step}") => Manage,
         ("post", p) if p.contains("/sandbox-faults/") => Operate,
         ("post", p) if p.ends_with("/connections/{system}/test") => Operate,
         ("post" | "put" | "delete", p)
@@ -221,6 +224,7 @@ fn url(path: &str, t: &Tenant) -> String {
         .replace("{index}", "0")
         .replace("{decision}", "accept")
         .replace("{period}", &t.period)
+        .replace("{step}", "company")
         .replace("{action}", "withdraw")
         .replace("{from}/{to}/{date}", "EUR/USD/2024-01-01")
 }

@@ -26,6 +26,7 @@ pub mod hooks;
 pub mod ids;
 pub mod mail;
 pub mod notices;
+pub mod onboarding;
 pub mod pairs;
 pub mod preview;
 pub mod rates;

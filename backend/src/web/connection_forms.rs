@@ -117,6 +117,15 @@ impl ConnectionForm {
     }
 }
 
+/// The wizard's step for a system's connection.
+fn step_of(system: &str) -> &'static str {
+    if system == "clarity" {
+        "clarity"
+    } else {
+        "erp"
+    }
+}
+
 /// Saves a connection form. Blank secret fields keep their saved values.
 pub async fn save(
     State(state): State<AppState>,
@@ -136,6 +145,10 @@ pub async fn save(
         credentials,
     };
     match connections::put(&state, &u.who, &id, &system, input).await {
+        // The onboarding wizard embeds this form and takes the user back.
+        Ok(()) if sent("next").starts_with("/welcome") => {
+            Ok(Redirect::to(&format!("/welcome?step={}", step_of(&system))).into_response())
+        }
         Ok(()) => {
             Ok(Redirect::to(&format!("/pairs/{id}?saved={system}#connections")).into_response())
         }

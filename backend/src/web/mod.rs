@@ -14,6 +14,7 @@ mod template_editor;
 mod tenant_data;
 mod tokens;
 mod usage;
+mod welcome;
 
 use axum::Router;
 use axum::extract::Path;
@@ -216,6 +217,9 @@ fn routes() -> Vec<(PageRoute, MethodRouter<AppState>)> {
             r("GET", "/usage/statements/{period}", Tenant),
             get(usage::statement),
         ),
+        (r("GET", "/welcome", Tenant), get(welcome::show)),
+        (r("POST", "/welcome/skip", Tenant), post(welcome::skip)),
+        (r("POST", "/welcome/{step}", Tenant), post(welcome::submit)),
         (r("GET", "/team", Tenant), get(team::show)),
         (r("POST", "/team/invites", Tenant), post(team::invite)),
         (

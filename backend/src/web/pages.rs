@@ -256,8 +256,9 @@ pub async fn signup(
         Err(e) => return Err(e.into()),
     };
     let s = session::create(&state.db, &created.user_id).await?;
+    // A new account starts in the setup wizard.
     Ok(with_cookie(
-        Redirect::to("/pairs").into_response(),
+        Redirect::to("/welcome").into_response(),
         session::set_cookie(&s.id, state.config.secure_cookies()),
     ))
 }
@@ -307,11 +308,17 @@ struct PairsPage {
     error_field: String,
     /// The error is the plan's: offer the upgrade beside it.
     upgrade: bool,
+    /// Setup is not finished: "Continue setup".
+    setup_open: bool,
 }
 
 pub async fn pairs(State(state): State<AppState>, u: WebUser) -> Result<Response, ApiError> {
     let pairs = pairs::list(&state, &u.who.tenant_id).await?;
+    let setup_open = !crate::onboarding::get(&state.db, &u.who.tenant_id)
+        .await?
+        .done();
     Ok(PairsPage {
+        setup_open,
         nav: u.nav,
         pairs,
         flash: None,
@@ -360,6 +367,7 @@ pub async fn create_pair(
                 .map_err(IntoResponse::into_response)?;
             // The form again with the refusal, under the refusal's status.
             let page = PairsPage {
+                setup_open: false,
                 nav: u.nav,
                 pairs,
                 flash: None,
