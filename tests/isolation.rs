@@ -189,6 +189,22 @@ fn api_cases(t: &Target) -> BTreeMap<(String, String), Option<Attempt>> {
             Some(("/api/v1/admin/outbox".into(), None, 403)),
         ),
         (
+            "get",
+            "/api/v1/admin/plans",
+            Some(("/api/v1/admin/plans".into(), None, 403)),
+        ),
+        (
+            "post",
+            "/api/v1/admin/plans",
+            Some((
+                "/api/v1/admin/plans".into(),
+                Some(
+                    json!({"id": "mine", "name": "Mine", "price_cents": 0, "billing": "free", "interval": "monthly"}),
+                ),
+                403,
+            )),
+        ),
+        (
             "delete",
             "/api/v1/tokens/{id}",
             Some((format!("/api/v1/tokens/{}", t.token_id), None, 404)),

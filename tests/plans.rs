@@ -626,3 +626,102 @@ async fn the_owner_is_warned_once_at_80_and_100_percent_and_work_past_the_ceilin
     );
     app.stop().await;
 }
+
+/// Operators add plans as data; a plan's limit on switched-on flows per
+/// pair is enforced when a flow is switched on.
+#[tokio::test]
+async fn an_operator_adds_a_plan_and_its_flows_per_pair_limit_is_enforced() {
+    let app = spawn_app().await;
+    let token = app.tenant("Starter Co").await;
+    let id = tenant_id(&app, &token).await;
+    let op = app.operator("plans-op@platform.test").await;
+    let starter = json!({"id": "starter", "name": "Starter", "price_cents": 19900,
+        "billing": "per month", "interval": "monthly", "production_pairs": 1, "sandbox_pairs": 1,
+        "users": 2, "flows_per_pair": 2, "transactions_per_month": 5000, "api_requests_per_minute": 600});
+    let e = app
+        .call(
+            "POST",
+            "/api/v1/admin/plans",
+            Some(&op),
+            Some(json!({"id": "Bad Id", "name": "x",
+            "price_cents": 0, "billing": "", "interval": "monthly"})),
+            422,
+        )
+        .await;
+    assert_eq!(e["error"]["field"], "id");
+    let plan = app
+        .call(
+            "POST",
+            "/api/v1/admin/plans",
+            Some(&op),
+            Some(starter.clone()),
+            201,
+        )
+        .await;
+    assert_eq!(plan["limits"]["flows_per_pair"], 2);
+    app.call("POST", "/api/v1/admin/plans", Some(&op), Some(starter), 409)
+        .await;
+    let offered = app
+        .call("GET", "/api/v1/plans", Some(&token), None, 200)
+        .await;
+    assert!(
+        offered
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "starter")
+    );
+    let pair_id = app.sandbox_pair(&token, "intacct").await;
+    app.call(
+        "PUT",
+        &format!("/api/v1/admin/tenants/{id}/plan"),
+        Some(&op),
+        Some(json!({"plan": "starter", "reason": "pilot customer"})),
+        200,
+    )
+    .await;
+    // Orders are on; one more fits, the third does not.
+    let flow = |name: &str, expect: u16| {
+        let (app, token, pair_id) = (&app, &token, &pair_id);
+        let path = format!("/api/v1/pairs/{pair_id}/flows/{name}");
+        async move {
+            app.call(
+                "PUT",
+                &path,
+                Some(token),
+                Some(json!({"enabled": true})),
+                expect,
+            )
+            .await
+        }
+    };
+    flow("inventory", 200).await;
+    let e = flow("products", 403).await;
+    assert_eq!(e["error"]["code"], "plan_limit");
+    assert_eq!(e["error"]["field"], "enabled");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your Starter plan includes 2 flows switched on per pair."),
+        "{e}"
+    );
+    let flows = app
+        .call(
+            "GET",
+            &format!("/api/v1/pairs/{pair_id}/flows"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    let on: Vec<&str> = flows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["enabled"] == true)
+        .map(|f| f["flow"].as_str().unwrap())
+        .collect();
+    assert_eq!(on, ["orders", "inventory"]);
+    app.stop().await;
+}

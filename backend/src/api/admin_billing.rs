@@ -303,3 +303,34 @@ pub async fn resend_invite(
         serde_json::json!({"id": invite.id, "expires_at": invite.expires_at}),
     ))
 }
+
+/// Every plan, with its limits (operators).
+#[utoipa::path(get, path = "/api/v1/admin/plans", tag = "admin", responses((status = 200, body = Vec<crate::billing::Plan>)))]
+pub async fn list_plans(
+    State(state): State<AppState>,
+    _op: Operator,
+) -> ApiResult<Json<Vec<crate::billing::Plan>>> {
+    Ok(Json(plans::all(&state.db).await?))
+}
+
+/// Adds a plan, offered after the others; a limit left out is unlimited.
+#[utoipa::path(post, path = "/api/v1/admin/plans", tag = "admin", request_body = plans::NewPlan,
+    responses((status = 201, body = crate::billing::Plan), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_plan(
+    State(state): State<AppState>,
+    op: Operator,
+    ApiJson(body): ApiJson<plans::NewPlan>,
+) -> ApiResult<(StatusCode, Json<crate::billing::Plan>)> {
+    body.check()
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    if !plans::create(&state.db, &body, &Actor::user(&op.user_id, &op.email)).await? {
+        return Err(ApiError::Conflict {
+            message: format!("a plan '{}' exists already", body.id),
+            field: Some("id".into()),
+        });
+    }
+    let plan = plans::get(&state.db, &body.id)
+        .await?
+        .ok_or(ApiError::NotFound("plan"))?;
+    Ok((StatusCode::CREATED, Json(plan)))
+}

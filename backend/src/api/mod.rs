@@ -124,6 +124,10 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(admin_billing::set_grace))
         .routes(routes!(admin_billing::release_holds))
         .routes(routes!(admin_billing::outbox))
+        .routes(routes!(
+            admin_billing::list_plans,
+            admin_billing::create_plan
+        ))
         .routes(routes!(admin_billing::resend_invite))
         .routes(routes!(admin::private_targets, admin::allow_private_target))
         .routes(routes!(admin::withdraw_private_target))

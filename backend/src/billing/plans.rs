@@ -210,6 +210,148 @@ pub async fn overrides(db: &Db, tenant_id: &str) -> Result<Overrides, sqlx::Erro
     }))
 }
 
+/// A plan an operator adds. Checked by [`NewPlan::check`].
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPlan {
+    /// Lowercase letters, digits and `-`, 2 to 32 characters.
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    /// How the price reads ("per month, billed annually").
+    pub billing: String,
+    /// `monthly` or `annual`.
+    pub interval: String,
+    pub trial_days: Option<i64>,
+    #[serde(default = "one")]
+    pub fair_use_multiple: i64,
+    #[serde(default)]
+    pub fair_use_note: String,
+    pub overage_cents_per_1000: Option<i64>,
+    pub production_pairs: Option<i64>,
+    pub sandbox_pairs: Option<i64>,
+    pub users: Option<i64>,
+    pub flows_per_pair: Option<i64>,
+    pub transactions_per_month: Option<i64>,
+    pub api_requests_per_minute: Option<i64>,
+    pub api_calls_per_minute: Option<i64>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl NewPlan {
+    /// The first thing wrong, as (field, reason).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let id_ok = (2..=32).contains(&self.id.len())
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(("id", "use 2 to 32 lowercase letters, digits or '-'".into()));
+        }
+        for (field, text, max) in [
+            ("name", &self.name, 60),
+            ("billing", &self.billing, 120),
+            ("fair_use_note", &self.fair_use_note, 300),
+        ] {
+            if text.chars().count() > max || text.chars().any(char::is_control) {
+                return Err((
+                    field,
+                    format!("at most {max} characters, no control characters"),
+                ));
+            }
+        }
+        if self.name.trim().is_empty() {
+            return Err(("name", "is required".into()));
+        }
+        if Interval::parse(&self.interval).is_none() {
+            return Err(("interval", "use monthly or annual".into()));
+        }
+        if self.price_cents < 0 {
+            return Err(("price_cents", "cannot be negative".into()));
+        }
+        if !(1..=100).contains(&self.fair_use_multiple) {
+            return Err(("fair_use_multiple", "use 1 (a hard limit) to 100".into()));
+        }
+        for (field, value) in [
+            ("trial_days", self.trial_days),
+            ("overage_cents_per_1000", self.overage_cents_per_1000),
+            ("production_pairs", self.production_pairs),
+            ("sandbox_pairs", self.sandbox_pairs),
+            ("users", self.users),
+            ("flows_per_pair", self.flows_per_pair),
+            ("transactions_per_month", self.transactions_per_month),
+            ("api_requests_per_minute", self.api_requests_per_minute),
+            ("api_calls_per_minute", self.api_calls_per_minute),
+        ] {
+            if value.is_some_and(|n| !(0..=1_000_000_000_000).contains(&n)) {
+                return Err((
+                    field,
+                    "must be 0 or more (leave it out for unlimited)".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds a plan after the others; `Ok(false)` when its id is taken.
+pub async fn create(
+    db: &Db,
+    p: &NewPlan,
+    actor: &crate::audit::Actor<'_>,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let (next,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(position), 0) + 1 FROM plans")
+        .fetch_one(&mut *tx)
+        .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO plans (id, name, price_cents, billing, production_pairs, sandbox_pairs, users, \
+         transactions_per_month, api_calls_per_minute, fair_use_note, position, api_requests_per_minute, \
+         flows_per_pair, fair_use_multiple, billing_interval, trial_days, overage_cents_per_1000) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+    )
+    .bind(&p.id)
+    .bind(p.name.trim())
+    .bind(p.price_cents)
+    .bind(&p.billing)
+    .bind(p.production_pairs)
+    .bind(p.sandbox_pairs)
+    .bind(p.users)
+    .bind(p.transactions_per_month)
+    .bind(p.api_calls_per_minute)
+    .bind(&p.fair_use_note)
+    .bind(next)
+    .bind(p.api_requests_per_minute)
+    .bind(p.flows_per_pair)
+    .bind(p.fair_use_multiple)
+    .bind(&p.interval)
+    .bind(p.trial_days)
+    .bind(p.overage_cents_per_1000)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Err(e) if crate::db::is_unique_violation(&e) => return Ok(false),
+        other => {
+            other?;
+        }
+    }
+    crate::audit::record(
+        &mut tx,
+        None,
+        actor,
+        "plan.created",
+        Some(&p.id),
+        Some(&p.name),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Sets an operator's limits for the tenant (all of them: a limit left out
 /// goes back to the plan's), with the operator and the reason in the audit.
 pub async fn set_overrides(
