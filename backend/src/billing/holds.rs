@@ -18,6 +18,11 @@ pub struct PlanState {
     pub holds_lifted_period: Option<String>,
     /// The period's transactions so far.
     pub transactions: Option<i64>,
+    /// Work of the tenant running now that arrived before the row being
+    /// decided: it may become transactions, so it counts against the
+    /// ceiling, and the oldest row always goes first.
+    #[sqlx(default)]
+    pub in_flight_before: Option<i64>,
     /// The stated volume (after an operator's override) and its multiple.
     pub included: Option<i64>,
     pub fair_use_multiple: Option<i64>,
@@ -52,7 +57,7 @@ impl PlanState {
             .included
             .map(|n| n.saturating_mul(self.fair_use_multiple.unwrap_or(1).max(1)))?;
         let used = self.transactions.unwrap_or(0);
-        (used >= ceiling).then(|| {
+        (used + self.in_flight_before.unwrap_or(0) >= ceiling).then(|| {
             format!(
                 "held by plan: {used} of the {plan} plan's {ceiling} transactions this period are used"
             )
@@ -60,15 +65,22 @@ impl PlanState {
     }
 }
 
-/// The tenant's plan state for `period` (`usage::current_period()`).
+/// The tenant's plan state for `period` (`usage::current_period()`); with
+/// `before` (a row being decided: its `received_at` and id), the work
+/// running now that arrived before it.
 pub async fn plan_state(
     db: &crate::db::Db,
     tenant_id: &str,
     period: &str,
+    before: Option<(i64, &str)>,
 ) -> Result<PlanState, sqlx::Error> {
+    let (received, row_id) = before.unwrap_or((i64::MIN, ""));
     let found: Option<PlanState> = sqlx::query_as(
         "SELECT pl.name AS plan_name, s.status AS sub_status, s.trial_ends_at, s.grace_until, \
            s.holds_lifted_period, u.count AS transactions, \
+           (SELECT COUNT(*) FROM inbox i WHERE i.tenant_id = t.id AND i.status = 'processing' \
+              AND i.lease_until > $5 AND i.id <> $4 \
+              AND (i.received_at < $3 OR (i.received_at = $3 AND i.id < $4))) AS in_flight_before, \
            COALESCE(o.transactions_per_month, pl.transactions_per_month) AS included, \
            pl.fair_use_multiple \
          FROM tenants t LEFT JOIN plans pl ON pl.id = t.plan_id \
@@ -79,9 +91,16 @@ pub async fn plan_state(
     )
     .bind(tenant_id)
     .bind(period)
+    .bind(received)
+    .bind(row_id)
+    .bind(crate::db::now_ms())
     .fetch_optional(db.pool())
     .await?;
-    Ok(found.unwrap_or_default())
+    let mut state = found.unwrap_or_default();
+    if before.is_none() {
+        state.in_flight_before = None;
+    }
+    Ok(state)
 }
 
 /// Held work, for the usage page and the admin portal.
@@ -136,6 +155,19 @@ mod tests {
             why.contains("100 of the Trial plan's 100 transactions"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn work_already_running_counts_against_the_ceiling_and_the_oldest_goes_first() {
+        let mut s = trial(98);
+        s.trial_ends_at = None;
+        // Two slots left: the oldest row and the one after it go, the third waits.
+        s.in_flight_before = Some(0);
+        assert_eq!(s.hold_reason(false, 0, "p"), None);
+        s.in_flight_before = Some(1);
+        assert_eq!(s.hold_reason(false, 0, "p"), None);
+        s.in_flight_before = Some(2);
+        assert!(s.hold_reason(false, 0, "p").is_some());
     }
 
     #[test]

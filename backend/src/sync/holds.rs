@@ -16,7 +16,7 @@ use super::inbox;
 /// Returns how many rows go again.
 pub async fn release_if_lifted(state: &AppState, tenant_id: &str) -> Result<u64, sqlx::Error> {
     let period = current_period();
-    let plan = plan_state(&state.db, tenant_id, &period).await?;
+    let plan = plan_state(&state.db, tenant_id, &period, None).await?;
     let now = now_ms();
     let mut released = 0;
     for (environment, production) in [("production", true), ("sandbox", false)] {

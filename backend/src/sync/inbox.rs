@@ -23,6 +23,7 @@ pub struct InboxRow {
     pub event_type: String,
     pub payload: String,
     pub attempts: i64,
+    pub received_at: i64,
 }
 
 pub enum Inserted {
@@ -170,7 +171,8 @@ pub async fn claim(
     lease_ms: i64,
 ) -> Result<Option<InboxRow>, sqlx::Error> {
     let now = now_ms();
-    let row: Option<(InboxId, TenantId, PairId, String, String, String, i64)> = sqlx::query_as(
+    type Claimed = (InboxId, TenantId, PairId, String, String, String, i64, i64);
+    let row: Option<Claimed> = sqlx::query_as(
         "UPDATE inbox SET status = 'processing', lease_until = $1, lease_owner = $2, attempts = attempts + 1, \
            updated_at = $3 \
          WHERE id = $4 AND status IN ('pending', 'processing') AND next_attempt_at <= $3 \
@@ -180,7 +182,7 @@ pub async fn claim(
                AND o.event_type = inbox.event_type AND o.id <> inbox.id \
                AND ((o.status = 'pending' AND o.received_at < inbox.received_at) \
                  OR (o.status = 'processing' AND o.lease_until >= $3)))) \
-         RETURNING id, tenant_id, pair_id, event_id, event_type, payload, attempts",
+         RETURNING id, tenant_id, pair_id, event_id, event_type, payload, attempts, received_at",
     )
     .bind(now + lease_ms)
     .bind(owner)
@@ -196,6 +198,7 @@ pub async fn claim(
         event_type: r.4,
         payload: r.5,
         attempts: r.6,
+        received_at: r.7,
     }))
 }
 

@@ -251,22 +251,24 @@ impl Engine {
     async fn held_by_plan(&self, row: &InboxRow, status: &PairStatus) -> bool {
         let db = &self.state.db;
         let period = crate::usage::current_period();
-        let reason = match crate::billing::holds::plan_state(db, &row.tenant_id, &period).await {
-            Ok(plan) => {
-                let production = status.environment == Environment::Production;
-                match plan.hold_reason(production, crate::db::now_ms(), &period) {
-                    Some(reason) => reason,
-                    None => return false,
+        let before = Some((row.received_at, row.id.as_str()));
+        let reason =
+            match crate::billing::holds::plan_state(db, &row.tenant_id, &period, before).await {
+                Ok(plan) => {
+                    let production = status.environment == Environment::Production;
+                    match plan.hold_reason(production, crate::db::now_ms(), &period) {
+                        Some(reason) => reason,
+                        None => return false,
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "could not read the tenant's plan; the row waits");
-                if let Err(e) = inbox::release(db, &row.id, &self.owner, 30_000).await {
-                    tracing::error!(error = %e, "could not release a row");
+                Err(e) => {
+                    tracing::error!(error = %e, "could not read the tenant's plan; the row waits");
+                    if let Err(e) = inbox::release(db, &row.id, &self.owner, 30_000).await {
+                        tracing::error!(error = %e, "could not release a row");
+                    }
+                    return true;
                 }
-                return true;
-            }
-        };
+            };
         metrics::counter!("connect_held_total").increment(1);
         if let Err(e) = inbox::hold(db, &row.id, &self.owner, &reason).await {
             tracing::error!(error = %e, "could not hold a row; its lease will expire");
