@@ -53,6 +53,38 @@ pub async fn install_builtin(
 
 /// The version of a flow's template a pair runs, and its document as
 /// stored; `None` when the pair has no template for the flow.
+/// The newest saved version of the pair's `flow` template written for
+/// `direction` (customers run both ways: the pinned version serves its own
+/// direction, and the newest saved version of the other direction serves
+/// that one). Versions are scanned newest first; documents are small.
+pub async fn latest_for_direction(
+    db: &crate::db::Db,
+    tenant_id: &TenantId,
+    pair_id: &PairId,
+    flow: &str,
+    direction: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT version, document FROM templates WHERE tenant_id = $1 AND pair_id = $2 AND flow = $3 \
+         ORDER BY version DESC LIMIT 200",
+    )
+    .bind(tenant_id)
+    .bind(pair_id)
+    .bind(flow)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.into_iter().find(|(_, doc)| {
+        serde_json::from_str::<serde_json::Value>(doc)
+            .ok()
+            .and_then(|d| {
+                d.get("direction")
+                    .and_then(|v| v.as_str())
+                    .map(|v| v == direction)
+            })
+            .unwrap_or(false)
+    }))
+}
+
 pub async fn pinned(
     db: &crate::db::Db,
     tenant_id: &TenantId,

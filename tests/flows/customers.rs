@@ -234,3 +234,75 @@ async fn a_sage_pro_pair_syncs_customers_both_ways_and_erp_wins_when_told() {
     assert_eq!(after.row_version, before.row_version, "nothing written");
     app.stop().await;
 }
+
+/// Customers run both ways, each direction through a template the pair
+/// keeps: the pinned one serves its own direction, and the newest saved
+/// version written for the other direction serves that one (picked from the
+/// pre-built variants and adjusted in the editor), recorded on its runs.
+#[tokio::test]
+async fn each_direction_of_customers_runs_through_the_pairs_own_template_version() {
+    let app = spawn_app().await;
+    let token = app.tenant("Two Templates Co").await;
+    let pair = app.sandbox_pair(&token, "intacct").await;
+    let sims = Sims::of(&app, &token, &pair).await;
+    let tpl = format!("/api/v1/pairs/{pair}/templates/customers");
+    // v2: the ERP → Clarity variant; v3: adjusted; v4: the default restored.
+    app.call(
+        "POST",
+        &format!("{tpl}/builtin"),
+        Some(&token),
+        Some(json!({"variant": "to_clarity"})),
+        200,
+    )
+    .await;
+    let mut doc = app.call("GET", &tpl, Some(&token), None, 200).await["document"].clone();
+    assert_eq!(doc["direction"], "to_clarity", "{doc}");
+    doc["description"] = json!("ERP customers into Clarity, as we keep them");
+    let saved = app.call("PUT", &tpl, Some(&token), Some(doc), 200).await;
+    assert_eq!(saved["version"], 3, "{saved}");
+    let restored = app
+        .call(
+            "POST",
+            &format!("{tpl}/versions/1/restore"),
+            Some(&token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(restored["version"], 4, "{restored}");
+    polling_on(&app, &token, &pair, "customers").await;
+
+    let c = new_clarity_customer(&sims, "grace@navy.example").await;
+    let cid = c.customer_id.clone();
+    let to_erp = app.run_of(&token, &pair, &cid, "succeeded").await;
+    assert_eq!(
+        to_erp["template_version"], 4,
+        "Clarity → ERP on the pinned version: {to_erp}"
+    );
+    let made = intacct_customer(&sims, &cid).await.expect("in Intacct");
+    let mut contact = made["DISPLAYCONTACT"].clone();
+    contact["PHONE1"] = json!("+1 202 555 0143");
+    let mut update = serde_json::Map::new();
+    update.insert("CUSTOMERID".into(), json!(cid));
+    update.insert("DISPLAYCONTACT".into(), contact);
+    sims.intacct
+        .update("phone-2", Object::Customer, &update)
+        .await
+        .expect("a new phone in Intacct");
+    poll_now(&app, &token, &pair).await;
+    app.eventually("the phone in Clarity", Duration::from_secs(30), || async {
+        sims.clarity
+            .get_customer(&cid)
+            .await
+            .is_ok_and(|c| c.phone.as_deref() == Some("+1 202 555 0143"))
+    })
+    .await;
+    let runs = settled(&app, &token, &pair).await;
+    assert!(
+        runs.iter()
+            .any(|r| r["status"] == "succeeded" && r["template_version"] == 3),
+        "ERP → Clarity on the adjusted version 3: {runs:#?}"
+    );
+    assert!(runs.iter().all(|r| r["template_version"] != 0), "{runs:#?}");
+    app.stop().await;
+}

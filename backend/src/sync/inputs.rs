@@ -247,8 +247,9 @@ impl PairInputs {
 
     /// The flow's template, compiled, and its version. A flow that runs
     /// both ways runs the pair's pinned template in the direction it was
-    /// written for, and the pre-built template of the other direction
-    /// (version 0) until the pair has one of its own.
+    /// written for; the other direction runs the newest saved version
+    /// written for it (pick its pre-built variant in the editor, adjust it,
+    /// then restore the pinned one), else its pre-built template (version 0).
     pub async fn template(
         &self,
         db: &Db,
@@ -271,7 +272,26 @@ impl PairInputs {
         })?;
         let mut version = version;
         let written_for = doc.get("direction").and_then(Value::as_str);
-        if written_for.is_some_and(|d| d != flow.direction()) {
+        let other = if written_for.is_some_and(|d| d != flow.direction()) {
+            crate::template_store::latest_for_direction(
+                db,
+                tenant_id,
+                pair_id,
+                name,
+                flow.direction(),
+            )
+            .await
+            .map_err(|e| FlowError::Store(e.into()))?
+        } else {
+            None
+        };
+        if let Some((v, text)) = other {
+            doc = serde_json::from_str(&text).map_err(|e| FlowError::Mapping {
+                target: "template".into(),
+                message: format!("template version {v} is not JSON: {e}"),
+            })?;
+            version = v;
+        } else if written_for.is_some_and(|d| d != flow.direction()) {
             let builtin = connect_jobs::mapping::builtin_variants(name, self.erp.as_str())
                 .iter()
                 .filter_map(|b| serde_json::from_str::<Value>(b.document).ok())
