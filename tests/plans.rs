@@ -740,3 +740,83 @@ async fn an_operator_adds_a_plan_and_its_flows_per_pair_limit_is_enforced() {
     assert_eq!(on, ["orders", "inventory"]);
     app.stop().await;
 }
+
+/// When the trial ends the subscription turns past due by itself, the
+/// sandbox keeps working, the data stays, and an upgrade makes it active.
+#[tokio::test]
+async fn a_trial_that_ends_turns_past_due_keeps_the_sandbox_running_and_an_upgrade_resumes() {
+    let (env, dir) = common::fresh_env(&[("CONNECT_PLANS_MS", "200")]).await;
+    let app = common::start(env, dir).await;
+    let token = app.tenant("Ended Trial Co").await;
+    let id = tenant_id(&app, &token).await;
+    let pair_id = app.sandbox_pair(&token, "intacct").await;
+    // Fourteen days pass.
+    sqlx::query("UPDATE subscriptions SET trial_ends_at = $2 WHERE tenant_id = $1")
+        .bind(&id)
+        .bind(connect::db::now_ms() - 1_000)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    app.eventually("the trial ended", Duration::from_secs(20), || async {
+        app.call("GET", "/api/v1/subscription", Some(&token), None, 200)
+            .await["status"]
+            == "past_due"
+    })
+    .await;
+    let audit = app
+        .call("GET", "/api/v1/audit", Some(&token), None, 200)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "trial.ended"),
+        "{audit}"
+    );
+    // Sandbox pairs keep working after the trial.
+    app.call(
+        "POST",
+        &format!("/api/v1/pairs/{pair_id}/sandbox/orders"),
+        Some(&token),
+        Some(json!({"count": 2})),
+        202,
+    )
+    .await;
+    app.eventually(
+        "sandbox orders written",
+        Duration::from_secs(60),
+        || async {
+            app.call(
+                "GET",
+                &format!("/api/v1/pairs/{pair_id}/sandbox/erp/sales-orders"),
+                Some(&token),
+                None,
+                200,
+            )
+            .await
+            .as_array()
+            .map_or(0, Vec::len)
+                == 2
+        },
+    )
+    .await;
+    let usage = app
+        .call("GET", "/api/v1/usage", Some(&token), None, 200)
+        .await;
+    assert_eq!(usage["held"]["count"], 0, "{usage}");
+    let sub = app
+        .call(
+            "PUT",
+            "/api/v1/plan",
+            Some(&token),
+            Some(json!({"plan": "connect"})),
+            200,
+        )
+        .await;
+    assert_eq!(sub["status"], "active", "{sub}");
+    assert_eq!(sub["plan"], "connect");
+    // A live pair is allowed now.
+    pair(&app, &token, "Live", "production", 201).await;
+    app.stop().await;
+}
