@@ -548,7 +548,10 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
 
     // Intacct, through its own API: a new customer, a new price, goods
     // returned into three stock rows, and the order shipped and invoiced
-    // (each of which takes one from SKU-1001's stock in WH1).
+    // (each of which takes one from SKU-1001's stock in WH2). The stock rows
+    // are not in WH1, where Clarity takes a shipment's units from its own
+    // stock: the Clarity shipment of the order's (random) lines, landing
+    // after the ERP's level, would leave that level one shipment lower.
     si.intacct
         .create(
             "crash-customer",
@@ -558,7 +561,9 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
                 "TERMNAME": "Net 30", "CURRENCY": "USD",
                 "DISPLAYCONTACT": {"PRINTAS": "Ivy Intacct", "FIRSTNAME": "Ivy",
                     "LASTNAME": "Intacct", "EMAIL1": "ivy@crash-intacct.example",
-                    "PHONE1": "512-555-0177"}}),
+                    "PHONE1": "512-555-0177", "MAILADDRESS": {"ADDRESS1": "7 Crash St",
+                        "CITY": "Austin", "STATE": "TX", "ZIP": "78701",
+                        "COUNTRY": "United States"}}}),
             ),
         )
         .await
@@ -572,9 +577,9 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
         .await
         .expect("a new price in Intacct");
     let returned = [
-        ("SKU-1070", "WH1", 2),
-        ("SKU-1071", "WH2", 3),
-        ("SKU-1072", "WH3", 4),
+        ("SKU-1070", "WH2", 2),
+        ("SKU-1071", "WH3", 3),
+        ("SKU-1072", "WH2", 4),
     ];
     si.intacct
         .create_sales_order(
@@ -612,7 +617,7 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
                     &i_customer,
                     Some(&i_so),
                     &i_oid,
-                    &[("SKU-1001", "WH1", 1)],
+                    &[("SKU-1001", "WH2", 1)],
                 ),
             )
             .await
@@ -624,7 +629,7 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
     for (sku, wh) in returned
         .iter()
         .map(|(sku, wh, _)| (*sku, *wh))
-        .chain([("SKU-1001", "WH1")])
+        .chain([("SKU-1001", "WH2")])
     {
         i_levels.push((sku, wh, intacct_on_hand(&si, sku, wh).await));
     }
@@ -787,6 +792,7 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
     let runs: HashMap<(&str, &str), Vec<Value>> = loop {
         let mut runs = HashMap::new();
         let mut done = true;
+        let mut dead = false;
         for &(erp, flow) in &polled {
             let f = flow_of(&api, &token, &pairs[erp], flow).await;
             done &= f["last_poll_at"] != polled_at[&(erp, flow)];
@@ -796,6 +802,7 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
                 .filter(|r| !earlier.contains(r["id"].as_str().unwrap_or_default()))
                 .filter(|r| r["source_id"] != "poll")
                 .collect();
+            dead |= new.iter().any(|r| r["status"] == "dead");
             for id in &expected[&(erp, flow)] {
                 let landed = new
                     .iter()
@@ -817,13 +824,17 @@ async fn every_polled_flow_killed_mid_poll_on_both_erps_reads_again_and_lands_ea
         if done {
             break runs;
         }
-        if start.elapsed() > Duration::from_secs(240) {
-            let mut states = Vec::new();
+        if dead || start.elapsed() > Duration::from_secs(240) {
+            let mut shown = Vec::new();
             for &(erp, flow) in &polled {
-                states.push(flow_of(&api, &token, &pairs[erp], flow).await);
+                let state = flow_of(&api, &token, &pairs[erp], flow).await;
+                shown.push(json!({"erp": erp, "flow": flow, "state": state,
+                    "expected": expected[&(erp, flow)], "runs": runs[&(erp, flow)]}));
             }
             panic!(
-                "the changes did not all reach Clarity after the restart: {states:#?} {runs:#?}"
+                "the changes did not all reach Clarity after the restart ({:?}): {:#}",
+                start.elapsed(),
+                Value::Array(shown)
             );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
