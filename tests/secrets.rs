@@ -154,6 +154,12 @@ async fn saved_secrets_never_appear_in_responses_pages_logs_or_the_database() {
     let doc = api
         .call("GET", "/api/v1/openapi.json", None, None, 200)
         .await;
+    let period = api
+        .call("GET", "/api/v1/usage", Some(&token), None, 200)
+        .await["period"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut read = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         if ops.get("get").is_none() || path.contains("/admin/") {
@@ -164,7 +170,8 @@ async fn saved_secrets_never_appear_in_responses_pages_logs_or_the_database() {
                 .replace("{id}", pair)
                 .replace("{flow}", "orders")
                 .replace("{version}", "1")
-                .replace("{table}", "skus");
+                .replace("{table}", "skus")
+                .replace("{period}", &period);
             if path.ends_with("/diff") {
                 url.push_str("?from=1&to=1");
             }
