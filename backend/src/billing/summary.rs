@@ -38,54 +38,24 @@ pub struct Usage {
     pub users: i64,
 }
 
-pub async fn plan(db: &Db, plan_id: &str) -> Result<Option<PlanLimits>, sqlx::Error> {
-    type Row = (
-        String,
-        String,
-        i64,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        String,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT id, name, price_cents, billing, production_pairs, sandbox_pairs, users, \
-         transactions_per_month, api_calls_per_minute, fair_use_note FROM plans WHERE id = $1",
-    )
-    .bind(plan_id)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(row.map(|r| PlanLimits {
-        id: r.0,
-        name: r.1,
-        price_cents: r.2,
-        billing: r.3,
-        production_pairs: r.4,
-        sandbox_pairs: r.5,
-        users: r.6,
-        transactions_per_month: r.7,
-        api_calls_per_minute: r.8,
-        fair_use_note: r.9,
-    }))
-}
-
-pub async fn plans(db: &Db) -> Result<Vec<PlanLimits>, sqlx::Error> {
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM plans ORDER BY position")
-        .fetch_all(db.pool())
-        .await?;
-    let mut out = Vec::new();
-    for (id,) in ids {
-        if let Some(p) = plan(db, &id).await? {
-            out.push(p);
+impl From<&super::Plan> for PlanLimits {
+    fn from(p: &super::Plan) -> Self {
+        PlanLimits {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            price_cents: p.price_cents,
+            billing: p.billing.clone(),
+            production_pairs: p.limits.production_pairs,
+            sandbox_pairs: p.limits.sandbox_pairs,
+            users: p.limits.users,
+            transactions_per_month: p.limits.transactions_per_month,
+            api_calls_per_minute: p.limits.api_calls_per_minute,
+            fair_use_note: p.fair_use_note.clone(),
         }
     }
-    Ok(out)
 }
 
-pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage, sqlx::Error> {
+pub async fn for_tenant(db: &Db, tenant_id: &str) -> Result<Usage, sqlx::Error> {
     let period = current_period();
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT metric, count FROM usage_counters WHERE tenant_id = $1 AND period = $2",
@@ -106,10 +76,7 @@ pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage
         .bind(tenant_id)
         .fetch_one(db.pool())
         .await?;
-    let plan = plan(db, plan_id)
-        .await?
-        .ok_or_else(|| sqlx::Error::RowNotFound)?;
-    let (_, limits) = super::plans::of_tenant(db, tenant_id).await?;
+    let (plan, limits) = super::plans::of_tenant(db, tenant_id).await?;
     let trial_ends_at: Option<(Option<i64>,)> =
         sqlx::query_as("SELECT trial_ends_at FROM subscriptions WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -118,7 +85,7 @@ pub async fn for_tenant(db: &Db, tenant_id: &str, plan_id: &str) -> Result<Usage
     let held = super::holds::held(db, tenant_id).await?;
     Ok(Usage {
         period,
-        plan,
+        plan: PlanLimits::from(&plan),
         limits,
         trial_ends_at: trial_ends_at.and_then(|(t,)| t),
         held,

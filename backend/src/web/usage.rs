@@ -109,7 +109,7 @@ async fn page(
     flash: Option<String>,
     error: String,
 ) -> Result<UsagePage, ApiError> {
-    let usage = summary::for_tenant(&state.db, &u.who.tenant_id, &u.who.plan).await?;
+    let usage = summary::for_tenant(&state.db, &u.who.tenant_id).await?;
     let sub = subscription::get(&state.db, &u.who.tenant_id).await?;
     let all = plans::all(&state.db).await?;
     let l = &usage.limits;
